@@ -1,0 +1,31 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean-venv
+
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "gtw needs Python 3.11 (found %d.%d)" % sys.version_info[:2])'
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/gtw up
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest -n 2 --dist loadgroup
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports
+
+bench: $(STAMP)
+	$(VENV)/bin/gtw bench turn --clients 1 && $(VENV)/bin/gtw bench turn --clients 8 && $(VENV)/bin/gtw bench turn --clients 50
+
+clean-venv:
+	rm -rf $(VENV)

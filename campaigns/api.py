@@ -1,0 +1,105 @@
+from django.conf import settings
+from django.urls import reverse
+from ninja import Router
+
+from campaigns import selectors, services
+from campaigns.schemas import (
+    AcceptOut,
+    ActionIn,
+    ActionOut,
+    CampaignIn,
+    CampaignOut,
+    CharacterIn,
+    EventsOut,
+    IdOut,
+    InviteIn,
+    InviteOut,
+    SessionOut,
+)
+from narrative import turns
+
+router = Router(tags=["campaigns"])
+
+
+@router.get("/campaigns", response=list[CampaignOut])
+def campaign_list(request):
+    roles = dict(request.user.memberships.values_list("campaign_id", "role"))
+    return [
+        {"id": c.id, "name": c.name, "pack": c.pack.slug, "role": roles[c.id],
+         "personality": c.personality.slug if c.personality else None}
+        for c in selectors.campaign_list(viewer=request.user)
+    ]
+
+
+@router.post("/campaigns", response={201: IdOut})
+def campaign_create(request, data: CampaignIn):
+    campaign = services.campaign_create(
+        user=request.user, name=data.name, pack_slug=data.pack, personality_slug=data.personality
+    )
+    return 201, {"id": campaign.id}
+
+
+@router.post("/campaigns/{campaign_id}/invites", response={201: InviteOut})
+def invite_create(request, campaign_id: int, data: InviteIn | None = None):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    invite = services.invite_create(membership=membership, role=(data.role if data else "player"))
+    path = reverse("invite_accept", args=[invite.code])
+    base = settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+    return 201, {"code": invite.code, "url": f"{base}{path}", "expires_at": invite.expires_at}
+
+
+@router.post("/invites/{code}/accept", response=AcceptOut)
+def invite_accept(request, code: str):
+    membership = services.invite_accept(code=code, user=request.user)
+    return {"campaign": membership.campaign_id, "role": membership.role}
+
+
+@router.post("/campaigns/{campaign_id}/characters", response={201: IdOut})
+def character_create(request, campaign_id: int, data: CharacterIn):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    character = services.character_create(
+        membership=membership, name=data.name, archetype=data.archetype, attributes=data.attributes
+    )
+    return 201, {"id": character.id}
+
+
+@router.post("/campaigns/{campaign_id}/sessions", response={201: SessionOut})
+def session_open(request, campaign_id: int):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    return 201, services.session_open(membership=membership)
+
+
+@router.post("/sessions/{session_id}/resume", response=SessionOut)
+def session_resume(request, session_id: int):
+    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    return services.session_resume(session=session, membership=membership)
+
+
+@router.post("/sessions/{session_id}/actions", response={202: ActionOut})
+def action_submit(request, session_id: int, data: ActionIn):
+    result = turns.submit_action(
+        session_id=session_id, user=request.user, text=data.text, idempotency_key=data.idempotency_key
+    )
+    return 202, {"seq": result.events[0].seq, "replayed": result.replayed}
+
+
+@router.post("/sessions/{session_id}/actions/{action_seq}/retry", response={202: SessionOut})
+def action_retry(request, session_id: int, action_seq: int):
+    turns.retry_turn(session_id=session_id, user=request.user, action_seq=action_seq)
+    session, _ = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    return 202, session
+
+
+@router.get("/sessions/{session_id}/events", response=EventsOut)
+def event_list(request, session_id: int, after: int = 0, limit: int = 500):
+    limit = max(1, min(limit, 1000))
+    events = selectors.session_events(viewer=request.user, session_id=session_id, after=max(after, 0), limit=limit)
+    session, _ = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    return {
+        "version": session.version,
+        "events": [
+            {"seq": e.seq, "type": e.type, "actor": e.actor.username if e.actor else None,
+             "payload": e.payload, "seed": e.seed, "created_at": e.created_at}
+            for e in events
+        ],
+    }

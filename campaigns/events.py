@@ -1,0 +1,170 @@
+"""The event store: append with an expected version, idempotency keys, snapshots.
+
+Optimistic concurrency. An append reads the session's version, folds the new events through
+the pure reducer, inserts them at version+1…, and moves the session row forward with
+`UPDATE … WHERE version = <read version>`. Two writers racing on one version: the loser
+blocks on the (session, seq) unique index until the winner commits, then fails; with an
+explicit `expected_version` it gets VersionConflict, without one it re-reads and tries again.
+
+A replayed idempotency key returns the events it first created, untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from campaigns import state as reducer
+from campaigns.models import Event, PlaySession, Snapshot
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+class VersionConflict(Exception):
+    """The session moved on since the caller read it."""
+
+    def __init__(self, expected: int, actual: int):
+        super().__init__(f"expected version {expected}, session is at {actual}")
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass
+class NewEvent:
+    type: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    actor_id: int | None = None
+    seed: int | None = None
+    # Called with the seq the event will get, for payloads that depend on it (dice seeds
+    # derive from the seq). Runs again if the append has to retry at a later seq.
+    build: Callable[[int], tuple[dict[str, Any], int | None]] | None = None
+
+
+@dataclass
+class AppendResult:
+    events: list[Event]
+    version: int
+    replayed: bool = False
+
+
+def to_record(event: Event) -> reducer.EventRecord:
+    return reducer.EventRecord(
+        seq=event.seq, type=event.type, actor_id=event.actor_id, payload=event.payload, seed=event.seed
+    )
+
+
+def append(
+    session: PlaySession | int,
+    new_events: Sequence[NewEvent],
+    *,
+    expected_version: int | None = None,
+    idempotency_key: str | None = None,
+) -> AppendResult:
+    """Append events atomically. The idempotency key (if any) is stored on the first event.
+
+    Runs in its own transaction (a savepoint if the caller has one open), so callers may use
+    `transaction.on_commit` after it for broadcasts.
+    """
+    session_id = session if isinstance(session, int) else session.pk
+    if idempotency_key:
+        existing = _find_replay(session_id, idempotency_key)
+        if existing is not None:
+            return existing
+    if not new_events:
+        current = PlaySession.objects.values_list("version", flat=True).get(pk=session_id)
+        if expected_version is not None and expected_version != current:
+            raise VersionConflict(expected_version, current)
+        return AppendResult(events=[], version=current)
+
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return _try_append(session_id, new_events, expected_version, idempotency_key)
+        except _Retry:
+            logger.debug("append to session %s lost a race (attempt %s)", session_id, attempt + 1)
+            if idempotency_key:
+                existing = _find_replay(session_id, idempotency_key)
+                if existing is not None:
+                    return existing
+    raise VersionConflict(expected_version or -1, PlaySession.objects.get(pk=session_id).version)
+
+
+class _Retry(Exception):
+    pass
+
+
+def _try_append(session_id, new_events, expected_version, idempotency_key) -> AppendResult:
+    with transaction.atomic():
+        row = PlaySession.objects.values("version", "state", "campaign_id").get(pk=session_id)
+        version = row["version"]
+        if expected_version is not None and expected_version != version:
+            raise VersionConflict(expected_version, version)
+        state = row["state"] or reducer.initial_state()
+        created: list[Event] = []
+        seq = version
+        for i, new in enumerate(new_events):
+            seq += 1
+            payload, seed = (new.build(seq) if new.build else (new.payload, new.seed))
+            event = Event(
+                session_id=session_id,
+                seq=seq,
+                type=new.type,
+                actor_id=new.actor_id,
+                payload=payload,
+                seed=seed,
+                idempotency_key=idempotency_key if i == 0 else None,
+            )
+            state = reducer.apply(state, to_record(event))
+            created.append(event)
+        try:
+            with transaction.atomic():
+                Event.objects.bulk_create(created)
+        except IntegrityError as exc:
+            if expected_version is not None and "event_seq_unique" in str(exc):
+                actual = PlaySession.objects.get(pk=session_id).version
+                raise VersionConflict(expected_version, actual) from exc
+            raise _Retry from exc
+        moved = PlaySession.objects.filter(pk=session_id, version=version).update(
+            version=seq, state=state, state_hash=reducer.state_hash(state)
+        )
+        if not moved:
+            if expected_version is not None:
+                raise VersionConflict(expected_version, PlaySession.objects.get(pk=session_id).version)
+            raise _Retry
+        every = settings.GTW_SNAPSHOT_EVERY
+        first, last = version + 1, seq
+        if every and (last // every) > ((first - 1) // every):
+            # The fold already holds the state at `last`; snapshot it when we crossed a boundary.
+            Snapshot.objects.create(session_id=session_id, seq=last, state=state, sha256=reducer.state_hash(state))
+    return AppendResult(events=created, version=seq)
+
+
+def _find_replay(session_id: int, key: str) -> AppendResult | None:
+    first = Event.objects.filter(session_id=session_id, idempotency_key=key).first()
+    if first is None:
+        return None
+    return AppendResult(events=[first], version=first.seq, replayed=True)
+
+
+def load_state(session_id: int) -> dict[str, Any]:
+    """Rebuild state from the latest snapshot plus the tail — the resume path."""
+    snapshot = Snapshot.objects.filter(session_id=session_id).order_by("-seq").first()
+    base = snapshot.state if snapshot else None
+    after = snapshot.seq if snapshot else 0
+    tail = Event.objects.filter(session_id=session_id, seq__gt=after).order_by("seq")
+    return reducer.replay((to_record(e) for e in tail.iterator()), base)
+
+
+def replay_from_scratch(session_id: int) -> dict[str, Any]:
+    events = Event.objects.filter(session_id=session_id).order_by("seq")
+    return reducer.replay(to_record(e) for e in events.iterator())
+
+
+def events_after(session_id: int, after: int, limit: int = 500) -> list[Event]:
+    return list(Event.objects.filter(session_id=session_id, seq__gt=after).order_by("seq")[:limit])

@@ -1,0 +1,179 @@
+"""The tenant boundary: campaigns, who belongs to them, and the append-only event log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ContentPack(models.Model):
+    """A data pack (world, biomes, factions, archetypes, items, missions) loaded from content/."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=120)
+    version = models.CharField(max_length=20)
+    data = models.JSONField()
+    sha256 = models.CharField(max_length=64)
+    installed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.name} {self.version}"
+
+    @property
+    def archetypes(self) -> list[dict]:
+        return self.data.get("archetypes", [])
+
+    def archetype(self, slug: str) -> dict | None:
+        return next((a for a in self.archetypes if a["slug"] == slug), None)
+
+
+class PersonalityPreset(models.Model):
+    """A GM personality: system-prompt style, tone, verbosity (content/personality_presets.json)."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=80)
+    description = models.TextField(blank=True)
+    system_prompt = models.TextField()
+    tone = models.CharField(max_length=20, default="wry")
+    verbosity = models.PositiveSmallIntegerField(default=2)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Campaign(models.Model):
+    name = models.CharField(max_length=120)
+    pack = models.ForeignKey(ContentPack, on_delete=models.PROTECT, related_name="campaigns")
+    personality = models.ForeignKey(PersonalityPreset, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        GM = "gm", "Game master"
+        PLAYER = "player", "Player"
+        SPECTATOR = "spectator", "Spectator"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.PLAYER)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="membership_unique")]
+
+    def __str__(self):
+        return f"{self.user} as {self.role} in {self.campaign}"
+
+    @property
+    def can_act(self) -> bool:
+        return self.role in (self.Role.GM, self.Role.PLAYER)
+
+
+class Invite(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="invites")
+    code = models.CharField(max_length=40, unique=True)
+    role = models.CharField(max_length=12, choices=Membership.Role.choices, default=Membership.Role.PLAYER)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"invite {self.code[:6]}… to {self.campaign}"
+
+
+class Character(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="characters")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="characters")
+    name = models.CharField(max_length=60)
+    archetype = models.SlugField()
+    attributes = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "owner"], name="one_character_per_player")]
+
+    def __str__(self):
+        return self.name
+
+
+class PlaySession(models.Model):
+    """A sitting of play. `version` is the seq of its last event; `state` the reducer's fold."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ended"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sessions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveIntegerField(default=0)
+    state = models.JSONField(default=dict)
+    state_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="session_number_unique")]
+
+    def __str__(self):
+        return self.title or f"Session {self.number}"
+
+
+class Event(models.Model):
+    """Append-only. Never updated or deleted; the admin shows it read-only."""
+
+    session = models.ForeignKey(PlaySession, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    type = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(default=dict)
+    seed = models.BigIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="event_seq_unique"),
+            models.UniqueConstraint(
+                fields=["session", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="event_idempotency_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.seq} {self.type}"
+
+
+class Snapshot(models.Model):
+    session = models.ForeignKey(PlaySession, on_delete=models.CASCADE, related_name="snapshots")
+    seq = models.PositiveIntegerField()
+    state = models.JSONField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "-seq"]
+        constraints = [models.UniqueConstraint(fields=["session", "seq"], name="snapshot_seq_unique")]

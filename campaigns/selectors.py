@@ -1,0 +1,57 @@
+"""Reads. Every selector takes the viewer and filters by membership in SQL (tenancy in the query)."""
+
+from __future__ import annotations
+
+from campaigns.errors import NotFound
+from campaigns.models import Campaign, Character, Event, Membership, PlaySession
+
+
+def campaign_list(*, viewer) -> list[Campaign]:
+    if not viewer.is_authenticated:
+        return []
+    return list(
+        Campaign.objects.filter(memberships__user=viewer).select_related("pack", "personality").order_by("-created_at")
+    )
+
+
+def membership_get(*, viewer, campaign_id: int) -> Membership:
+    """The viewer's membership, or NotFound — a non-member cannot tell the campaign exists."""
+    if not viewer.is_authenticated:
+        raise NotFound("No such campaign.")
+    membership = (
+        Membership.objects.select_related("campaign", "campaign__pack", "campaign__personality")
+        .filter(campaign_id=campaign_id, user=viewer)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such campaign.")
+    return membership
+
+
+def session_membership_get(*, viewer, session_id: int) -> tuple[PlaySession, Membership]:
+    if not viewer.is_authenticated:
+        raise NotFound("No such session.")
+    session = (
+        PlaySession.objects.select_related("campaign", "campaign__pack", "campaign__personality")
+        .filter(pk=session_id, campaign__memberships__user=viewer)
+        .first()
+    )
+    if session is None:
+        raise NotFound("No such session.")
+    membership = Membership.objects.get(campaign_id=session.campaign_id, user=viewer)
+    return session, membership
+
+
+def session_events(*, viewer, session_id: int, after: int = 0, limit: int = 500) -> list[Event]:
+    session, _ = session_membership_get(viewer=viewer, session_id=session_id)
+    return list(
+        Event.objects.filter(session=session, seq__gt=after).select_related("actor").order_by("seq")[:limit]
+    )
+
+
+def character_for(*, campaign_id: int, user_id: int) -> Character | None:
+    return Character.objects.filter(campaign_id=campaign_id, owner_id=user_id).first()
+
+
+def campaign_members(*, campaign_id: int) -> list[Membership]:
+    return list(Membership.objects.filter(campaign_id=campaign_id).select_related("user").order_by("joined_at"))

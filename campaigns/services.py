@@ -1,0 +1,194 @@
+"""Writes. `<entity>_<verb>`, keyword-only, one transaction each. Callers have already
+authenticated the user; services check authorisation that depends on campaign data."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from campaigns import events
+from campaigns.errors import Conflict, Forbidden, Gone, Invalid, NotFound
+from campaigns.models import (
+    Campaign,
+    Character,
+    ContentPack,
+    Invite,
+    Membership,
+    PersonalityPreset,
+    PlaySession,
+)
+
+NAME_MAX = 120
+
+
+def _require_gm(membership: Membership) -> None:
+    if membership.role != Membership.Role.GM:
+        raise Forbidden("Only the campaign's game master can do that.")
+
+
+@transaction.atomic
+def campaign_create(*, user, name: str, pack_slug: str, personality_slug: str | None = None) -> Campaign:
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("A campaign needs a name.")
+    if len(name) > NAME_MAX:
+        raise Invalid(f"Campaign names are at most {NAME_MAX} characters.")
+    pack = ContentPack.objects.filter(slug=pack_slug).first()
+    if pack is None:
+        available = ", ".join(ContentPack.objects.values_list("slug", flat=True)) or "none installed"
+        raise Invalid(f"There is no content pack called '{pack_slug}' (available: {available}).")
+    personality = None
+    if personality_slug:
+        personality = PersonalityPreset.objects.filter(slug=personality_slug).first()
+        if personality is None:
+            raise Invalid(f"There is no GM personality called '{personality_slug}'.")
+    else:
+        personality = PersonalityPreset.objects.order_by("name").first()
+    campaign = Campaign.objects.create(name=name, pack=pack, personality=personality, created_by=user)
+    Membership.objects.create(campaign=campaign, user=user, role=Membership.Role.GM)
+    return campaign
+
+
+@transaction.atomic
+def campaign_set_personality(*, membership: Membership, personality_slug: str) -> Campaign:
+    _require_gm(membership)
+    preset = PersonalityPreset.objects.filter(slug=personality_slug).first()
+    if preset is None:
+        raise Invalid(f"There is no GM personality called '{personality_slug}'.")
+    campaign = membership.campaign
+    campaign.personality = preset
+    campaign.save(update_fields=["personality"])
+    return campaign
+
+
+def invite_create(*, membership: Membership, role: str = Membership.Role.PLAYER) -> Invite:
+    _require_gm(membership)
+    if role not in (Membership.Role.PLAYER, Membership.Role.SPECTATOR):
+        raise Invalid("Invites are for players or spectators.")
+    return Invite.objects.create(
+        campaign=membership.campaign,
+        code=secrets.token_urlsafe(16),
+        role=role,
+        created_by=membership.user,
+        expires_at=timezone.now() + timedelta(hours=settings.GTW_INVITE_TTL_HOURS),
+    )
+
+
+@transaction.atomic
+def invite_accept(*, code: str, user) -> Membership:
+    invite = Invite.objects.select_for_update().select_related("campaign").filter(code=code).first()
+    if invite is None:
+        raise NotFound("That invite link is not valid.")
+    existing = Membership.objects.filter(campaign=invite.campaign, user=user).first()
+    if existing is not None:
+        if invite.used_by_id == user.pk:
+            return existing  # the same person clicking their link twice
+        raise Conflict("You are already a member of this campaign.")
+    if invite.used_at is not None:
+        raise Gone("That invite has already been used. Ask your GM for a new link.")
+    if invite.expires_at <= timezone.now():
+        raise Gone("That invite has expired. Ask your GM for a new link.")
+    invite.used_by, invite.used_at = user, timezone.now()
+    invite.save(update_fields=["used_by", "used_at"])
+    return Membership.objects.create(campaign=invite.campaign, user=user, role=invite.role)
+
+
+def _validate_attributes(pack: ContentPack, archetype: dict, attributes: dict | None) -> dict:
+    rules = pack.data.get("attribute_rules", {})
+    names = rules.get("names") or list(archetype["attributes"])
+    if not attributes:
+        return dict(archetype["attributes"])
+    unknown = set(attributes) - set(names)
+    if unknown:
+        raise Invalid(f"Unknown attributes: {', '.join(sorted(unknown))}.")
+    lo, hi = rules.get("min", 6), rules.get("max", 18)
+    result = {}
+    for name in names:
+        value = attributes.get(name, archetype["attributes"].get(name, 10))
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise Invalid(f"{name} must be a whole number from {lo} to {hi}.")
+        result[name] = value
+    budget = rules.get("point_budget")
+    if budget is not None and sum(result.values()) > budget:
+        raise Invalid(f"Attributes add up to {sum(result.values())}; the budget is {budget}.")
+    return result
+
+
+def character_create(*, membership: Membership, name: str, archetype: str, attributes: dict | None = None) -> Character:
+    if membership.role == Membership.Role.SPECTATOR:
+        raise Forbidden("Spectators watch; they don't have characters.")
+    name = (name or "").strip()
+    if not name or len(name) > 60:
+        raise Invalid("A character needs a name of 1 to 60 characters.")
+    pack = membership.campaign.pack
+    arch = pack.archetype(archetype)
+    if arch is None:
+        choices = ", ".join(a["slug"] for a in pack.archetypes)
+        raise Invalid(f"Unknown archetype '{archetype}' (choose one of: {choices}).")
+    values = _validate_attributes(pack, arch, attributes)
+    try:
+        with transaction.atomic():
+            return Character.objects.create(
+                campaign=membership.campaign, owner=membership.user, name=name, archetype=archetype, attributes=values
+            )
+    except IntegrityError:
+        raise Conflict("You already have a character in this campaign.") from None
+
+
+def _opening_payload(campaign: Campaign) -> dict:
+    mission = campaign.pack.data.get("mission") or {}
+    scenes = mission.get("scenes") or [{}]
+    objectives = mission.get("objectives") or [{}]
+    return {
+        "scene": scenes[0] or None,
+        "objective": (objectives[0] or {}).get("text"),
+        "mission": mission.get("name"),
+    }
+
+
+def session_open(*, membership: Membership, title: str = "") -> PlaySession:
+    _require_gm(membership)
+    campaign = membership.campaign
+    with transaction.atomic():
+        # Row lock on the campaign serialises session numbering.
+        Campaign.objects.select_for_update().get(pk=campaign.pk)
+        number = (campaign.sessions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        session = PlaySession.objects.create(
+            campaign=campaign, number=number, title=(title or "").strip()[:120], opened_by=membership.user
+        )
+        events.append(
+            session,
+            [events.NewEvent(type="SessionOpened", payload=_opening_payload(campaign), actor_id=membership.user_id)],
+        )
+    session.refresh_from_db()
+    return session
+
+
+def session_resume(*, session: PlaySession, membership: Membership) -> PlaySession:
+    """Re-activate an ended session, and re-run any GM turns left pending by a crash."""
+    if not membership.can_act:
+        raise Forbidden("Spectators can't resume a session.")
+    if session.status == PlaySession.Status.ENDED:
+        _require_gm(membership)
+        with transaction.atomic():
+            events.append(session, [events.NewEvent(type="SessionResumed", actor_id=membership.user_id)])
+            PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ACTIVE)
+    session.refresh_from_db()
+    from narrative.turns import schedule_turns  # a turn needs the narrative app; import at call time
+
+    if session.state.get("pending"):
+        schedule_turns(session.pk)
+    return session
+
+
+def session_end(*, session: PlaySession, membership: Membership) -> PlaySession:
+    _require_gm(membership)
+    with transaction.atomic():
+        events.append(session, [events.NewEvent(type="SessionEnded", actor_id=membership.user_id)])
+        PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ENDED)
+    session.refresh_from_db()
+    return session

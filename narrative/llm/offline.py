@@ -1,0 +1,608 @@
+"""A procedural narrator that needs no network and no model weights.
+
+It implements the ChatProvider protocol so a campaign can run end to end offline (and so
+tests have a deterministic narrator). It writes from `request.context`, which the turn
+pipeline fills with the action, scene, world, objective and personality; every key may be
+missing. Output is a pure function of the request: the RNG is seeded from
+`request.seed` and the turn number, so replaying a turn replays its prose byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import string
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gtw_site.providers import Usage
+from narrative.llm import offline_phrases as P
+from narrative.llm.base import (
+    ChatRequest,
+    Message,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+)
+
+TONES = ("grim", "wry", "heroic", "whimsical")
+ATTRIBUTES = ("might", "agility", "wits", "tech", "presence")
+CHECK_TOOL = "rules_skill_check"
+ROLL_TOOL = "rng_roll"
+_AMBIENT = ("sound", "sight", "sight2", "air")
+_BUDGET = {1: (2, 3), 2: (3, 5), 3: (5, 7)}
+_SENTENCE_END = re.compile(r"[.!?]+[\"']?(?=\s|$)")
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_FILLERS = frozenset(P.FILLERS)
+_PARTICLES = frozenset(P.PARTICLES)
+_STOPS = frozenset(P.STOPS)
+_DETERMINERS = frozenset(P.DETERMINERS)
+_PRONOUNS = P.PRONOUNS
+_PRONOUN_RE = re.compile(r"\b(?:" + "|".join(sorted(_PRONOUNS, key=len, reverse=True)) + r")\b(?!')", re.I)
+_LOOT_SEARCH = re.compile(r"\bsearch\w*\b.*\b(?:bod|crate|locker|wreck|corpse|debris|contain|cache)", re.I)
+
+
+def _forms(word: str) -> set[str]:
+    """Rough inflections, so "hacking" and "sneaks" match "hack" and "sneak"."""
+    out = {word, word + "s", word + "es", word + "ed", word + "d", word + "ing"}
+    if word.endswith("e"):
+        out.add(word[:-1] + "ing")
+    if word.endswith("y"):
+        out |= {word[:-1] + "ies", word[:-1] + "ied"}
+    if len(word) > 2 and word[-1] not in "aeiouwxy" and word[-2] in "aeiou" and word[-3] not in "aeiou":
+        out |= {word + word[-1] + "ing", word + word[-1] + "ed"}
+    return out
+
+
+def _index(table: Sequence[tuple[str, str, str, tuple[str, ...]]]) -> dict[str, tuple[str, str, str]]:
+    return {form: (cat, att, skill) for cat, att, skill, words in table for w in words for form in _forms(w)}
+
+
+def _verb_index(*groups: Sequence[str]) -> dict[str, str]:
+    return {form: w for group in groups for w in group for form in _forms(w)}
+
+
+_STRONG = _index(P.CHECK_WORDS)
+_WEAK = _index(P.WEAK_CHECK_WORDS)
+_CHECK_BASES = [w for *_, words in (*P.CHECK_WORDS, *P.WEAK_CHECK_WORDS) for w in words]
+_VERBS = _verb_index(
+    _CHECK_BASES, P.TALK_WORDS, P.LOOK_WORDS, P.MOVE_WORDS, P.REST_WORDS, P.OTHER_VERBS, P.LOOT_WORDS
+)
+_TALK = _verb_index(P.TALK_WORDS)
+_LOOK = _verb_index(P.LOOK_WORDS)
+_MOVE = _verb_index(P.MOVE_WORDS)
+_REST = _verb_index(P.REST_WORDS)
+_LOOT = _verb_index(P.LOOT_WORDS)
+_OBJECTIVE_VERBS = frozenset(_CHECK_BASES) | frozenset(P.OBJECTIVE_VERBS) | frozenset(P.MOVE_WORDS)
+_FIELD_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _s(value: Any) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _i(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _possessive(noun: str) -> str:
+    return noun + "'" if noun.endswith("s") else noun + "'s"
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def _count_sentences(text: str) -> int:
+    return len(_SENTENCE_END.findall(text))
+
+
+def _first_sentences(text: str, max_words: int = 40) -> str:
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    out: list[str] = []
+    for sentence in sentences:
+        if out and len(" ".join(out).split()) + len(sentence.split()) > max_words:
+            break
+        out.append(sentence)
+    result = " ".join(out)
+    if len(result.split()) > max_words:
+        return ""
+    return result if result[-1:] in ".!?" else result + "."
+
+
+@dataclass
+class _Ctx:
+    action: str = ""
+    actor: str = ""
+    name: str = "the stranger"
+    first: str = "the stranger"
+    arch: str = "spacer"
+    place: str = "this place"
+    biome_kind: str = "void"
+    scene_text: str = ""
+    desc: str = ""
+    world: str = "the void"
+    factions: list[str] = field(default_factory=list)
+    npcs: list[tuple[str, str]] = field(default_factory=list)
+    objective: str = ""
+    tone: str = "heroic"
+    verbosity: int = 2
+    recent: list[str] = field(default_factory=list)
+    turn: int = 0
+
+
+def _read_context(raw: Any, messages: Sequence[Message]) -> _Ctx:
+    c = _Ctx()
+    raw = _d(raw)
+    action = _d(raw.get("action"))
+    c.action = _s(action.get("text"))
+    if not c.action:
+        last_user = next((m for m in reversed(messages) if getattr(m, "role", "") == "user"), None)
+        text = _s(getattr(last_user, "content", ""))
+        # A full prompt is not an action; only a short user message reads as one.
+        c.action = text if len(text) <= 200 else ""
+    character = _d(action.get("character"))
+    actor = c.actor = _s(action.get("actor"))
+    name = _s(character.get("name")) or (actor[:1].upper() + actor[1:] if actor.islower() else actor)
+    if name:
+        c.name = name
+        parts = name.split()
+        if len(parts) > 1 and parts[0].lower().rstrip(".") in P.TITLES:
+            c.first = f"{parts[0]} {parts[-1]}"
+        else:
+            c.first = parts[0]
+    c.arch = _s(character.get("archetype")).lower() or c.arch
+    scene = _d(raw.get("scene"))
+    scene_name, biome = _s(scene.get("name")), _s(scene.get("biome"))
+    c.desc = _first_sentences(_s(scene.get("description"))) if _s(scene.get("description")) else ""
+    world = _d(raw.get("world"))
+    c.world = _s(world.get("name")) or c.world
+    if scene_name:
+        c.place = scene_name
+    elif biome:
+        c.place = biome if biome.lower().startswith("the ") else f"the {biome}"
+    elif _s(world.get("name")):
+        c.place = c.world
+    c.scene_text = f"{scene_name} {biome} {c.desc}".lower()
+    for kind, words in P.BIOME_KEYWORDS:
+        if any(re.search(rf"\b{w}(?:s|es|ed|ing|y)?\b", f"{biome} {scene_name}".lower()) for w in words):
+            c.biome_kind = kind
+            break
+    factions = world.get("factions") if isinstance(world.get("factions"), list) else []
+    c.factions = [n for n in (_s(_d(f).get("name")) for f in factions) if n]
+    npcs = world.get("npcs") if isinstance(world.get("npcs"), list) else []
+    c.npcs = [(n, _s(_d(x).get("role"))) for x in npcs if (n := _s(_d(x).get("name")))]
+    c.objective = _s(raw.get("objective")).rstrip(".")
+    personality = _d(raw.get("personality"))
+    tone = _s(personality.get("tone")).lower()
+    c.tone = tone if tone in TONES else c.tone
+    c.verbosity = min(3, max(1, _i(personality.get("verbosity"), 2)))
+    recent = raw.get("recent") if isinstance(raw.get("recent"), list) else []
+    c.recent = [t for t in (_s(_d(r).get("text")) for r in recent) if t]
+    c.turn = _i(raw.get("turn"), 0)
+    return c
+
+
+@dataclass
+class _Intent:
+    kind: str  # check | loot | talk | observe | move | rest | act
+    category: str = "wits"
+    attribute: str = "wits"
+    skill: str = "investigation"
+    task: str | None = None
+    target: str = ""
+    npc: tuple[str, str] | None = None
+
+
+def _swap_pronouns(phrase: str) -> str:
+    return _PRONOUN_RE.sub(lambda m: _PRONOUNS[m.group(0).lower()], phrase)
+
+
+def _task_phrase(words: list[str]) -> str | None:
+    """The action as an infinitive phrase ("hack the airlock panel"), or None if it won't read as one."""
+    verb = words[0].lower().strip(".,;:!?") if words else ""
+    if verb not in _VERBS:
+        return None
+    phrase = _swap_pronouns(" ".join([_VERBS[verb], *words[1:]]))
+    phrase = re.split(r"[,;:.!?]| and then | then | but ", phrase)[0].strip(" \"'*")
+    return phrase if len(phrase.split()) <= 14 else None
+
+
+def _target_after(words: list[str], index: int) -> str:
+    """The noun phrase a check verb acts on ("the airlock panel"), or "" if there isn't a clear one."""
+    rest = words[index + 1 :]
+    while rest and rest[0].lower() in _PARTICLES:
+        rest = rest[1:]
+    taken: list[str] = []
+    for raw in rest[:5]:
+        word = raw.strip(".,;:!?\"'*")
+        if not word or word.lower() in _STOPS:
+            break
+        taken.append(word)
+        if word != raw.rstrip("\"'*"):
+            break
+    if not taken or not (taken[0].lower() in _DETERMINERS or taken[0][:1].isupper()):
+        return ""
+    if taken[0].lower() in ("this", "that", "these", "those"):
+        taken[0] = "the"
+    return _swap_pronouns(" ".join(taken))
+
+
+def _analyse(c: _Ctx) -> _Intent:
+    text = c.action.strip().strip("*")
+    words = re.split(r"(?<=[.!?;])\s", text)[0].split()
+    # Drop "I try to", "Kira carefully" and the like so the verb leads.
+    names = {*c.name.lower().split(), c.actor.lower()}
+    while words and (words[0].lower() in _FILLERS or words[0].lower().strip(",:") in names):
+        words = words[1:]
+    lowered = [re.sub(r"[^a-z'-]", "", w.lower()) for w in words]
+    head = lowered[0] if lowered else ""
+    mentioned = next(
+        (
+            npc
+            for npc in c.npcs
+            if re.search(rf"\b({re.escape(npc[0])}|{re.escape(npc[0].split()[0])})\b", text, re.I)
+        ),
+        None,
+    )
+    task = _task_phrase(words)
+    is_question = text.endswith("?")
+    is_talk = head in _TALK or '"' in text
+    intent = None
+    if any(w in _LOOT for w in lowered) or _LOOT_SEARCH.search(text):
+        intent = _Intent("loot", "loot", "wits", "investigation", task)
+    for table in (_STRONG, _WEAK):
+        for pos, w in enumerate(lowered):
+            hit = table.get(w)
+            if intent is None and hit and not is_question and (not is_talk or hit[0] == "social"):
+                intent = _Intent("check", *hit, task=task, target=_target_after(words, pos))
+    if intent is None:
+        kind = "act" if text else "observe"
+        if is_talk:
+            kind = "talk"
+        elif is_question or head in _LOOK:
+            kind = "observe"
+        elif head in _MOVE:
+            kind = "move"
+        elif head in _REST:
+            kind = "rest"
+        intent = _Intent(kind, task=task)
+    intent.npc = mentioned
+    if not intent.target:
+        fallback = P.FALLBACK_TARGET.get(intent.category, "the problem")
+        intent.target = mentioned[0] if mentioned and intent.category == "social" else fallback
+    return intent
+
+
+def _phrase_hit(text: str, phrases: Sequence[str]) -> bool:
+    return any(re.search(rf"\b{re.escape(p)}", text) for p in phrases)
+
+
+def _check_arguments(c: _Ctx, intent: _Intent, rng: random.Random, schema: dict[str, Any]) -> dict[str, Any]:
+    low = c.action.lower()
+    nudge = sum(n for phrase, n in P.DC_NUDGES if _phrase_hit(low, (phrase,)))
+    scene = min(2, sum(1 for w in P.SCENE_NUDGES if w in c.scene_text))
+    dc = min(20, max(8, P.BASE_DC + max(-4, min(8, nudge)) + scene + rng.choice((-1, 0, 0, 1))))
+    props = _d(schema.get("properties"))
+    dc_schema = _d(props.get("dc"))
+    dc = min(_i(dc_schema.get("maximum"), 30), max(_i(dc_schema.get("minimum"), 5), dc))
+    reason = f"{c.name} tries to {intent.task}" if intent.task else f"{c.name}: {c.action[:120]}"
+    args = {
+        "skill": intent.skill,
+        "attribute": intent.attribute,
+        "dc": dc,
+        "advantage": _phrase_hit(low, P.ADVANTAGE_WORDS),
+        "disadvantage": _phrase_hit(low, P.DISADVANTAGE_WORDS),
+        "reason": reason,
+    }
+    # Stay inside whatever schema the pipeline advertises: a remote model only ever sees it.
+    return {k: v for k, v in args.items() if k in props} if props else args
+
+
+class _Writer:
+    """Renders templates with varied fills, never reusing a template within a reply or a recent sentence."""
+
+    def __init__(self, rng: random.Random, c: _Ctx, slots: dict[str, str]):
+        self.rng, self.c, self.slots = rng, c, slots
+        self.ambience = P.AMBIENCE.get(c.biome_kind, P.AMBIENCE["void"])
+        self.used: list[str] = []
+
+    @staticmethod
+    def _fields(template: str) -> frozenset[str]:
+        if template not in _FIELD_CACHE:
+            _FIELD_CACHE[template] = frozenset(f for _, f, _, _ in string.Formatter().parse(template) if f)
+        return _FIELD_CACHE[template]
+
+    def _render(self, template: str) -> str:
+        values: dict[str, str] = {}
+        for name in self._fields(template):
+            if name in _AMBIENT:
+                pool = self.ambience["sight" if name == "sight2" else name]
+                fresh = [p for p in pool if p not in self.used and p not in values.values()]
+                values[name] = self.rng.choice(fresh or list(pool))
+                self.used.append(values[name])
+            else:
+                values[name] = self.slots[name]
+        text = template.format(**values)
+        return text[:1].upper() + text[1:]
+
+    def pick(self, templates: Sequence[str]) -> str:
+        usable = [
+            t
+            for t in templates
+            if t not in self.used and all(f in _AMBIENT or self.slots.get(f) for f in self._fields(t))
+        ]
+        fallback = ""
+        for template in self.rng.sample(usable, len(usable)):
+            text = self._render(template)
+            fallback = fallback or text
+            if not any(text in old for old in self.c.recent):
+                self.used.append(template)
+                return text
+        return fallback
+
+
+def _mid(noun: str) -> str:
+    """Lower a leading "The" so a name reads right mid-sentence; sentence starts are re-capitalised."""
+    return re.sub(r"^The\b", "the", noun)
+
+
+def _slots(c: _Ctx, intent: _Intent, rng: random.Random) -> dict[str, str]:
+    npc = intent.npc or (rng.choice(c.npcs) if c.npcs else None)
+    npc_name = _mid(npc[0]) if npc else ""
+    faction = rng.choice(c.factions) if c.factions else ""
+    faction_bare = re.sub(r"^the\s+", "", faction, flags=re.I)
+    has_article = faction_bare != faction or (faction and faction.split()[-1].lower() in P.ORG_WORDS)
+    head = c.objective.split()[0].lower() if c.objective else ""
+    objective = c.objective[:1].lower() + c.objective[1:] if head in _OBJECTIVE_VERBS else c.objective
+    listener = _mid(intent.npc[0]) if intent.npc else intent.target
+    return {
+        "name": c.name,
+        "first": c.first,
+        "first_pos": _possessive(c.first),
+        "arch": c.arch,
+        "a_arch": _article(c.arch),
+        "place": _mid(c.place),
+        "world": _mid(c.world),
+        "desc": c.desc,
+        "task": intent.task or "",
+        "target": intent.target,
+        "listener": listener,
+        "listener_pos": _possessive(listener),
+        "npc": npc_name,
+        "npc_first": npc_name.split()[0] if npc else "",
+        "npc_role_a": (_article(npc[1].lower()) if npc[1] else "a local") if npc else "",
+        "faction": f"the {faction_bare}" if has_article else faction,
+        "faction_bare": faction_bare,
+        "objective": objective,
+        "objective_lc": objective if head in _OBJECTIVE_VERBS else "",
+    }
+
+
+def _compose(
+    w: _Writer, c: _Ctx, parts: dict[str, str], required: Sequence[str], layout: Sequence[str]
+) -> str:
+    """Fit the required beats and what optional ones the verbosity budget allows, in reading order.
+
+    Which optional beats make it in is seeded, so two turns of the same kind differ in shape
+    as well as wording; verbosity 1 never spends its few sentences on scenery.
+    """
+    low, high = _BUDGET[c.verbosity]
+    target = w.rng.randint(low, high)
+    chosen = [k for k in required if parts.get(k)]
+    total = sum(_count_sentences(parts[k]) for k in chosen)
+    optional = [k for k in layout if k not in required and parts.get(k)]
+    if c.verbosity == 1:
+        optional = [k for k in optional if k in ("flourish", "margin", "closer")]
+    first = [k for k in optional if k in ("flourish", "reply")]
+    rest = [k for k in optional if k not in first]
+    for key in first + w.rng.sample(rest, len(rest)):
+        n = _count_sentences(parts[key])
+        if total + n <= target:
+            chosen.append(key)
+            total += n
+    for i in range(3):
+        if total >= low:
+            break
+        extra = w.pick(P.DETAIL[("any", "act")]) or w.pick(P.PROMPTS)
+        parts[f"extra{i}"], total = extra, total + _count_sentences(extra)
+        chosen.append(f"extra{i}")
+    # Filler beats go right after the required ones, before any closing line or prompt.
+    cut = max(layout.index(k) for k in required) + 1
+    ordered = [parts[k] for k in (*layout[:cut], "extra0", "extra1", "extra2", *layout[cut:]) if k in chosen]
+    if c.verbosity == 3 and len(ordered) > 3:
+        mid = (len(ordered) + 1) // 2
+        return " ".join(ordered[:mid]) + "\n\n" + " ".join(ordered[mid:])
+    return " ".join(ordered)
+
+
+def _narrate_outcome(w: _Writer, c: _Ctx, intent: _Intent, outcome: str, margin: int | None) -> str:
+    polarity = "good" if outcome in ("critical_success", "success") else "bad"
+    category = intent.category if intent.category in P.FALLBACK_TARGET else "wits"
+    parts = {
+        "opener": w.pick(P.OPENERS[c.tone]),
+        "core": w.pick(P.CORE[outcome]),
+        "detail": w.pick(P.DETAIL[(category, polarity)]),
+        "flourish": w.pick(P.CRIT_FLOURISH.get(outcome, ())),
+        "hook": w.pick(P.HOOKS[polarity]),
+        "objective": w.pick(P.OBJECTIVE[polarity]) if c.objective else "",
+        "closer": w.pick(P.CLOSERS[(c.tone, polarity)]),
+        "prompt": w.pick(P.PROMPTS) if c.verbosity == 3 else "",
+    }
+    if margin is not None and outcome in ("success", "failure"):
+        good = polarity == "good"
+        close = 0 <= margin <= 1 if good else -2 <= margin < 0
+        wide = margin >= 8 if good else margin <= -8
+        if close or wide:
+            bucket = ("narrow_" if close else "wide_") + ("win" if good else "loss")
+            parts["margin"] = w.pick(P.MARGIN[bucket])
+    layout = ("opener", "core", "margin", "detail", "flourish", "hook", "objective", "closer", "prompt")
+    return _compose(w, c, parts, ("core", "detail"), layout)
+
+
+def _narrate_plain(w: _Writer, c: _Ctx, intent: _Intent, kind: str) -> str:
+    s = w.slots
+    core_key = "talk" if kind == "talk" and s["npc"] else ("talk_alone" if kind == "talk" else kind)
+    cores = P.CORE.get(core_key, P.CORE["act"])
+    # An act reads best when it restates what the player did, so prefer templates that can.
+    with_task = [t for t in cores if "{task}" in t] if s["task"] and w.rng.random() < 0.7 else []
+    parts = {"core": w.pick(with_task) or w.pick(cores) or w.pick(P.CORE["observe"])}
+    if kind == "talk":
+        frames = P.REPLY_FRAMES[:2] if s["npc"] else P.REPLY_FRAMES[2:]
+        parts["reply"] = w.rng.choice(frames).format(reply=w.rng.choice(P.NPC_REPLIES[c.tone]))
+    elif kind == "observe" and c.desc and not any(c.desc in old for old in c.recent):
+        parts["detail"] = c.desc
+    elif kind == "attempt":
+        parts["detail"] = w.pick(P.DETAIL[("any", "attempt")])
+    if not parts.get("detail"):
+        parts["detail"] = w.pick(P.DETAIL[("any", "act")])
+    parts |= {
+        "opener": w.pick(P.OPENERS[c.tone]),
+        "hook": w.pick(P.HOOKS["neutral"]),
+        "objective": w.pick(P.OBJECTIVE["neutral"]) if c.objective else "",
+        "closer": w.pick(P.CLOSERS[(c.tone, "neutral")]),
+        "prompt": w.pick(P.PROMPTS),
+    }
+    required = ("core", "reply") if kind == "talk" else ("core", "detail")
+    layout = ("opener", "core", "reply", "detail", "hook", "objective", "closer", "prompt")
+    return _compose(w, c, parts, required, layout)
+
+
+def _narrate_loot(w: _Writer, c: _Ctx, data: dict[str, Any]) -> str:
+    total = _i(data.get("total"), 0)
+    m = re.match(r"\s*(\d*)\s*d\s*(\d+)", _s(data.get("expression")))
+    count, sides = (int(m.group(1) or 1), int(m.group(2))) if m else (2, 6)
+    ratio = (total - count) / max(1, count * sides - count)
+    tier = "poor" if ratio < 0.3 else ("great" if ratio >= 0.75 else "decent")
+    w.slots["loot"] = w.rng.choice(P.LOOT[tier])
+    polarity = {"poor": "bad", "decent": "neutral", "great": "good"}[tier]
+    parts = {
+        "opener": w.pick(P.OPENERS[c.tone]),
+        "core": w.pick(P.LOOT_LINES[tier]),
+        "closer": w.pick(P.CLOSERS[(c.tone, polarity)]),
+        "prompt": w.pick(P.PROMPTS),
+    }
+    return _compose(w, c, parts, ("core",), ("opener", "core", "closer", "prompt"))
+
+
+def _tool_result(messages: Sequence[Message]) -> tuple[str, dict[str, Any]] | None:
+    last_user = max((i for i, m in enumerate(messages) if getattr(m, "role", "") == "user"), default=-1)
+    results = [m for m in messages[last_user + 1 :] if getattr(m, "role", "") == "tool"]
+    if not results:
+        return None
+    try:
+        data = json.loads(results[-1].content)
+    except (TypeError, ValueError):
+        data = None
+    return (results[-1].name or "", data if isinstance(data, dict) else {"error": "unreadable tool result"})
+
+
+def _outcome(data: dict[str, Any]) -> tuple[str | None, int | None]:
+    outcome = data.get("outcome")
+    total, dc = data.get("total"), data.get("dc")
+    margin = total - dc if isinstance(total, int) and isinstance(dc, int) else None
+    if outcome not in P.OUTCOMES and margin is not None and "error" not in data:
+        outcome = "success" if margin >= 0 else "failure"
+    return (outcome if outcome in P.OUTCOMES and "error" not in data else None), margin
+
+
+class OfflineNarrator:
+    """Procedural, deterministic sci-fi narration; calls `rules_skill_check` when an action is risky."""
+
+    name = "offline"
+
+    def __init__(self, *, model: str = "procedural-v1", word_delay_s: float = 0.0):
+        self.model = model
+        self.word_delay_s = word_delay_s
+
+    def _rng(self, request: ChatRequest, c: _Ctx) -> random.Random:
+        seed = request.seed
+        if not isinstance(seed, int):
+            seed = int.from_bytes(hashlib.sha256(c.action.encode()).digest()[:8], "big")
+        # String seeds hash through SHA-512, so this is stable across processes and Python runs.
+        return random.Random(f"gtw-offline:{seed}:{c.turn}")
+
+    def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        messages = list(request.messages or [])
+        c = _read_context(request.context, messages)
+        rng = self._rng(request, c)
+        intent = _analyse(c)
+        w = _Writer(rng, c, _slots(c, intent, rng))
+        tools = {t.name: t for t in (request.tools or []) if getattr(t, "name", None)}
+        result = _tool_result(messages)
+        # A risky action narrated without a roll stays unresolved rather than inventing an outcome.
+        fallback_kind = "attempt" if intent.kind in ("check", "loot") else intent.kind
+        call: ToolCall | None = None
+        if result is not None:
+            tool_name, data = result
+            outcome, margin = _outcome(data)
+            if (tool_name == ROLL_TOOL or "expression" in data) and "error" not in data:
+                text = _narrate_loot(w, c, data)
+            elif outcome:
+                text = _narrate_outcome(w, c, intent, outcome, margin)
+            else:
+                text = _narrate_plain(w, c, intent, fallback_kind)
+        elif intent.kind in ("check", "loot") and (CHECK_TOOL in tools or ROLL_TOOL in tools):
+            # Scavenging is a luck roll most of the time, a wits check otherwise.
+            lucky = CHECK_TOOL not in tools or rng.random() < 0.75
+            use_roll = intent.kind == "loot" and ROLL_TOOL in tools and lucky
+            lead = w.pick(P.LEAD_INS["loot" if use_roll else intent.category])
+            tension = w.pick(P.TENSION[c.tone]) if c.verbosity > 1 and rng.random() < 0.6 else ""
+            text = f"{lead} {tension}".strip()
+            n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
+            if use_roll:
+                args = {"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}"}
+                props = _d(_d(tools[ROLL_TOOL].parameters).get("properties"))
+                args = {k: v for k, v in args.items() if k in props} if props else args
+                call = ToolCall(
+                    id=f"call_{n}", name=ROLL_TOOL, arguments=args, raw_arguments=json.dumps(args)
+                )
+            else:
+                args = _check_arguments(c, intent, rng, _d(tools[CHECK_TOOL].parameters))
+                call = ToolCall(
+                    id=f"call_{n}", name=CHECK_TOOL, arguments=args, raw_arguments=json.dumps(args)
+                )
+        else:
+            text = _narrate_plain(w, c, intent, fallback_kind)
+        chunks = re.findall(r"\S+\s*", text)
+        for i, chunk in enumerate(chunks):
+            if i and self.word_delay_s > 0:
+                time.sleep(self.word_delay_s)
+            yield TextDelta(chunk)
+        if call is not None:
+            yield ToolCallEvent(call)
+        tokens_in = sum(len(_s(getattr(m, "content", "")).split()) for m in messages) + len(c.action.split())
+        usage = Usage(tokens_in=tokens_in, tokens_out=len(chunks) + (10 if call else 0))
+        yield StreamEnd(stop_reason="tool_calls" if call else "stop", usage=usage)
+
+    def complete(self, request: ChatRequest) -> str:
+        """An extractive summary of the last user message: its most representative sentences, in order."""
+        user = next((m for m in reversed(request.messages or []) if getattr(m, "role", "") == "user"), None)
+        text = _s(getattr(user, "content", ""))
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+        if len(sentences) <= 3:
+            return text
+        freq: dict[str, int] = {}
+        for word in _TOKEN.findall(text.lower()):
+            if len(word) > 3:
+                freq[word] = freq.get(word, 0) + 1
+
+        def score(s: str) -> float:
+            words = [w for w in _TOKEN.findall(s.lower()) if len(w) > 3]
+            return sum(freq[w] for w in words) / (len(words) + 2)
+
+        best = sorted(range(1, len(sentences)), key=lambda i: (-score(sentences[i]), i))[:2]
+        picked = [sentences[i] for i in sorted([0, *best])]
+        limit = max(20, int(request.max_tokens * 0.75))
+        words = " ".join(picked).split()
+        return " ".join(words[:limit]) + ("…" if len(words) > limit else "")

@@ -1,0 +1,311 @@
+"""The turn pipeline.
+
+submit_action (untrusted entry points call it: API, websocket)
+    validate → append Action [commit] → broadcast → schedule the session's turn runner
+
+run_pending_turns (a django-q2 task; inline in tests)
+    one runner per session (a PostgreSQL advisory lock), answering pending actions in seq order:
+    context → narrator streams (deltas coalesced to clients) → tool calls validated and run by
+    deterministic code, each an event → Narration [commit] → broadcast.
+
+A crash (even SIGKILL) mid-turn loses nothing: the Action is committed before the narrator
+starts, stays `pending` in the session state until a Narration answers it, and the next runner
+(`session_resume`, the next action, or `gtw up` at start) re-runs it. Tool calls are keyed by
+(action, position, name, arguments), so a re-run that makes the same call reuses its event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from campaigns import events
+from campaigns.errors import Conflict, Forbidden, Invalid
+from campaigns.models import Character, Event, PlaySession
+from campaigns.selectors import session_membership_get
+from gtw_site.providers import ProviderError
+from missions.rules import dice
+from narrative import tools
+from narrative.llm import registry
+from narrative.llm.base import ChatRequest, Message, TextDelta, ToolCall, ToolCallEvent
+from realtime import broadcast
+
+logger = logging.getLogger(__name__)
+
+MAX_TOOL_ROUNDS = 4
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,80}$")
+PROMPTS = Path(__file__).resolve().parent / "prompts"
+# Advisory-lock namespace so our keys never collide with another application's.
+LOCK_NAMESPACE = 0x67747701
+
+
+def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> events.AppendResult:
+    """Record a player's action and start (or queue behind) the GM's turn."""
+    if not isinstance(text, str) or not text.strip():
+        raise Invalid("Say what your character does — the action is empty.")
+    text = text.strip()
+    if len(text) > settings.GTW_ACTION_MAX_CHARS:
+        raise Invalid(f"Actions are at most {settings.GTW_ACTION_MAX_CHARS} characters (this one is {len(text)}).")
+    if "\x00" in text:
+        raise Invalid("The action contains a NUL character.")
+    if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+        raise Invalid("idempotency_key must be 1–80 characters of letters, digits, '.', '_', ':' or '-'.")
+    session, membership = session_membership_get(viewer=user, session_id=session_id)
+    if not membership.can_act:
+        raise Forbidden("Spectators can watch but not act.")
+    if session.status != PlaySession.Status.ACTIVE:
+        raise Conflict("This session has ended; ask the GM to resume it.")
+    character = Character.objects.filter(campaign_id=session.campaign_id, owner=user).first()
+    payload = {"text": text, "character": character.name if character else None}
+    with transaction.atomic():
+        result = events.append(
+            session.pk,
+            [events.NewEvent(type="Action", payload=payload, actor_id=user.pk)],
+            idempotency_key=f"action:{user.pk}:{idempotency_key}",
+        )
+        if not result.replayed:
+            created = result.events
+            transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+            transaction.on_commit(lambda: schedule_turns(session.pk))
+    return result
+
+
+def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult:
+    """Put a failed turn back in the queue (the retry control players see after a failure)."""
+    session, membership = session_membership_get(viewer=user, session_id=session_id)
+    if not membership.can_act:
+        raise Forbidden("Spectators can't retry a turn.")
+    if str(action_seq) not in (session.state.get("failed") or {}):
+        raise Conflict("That turn is not waiting for a retry.")
+    with transaction.atomic():
+        result = events.append(
+            session.pk,
+            [events.NewEvent(type="TurnRetried", payload={"action_seq": action_seq}, actor_id=user.pk)],
+        )
+        created = result.events
+        transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+        transaction.on_commit(lambda: schedule_turns(session.pk))
+    return result
+
+
+def schedule_turns(session_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("narrative.turns.run_pending_turns", session_id, task_name=f"turns-{session_id}", group="turns")
+
+
+def run_pending_turns(session_id: int) -> int:
+    """Answer every pending action of the session, oldest first. Returns how many ran.
+
+    Only one runner per session at a time; a second one returns at once, and the first
+    re-checks the queue after releasing its lock so an action that arrived at the last moment
+    is never stranded.
+    """
+    ran = 0
+    while True:
+        if not _try_lock(session_id):
+            return ran
+        try:
+            while True:
+                session = PlaySession.objects.select_related("campaign", "campaign__pack", "campaign__personality").get(
+                    pk=session_id
+                )
+                pending = session.state.get("pending") or []
+                if not pending or session.status != PlaySession.Status.ACTIVE:
+                    break
+                try:
+                    run_turn(session, pending[0])
+                except Exception as exc:  # noqa: BLE001 - a bug must not wedge the session's queue
+                    logger.exception("turn for action %s in session %s crashed", pending[0], session_id)
+                    _fail(session, pending[0], f"internal error ({type(exc).__name__})")
+                ran += 1
+        finally:
+            _unlock(session_id)
+        session = PlaySession.objects.only("state", "status").get(pk=session_id)
+        if not session.state.get("pending") or session.status != PlaySession.Status.ACTIVE:
+            return ran
+
+
+def _try_lock(session_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, session_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock(session_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, session_id])
+
+
+def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
+    """Everything the narrator may know for this turn: scene, sheet, objective, personality,
+    recent events. Built from the acting player's point of view."""
+    campaign = session.campaign
+    pack = campaign.pack.data
+    character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
+    recent = (
+        Event.objects.filter(session=session, seq__lt=action.seq, type__in=["Action", "Narration"])
+        .select_related("actor")
+        .order_by("-seq")[: settings.GTW_RECENT_EVENTS_IN_CONTEXT]
+    )
+    personality = campaign.personality
+    state = session.state
+    return {
+        "action": {
+            "text": action.payload.get("text", ""),
+            "actor": action.actor.username if action.actor else "someone",
+            "character": (
+                {"name": character.name, "archetype": _archetype_name(pack, character.archetype),
+                 "attributes": character.attributes}
+                if character else None
+            ),
+        },
+        "scene": state.get("scene"),
+        "world": pack.get("world", {}),
+        "objective": state.get("objective"),
+        "beat": state.get("beat"),
+        "personality": (
+            {"id": personality.slug, "name": personality.name, "tone": personality.tone,
+             "verbosity": personality.verbosity, "system_prompt": personality.system_prompt}
+            if personality else None
+        ),
+        "recent": [
+            {"type": e.type, "text": e.payload.get("text", ""), "actor": e.actor.username if e.actor else None}
+            for e in reversed(list(recent))
+        ],
+        "turn": state.get("counts", {}).get("Narration", 0) + 1,
+    }
+
+
+def _archetype_name(pack: dict, slug: str) -> str:
+    for arch in pack.get("archetypes", []):
+        if arch["slug"] == slug:
+            return arch["name"]
+    return slug
+
+
+def build_messages(context: dict[str, Any]) -> list[Message]:
+    system = (PROMPTS / "narrator_system.txt").read_text().format(
+        personality=(context.get("personality") or {}).get("system_prompt", "You are a fair, vivid game master."),
+        world=json.dumps(context.get("world", {}), ensure_ascii=False)[:4000],
+        scene=json.dumps(context.get("scene"), ensure_ascii=False),
+        objective=context.get("objective") or "none yet",
+        beat=context.get("beat") or "Inciting",
+    )
+    messages = [Message(role="system", content=system)]
+    for item in context.get("recent", []):
+        role = "assistant" if item["type"] == "Narration" else "user"
+        text = item["text"] if role == "assistant" else f"{item.get('actor') or 'player'}: {item['text']}"
+        messages.append(Message(role=role, content=text))
+    action = context["action"]
+    who = action["character"]["name"] if action.get("character") else action["actor"]
+    sheet = json.dumps(action.get("character"), ensure_ascii=False)
+    messages.append(Message(role="user", content=f"{who} (sheet: {sheet}) acts: {action['text']}"))
+    return messages
+
+
+class TurnFailed(Exception):
+    pass
+
+
+def run_turn(session: PlaySession, action_seq: int) -> None:
+    """Narrate one pending action. Caller holds the session's turn lock."""
+    action = Event.objects.select_related("actor").get(session=session, seq=action_seq)
+    context = build_context(session, action)
+    messages = build_messages(context)
+    provider = registry.get("narrator")
+    stream = broadcast.DeltaStream(session.pk, action_seq)
+    seed = dice.derive_seed(session.campaign_id, session.pk, action_seq)
+    character = context["action"]["character"]
+    narration: list[str] = []
+    tool_seqs: list[int] = []
+    try:
+        for round_no in range(MAX_TOOL_ROUNDS):
+            request = ChatRequest(
+                messages=list(messages), tools=list(tools.TOOLS), seed=seed + round_no, context=context
+            )
+            text, calls = _stream_with_retry(provider, request, stream)
+            narration.append(text)
+            if not calls:
+                break
+            messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
+            for index, call in enumerate(calls):
+                outcome, created = tools.dispatch(
+                    session=session, campaign_id=session.campaign_id, action_seq=action_seq,
+                    actor_id=action.actor_id, character=character, call=call, round_no=round_no, index=index,
+                )
+                if created:
+                    broadcast.events_committed(session.pk, created)
+                if outcome.event_seq:
+                    tool_seqs.append(outcome.event_seq)
+                messages.append(
+                    Message(role="tool", tool_call_id=call.id, name=call.name, content=json.dumps(outcome.result))
+                )
+        stream.flush()
+    except (ProviderError, TurnFailed) as exc:
+        stream.reset("")
+        _fail(session, action_seq, str(exc))
+        return
+    text = "".join(narration).strip() or "The moment hangs, unanswered, as the void hums on."
+    with transaction.atomic():
+        result = events.append(
+            session.pk,
+            [events.NewEvent(
+                type="Narration",
+                payload={"action_seq": action_seq, "text": text, "provider": provider.name,
+                         "model": provider.model, "tool_events": tool_seqs},
+            )],
+            idempotency_key=f"narration:{action_seq}",
+        )
+        created = result.events
+        if not result.replayed:
+            transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+
+
+def _stream_with_retry(provider, request: ChatRequest, stream: broadcast.DeltaStream) -> tuple[str, list[ToolCall]]:
+    """One provider round. Retryable errors get exactly one more try; the preview restarts."""
+    for attempt in (1, 2):
+        parts: list[str] = []
+        calls: list[ToolCall] = []
+        try:
+            for event in provider.stream(request):
+                if isinstance(event, TextDelta):
+                    parts.append(event.text)
+                    stream.push(event.text)
+                elif isinstance(event, ToolCallEvent):
+                    calls.append(event.call)
+            return "".join(parts), calls
+        except ProviderError as exc:
+            if not exc.retryable or attempt == 2:
+                raise
+            logger.warning("narrator failed (%s); retrying once", exc)
+            stream.reset("The GM lost the thread for a moment — retrying…")
+    raise AssertionError("unreachable")
+
+
+def _fail(session: PlaySession, action_seq: int, error: str) -> None:
+    message = f"The GM could not answer: {error}. Your action is saved — press Retry to try again."
+    with transaction.atomic():
+        result = events.append(
+            session.pk,
+            [events.NewEvent(type="TurnFailed", payload={"action_seq": action_seq, "error": message})],
+        )
+        created = result.events
+        transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+
+
+def resume_all_pending() -> int:
+    """At server start: re-run turns a crash left unanswered. Returns sessions scheduled."""
+    count = 0
+    for session_id, state in PlaySession.objects.filter(status=PlaySession.Status.ACTIVE).values_list("id", "state"):
+        if (state or {}).get("pending"):
+            schedule_turns(session_id)
+            count += 1
+    return count
+

@@ -1,0 +1,156 @@
+"""The one place that sends to the channel layer.
+
+Events go out only after their transaction commits (callers use `transaction.on_commit`),
+as ids + JSON + the rendered partial (the same `{% partialdef %}` the HTTP page renders).
+Narration deltas are coalesced: the first goes out at once (first-token latency matters),
+later ones at most every GTW_DELTA_COALESCE_MS, so a long narration costs a few dozen group
+sends, not one per token.
+
+Sync callers (services, the turn runner in a django-q2 worker) send through one long-lived
+event loop thread per process, so channels-redis keeps its connection pool instead of
+opening one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+
+def session_group(session_id: int) -> str:
+    return f"session.{session_id}"
+
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="gtw-broadcast", daemon=True)
+            thread.start()
+            _loop = loop
+        return _loop
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    # Round-trip through JSON so a payload that cannot cross the wire fails here, loudly.
+    message = json.loads(json.dumps(message))
+    layer = get_channel_layer()
+    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
+    try:
+        future.result(timeout=10)
+    except Exception:  # noqa: BLE001 - a failed broadcast must not fail the turn; clients heal by seq
+        logger.warning("broadcast to %s failed", group, exc_info=True)
+
+
+def event_json(event) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "actor": event.actor.username if event.actor_id and event.actor else None,
+        "actor_id": event.actor_id,
+        "payload": event.payload,
+        "seed": event.seed,
+        "created_at": event.created_at.isoformat() if event.created_at else None,
+    }
+
+
+def render_event(event, *, pending: Iterable[int] = ()) -> str:
+    """The log-entry partial for one event, wrapped for htmx out-of-band swaps."""
+    return render_to_string(
+        "play/_event_oob.html", {"event": event, "pending": set(pending)}
+    )
+
+
+def events_committed(session_id: int, events: list) -> None:
+    """Send committed events to everyone watching the session. Call from on_commit."""
+    if not events:
+        return
+    from campaigns.models import Event
+
+    # Reload with the actor joined so the partial can show names without N+1 queries.
+    loaded = Event.objects.select_related("actor").filter(
+        session_id=session_id, seq__in=[e.seq for e in events]
+    ).order_by("seq")
+    from campaigns.models import PlaySession
+
+    pending = (PlaySession.objects.values_list("state", flat=True).get(pk=session_id) or {}).get("pending", [])
+    for event in loaded:
+        _send(
+            session_group(session_id),
+            {
+                "type": "session.event",
+                "seq": event.seq,
+                "event": event_json(event),
+                "html": render_event(event, pending=pending),
+            },
+        )
+
+
+def presence_changed(session_id: int, html: str, online: list[str]) -> None:
+    _send(session_group(session_id), {"type": "session.presence", "html": html, "online": online})
+
+
+async def presence_changed_async(session_id: int, html: str, online: list[str]) -> None:
+    layer = get_channel_layer()
+    await layer.group_send(session_group(session_id), {"type": "session.presence", "html": html, "online": online})
+
+
+class DeltaStream:
+    """Coalesces narration text for one turn into few, seq-tagged group messages."""
+
+    def __init__(self, session_id: int, action_seq: int, interval_ms: int | None = None):
+        self.session_id = session_id
+        self.action_seq = action_seq
+        self.interval = (settings.GTW_DELTA_COALESCE_MS if interval_ms is None else interval_ms) / 1000
+        self.buffer: list[str] = []
+        self.index = 0
+        self.last_flush = 0.0
+        self.sent_any = False
+
+    def push(self, text: str) -> None:
+        if not text:
+            return
+        self.buffer.append(text)
+        now = time.monotonic()
+        if self.index == 0 or now - self.last_flush >= self.interval:
+            self.flush(now)
+
+    def flush(self, now: float | None = None) -> None:
+        if not self.buffer:
+            return
+        text = "".join(self.buffer)
+        self.buffer = []
+        _send(
+            session_group(self.session_id),
+            {"type": "session.delta", "action_seq": self.action_seq, "i": self.index, "text": text},
+        )
+        self.index += 1
+        self.sent_any = True
+        self.last_flush = now if now is not None else time.monotonic()
+
+    def reset(self, notice: str) -> None:
+        """Tell clients to discard this turn's preview (the provider is being retried)."""
+        self.buffer = []
+        if self.sent_any:
+            _send(
+                session_group(self.session_id),
+                {"type": "session.stream_reset", "action_seq": self.action_seq, "notice": notice},
+            )
+        self.index = 0
+        self.sent_any = False

@@ -1,0 +1,223 @@
+"""The session socket. Thin: authenticate, join the group, validate frames, call services,
+forward broadcasts — keeping each client's stream gap-free and duplicate-free by seq.
+
+Two wire formats on one socket: `?format=json` for scripts and the benchmark, HTML
+(htmx out-of-band partials) for the play page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.template.loader import render_to_string
+from pydantic import ValidationError
+
+from campaigns.errors import DomainError
+from realtime import broadcast, presence
+from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, client_frame
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FORBIDDEN = 4403
+
+
+class SessionConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        self.user = self.scope.get("user")
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        self.json_mode = query.get("format", ["html"])[0] == "json"
+        self.last_seq: int | None = None
+        self.held: list[dict] = []
+        self.joined = False
+        membership = await self._membership()
+        await self.accept()
+        if membership is None:
+            # Accept-then-close so the client sees our code; the page shows "not a member".
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.membership = membership
+        await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
+        self.joined = True
+        online = await presence.join(self.session_id, self.user.username)
+        await self._announce_presence(online)
+        if self.json_mode:
+            start = query.get("last_seq", [None])[0]
+            if start is not None and start.isdigit():
+                await self._catch_up(int(start))
+            else:
+                self.last_seq = await self._current_version()
+
+    async def disconnect(self, code):
+        if getattr(self, "joined", False):
+            await self.channel_layer.group_discard(broadcast.session_group(self.session_id), self.channel_name)
+            online = await presence.leave(self.session_id, self.user.username)
+            await self._announce_presence(online)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode("utf-8")) > settings.GTW_WS_MAX_FRAME_BYTES:
+            await self._error("frame_too_large", f"Frames are limited to {settings.GTW_WS_MAX_FRAME_BYTES} bytes.")
+            return
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            await self._error("malformed", "That frame is not valid JSON.")
+            return
+        if not isinstance(data, dict) or data.get("type") not in KNOWN_TYPES:
+            kind = data.get("type") if isinstance(data, dict) else None
+            await self._error("unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(KNOWN_TYPES)}.")
+            return
+        try:
+            frame = client_frame.validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
+            await self._error("invalid", f"{where}: {first['msg']}")
+            return
+        try:
+            if isinstance(frame, Hello):
+                await self._catch_up(frame.last_seq)
+            elif isinstance(frame, ActionFrame):
+                seq = await self._submit(frame)
+                await self._ack(seq, frame.idempotency_key)
+            elif isinstance(frame, RetryFrame):
+                await self._retry(frame.action_seq)
+            elif isinstance(frame, Ping):
+                await self._send_json({"type": "pong"})
+        except DomainError as exc:
+            await self._error(exc.code, exc.message)
+
+    # ---- group messages ------------------------------------------------------------------
+
+    async def session_event(self, message):
+        if self.last_seq is None:
+            self.held.append(message)  # an htmx client that has not said hello yet
+            return
+        seq = message["seq"]
+        if seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:
+            await self._send_range(self.last_seq, seq - 1)  # heal a gap from the event store
+        await self._deliver(message)
+
+    async def session_delta(self, message):
+        if self.last_seq is None:
+            return
+        if self.json_mode:
+            await self._send_json({"type": "delta", "action_seq": message["action_seq"], "i": message["i"],
+                                   "text": message["text"]})
+        else:
+            html = render_to_string("play/_delta_oob.html", message)
+            await self.send(text_data=html)
+
+    async def session_stream_reset(self, message):
+        if self.json_mode:
+            await self._send_json({"type": "stream_reset", "action_seq": message["action_seq"],
+                                   "notice": message["notice"]})
+        else:
+            await self.send(text_data=render_to_string("play/_stream_reset_oob.html", message))
+
+    async def session_presence(self, message):
+        if self.json_mode:
+            await self._send_json({"type": "presence", "online": message["online"]})
+        else:
+            await self.send(text_data=message["html"])
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    async def _deliver(self, message):
+        if self.json_mode:
+            await self._send_json({"type": "event", "seq": message["seq"], "event": message["event"]})
+        else:
+            await self.send(text_data=message["html"])
+        self.last_seq = message["seq"]
+
+    async def _catch_up(self, after: int):
+        self.last_seq = after
+        await self._send_range(after, None)
+        held, self.held = self.held, []
+        for message in held:
+            await self.session_event(message)
+
+    async def _send_range(self, after: int, upto: int | None):
+        for message in await self._load_range(after, upto):
+            await self._deliver(message)
+
+    @database_sync_to_async
+    def _load_range(self, after: int, upto: int | None) -> list[dict]:
+        from campaigns.models import Event, PlaySession
+
+        qs = Event.objects.filter(session_id=self.session_id, seq__gt=after).select_related("actor").order_by("seq")
+        if upto is not None:
+            qs = qs.filter(seq__lte=upto)
+        pending = (PlaySession.objects.values_list("state", flat=True).get(pk=self.session_id) or {}).get("pending", [])
+        return [
+            {"seq": e.seq, "event": json.loads(json.dumps(broadcast.event_json(e))),
+             "html": broadcast.render_event(e, pending=pending)}
+            for e in qs[:2000]
+        ]
+
+    @database_sync_to_async
+    def _membership(self):
+        from campaigns.models import Membership, PlaySession
+
+        if self.user is None or not self.user.is_authenticated:
+            return None
+        campaign_id = PlaySession.objects.filter(pk=self.session_id).values_list("campaign_id", flat=True).first()
+        if campaign_id is None:
+            return None
+        return Membership.objects.filter(campaign_id=campaign_id, user=self.user).first()
+
+    @database_sync_to_async
+    def _current_version(self) -> int:
+        from campaigns.models import PlaySession
+
+        return PlaySession.objects.values_list("version", flat=True).get(pk=self.session_id)
+
+    @database_sync_to_async
+    def _submit(self, frame: ActionFrame) -> int:
+        from narrative.turns import submit_action
+
+        result = submit_action(
+            session_id=self.session_id, user=self.user, text=frame.text, idempotency_key=frame.idempotency_key
+        )
+        return result.events[0].seq
+
+    @database_sync_to_async
+    def _retry(self, action_seq: int) -> None:
+        from narrative.turns import retry_turn
+
+        retry_turn(session_id=self.session_id, user=self.user, action_seq=action_seq)
+
+    async def _ack(self, seq: int, key: str):
+        if self.json_mode:
+            await self._send_json({"type": "ack", "seq": seq, "idempotency_key": key})
+        else:
+            await self.send(text_data=render_to_string("play/_action_form_oob.html", {"new_key": uuid.uuid4().hex}))
+
+    async def _announce_presence(self, online: list[str]):
+        html = await self._render_party(online)
+        await broadcast.presence_changed_async(self.session_id, html, online)
+
+    @database_sync_to_async
+    def _render_party(self, online: list[str]) -> str:
+        from campaigns.views import party_context
+
+        context = party_context(self.session_id, online)
+        return render_to_string("play/_party_oob.html", context)
+
+    async def _error(self, code: str, message: str):
+        if self.json_mode:
+            await self._send_json({"type": "error", "code": code, "message": message})
+        else:
+            await self.send(text_data=render_to_string("play/_notice_oob.html", {"message": message, "code": code}))
+
+    async def _send_json(self, data: dict):
+        await self.send(text_data=json.dumps(data))
