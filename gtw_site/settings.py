@@ -144,6 +144,9 @@ DATABASE_URL = _pg.url if _pg else env_str("DATABASE_URL")
 REDIS_URL = _redis.url if _redis else env_str("REDIS_URL")
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if env_str("GTW_DB_NAME"):
+    # Lets a helper process (the e2e test's Daphne, the benchmark) share a test database.
+    DATABASES["default"]["NAME"] = env_str("GTW_DB_NAME")
 DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

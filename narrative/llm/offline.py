@@ -9,6 +9,7 @@ missing. Output is a pure function of the request: the RNG is seeded from
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -21,66 +22,18 @@ from typing import Any
 
 from gtw_site.providers import Usage
 from narrative.llm import offline_phrases as P
-from narrative.llm.base import (
-    ChatRequest,
-    Message,
-    StreamEnd,
-    StreamEvent,
-    TextDelta,
-    ToolCall,
-    ToolCallEvent,
-)
+from narrative.llm.base import ChatRequest, Message, StreamEnd, StreamEvent, TextDelta, ToolCall
+from narrative.llm.base import ToolCallEvent as _CallEvent
 
 TONES = ("grim", "wry", "heroic", "whimsical")
-ATTRIBUTES = ("might", "agility", "wits", "tech", "presence")
 CHECK_TOOL = "rules_skill_check"
 ROLL_TOOL = "rng_roll"
 _AMBIENT = ("sound", "sight", "sight2", "air")
 _BUDGET = {1: (2, 3), 2: (3, 5), 3: (5, 7)}
 _SENTENCE_END = re.compile(r"[.!?]+[\"']?(?=\s|$)")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*")
-_FILLERS = frozenset(P.FILLERS)
-_PARTICLES = frozenset(P.PARTICLES)
-_STOPS = frozenset(P.STOPS)
-_DETERMINERS = frozenset(P.DETERMINERS)
-_PRONOUNS = P.PRONOUNS
-_PRONOUN_RE = re.compile(r"\b(?:" + "|".join(sorted(_PRONOUNS, key=len, reverse=True)) + r")\b(?!')", re.I)
+_PRONOUN_RE = re.compile(r"\b(?:" + "|".join(sorted(P.PRONOUNS, key=len, reverse=True)) + r")\b(?!')", re.I)
 _LOOT_SEARCH = re.compile(r"\bsearch\w*\b.*\b(?:bod|crate|locker|wreck|corpse|debris|contain|cache)", re.I)
-
-
-def _forms(word: str) -> set[str]:
-    """Rough inflections, so "hacking" and "sneaks" match "hack" and "sneak"."""
-    out = {word, word + "s", word + "es", word + "ed", word + "d", word + "ing"}
-    if word.endswith("e"):
-        out.add(word[:-1] + "ing")
-    if word.endswith("y"):
-        out |= {word[:-1] + "ies", word[:-1] + "ied"}
-    if len(word) > 2 and word[-1] not in "aeiouwxy" and word[-2] in "aeiou" and word[-3] not in "aeiou":
-        out |= {word + word[-1] + "ing", word + word[-1] + "ed"}
-    return out
-
-
-def _index(table: Sequence[tuple[str, str, str, tuple[str, ...]]]) -> dict[str, tuple[str, str, str]]:
-    return {form: (cat, att, skill) for cat, att, skill, words in table for w in words for form in _forms(w)}
-
-
-def _verb_index(*groups: Sequence[str]) -> dict[str, str]:
-    return {form: w for group in groups for w in group for form in _forms(w)}
-
-
-_STRONG = _index(P.CHECK_WORDS)
-_WEAK = _index(P.WEAK_CHECK_WORDS)
-_CHECK_BASES = [w for *_, words in (*P.CHECK_WORDS, *P.WEAK_CHECK_WORDS) for w in words]
-_VERBS = _verb_index(
-    _CHECK_BASES, P.TALK_WORDS, P.LOOK_WORDS, P.MOVE_WORDS, P.REST_WORDS, P.OTHER_VERBS, P.LOOT_WORDS
-)
-_TALK = _verb_index(P.TALK_WORDS)
-_LOOK = _verb_index(P.LOOK_WORDS)
-_MOVE = _verb_index(P.MOVE_WORDS)
-_REST = _verb_index(P.REST_WORDS)
-_LOOT = _verb_index(P.LOOT_WORDS)
-_OBJECTIVE_VERBS = frozenset(_CHECK_BASES) | frozenset(P.OBJECTIVE_VERBS) | frozenset(P.MOVE_WORDS)
-_FIELD_CACHE: dict[str, frozenset[str]] = {}
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -107,15 +60,10 @@ def _count_sentences(text: str) -> int:
     return len(_SENTENCE_END.findall(text))
 
 
-def _first_sentences(text: str, max_words: int = 40) -> str:
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    out: list[str] = []
-    for sentence in sentences:
-        if out and len(" ".join(out).split()) + len(sentence.split()) > max_words:
-            break
-        out.append(sentence)
-    result = " ".join(out)
-    if len(result.split()) > max_words:
+def _first_sentences(text: str, limit: int, max_words: int = 40) -> str:
+    """The scene description's opening sentences, or "" when even the first one rambles."""
+    result = " ".join(re.split(r"(?<=[.!?])\s+", text)[:limit])
+    if not result or len(result.split()) > max_words:
         return ""
     return result if result[-1:] in ".!?" else result + "."
 
@@ -164,7 +112,7 @@ def _read_context(raw: Any, messages: Sequence[Message]) -> _Ctx:
     c.arch = _s(character.get("archetype")).lower() or c.arch
     scene = _d(raw.get("scene"))
     scene_name, biome = _s(scene.get("name")), _s(scene.get("biome"))
-    c.desc = _first_sentences(_s(scene.get("description"))) if _s(scene.get("description")) else ""
+    c.desc = _s(scene.get("description"))
     world = _d(raw.get("world"))
     c.world = _s(world.get("name")) or c.world
     if scene_name:
@@ -174,10 +122,11 @@ def _read_context(raw: Any, messages: Sequence[Message]) -> _Ctx:
     elif _s(world.get("name")):
         c.place = c.world
     c.scene_text = f"{scene_name} {biome} {c.desc}".lower()
-    for kind, words in P.BIOME_KEYWORDS:
-        if any(re.search(rf"\b{w}(?:s|es|ed|ing|y)?\b", f"{biome} {scene_name}".lower()) for w in words):
-            c.biome_kind = kind
-            break
+    where = f"{biome} {scene_name}".lower()
+    hits = (
+        k for k, words in P.BIOME_KEYWORDS for w in words if re.search(rf"\b{w}(?:s|es|ed|ing|y)?\b", where)
+    )
+    c.biome_kind = next(hits, c.biome_kind)
     factions = world.get("factions") if isinstance(world.get("factions"), list) else []
     c.factions = [n for n in (_s(_d(f).get("name")) for f in factions) if n]
     npcs = world.get("npcs") if isinstance(world.get("npcs"), list) else []
@@ -205,15 +154,15 @@ class _Intent:
 
 
 def _swap_pronouns(phrase: str) -> str:
-    return _PRONOUN_RE.sub(lambda m: _PRONOUNS[m.group(0).lower()], phrase)
+    return _PRONOUN_RE.sub(lambda m: P.PRONOUNS[m.group(0).lower()], phrase)
 
 
 def _task_phrase(words: list[str]) -> str | None:
     """The action as an infinitive phrase ("hack the airlock panel"), or None if it won't read as one."""
     verb = words[0].lower().strip(".,;:!?") if words else ""
-    if verb not in _VERBS:
+    if verb not in P.VERB_BASE:
         return None
-    phrase = _swap_pronouns(" ".join([_VERBS[verb], *words[1:]]))
+    phrase = _swap_pronouns(" ".join([P.VERB_BASE[verb], *words[1:]]))
     phrase = re.split(r"[,;:.!?]| and then | then | but ", phrase)[0].strip(" \"'*")
     return phrase if len(phrase.split()) <= 14 else None
 
@@ -221,17 +170,17 @@ def _task_phrase(words: list[str]) -> str | None:
 def _target_after(words: list[str], index: int) -> str:
     """The noun phrase a check verb acts on ("the airlock panel"), or "" if there isn't a clear one."""
     rest = words[index + 1 :]
-    while rest and rest[0].lower() in _PARTICLES:
+    while rest and rest[0].lower() in P.PARTICLE_SET:
         rest = rest[1:]
     taken: list[str] = []
     for raw in rest[:5]:
         word = raw.strip(".,;:!?\"'*")
-        if not word or word.lower() in _STOPS:
+        if not word or word.lower() in P.STOP_SET:
             break
         taken.append(word)
         if word != raw.rstrip("\"'*"):
             break
-    if not taken or not (taken[0].lower() in _DETERMINERS or taken[0][:1].isupper()):
+    if not taken or not (taken[0].lower() in P.DETERMINER_SET or taken[0][:1].isupper()):
         return ""
     if taken[0].lower() in ("this", "that", "these", "those"):
         taken[0] = "the"
@@ -243,25 +192,19 @@ def _analyse(c: _Ctx) -> _Intent:
     words = re.split(r"(?<=[.!?;])\s", text)[0].split()
     # Drop "I try to", "Kira carefully" and the like so the verb leads.
     names = {*c.name.lower().split(), c.actor.lower()}
-    while words and (words[0].lower() in _FILLERS or words[0].lower().strip(",:") in names):
+    while words and (words[0].lower() in P.FILLER_SET or words[0].lower().strip(",:") in names):
         words = words[1:]
     lowered = [re.sub(r"[^a-z'-]", "", w.lower()) for w in words]
     head = lowered[0] if lowered else ""
-    mentioned = next(
-        (
-            npc
-            for npc in c.npcs
-            if re.search(rf"\b({re.escape(npc[0])}|{re.escape(npc[0].split()[0])})\b", text, re.I)
-        ),
-        None,
-    )
+    named = ((npc, rf"\b({re.escape(npc[0])}|{re.escape(npc[0].split()[0])})\b") for npc in c.npcs)
+    mentioned = next((npc for npc, pattern in named if re.search(pattern, text, re.I)), None)
     task = _task_phrase(words)
     is_question = text.endswith("?")
-    is_talk = head in _TALK or '"' in text
+    is_talk = head in P.TALK or '"' in text
     intent = None
-    if any(w in _LOOT for w in lowered) or _LOOT_SEARCH.search(text):
+    if any(w in P.LOOT_FORMS for w in lowered) or _LOOT_SEARCH.search(text):
         intent = _Intent("loot", "loot", "wits", "investigation", task)
-    for table in (_STRONG, _WEAK):
+    for table in (P.STRONG, P.WEAK):
         for pos, w in enumerate(lowered):
             hit = table.get(w)
             if intent is None and hit and not is_question and (not is_talk or hit[0] == "social"):
@@ -270,11 +213,11 @@ def _analyse(c: _Ctx) -> _Intent:
         kind = "act" if text else "observe"
         if is_talk:
             kind = "talk"
-        elif is_question or head in _LOOK:
+        elif is_question or head in P.LOOK:
             kind = "observe"
-        elif head in _MOVE:
+        elif head in P.MOVE:
             kind = "move"
-        elif head in _REST:
+        elif head in P.REST:
             kind = "rest"
         intent = _Intent(kind, task=task)
     intent.npc = mentioned
@@ -305,7 +248,12 @@ def _check_arguments(c: _Ctx, intent: _Intent, rng: random.Random, schema: dict[
         "disadvantage": _phrase_hit(low, P.DISADVANTAGE_WORDS),
         "reason": reason,
     }
-    # Stay inside whatever schema the pipeline advertises: a remote model only ever sees it.
+    return _fit(args, schema)
+
+
+def _fit(args: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the arguments the advertised schema names, as a remote model would."""
+    props = _d(schema.get("properties"))
     return {k: v for k, v in args.items() if k in props} if props else args
 
 
@@ -318,10 +266,9 @@ class _Writer:
         self.used: list[str] = []
 
     @staticmethod
+    @functools.cache
     def _fields(template: str) -> frozenset[str]:
-        if template not in _FIELD_CACHE:
-            _FIELD_CACHE[template] = frozenset(f for _, f, _, _ in string.Formatter().parse(template) if f)
-        return _FIELD_CACHE[template]
+        return frozenset(f for _, f, _, _ in string.Formatter().parse(template) if f)
 
     def _render(self, template: str) -> str:
         values: dict[str, str] = {}
@@ -364,29 +311,20 @@ def _slots(c: _Ctx, intent: _Intent, rng: random.Random) -> dict[str, str]:
     faction_bare = re.sub(r"^the\s+", "", faction, flags=re.I)
     has_article = faction_bare != faction or (faction and faction.split()[-1].lower() in P.ORG_WORDS)
     head = c.objective.split()[0].lower() if c.objective else ""
-    objective = c.objective[:1].lower() + c.objective[1:] if head in _OBJECTIVE_VERBS else c.objective
+    objective = c.objective[:1].lower() + c.objective[1:] if head in P.OBJECTIVE_HEADS else c.objective
     listener = _mid(intent.npc[0]) if intent.npc else intent.target
-    return {
-        "name": c.name,
-        "first": c.first,
-        "first_pos": _possessive(c.first),
-        "arch": c.arch,
-        "a_arch": _article(c.arch),
-        "place": _mid(c.place),
-        "world": _mid(c.world),
-        "desc": c.desc,
-        "task": intent.task or "",
-        "target": intent.target,
-        "listener": listener,
-        "listener_pos": _possessive(listener),
-        "npc": npc_name,
-        "npc_first": npc_name.split()[0] if npc else "",
-        "npc_role_a": (_article(npc[1].lower()) if npc[1] else "a local") if npc else "",
-        "faction": f"the {faction_bare}" if has_article else faction,
-        "faction_bare": faction_bare,
-        "objective": objective,
-        "objective_lc": objective if head in _OBJECTIVE_VERBS else "",
-    }
+    slots = dict(
+        name=c.name, first=c.first, first_pos=_possessive(c.first), arch=c.arch, a_arch=_article(c.arch)
+    )
+    slots |= dict(place=_mid(c.place), world=_mid(c.world), task=intent.task or "", target=intent.target)
+    slots |= dict(
+        listener=listener, listener_pos=_possessive(listener), npc=npc_name, faction_bare=faction_bare
+    )
+    slots |= dict(npc_first=npc_name.split()[0] if npc else "", objective=objective)
+    slots["npc_role_a"] = (_article(npc[1].lower()) if npc[1] else "a local") if npc else ""
+    slots["faction"] = f"the {faction_bare}" if has_article else faction
+    slots["objective_lc"] = objective if head in P.OBJECTIVE_HEADS else ""
+    return slots
 
 
 def _compose(
@@ -457,11 +395,13 @@ def _narrate_plain(w: _Writer, c: _Ctx, intent: _Intent, kind: str) -> str:
     # An act reads best when it restates what the player did, so prefer templates that can.
     with_task = [t for t in cores if "{task}" in t] if s["task"] and w.rng.random() < 0.7 else []
     parts = {"core": w.pick(with_task) or w.pick(cores) or w.pick(P.CORE["observe"])}
+    desc = _first_sentences(c.desc, c.verbosity)
     if kind == "talk":
-        frames = P.REPLY_FRAMES[:2] if s["npc"] else P.REPLY_FRAMES[2:]
-        parts["reply"] = w.rng.choice(frames).format(reply=w.rng.choice(P.NPC_REPLIES[c.tone]))
-    elif kind == "observe" and c.desc and not any(c.desc in old for old in c.recent):
-        parts["detail"] = c.desc
+        # Verbosity 1 has room for the line itself but not a stage direction after it.
+        frames = P.REPLY_FRAMES[2:] if not s["npc"] else P.REPLY_FRAMES[: 1 if c.verbosity == 1 else 2]
+        parts["reply"] = w.rng.choice(frames).format(reply=w.pick(P.NPC_REPLIES[c.tone]))
+    elif kind == "observe" and desc and not any(desc in old for old in c.recent):
+        parts["detail"] = desc
     elif kind == "attempt":
         parts["detail"] = w.pick(P.DETAIL[("any", "attempt")])
     if not parts.get("detail"):
@@ -559,19 +499,14 @@ class OfflineNarrator:
             lead = w.pick(P.LEAD_INS["loot" if use_roll else intent.category])
             tension = w.pick(P.TENSION[c.tone]) if c.verbosity > 1 and rng.random() < 0.6 else ""
             text = f"{lead} {tension}".strip()
-            n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
+            tool = ROLL_TOOL if use_roll else CHECK_TOOL
+            schema = _d(tools[tool].parameters)
             if use_roll:
-                args = {"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}"}
-                props = _d(_d(tools[ROLL_TOOL].parameters).get("properties"))
-                args = {k: v for k, v in args.items() if k in props} if props else args
-                call = ToolCall(
-                    id=f"call_{n}", name=ROLL_TOOL, arguments=args, raw_arguments=json.dumps(args)
-                )
+                args = _fit({"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}"}, schema)
             else:
-                args = _check_arguments(c, intent, rng, _d(tools[CHECK_TOOL].parameters))
-                call = ToolCall(
-                    id=f"call_{n}", name=CHECK_TOOL, arguments=args, raw_arguments=json.dumps(args)
-                )
+                args = _check_arguments(c, intent, rng, schema)
+            n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
+            call = ToolCall(id=f"call_{n}", name=tool, arguments=args, raw_arguments=json.dumps(args))
         else:
             text = _narrate_plain(w, c, intent, fallback_kind)
         chunks = re.findall(r"\S+\s*", text)
@@ -580,7 +515,7 @@ class OfflineNarrator:
                 time.sleep(self.word_delay_s)
             yield TextDelta(chunk)
         if call is not None:
-            yield ToolCallEvent(call)
+            yield _CallEvent(call)
         tokens_in = sum(len(_s(getattr(m, "content", "")).split()) for m in messages) + len(c.action.split())
         usage = Usage(tokens_in=tokens_in, tokens_out=len(chunks) + (10 if call else 0))
         yield StreamEnd(stop_reason="tool_calls" if call else "stop", usage=usage)

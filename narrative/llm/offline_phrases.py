@@ -656,20 +656,20 @@ TENSION: dict[str, tuple[str, ...]] = {
 CORE: dict[str, tuple[str, ...]] = {
     "critical_success": (
         "{name} doesn't just {task}; {first} does it so cleanly it looks rehearsed.",
-        "Everything lines up at once, and {name} moves with the calm of someone who has done this a thousand times.",
+        "Everything lines up at once, and {name} moves like someone who has done this a thousand times.",
         "{target} never stood a chance.",
         "Later, no one in {place} will quite agree on how {name} pulled it off, only that it was flawless.",
         "Instinct, training and sheer nerve fuse into a single flawless motion.",
-        "{name} finds the one path through that nobody else would have seen, and takes it without breaking stride.",
-        "The attempt to {task} goes better than {first} dared hope, better than anyone had a right to expect.",
+        "{name} finds the one path through that nobody else would have seen, and takes it in stride.",
+        "The attempt to {task} goes better than {first} dared hope, better than anyone could expect.",
         "Time seems to slow, and in that stretched second {name} gets every detail exactly right.",
         "What should have been a gamble becomes a demonstration.",
         "{name} makes it look effortless, and for once it almost is.",
         "The odds fold like a bad hand, and {name} collects.",
         "Every {arch} dreams of a moment like this; {name} gets one.",
-        "There is a clean, bright certainty to it: {first} was always going to {task}, and now everyone knows it.",
+        "There is a bright certainty to it: {first} was always going to {task}, and now everyone knows it.",
         "Even {first} seems a little surprised at how perfectly it comes together.",
-        "It happens fast and it happens perfectly, the way {first} has rehearsed it a hundred times in dreams.",
+        "It happens fast and it happens perfectly, the way {first} has rehearsed it a hundred times.",
         "Skill meets luck head-on, and {name} walks away with both.",
     ),
     "success": (
@@ -1289,3 +1289,40 @@ PRONOUNS = {
     "us": "them",
     "i've": "they've",
 }
+
+
+def _forms(word: str) -> set[str]:
+    """Rough inflections, so "hacking" and "sneaks" match "hack" and "sneak"."""
+    out = {word, word + "s", word + "es", word + "ed", word + "d", word + "ing"}
+    if word.endswith("e"):
+        out.add(word[:-1] + "ing")
+    if word.endswith("y"):
+        out |= {word[:-1] + "ies", word[:-1] + "ied"}
+    if len(word) > 2 and word[-1] not in "aeiouwxy" and word[-2] in "aeiou" and word[-3] not in "aeiou":
+        out |= {word + word[-1] + "ing", word + word[-1] + "ed"}
+    return out
+
+
+def _index(table: tuple[tuple[str, str, str, tuple[str, ...]], ...]) -> dict[str, tuple[str, str, str]]:
+    return {form: (cat, att, skill) for cat, att, skill, words in table for w in words for form in _forms(w)}
+
+
+def _verb_index(*groups: tuple[str, ...] | list[str]) -> dict[str, str]:
+    return {form: w for group in groups for w in group for form in _forms(w)}
+
+
+# Lookup tables built once at import: inflected form -> (category, attribute, skill) or base verb.
+STRONG = _index(CHECK_WORDS)
+WEAK = _index(WEAK_CHECK_WORDS)
+_CHECK_BASES = [w for *_, words in (*CHECK_WORDS, *WEAK_CHECK_WORDS) for w in words]
+VERB_BASE = _verb_index(_CHECK_BASES, TALK_WORDS, LOOK_WORDS, MOVE_WORDS, REST_WORDS, OTHER_VERBS, LOOT_WORDS)
+TALK = _verb_index(TALK_WORDS)
+LOOK = _verb_index(LOOK_WORDS)
+MOVE = _verb_index(MOVE_WORDS)
+REST = _verb_index(REST_WORDS)
+LOOT_FORMS = _verb_index(LOOT_WORDS)
+OBJECTIVE_HEADS = frozenset(_CHECK_BASES) | frozenset(OBJECTIVE_VERBS) | frozenset(MOVE_WORDS)
+FILLER_SET = frozenset(FILLERS)
+PARTICLE_SET = frozenset(PARTICLES)
+STOP_SET = frozenset(STOPS)
+DETERMINER_SET = frozenset(DETERMINERS)
