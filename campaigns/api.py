@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.urls import reverse
-from ninja import Router
+from ninja import Router, Status
 
 from campaigns import selectors, services
 from campaigns.schemas import (
@@ -36,7 +36,7 @@ def campaign_create(request, data: CampaignIn):
     campaign = services.campaign_create(
         user=request.user, name=data.name, pack_slug=data.pack, personality_slug=data.personality
     )
-    return 201, {"id": campaign.id}
+    return Status(201, {"id": campaign.id})
 
 
 @router.post("/campaigns/{campaign_id}/invites", response={201: InviteOut})
@@ -45,7 +45,7 @@ def invite_create(request, campaign_id: int, data: InviteIn | None = None):
     invite = services.invite_create(membership=membership, role=(data.role if data else "player"))
     path = reverse("invite_accept", args=[invite.code])
     base = settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
-    return 201, {"code": invite.code, "url": f"{base}{path}", "expires_at": invite.expires_at}
+    return Status(201, {"code": invite.code, "url": f"{base}{path}", "expires_at": invite.expires_at})
 
 
 @router.post("/invites/{code}/accept", response=AcceptOut)
@@ -60,13 +60,13 @@ def character_create(request, campaign_id: int, data: CharacterIn):
     character = services.character_create(
         membership=membership, name=data.name, archetype=data.archetype, attributes=data.attributes
     )
-    return 201, {"id": character.id}
+    return Status(201, {"id": character.id})
 
 
 @router.post("/campaigns/{campaign_id}/sessions", response={201: SessionOut})
 def session_open(request, campaign_id: int):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
-    return 201, services.session_open(membership=membership)
+    return Status(201, services.session_open(membership=membership))
 
 
 @router.post("/sessions/{session_id}/resume", response=SessionOut)
@@ -80,14 +80,14 @@ def action_submit(request, session_id: int, data: ActionIn):
     result = turns.submit_action(
         session_id=session_id, user=request.user, text=data.text, idempotency_key=data.idempotency_key
     )
-    return 202, {"seq": result.events[0].seq, "replayed": result.replayed}
+    return Status(202, {"seq": result.events[0].seq, "replayed": result.replayed})
 
 
 @router.post("/sessions/{session_id}/actions/{action_seq}/retry", response={202: SessionOut})
 def action_retry(request, session_id: int, action_seq: int):
     turns.retry_turn(session_id=session_id, user=request.user, action_seq=action_seq)
     session, _ = selectors.session_membership_get(viewer=request.user, session_id=session_id)
-    return 202, session
+    return Status(202, session)
 
 
 @router.get("/sessions/{session_id}/events", response=EventsOut)

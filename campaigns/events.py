@@ -12,6 +12,8 @@ A replayed idempotency key returns the events it first created, untouched.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,7 @@ from campaigns.models import Event, PlaySession, Snapshot
 
 logger = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 25
 
 
 class VersionConflict(Exception):
@@ -88,6 +90,8 @@ def append(
             return _try_append(session_id, new_events, expected_version, idempotency_key)
         except _Retry:
             logger.debug("append to session %s lost a race (attempt %s)", session_id, attempt + 1)
+            # Jittered backoff so a crowd of writers spreads out instead of colliding again.
+            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
             if idempotency_key:
                 existing = _find_replay(session_id, idempotency_key)
                 if existing is not None:

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from campaigns import state as reducer
+
 
 class ContentPack(models.Model):
     """A data pack (world, biomes, factions, archetypes, items, missions) loaded from content/."""
@@ -136,6 +138,13 @@ class PlaySession(models.Model):
 
     def __str__(self):
         return self.title or f"Session {self.number}"
+
+    def save(self, *args, **kwargs):
+        if not self.state:
+            # A session with no events holds the reducer's initial state, hashed like any other.
+            self.state = reducer.initial_state()
+            self.state_hash = reducer.state_hash(self.state)
+        super().save(*args, **kwargs)
 
 
 class Event(models.Model):

@@ -25,6 +25,20 @@ from campaigns.models import (
 NAME_MAX = 120
 
 
+def clean_text(value, *, what: str, max_len: int, required: bool = True) -> str:
+    """Trimmed text, or a clear error. NUL is refused: PostgreSQL cannot store it."""
+    text = (value or "").strip() if isinstance(value, str | None) else None
+    if text is None:
+        raise Invalid(f"{what} must be text.")
+    if required and not text:
+        raise Invalid(f"{what} is required.")
+    if len(text) > max_len:
+        raise Invalid(f"{what} is at most {max_len} characters.")
+    if "\x00" in text:
+        raise Invalid(f"{what} contains a NUL character.")
+    return text
+
+
 def _require_gm(membership: Membership) -> None:
     if membership.role != Membership.Role.GM:
         raise Forbidden("Only the campaign's game master can do that.")
@@ -32,11 +46,7 @@ def _require_gm(membership: Membership) -> None:
 
 @transaction.atomic
 def campaign_create(*, user, name: str, pack_slug: str, personality_slug: str | None = None) -> Campaign:
-    name = (name or "").strip()
-    if not name:
-        raise Invalid("A campaign needs a name.")
-    if len(name) > NAME_MAX:
-        raise Invalid(f"Campaign names are at most {NAME_MAX} characters.")
+    name = clean_text(name, what="The campaign name", max_len=NAME_MAX)
     pack = ContentPack.objects.filter(slug=pack_slug).first()
     if pack is None:
         available = ", ".join(ContentPack.objects.values_list("slug", flat=True)) or "none installed"
@@ -121,9 +131,7 @@ def _validate_attributes(pack: ContentPack, archetype: dict, attributes: dict | 
 def character_create(*, membership: Membership, name: str, archetype: str, attributes: dict | None = None) -> Character:
     if membership.role == Membership.Role.SPECTATOR:
         raise Forbidden("Spectators watch; they don't have characters.")
-    name = (name or "").strip()
-    if not name or len(name) > 60:
-        raise Invalid("A character needs a name of 1 to 60 characters.")
+    name = clean_text(name, what="The character name", max_len=60)
     pack = membership.campaign.pack
     arch = pack.archetype(archetype)
     if arch is None:
@@ -158,7 +166,10 @@ def session_open(*, membership: Membership, title: str = "") -> PlaySession:
         Campaign.objects.select_for_update().get(pk=campaign.pk)
         number = (campaign.sessions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
         session = PlaySession.objects.create(
-            campaign=campaign, number=number, title=(title or "").strip()[:120], opened_by=membership.user
+            campaign=campaign,
+            number=number,
+            title=clean_text(title, what="The session title", max_len=120, required=False),
+            opened_by=membership.user,
         )
         events.append(
             session,

@@ -13,6 +13,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Tasks run inline in tests: the turn runs inside the request/consumer that started it.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 GTW_LLM = {**GTW_LLM, "narrator": {**GTW_LLM["narrator"], "provider": "offline"}}
-GTW_LLM["offline"] = {"word_delay_s": 0.0}
+# Unpaced by default; the e2e test's Daphne sets GTW_OFFLINE_WORD_DELAY_MS so streaming is visible.
+GTW_LLM["offline"] = {"word_delay_s": float(os.environ.get("GTW_OFFLINE_WORD_DELAY_MS", "0")) / 1000.0}
 GTW_DELTA_COALESCE_MS = 20
 GTW_SNAPSHOT_EVERY = 5

@@ -155,10 +155,7 @@ def skill_check(
     advantage, disadvantage = bool(advantage), bool(disadvantage)
     two_dice = advantage != disadvantage
     faces = tuple(rng.randint(1, 20) for _ in range(2 if two_dice else 1))
-    if two_dice:
-        kept = max(faces) if advantage else min(faces)
-    else:
-        kept = faces[0]
+    kept = (max(faces) if advantage else min(faces)) if two_dice else faces[0]
     total = kept + modifier
     outcome: Outcome
     if kept == 20:

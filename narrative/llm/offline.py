@@ -283,6 +283,12 @@ class _Writer:
         text = template.format(**values)
         return text[:1].upper() + text[1:]
 
+    @staticmethod
+    @functools.cache
+    def _frame(template: str) -> re.Pattern[str]:
+        """Matches any filling of a template, so a reused frame is caught even with new names in it."""
+        return re.compile(".+?".join(re.escape(p) for p in re.split(r"\{[a-z_0-9]+\}", template)), re.I)
+
     def pick(self, templates: Sequence[str]) -> str:
         usable = [
             t
@@ -293,7 +299,7 @@ class _Writer:
         for template in self.rng.sample(usable, len(usable)):
             text = self._render(template)
             fallback = fallback or text
-            if not any(text in old for old in self.c.recent):
+            if not any(self._frame(template).search(old) for old in self.c.recent):
                 self.used.append(template)
                 return text
         return fallback
@@ -364,13 +370,27 @@ def _compose(
     return " ".join(ordered)
 
 
+def _naming(templates: Sequence[str]) -> list[str]:
+    return [t for t in templates if "{name}" in t or "{first" in t]
+
+
+def _names(c: _Ctx, text: str) -> bool:
+    return c.first.lower() in text.lower()
+
+
 def _narrate_outcome(w: _Writer, c: _Ctx, intent: _Intent, outcome: str, margin: int | None) -> str:
     polarity = "good" if outcome in ("critical_success", "success") else "bad"
     category = intent.category if intent.category in P.FALLBACK_TARGET else "wits"
+    # Some of the punchiest lines don't name anyone; then the next beat must.
+    core = w.pick(P.CORE[outcome])
+    details = P.DETAIL[(category, polarity)]
+    detail = w.pick(_naming(details) or details) if not _names(c, core) else w.pick(details)
+    if not _names(c, core + detail):
+        core = w.pick(_naming(P.CORE[outcome]))
     parts = {
         "opener": w.pick(P.OPENERS[c.tone]),
-        "core": w.pick(P.CORE[outcome]),
-        "detail": w.pick(P.DETAIL[(category, polarity)]),
+        "core": core,
+        "detail": detail,
         "flourish": w.pick(P.CRIT_FLOURISH.get(outcome, ())),
         "hook": w.pick(P.HOOKS[polarity]),
         "objective": w.pick(P.OBJECTIVE[polarity]) if c.objective else "",

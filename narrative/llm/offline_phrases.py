@@ -252,7 +252,7 @@ CHECK_WORDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
         ),
     ),
     (
-        "tech",
+        "repair",
         "tech",
         "engineering",
         (
@@ -269,7 +269,7 @@ CHECK_WORDS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
             "jury-rig",
         ),
     ),
-    ("athletics", "agility", "piloting", ("pilot", "steer", "fly", "manoeuvre", "maneuver")),
+    ("pilot", "agility", "piloting", ("pilot", "steer", "fly", "manoeuvre", "maneuver")),
     (
         "athletics",
         "agility",
@@ -503,6 +503,8 @@ ADVANTAGE_WORDS = ("with help", "help me", "helps me", "together", "aided", "wit
 DISADVANTAGE_WORDS = ("blindfold", "injured", "wounded", "one-handed", "under fire", "drunk", "bleeding")
 
 FALLBACK_TARGET = {
+    "repair": "the damaged system",
+    "pilot": "the ship",
     "tech": "the system",
     "athletics": "the obstacle",
     "stealth": "the watchers",
@@ -587,6 +589,16 @@ TITLES = (
 )
 
 LEAD_INS: dict[str, tuple[str, ...]] = {
+    "repair": (
+        "{name} pulls out a multitool and goes to work on {target}.",
+        "{first} traces the wiring back to its source, muttering, and starts pulling connectors.",
+        "Sleeves up, {first} opens the housing and reaches into the guts of {target}.",
+    ),
+    "pilot": (
+        "{name} takes the controls, hands light on the yoke.",
+        "{first} brings the thrusters up and lines up the approach.",
+        "Alarms chirp; {first} ignores them and flies.",
+    ),
     "tech": (
         "{name} crouches beside {target}, fingers already moving across the interface.",
         "{first} jacks into {target}, and the world narrows to scrolling code.",
@@ -753,11 +765,11 @@ CORE: dict[str, tuple[str, ...]] = {
     "talk": (
         "{npc} looks up, {npc_role_a} through and through, and considers {first} for a long moment.",
         "{npc} turns, the weary patience of {npc_role_a} in every line.",
-        "{npc} answers without missing a beat.",
-        "It takes {npc} a moment to reply.",
+        "{npc} answers {first} without missing a beat.",
+        "It takes {npc} a moment to answer {first}.",
     ),
     "talk_alone": (
-        "Nobody answers at first; there is only {sound}.",
+        "Nobody answers {first}; there is only {sound}.",
         "{first_pos} words hang in the air of {place}, and for a moment nothing replies.",
         "The words echo further than {first} meant them to.",
     ),
@@ -768,13 +780,35 @@ CORE: dict[str, tuple[str, ...]] = {
         "{first} picks a route and follows it, alert for trouble.",
     ),
     "rest": (
-        "Time stretches, and {sound} marks the minutes.",
+        "Time stretches for {first}, and {sound} marks the minutes.",
         "{first} takes a moment to breathe, to check gear, to think.",
         "For once nothing demands attention, and {first} takes the chance to recover.",
     ),
 }
 
 DETAIL: dict[tuple[str, str], tuple[str, ...]] = {
+    ("repair", "good"): (
+        "The last connector seats with a click, and a status light blinks to a steady green.",
+        "Something deep in the machinery catches, coughs, and settles into a healthy hum.",
+        "The patch is ugly, but it holds, and it will keep holding.",
+        "Power flows where {first} tells it to, throwing new light over {sight}.",
+    ),
+    ("repair", "bad"): (
+        "A fuse pops with a flat bang, and the smell of scorched plastic fills the air.",
+        "The fix holds for three heartbeats, then gives out with a tired whine.",
+        "A spark bites {first_pos} fingers, and the housing goes dark again.",
+        "Whatever is wrong runs deeper than {first} can reach from here.",
+    ),
+    ("pilot", "good"): (
+        "The hull slides through the gap with a hand's breadth to spare.",
+        "Thrusters flare in perfect sequence, and the ship answers like a living thing.",
+        "The proximity alarm falls silent as {first} threads the needle.",
+    ),
+    ("pilot", "bad"): (
+        "Metal screams along the hull as the ship scrapes something it shouldn't.",
+        "The controls go heavy and sluggish, fighting {first} every centimetre.",
+        "A warning klaxon joins the chorus, and the approach goes ragged.",
+    ),
     ("tech", "good"): (
         "Lines of code cascade across the display as the last safeguard folds.",
         "A lock icon blinks from red to green, and somewhere a relay clicks over.",

@@ -84,7 +84,7 @@ def test_parse_valid(text, expected):
         "d20 d20",
         "x",
         "1d6*2",
-        "１d6",
+        "\uff11d6",  # fullwidth digit one: int() would accept it, the parser must not
         "1d6+1+1",
         "99999999999999d6",
     ],

@@ -1,0 +1,121 @@
+"""Real-browser fixtures: a Daphne process on the test database, and headless Debian chromium.
+
+Daphne runs as a subprocess with the test settings (tasks inline, so a turn runs in the Daphne
+process that received the action) and GTW_DB_NAME pointing at pytest-django's database; the
+data must therefore be committed (transactional tests). Browsers log in by carrying a Django
+session cookie made with `Client.force_login`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "shots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daphne exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"daphne did not become healthy in {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def daphne(transactional_db, tmp_path):
+    """Base URL of a Daphne serving the committed test data. Killed at teardown, before the flush."""
+    from django.db import connection
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed at /usr/bin/chromium")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gtw_site.test_settings",
+        "GTW_DB_NAME": connection.settings_dict["NAME"],
+        "GTW_OFFLINE_WORD_DELAY_MS": "30",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / "daphne.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gtw_site.asgi:application"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def session_cookie():
+    """`session_cookie(user)` -> the value of a logged-in `sessionid` cookie for that user."""
+    from django.test import Client
+
+    def make(user) -> str:
+        client = Client()
+        client.force_login(user)
+        return client.cookies["sessionid"].value
+
+    return make
+
+
+@pytest.fixture
+def browser(daphne):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shot():
+    """`shot(page, name)` saves a full-page screenshot to shots/ when GTW_SHOTS=1."""
+    enabled = os.environ.get("GTW_SHOTS") == "1"
+    if enabled:
+        SHOTS.mkdir(exist_ok=True)
+
+    def take(page, name: str) -> None:
+        if enabled:
+            page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    return take
