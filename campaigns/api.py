@@ -25,8 +25,13 @@ router = Router(tags=["campaigns"])
 def campaign_list(request):
     roles = dict(request.user.memberships.values_list("campaign_id", "role"))
     return [
-        {"id": c.id, "name": c.name, "pack": c.pack.slug, "role": roles[c.id],
-         "personality": c.personality.slug if c.personality else None}
+        {
+            "id": c.id,
+            "name": c.name,
+            "pack": c.pack.slug,
+            "role": roles[c.id],
+            "personality": c.personality.slug if c.personality else None,
+        }
         for c in selectors.campaign_list(viewer=request.user)
     ]
 
@@ -93,13 +98,21 @@ def action_retry(request, session_id: int, action_seq: int):
 @router.get("/sessions/{session_id}/events", response=EventsOut)
 def event_list(request, session_id: int, after: int = 0, limit: int = 500):
     limit = max(1, min(limit, 1000))
-    events = selectors.session_events(viewer=request.user, session_id=session_id, after=max(after, 0), limit=limit)
+    events = selectors.session_events(
+        viewer=request.user, session_id=session_id, after=max(after, 0), limit=limit
+    )
     session, _ = selectors.session_membership_get(viewer=request.user, session_id=session_id)
     return {
         "version": session.version,
         "events": [
-            {"seq": e.seq, "type": e.type, "actor": e.actor.username if e.actor else None,
-             "payload": e.payload, "seed": e.seed, "created_at": e.created_at}
+            {
+                "seq": e.seq,
+                "type": e.type,
+                "actor": e.actor.username if e.actor else None,
+                "payload": e.payload,
+                "seed": e.seed,
+                "created_at": e.created_at,
+            }
             for e in events
         ],
     }

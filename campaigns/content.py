@@ -49,7 +49,11 @@ def content_load(content_dir: Path | None = None) -> list[str]:
     presets_file = root / "personality_presets.json"
     if presets_file.exists():
         for preset in json.loads(presets_file.read_text()):
-            extra = {k: v for k, v in preset.items() if k not in {"slug", "name", "description", "system_prompt", "tone", "verbosity"}}
+            extra = {
+                k: v
+                for k, v in preset.items()
+                if k not in {"slug", "name", "description", "system_prompt", "tone", "verbosity"}
+            }
             values = {
                 "name": preset["name"],
                 "description": preset.get("description", ""),

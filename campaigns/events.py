@@ -114,7 +114,7 @@ def _try_append(session_id, new_events, expected_version, idempotency_key) -> Ap
         seq = version
         for i, new in enumerate(new_events):
             seq += 1
-            payload, seed = (new.build(seq) if new.build else (new.payload, new.seed))
+            payload, seed = new.build(seq) if new.build else (new.payload, new.seed)
             event = Event(
                 session_id=session_id,
                 seq=seq,
@@ -145,7 +145,9 @@ def _try_append(session_id, new_events, expected_version, idempotency_key) -> Ap
         first, last = version + 1, seq
         if every and (last // every) > ((first - 1) // every):
             # The fold already holds the state at `last`; snapshot it when we crossed a boundary.
-            Snapshot.objects.create(session_id=session_id, seq=last, state=state, sha256=reducer.state_hash(state))
+            Snapshot.objects.create(
+                session_id=session_id, seq=last, state=state, sha256=reducer.state_hash(state)
+            )
     return AppendResult(events=created, version=seq)
 
 

@@ -158,7 +158,8 @@ class Event(models.Model):
     )
     payload = models.JSONField(default=dict)
     seed = models.BigIntegerField(null=True, blank=True)
-    idempotency_key = models.CharField(max_length=120, null=True, blank=True)
+    # NULL, not "": the unique (session, idempotency_key) constraint skips events without a key.
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -186,3 +187,6 @@ class Snapshot(models.Model):
     class Meta:
         ordering = ["session", "-seq"]
         constraints = [models.UniqueConstraint(fields=["session", "seq"], name="snapshot_seq_unique")]
+
+    def __str__(self):
+        return f"snapshot @{self.seq}"

@@ -10,7 +10,9 @@ def campaign_list(*, viewer) -> list[Campaign]:
     if not viewer.is_authenticated:
         return []
     return list(
-        Campaign.objects.filter(memberships__user=viewer).select_related("pack", "personality").order_by("-created_at")
+        Campaign.objects.filter(memberships__user=viewer)
+        .select_related("pack", "personality")
+        .order_by("-created_at")
     )
 
 
@@ -54,4 +56,6 @@ def character_for(*, campaign_id: int, user_id: int) -> Character | None:
 
 
 def campaign_members(*, campaign_id: int) -> list[Membership]:
-    return list(Membership.objects.filter(campaign_id=campaign_id).select_related("user").order_by("joined_at"))
+    return list(
+        Membership.objects.filter(campaign_id=campaign_id).select_related("user").order_by("joined_at")
+    )

@@ -128,7 +128,9 @@ def _validate_attributes(pack: ContentPack, archetype: dict, attributes: dict | 
     return result
 
 
-def character_create(*, membership: Membership, name: str, archetype: str, attributes: dict | None = None) -> Character:
+def character_create(
+    *, membership: Membership, name: str, archetype: str, attributes: dict | None = None
+) -> Character:
     if membership.role == Membership.Role.SPECTATOR:
         raise Forbidden("Spectators watch; they don't have characters.")
     name = clean_text(name, what="The character name", max_len=60)
@@ -141,7 +143,11 @@ def character_create(*, membership: Membership, name: str, archetype: str, attri
     try:
         with transaction.atomic():
             return Character.objects.create(
-                campaign=membership.campaign, owner=membership.user, name=name, archetype=archetype, attributes=values
+                campaign=membership.campaign,
+                owner=membership.user,
+                name=name,
+                archetype=archetype,
+                attributes=values,
             )
     except IntegrityError:
         raise Conflict("You already have a character in this campaign.") from None
@@ -173,7 +179,11 @@ def session_open(*, membership: Membership, title: str = "") -> PlaySession:
         )
         events.append(
             session,
-            [events.NewEvent(type="SessionOpened", payload=_opening_payload(campaign), actor_id=membership.user_id)],
+            [
+                events.NewEvent(
+                    type="SessionOpened", payload=_opening_payload(campaign), actor_id=membership.user_id
+                )
+            ],
         )
     session.refresh_from_db()
     return session

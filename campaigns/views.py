@@ -129,7 +129,9 @@ def character_create(request, campaign_id: int):
 @require_POST
 def personality_set(request, campaign_id: int):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
-    services.campaign_set_personality(membership=membership, personality_slug=request.POST.get("personality", ""))
+    services.campaign_set_personality(
+        membership=membership, personality_slug=request.POST.get("personality", "")
+    )
     return redirect("campaign_detail", campaign_id)
 
 
@@ -163,8 +165,12 @@ def party_context(session_id: int, online: list[str]) -> dict:
     characters = {c.owner_id: c for c in session.campaign.characters.all()}
     return {
         "party": [
-            {"user": m.user, "role": m.get_role_display(), "character": characters.get(m.user_id),
-             "online": m.user.username in online}
+            {
+                "user": m.user,
+                "role": m.get_role_display(),
+                "character": characters.get(m.user_id),
+                "online": m.user.username in online,
+            }
             for m in members
         ],
         "oob": True,
@@ -201,7 +207,9 @@ def tokens(request):
         if request.POST.get("revoke"):
             ApiToken.objects.filter(user=request.user, pk=request.POST["revoke"]).delete()
         else:
-            _, new_token = ApiToken.issue(user=request.user, name=request.POST.get("name", "").strip() or "script")
+            _, new_token = ApiToken.issue(
+                user=request.user, name=request.POST.get("name", "").strip() or "script"
+            )
     return render(
         request,
         "account/tokens.html",

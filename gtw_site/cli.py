@@ -59,8 +59,10 @@ def bind_port(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        _fail(f"port {port} on {host} is not available ({exc.strerror}). Run `gtw up --port {port + 1}` "
-              f"or set GTW_PORT.")
+        _fail(
+            f"port {port} on {host} is not available ({exc.strerror}). Run `gtw up --port {port + 1}` "
+            f"or set GTW_PORT."
+        )
     sock.listen(512)
     sock.set_inheritable(True)
     return sock
@@ -133,8 +135,15 @@ def cmd_up(args) -> int:
         children.append((name, cmd, proc))
         return proc
 
-    daphne_cmd = [sys.executable, "-m", "daphne", "--fd", str(sock.fileno()), "--proxy-headers",
-                  "gtw_site.asgi:application"]
+    daphne_cmd = [
+        sys.executable,
+        "-m",
+        "daphne",
+        "--fd",
+        str(sock.fileno()),
+        "--proxy-headers",
+        "gtw_site.asgi:application",
+    ]
     for i in range(args.web_workers):
         spawn(f"web-{i + 1}", daphne_cmd)
     spawn("tasks", [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"])
@@ -147,9 +156,10 @@ def cmd_up(args) -> int:
     url = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"  # noqa: S104
     if not _wait_http(args.port, timeout=20):
         out.write("gtw: the web server did not answer within 20 s; see the messages above.\n")
+    database = f"embedded PostgreSQL in {data_dir / 'pg'}" if settings.EMBEDDED_POSTGRES else "DATABASE_URL"
     out.write(
         f"\n  Galactic Tale Weaver is up at {url}  (ready in {time.monotonic() - started:.1f} s)\n"
-        f"  database: {'embedded PostgreSQL in ' + str(data_dir / 'pg') if settings.EMBEDDED_POSTGRES else 'DATABASE_URL'}"
+        f"  database: {database}"
         f" · redis: {'embedded' if settings.EMBEDDED_REDIS else 'REDIS_URL'}"
         f" · web workers: {args.web_workers}\n  Press Ctrl-C to stop.\n\n"
     )
@@ -237,14 +247,22 @@ def cmd_doctor(args) -> int:
             cur.execute("SELECT extversion FROM pg_extension WHERE extname='vector'")
             vec = cur.fetchone()
         line(True, "database", f"{version} ({'embedded' if settings.EMBEDDED_POSTGRES else 'DATABASE_URL'})")
-        line(vec is not None, "pgvector", vec[0] if vec else "extension missing — run `python manage.py migrate`")
+        line(
+            vec is not None,
+            "pgvector",
+            vec[0] if vec else "extension missing — run `python manage.py migrate`",
+        )
     except Exception as exc:  # noqa: BLE001
         line(False, "database", f"unreachable: {exc}")
     try:
         import redis
 
         info = redis.from_url(settings.REDIS_URL, socket_timeout=2).info("server")
-        line(True, "redis", f"{info['redis_version']} ({'embedded' if settings.EMBEDDED_REDIS else 'REDIS_URL'})")
+        line(
+            True,
+            "redis",
+            f"{info['redis_version']} ({'embedded' if settings.EMBEDDED_REDIS else 'REDIS_URL'})",
+        )
     except Exception as exc:  # noqa: BLE001
         line(False, "redis", f"unreachable: {exc}")
     for role in ("narrator", "summarizer"):

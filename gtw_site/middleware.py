@@ -1,4 +1,4 @@
-from django.db import OperationalError, InterfaceError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+
 class ProviderError(Exception):
     """A provider call failed. `retryable` says whether one more try may succeed."""
 

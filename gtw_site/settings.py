@@ -155,7 +155,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 defaults to a 5 s socket timeout — exactly channels-redis's 5 s blocking
+            # pop — so an idle consumer's receive could time out and kill the socket. Give reads
+            # a margin over the blocking pop.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
             # channels-redis drops group messages *silently* once a channel holds `capacity`
             # messages. Deltas are coalesced (~75 ms) so a live client never queues more than a
             # handful; 1,500 leaves room for a client that stalls for a couple of minutes of

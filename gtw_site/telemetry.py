@@ -33,5 +33,5 @@ def record_call(
             ok=ok,
             error=error[:500],
         )
-    except Exception:  # noqa: BLE001 - telemetry is best effort by design
+    except Exception:
         logger.warning("could not record provider telemetry", exc_info=True)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 os.environ.setdefault("GTW_DATA_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test"))
 
-from gtw_site.settings import *  # noqa: E402, F403
-from gtw_site.settings import GTW_LLM, Q_CLUSTER  # noqa: E402
+from gtw_site.settings import *  # noqa: F403
+from gtw_site.settings import GTW_LLM, Q_CLUSTER
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

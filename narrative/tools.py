@@ -71,15 +71,20 @@ class ToolOutcome:
 def call_key(action_seq: int, round_no: int, index: int, call: ToolCall) -> str:
     """Idempotency key for a tool call. A re-run turn that makes the same call (same
     position, name and arguments) gets the original event back instead of a second roll."""
-    digest = hashlib.sha256(
-        json.dumps([call.name, call.arguments], sort_keys=True).encode()
-    ).hexdigest()[:16]
+    digest = hashlib.sha256(json.dumps([call.name, call.arguments], sort_keys=True).encode()).hexdigest()[:16]
     return f"tool:{action_seq}:{round_no}:{index}:{digest}"
 
 
 def dispatch(
-    *, session, campaign_id: int, action_seq: int, actor_id: int | None, character: dict | None,
-    call: ToolCall, round_no: int, index: int,
+    *,
+    session,
+    campaign_id: int,
+    action_seq: int,
+    actor_id: int | None,
+    character: dict | None,
+    call: ToolCall,
+    round_no: int,
+    index: int,
 ) -> tuple[ToolOutcome, list]:
     """Validate and run one call. Returns the outcome and the new (committed) events."""
     key = call_key(action_seq, round_no, index, call)
@@ -103,12 +108,23 @@ def dispatch(
     if error is not None:
         result = events.append(
             session,
-            [events.NewEvent(type="ToolRefused", actor_id=None,
-                             payload={"action_seq": action_seq, "tool": call.name, "error": error,
-                                      "arguments": call.arguments or call.raw_arguments[:500]})],
+            [
+                events.NewEvent(
+                    type="ToolRefused",
+                    actor_id=None,
+                    payload={
+                        "action_seq": action_seq,
+                        "tool": call.name,
+                        "error": error,
+                        "arguments": call.arguments or call.raw_arguments[:500],
+                    },
+                )
+            ],
             idempotency_key=key,
         )
-        return ToolOutcome({"error": error}, result.version, refused=True), ([] if result.replayed else result.events)
+        return ToolOutcome({"error": error}, result.version, refused=True), (
+            [] if result.replayed else result.events
+        )
 
     args = call.arguments
     if call.name == "rules_skill_check":
@@ -118,19 +134,34 @@ def dispatch(
         def build(seq: int) -> tuple[dict, int]:
             seed = dice.derive_seed(campaign_id, session.pk, seq)
             check = dice.skill_check(
-                rng=random.Random(seed), modifier=modifier, dc=args["dc"],
-                advantage=args.get("advantage", False), disadvantage=args.get("disadvantage", False),
+                rng=random.Random(seed),
+                modifier=modifier,
+                dc=args["dc"],
+                advantage=args.get("advantage", False),
+                disadvantage=args.get("disadvantage", False),
             )
-            payload = {"kind": "check", "action_seq": action_seq, "skill": args["skill"],
-                       "attribute": args["attribute"], "reason": args.get("reason", ""),
-                       "character": (character or {}).get("name"), **check.to_dict()}
+            payload = {
+                "kind": "check",
+                "action_seq": action_seq,
+                "skill": args["skill"],
+                "attribute": args["attribute"],
+                "reason": args.get("reason", ""),
+                "character": (character or {}).get("name"),
+                **check.to_dict(),
+            }
             return payload, seed
     else:
+
         def build(seq: int) -> tuple[dict, int]:
             seed = dice.derive_seed(campaign_id, session.pk, seq)
             rolled = dice.roll(random.Random(seed), args["expression"])
-            payload = {"kind": "roll", "action_seq": action_seq, "reason": args.get("reason", ""),
-                       "character": (character or {}).get("name"), **rolled.to_dict()}
+            payload = {
+                "kind": "roll",
+                "action_seq": action_seq,
+                "reason": args.get("reason", ""),
+                "character": (character or {}).get("name"),
+                **rolled.to_dict(),
+            }
             return payload, seed
 
     result = events.append(

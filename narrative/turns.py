@@ -51,11 +51,13 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         raise Invalid("Say what your character does — the action is empty.")
     text = text.strip()
     if len(text) > settings.GTW_ACTION_MAX_CHARS:
-        raise Invalid(f"Actions are at most {settings.GTW_ACTION_MAX_CHARS} characters (this one is {len(text)}).")
+        raise Invalid(
+            f"Actions are at most {settings.GTW_ACTION_MAX_CHARS} characters (this one is {len(text)})."
+        )
     if "\x00" in text:
         raise Invalid("The action contains a NUL character.")
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.match(idempotency_key):
-        raise Invalid("idempotency_key must be 1–80 characters of letters, digits, '.', '_', ':' or '-'.")
+        raise Invalid("idempotency_key must be 1 to 80 characters of letters, digits, '.', '_', ':' or '-'.")
     session, membership = session_membership_get(viewer=user, session_id=session_id)
     if not membership.can_act:
         raise Forbidden("Spectators can watch but not act.")
@@ -97,7 +99,9 @@ def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult
 def schedule_turns(session_id: int) -> None:
     from django_q.tasks import async_task
 
-    async_task("narrative.turns.run_pending_turns", session_id, task_name=f"turns-{session_id}", group="turns")
+    async_task(
+        "narrative.turns.run_pending_turns", session_id, task_name=f"turns-{session_id}", group="turns"
+    )
 
 
 def run_pending_turns(session_id: int) -> int:
@@ -113,15 +117,15 @@ def run_pending_turns(session_id: int) -> int:
             return ran
         try:
             while True:
-                session = PlaySession.objects.select_related("campaign", "campaign__pack", "campaign__personality").get(
-                    pk=session_id
-                )
+                session = PlaySession.objects.select_related(
+                    "campaign", "campaign__pack", "campaign__personality"
+                ).get(pk=session_id)
                 pending = session.state.get("pending") or []
                 if not pending or session.status != PlaySession.Status.ACTIVE:
                     break
                 try:
                     run_turn(session, pending[0])
-                except Exception as exc:  # noqa: BLE001 - a bug must not wedge the session's queue
+                except Exception as exc:
                     logger.exception("turn for action %s in session %s crashed", pending[0], session_id)
                     _fail(session, pending[0], f"internal error ({type(exc).__name__})")
                 ran += 1
@@ -161,9 +165,13 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
             "text": action.payload.get("text", ""),
             "actor": action.actor.username if action.actor else "someone",
             "character": (
-                {"name": character.name, "archetype": _archetype_name(pack, character.archetype),
-                 "attributes": character.attributes}
-                if character else None
+                {
+                    "name": character.name,
+                    "archetype": _archetype_name(pack, character.archetype),
+                    "attributes": character.attributes,
+                }
+                if character
+                else None
             ),
         },
         "scene": state.get("scene"),
@@ -171,12 +179,22 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
         "objective": state.get("objective"),
         "beat": state.get("beat"),
         "personality": (
-            {"id": personality.slug, "name": personality.name, "tone": personality.tone,
-             "verbosity": personality.verbosity, "system_prompt": personality.system_prompt}
-            if personality else None
+            {
+                "id": personality.slug,
+                "name": personality.name,
+                "tone": personality.tone,
+                "verbosity": personality.verbosity,
+                "system_prompt": personality.system_prompt,
+            }
+            if personality
+            else None
         ),
         "recent": [
-            {"type": e.type, "text": e.payload.get("text", ""), "actor": e.actor.username if e.actor else None}
+            {
+                "type": e.type,
+                "text": e.payload.get("text", ""),
+                "actor": e.actor.username if e.actor else None,
+            }
             for e in reversed(list(recent))
         ],
         "turn": state.get("counts", {}).get("Narration", 0) + 1,
@@ -191,12 +209,18 @@ def _archetype_name(pack: dict, slug: str) -> str:
 
 
 def build_messages(context: dict[str, Any]) -> list[Message]:
-    system = (PROMPTS / "narrator_system.txt").read_text().format(
-        personality=(context.get("personality") or {}).get("system_prompt", "You are a fair, vivid game master."),
-        world=json.dumps(context.get("world", {}), ensure_ascii=False)[:4000],
-        scene=json.dumps(context.get("scene"), ensure_ascii=False),
-        objective=context.get("objective") or "none yet",
-        beat=context.get("beat") or "Inciting",
+    system = (
+        (PROMPTS / "narrator_system.txt")
+        .read_text()
+        .format(
+            personality=(context.get("personality") or {}).get(
+                "system_prompt", "You are a fair, vivid game master."
+            ),
+            world=json.dumps(context.get("world", {}), ensure_ascii=False)[:4000],
+            scene=json.dumps(context.get("scene"), ensure_ascii=False),
+            objective=context.get("objective") or "none yet",
+            beat=context.get("beat") or "Inciting",
+        )
     )
     messages = [Message(role="system", content=system)]
     for item in context.get("recent", []):
@@ -237,15 +261,23 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
             messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
             for index, call in enumerate(calls):
                 outcome, created = tools.dispatch(
-                    session=session, campaign_id=session.campaign_id, action_seq=action_seq,
-                    actor_id=action.actor_id, character=character, call=call, round_no=round_no, index=index,
+                    session=session,
+                    campaign_id=session.campaign_id,
+                    action_seq=action_seq,
+                    actor_id=action.actor_id,
+                    character=character,
+                    call=call,
+                    round_no=round_no,
+                    index=index,
                 )
                 if created:
                     broadcast.events_committed(session.pk, created)
                 if outcome.event_seq:
                     tool_seqs.append(outcome.event_seq)
                 messages.append(
-                    Message(role="tool", tool_call_id=call.id, name=call.name, content=json.dumps(outcome.result))
+                    Message(
+                        role="tool", tool_call_id=call.id, name=call.name, content=json.dumps(outcome.result)
+                    )
                 )
         stream.flush()
     except (ProviderError, TurnFailed) as exc:
@@ -256,11 +288,18 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
     with transaction.atomic():
         result = events.append(
             session.pk,
-            [events.NewEvent(
-                type="Narration",
-                payload={"action_seq": action_seq, "text": text, "provider": provider.name,
-                         "model": provider.model, "tool_events": tool_seqs},
-            )],
+            [
+                events.NewEvent(
+                    type="Narration",
+                    payload={
+                        "action_seq": action_seq,
+                        "text": text,
+                        "provider": provider.name,
+                        "model": provider.model,
+                        "tool_events": tool_seqs,
+                    },
+                )
+            ],
             idempotency_key=f"narration:{action_seq}",
         )
         created = result.events
@@ -268,7 +307,9 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
             transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
 
 
-def _stream_with_retry(provider, request: ChatRequest, stream: broadcast.DeltaStream) -> tuple[str, list[ToolCall]]:
+def _stream_with_retry(
+    provider, request: ChatRequest, stream: broadcast.DeltaStream
+) -> tuple[str, list[ToolCall]]:
     """One provider round. Retryable errors get exactly one more try; the preview restarts."""
     for attempt in (1, 2):
         parts: list[str] = []
@@ -303,9 +344,10 @@ def _fail(session: PlaySession, action_seq: int, error: str) -> None:
 def resume_all_pending() -> int:
     """At server start: re-run turns a crash left unanswered. Returns sessions scheduled."""
     count = 0
-    for session_id, state in PlaySession.objects.filter(status=PlaySession.Status.ACTIVE).values_list("id", "state"):
+    for session_id, state in PlaySession.objects.filter(status=PlaySession.Status.ACTIVE).values_list(
+        "id", "state"
+    ):
         if (state or {}).get("pending"):
             schedule_turns(session_id)
             count += 1
     return count
-

@@ -54,7 +54,7 @@ def _send(group: str, message: dict[str, Any]) -> None:
     future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _background_loop())
     try:
         future.result(timeout=10)
-    except Exception:  # noqa: BLE001 - a failed broadcast must not fail the turn; clients heal by seq
+    except Exception:
         logger.warning("broadcast to %s failed", group, exc_info=True)
 
 
@@ -72,9 +72,7 @@ def event_json(event) -> dict[str, Any]:
 
 def render_event(event, *, pending: Iterable[int] = ()) -> str:
     """The log-entry partial for one event, wrapped for htmx out-of-band swaps."""
-    return render_to_string(
-        "play/_event_oob.html", {"event": event, "pending": set(pending)}
-    )
+    return render_to_string("play/_event_oob.html", {"event": event, "pending": set(pending)})
 
 
 def events_committed(session_id: int, events: list) -> None:
@@ -84,12 +82,16 @@ def events_committed(session_id: int, events: list) -> None:
     from campaigns.models import Event
 
     # Reload with the actor joined so the partial can show names without N+1 queries.
-    loaded = Event.objects.select_related("actor").filter(
-        session_id=session_id, seq__in=[e.seq for e in events]
-    ).order_by("seq")
+    loaded = (
+        Event.objects.select_related("actor")
+        .filter(session_id=session_id, seq__in=[e.seq for e in events])
+        .order_by("seq")
+    )
     from campaigns.models import PlaySession
 
-    pending = (PlaySession.objects.values_list("state", flat=True).get(pk=session_id) or {}).get("pending", [])
+    pending = (PlaySession.objects.values_list("state", flat=True).get(pk=session_id) or {}).get(
+        "pending", []
+    )
     for event in loaded:
         _send(
             session_group(session_id),
@@ -108,7 +110,9 @@ def presence_changed(session_id: int, html: str, online: list[str]) -> None:
 
 async def presence_changed_async(session_id: int, html: str, online: list[str]) -> None:
     layer = get_channel_layer()
-    await layer.group_send(session_group(session_id), {"type": "session.presence", "html": html, "online": online})
+    await layer.group_send(
+        session_group(session_id), {"type": "session.presence", "html": html, "online": online}
+    )
 
 
 class DeltaStream:

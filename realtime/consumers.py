@@ -56,14 +56,18 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         if getattr(self, "joined", False):
-            await self.channel_layer.group_discard(broadcast.session_group(self.session_id), self.channel_name)
+            await self.channel_layer.group_discard(
+                broadcast.session_group(self.session_id), self.channel_name
+            )
             online = await presence.leave(self.session_id, self.user.username)
             await self._announce_presence(online)
 
     async def receive(self, text_data=None, bytes_data=None):
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode("utf-8")) > settings.GTW_WS_MAX_FRAME_BYTES:
-            await self._error("frame_too_large", f"Frames are limited to {settings.GTW_WS_MAX_FRAME_BYTES} bytes.")
+            await self._error(
+                "frame_too_large", f"Frames are limited to {settings.GTW_WS_MAX_FRAME_BYTES} bytes."
+            )
             return
         try:
             data = json.loads(raw)
@@ -72,7 +76,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         if not isinstance(data, dict) or data.get("type") not in KNOWN_TYPES:
             kind = data.get("type") if isinstance(data, dict) else None
-            await self._error("unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(KNOWN_TYPES)}.")
+            await self._error(
+                "unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(KNOWN_TYPES)}."
+            )
             return
         try:
             frame = client_frame.validate_python(data)
@@ -111,16 +117,23 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.last_seq is None:
             return
         if self.json_mode:
-            await self._send_json({"type": "delta", "action_seq": message["action_seq"], "i": message["i"],
-                                   "text": message["text"]})
+            await self._send_json(
+                {
+                    "type": "delta",
+                    "action_seq": message["action_seq"],
+                    "i": message["i"],
+                    "text": message["text"],
+                }
+            )
         else:
             html = render_to_string("play/_delta_oob.html", message)
             await self.send(text_data=html)
 
     async def session_stream_reset(self, message):
         if self.json_mode:
-            await self._send_json({"type": "stream_reset", "action_seq": message["action_seq"],
-                                   "notice": message["notice"]})
+            await self._send_json(
+                {"type": "stream_reset", "action_seq": message["action_seq"], "notice": message["notice"]}
+            )
         else:
             await self.send(text_data=render_to_string("play/_stream_reset_oob.html", message))
 
@@ -154,13 +167,22 @@ class SessionConsumer(AsyncWebsocketConsumer):
     def _load_range(self, after: int, upto: int | None) -> list[dict]:
         from campaigns.models import Event, PlaySession
 
-        qs = Event.objects.filter(session_id=self.session_id, seq__gt=after).select_related("actor").order_by("seq")
+        qs = (
+            Event.objects.filter(session_id=self.session_id, seq__gt=after)
+            .select_related("actor")
+            .order_by("seq")
+        )
         if upto is not None:
             qs = qs.filter(seq__lte=upto)
-        pending = (PlaySession.objects.values_list("state", flat=True).get(pk=self.session_id) or {}).get("pending", [])
+        pending = (PlaySession.objects.values_list("state", flat=True).get(pk=self.session_id) or {}).get(
+            "pending", []
+        )
         return [
-            {"seq": e.seq, "event": json.loads(json.dumps(broadcast.event_json(e))),
-             "html": broadcast.render_event(e, pending=pending)}
+            {
+                "seq": e.seq,
+                "event": json.loads(json.dumps(broadcast.event_json(e))),
+                "html": broadcast.render_event(e, pending=pending),
+            }
             for e in qs[:2000]
         ]
 
@@ -170,7 +192,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
         if self.user is None or not self.user.is_authenticated:
             return None
-        campaign_id = PlaySession.objects.filter(pk=self.session_id).values_list("campaign_id", flat=True).first()
+        campaign_id = (
+            PlaySession.objects.filter(pk=self.session_id).values_list("campaign_id", flat=True).first()
+        )
         if campaign_id is None:
             return None
         return Membership.objects.filter(campaign_id=campaign_id, user=self.user).first()
@@ -181,8 +205,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
         return PlaySession.objects.values_list("version", flat=True).get(pk=self.session_id)
 
-    @database_sync_to_async
-    def _submit(self, frame: ActionFrame) -> int:
+    # Submitting may run a whole turn (tasks run inline in tests and with a `sync` Q cluster), so
+    # it must not hold the process-wide thread-sensitive executor: Channels runs every consumer's
+    # close_old_connections() there before each message, and all other sockets would stall.
+    async def _submit(self, frame: ActionFrame) -> int:
+        return await database_sync_to_async(self._submit_sync, thread_sensitive=False)(frame)
+
+    def _submit_sync(self, frame: ActionFrame) -> int:
         from narrative.turns import submit_action
 
         result = submit_action(
@@ -190,8 +219,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         )
         return result.events[0].seq
 
-    @database_sync_to_async
-    def _retry(self, action_seq: int) -> None:
+    async def _retry(self, action_seq: int) -> None:
+        await database_sync_to_async(self._retry_sync, thread_sensitive=False)(action_seq)
+
+    def _retry_sync(self, action_seq: int) -> None:
         from narrative.turns import retry_turn
 
         retry_turn(session_id=self.session_id, user=self.user, action_seq=action_seq)
@@ -200,7 +231,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.json_mode:
             await self._send_json({"type": "ack", "seq": seq, "idempotency_key": key})
         else:
-            await self.send(text_data=render_to_string("play/_action_form_oob.html", {"new_key": uuid.uuid4().hex}))
+            await self.send(
+                text_data=render_to_string("play/_action_form_oob.html", {"new_key": uuid.uuid4().hex})
+            )
 
     async def _announce_presence(self, online: list[str]):
         html = await self._render_party(online)
@@ -217,7 +250,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.json_mode:
             await self._send_json({"type": "error", "code": code, "message": message})
         else:
-            await self.send(text_data=render_to_string("play/_notice_oob.html", {"message": message, "code": code}))
+            await self.send(
+                text_data=render_to_string("play/_notice_oob.html", {"message": message, "code": code})
+            )
 
     async def _send_json(self, data: dict):
         await self.send(text_data=json.dumps(data))

@@ -29,16 +29,17 @@ class DiceError(ValueError):
 def derive_seed(campaign_id: int, session_id: int, seq: int) -> int:
     """Return the seed for roll number `seq` of a session.
 
-    The seed is the first 8 bytes, read as a big-endian unsigned integer, of the SHA-256
-    digest of the ASCII string ``f"gtw-dice-v1:{campaign_id}:{session_id}:{seq}"``.
-    To replay by hand::
+    The seed is the first 8 bytes, read as a big-endian unsigned integer and shifted right
+    by 11 bits, of the SHA-256 digest of the ASCII string
+    ``f"gtw-dice-v1:{campaign_id}:{session_id}:{seq}"``. The shift keeps it to 53 bits: exact
+    in a JavaScript number and in PostgreSQL's signed BIGINT. To replay by hand::
 
-        int.from_bytes(hashlib.sha256(b"gtw-dice-v1:1:2:3").digest()[:8], "big")
+        int.from_bytes(hashlib.sha256(b"gtw-dice-v1:1:2:3").digest()[:8], "big") >> 11
 
     then ``random.Random(seed)`` reproduces the roll.
     """
     text = f"gtw-dice-v1:{campaign_id}:{session_id}:{seq}"
-    return int.from_bytes(hashlib.sha256(text.encode("ascii")).digest()[:8], "big")
+    return int.from_bytes(hashlib.sha256(text.encode("ascii")).digest()[:8], "big") >> 11
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ class ToolCallEvent:
 @dataclass(frozen=True)
 class StreamEnd:
     stop_reason: str = "stop"  # "stop" | "tool_calls" | "length"
-    usage: Usage = Usage()
+    usage: Usage = Usage()  # noqa: RUF009 - Usage is frozen, sharing the default is safe
 
 
 StreamEvent = TextDelta | ToolCallEvent | StreamEnd

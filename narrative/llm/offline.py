@@ -16,14 +16,14 @@ import random
 import re
 import string
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from gtw_site.providers import Usage
+from narrative.llm import base
 from narrative.llm import offline_phrases as P
-from narrative.llm.base import ChatRequest, Message, StreamEnd, StreamEvent, TextDelta, ToolCall
-from narrative.llm.base import ToolCallEvent as _CallEvent
 
 TONES = ("grim", "wry", "heroic", "whimsical")
 CHECK_TOOL = "rules_skill_check"
@@ -42,6 +42,10 @@ def _d(value: Any) -> dict[str, Any]:
 
 def _s(value: Any) -> str:
     return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _i(value: Any, default: int) -> int:
@@ -89,7 +93,7 @@ class _Ctx:
     turn: int = 0
 
 
-def _read_context(raw: Any, messages: Sequence[Message]) -> _Ctx:
+def _read_context(raw: Any, messages: Sequence[base.Message]) -> _Ctx:
     c = _Ctx()
     raw = _d(raw)
     action = _d(raw.get("action"))
@@ -127,17 +131,14 @@ def _read_context(raw: Any, messages: Sequence[Message]) -> _Ctx:
         k for k, words in P.BIOME_KEYWORDS for w in words if re.search(rf"\b{w}(?:s|es|ed|ing|y)?\b", where)
     )
     c.biome_kind = next(hits, c.biome_kind)
-    factions = world.get("factions") if isinstance(world.get("factions"), list) else []
-    c.factions = [n for n in (_s(_d(f).get("name")) for f in factions) if n]
-    npcs = world.get("npcs") if isinstance(world.get("npcs"), list) else []
-    c.npcs = [(n, _s(_d(x).get("role"))) for x in npcs if (n := _s(_d(x).get("name")))]
+    c.factions = [n for n in (_s(_d(f).get("name")) for f in _l(world.get("factions"))) if n]
+    c.npcs = [(n, _s(_d(x).get("role"))) for x in _l(world.get("npcs")) if (n := _s(_d(x).get("name")))]
     c.objective = _s(raw.get("objective")).rstrip(".")
     personality = _d(raw.get("personality"))
     tone = _s(personality.get("tone")).lower()
     c.tone = tone if tone in TONES else c.tone
     c.verbosity = min(3, max(1, _i(personality.get("verbosity"), 2)))
-    recent = raw.get("recent") if isinstance(raw.get("recent"), list) else []
-    c.recent = [t for t in (_s(_d(r).get("text")) for r in recent) if t]
+    c.recent = [t for t in (_s(_d(r).get("text")) for r in _l(raw.get("recent"))) if t]
     c.turn = _i(raw.get("turn"), 0)
     return c
 
@@ -191,7 +192,7 @@ def _analyse(c: _Ctx) -> _Intent:
     text = c.action.strip().strip("*")
     words = re.split(r"(?<=[.!?;])\s", text)[0].split()
     # Drop "I try to", "Kira carefully" and the like so the verb leads.
-    names = {*c.name.lower().split(), c.actor.lower()}
+    names = {*c.name.lower().split(), c.actor.lower()} - {"the", ""}
     while words and (words[0].lower() in P.FILLER_SET or words[0].lower().strip(",:") in names):
         words = words[1:]
     lowered = [re.sub(r"[^a-z'-]", "", w.lower()) for w in words]
@@ -267,8 +268,9 @@ class _Writer:
 
     @staticmethod
     @functools.cache
-    def _fields(template: str) -> frozenset[str]:
-        return frozenset(f for _, f, _, _ in string.Formatter().parse(template) if f)
+    def _fields(template: str) -> tuple[str, ...]:
+        # Ordered, never a set: set order of strings varies per process and would reorder the RNG draws.
+        return tuple(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(template) if f))
 
     def _render(self, template: str) -> str:
         values: dict[str, str] = {}
@@ -319,18 +321,26 @@ def _slots(c: _Ctx, intent: _Intent, rng: random.Random) -> dict[str, str]:
     head = c.objective.split()[0].lower() if c.objective else ""
     objective = c.objective[:1].lower() + c.objective[1:] if head in P.OBJECTIVE_HEADS else c.objective
     listener = _mid(intent.npc[0]) if intent.npc else intent.target
-    slots = dict(
-        name=c.name, first=c.first, first_pos=_possessive(c.first), arch=c.arch, a_arch=_article(c.arch)
-    )
-    slots |= dict(place=_mid(c.place), world=_mid(c.world), task=intent.task or "", target=intent.target)
-    slots |= dict(
-        listener=listener, listener_pos=_possessive(listener), npc=npc_name, faction_bare=faction_bare
-    )
-    slots |= dict(npc_first=npc_name.split()[0] if npc else "", objective=objective)
-    slots["npc_role_a"] = (_article(npc[1].lower()) if npc[1] else "a local") if npc else ""
-    slots["faction"] = f"the {faction_bare}" if has_article else faction
-    slots["objective_lc"] = objective if head in P.OBJECTIVE_HEADS else ""
-    return slots
+    return {
+        "name": c.name,
+        "first": c.first,
+        "first_pos": _possessive(c.first),
+        "arch": c.arch,
+        "a_arch": _article(c.arch),
+        "place": _mid(c.place),
+        "world": _mid(c.world),
+        "task": intent.task or "",
+        "target": intent.target,
+        "listener": listener,
+        "listener_pos": _possessive(listener),
+        "npc": npc_name,
+        "npc_first": npc_name.split()[0] if npc else "",
+        "npc_role_a": (_article(npc[1].lower()) if npc[1] else "a local") if npc else "",
+        "faction": f"the {faction_bare}" if has_article else faction,
+        "faction_bare": faction_bare,
+        "objective": objective,
+        "objective_lc": objective if head in P.OBJECTIVE_HEADS else "",
+    }
 
 
 def _compose(
@@ -359,6 +369,8 @@ def _compose(
         if total >= low:
             break
         extra = w.pick(P.DETAIL[("any", "act")]) or w.pick(P.PROMPTS)
+        if not extra:
+            break
         parts[f"extra{i}"], total = extra, total + _count_sentences(extra)
         chosen.append(f"extra{i}")
     # Filler beats go right after the required ones, before any closing line or prompt.
@@ -440,7 +452,7 @@ def _narrate_plain(w: _Writer, c: _Ctx, intent: _Intent, kind: str) -> str:
 
 def _narrate_loot(w: _Writer, c: _Ctx, data: dict[str, Any]) -> str:
     total = _i(data.get("total"), 0)
-    m = re.match(r"\s*(\d*)\s*d\s*(\d+)", _s(data.get("expression")))
+    m = re.match(r"\s*([0-9]{0,6})\s*d\s*([0-9]{1,6})", _s(data.get("expression")))
     count, sides = (int(m.group(1) or 1), int(m.group(2))) if m else (2, 6)
     ratio = (total - count) / max(1, count * sides - count)
     tier = "poor" if ratio < 0.3 else ("great" if ratio >= 0.75 else "decent")
@@ -455,7 +467,7 @@ def _narrate_loot(w: _Writer, c: _Ctx, data: dict[str, Any]) -> str:
     return _compose(w, c, parts, ("core",), ("opener", "core", "closer", "prompt"))
 
 
-def _tool_result(messages: Sequence[Message]) -> tuple[str, dict[str, Any]] | None:
+def _tool_result(messages: Sequence[base.Message]) -> tuple[str, dict[str, Any]] | None:
     last_user = max((i for i, m in enumerate(messages) if getattr(m, "role", "") == "user"), default=-1)
     results = [m for m in messages[last_user + 1 :] if getattr(m, "role", "") == "tool"]
     if not results:
@@ -476,6 +488,13 @@ def _outcome(data: dict[str, Any]) -> tuple[str | None, int | None]:
     return (outcome if outcome in P.OUTCOMES and "error" not in data else None), margin
 
 
+def _choose_tool(intent: _Intent, tools: dict[str, base.ToolSpec], rng: random.Random) -> str | None:
+    if intent.kind == "loot" and ROLL_TOOL in tools:
+        # Scavenging is a luck roll most of the time, a wits check otherwise.
+        return ROLL_TOOL if CHECK_TOOL not in tools or rng.random() < 0.75 else CHECK_TOOL
+    return CHECK_TOOL if intent.kind in ("check", "loot") and CHECK_TOOL in tools else None
+
+
 class OfflineNarrator:
     """Procedural, deterministic sci-fi narration; calls `rules_skill_check` when an action is risky."""
 
@@ -485,14 +504,14 @@ class OfflineNarrator:
         self.model = model
         self.word_delay_s = word_delay_s
 
-    def _rng(self, request: ChatRequest, c: _Ctx) -> random.Random:
+    def _rng(self, request: base.ChatRequest, c: _Ctx) -> random.Random:
         seed = request.seed
         if not isinstance(seed, int):
             seed = int.from_bytes(hashlib.sha256(c.action.encode()).digest()[:8], "big")
         # String seeds hash through SHA-512, so this is stable across processes and Python runs.
         return random.Random(f"gtw-offline:{seed}:{c.turn}")
 
-    def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+    def stream(self, request: base.ChatRequest) -> Iterator[base.StreamEvent]:
         messages = list(request.messages or [])
         c = _read_context(request.context, messages)
         rng = self._rng(request, c)
@@ -502,7 +521,7 @@ class OfflineNarrator:
         result = _tool_result(messages)
         # A risky action narrated without a roll stays unresolved rather than inventing an outcome.
         fallback_kind = "attempt" if intent.kind in ("check", "loot") else intent.kind
-        call: ToolCall | None = None
+        call: base.ToolCall | None = None
         if result is not None:
             tool_name, data = result
             outcome, margin = _outcome(data)
@@ -512,45 +531,38 @@ class OfflineNarrator:
                 text = _narrate_outcome(w, c, intent, outcome, margin)
             else:
                 text = _narrate_plain(w, c, intent, fallback_kind)
-        elif intent.kind in ("check", "loot") and (CHECK_TOOL in tools or ROLL_TOOL in tools):
-            # Scavenging is a luck roll most of the time, a wits check otherwise.
-            lucky = CHECK_TOOL not in tools or rng.random() < 0.75
-            use_roll = intent.kind == "loot" and ROLL_TOOL in tools and lucky
-            lead = w.pick(P.LEAD_INS["loot" if use_roll else intent.category])
+        elif tool := _choose_tool(intent, tools, rng):
+            lead = w.pick(P.LEAD_INS["loot" if tool == ROLL_TOOL else intent.category])
             tension = w.pick(P.TENSION[c.tone]) if c.verbosity > 1 and rng.random() < 0.6 else ""
             text = f"{lead} {tension}".strip()
-            tool = ROLL_TOOL if use_roll else CHECK_TOOL
             schema = _d(tools[tool].parameters)
-            if use_roll:
+            if tool == ROLL_TOOL:
                 args = _fit({"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}"}, schema)
             else:
                 args = _check_arguments(c, intent, rng, schema)
             n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
-            call = ToolCall(id=f"call_{n}", name=tool, arguments=args, raw_arguments=json.dumps(args))
+            call = base.ToolCall(id=f"call_{n}", name=tool, arguments=args, raw_arguments=json.dumps(args))
         else:
             text = _narrate_plain(w, c, intent, fallback_kind)
         chunks = re.findall(r"\S+\s*", text)
         for i, chunk in enumerate(chunks):
             if i and self.word_delay_s > 0:
                 time.sleep(self.word_delay_s)
-            yield TextDelta(chunk)
+            yield base.TextDelta(chunk)
         if call is not None:
-            yield _CallEvent(call)
+            yield base.ToolCallEvent(call)
         tokens_in = sum(len(_s(getattr(m, "content", "")).split()) for m in messages) + len(c.action.split())
         usage = Usage(tokens_in=tokens_in, tokens_out=len(chunks) + (10 if call else 0))
-        yield StreamEnd(stop_reason="tool_calls" if call else "stop", usage=usage)
+        yield base.StreamEnd(stop_reason="tool_calls" if call else "stop", usage=usage)
 
-    def complete(self, request: ChatRequest) -> str:
+    def complete(self, request: base.ChatRequest) -> str:
         """An extractive summary of the last user message: its most representative sentences, in order."""
         user = next((m for m in reversed(request.messages or []) if getattr(m, "role", "") == "user"), None)
         text = _s(getattr(user, "content", ""))
         sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
         if len(sentences) <= 3:
             return text
-        freq: dict[str, int] = {}
-        for word in _TOKEN.findall(text.lower()):
-            if len(word) > 3:
-                freq[word] = freq.get(word, 0) + 1
+        freq = Counter(w for w in _TOKEN.findall(text.lower()) if len(w) > 3)
 
         def score(s: str) -> float:
             words = [w for w in _TOKEN.findall(s.lower()) if len(w) > 3]

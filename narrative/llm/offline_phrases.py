@@ -602,7 +602,7 @@ LEAD_INS: dict[str, tuple[str, ...]] = {
     "tech": (
         "{name} crouches beside {target}, fingers already moving across the interface.",
         "{first} jacks into {target}, and the world narrows to scrolling code.",
-        "With a practised flick, {first} pops an access panel and goes to work on {target}.",
+        "With a practised flick, {first} pops the cover off {target} and goes to work.",
         "{first} studies {target} for a long moment, then starts to work.",
     ),
     "athletics": (

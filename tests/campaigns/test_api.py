@@ -32,8 +32,16 @@ def test_campaign_from_unknown_pack_is_a_clear_422(gm_client, content):
     assert "no content pack called 'no-such-pack'" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("body", [{}, {"name": "", "pack": "starter"}, {"name": "x" * 121, "pack": "starter"},
-                                  {"name": "a\x00b", "pack": "starter"}, {"name": 5, "pack": []}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"name": "", "pack": "starter"},
+        {"name": "x" * 121, "pack": "starter"},
+        {"name": "a\x00b", "pack": "starter"},
+        {"name": 5, "pack": []},
+    ],
+)
 def test_campaign_create_bad_input(gm_client, content, body):
     r = post(gm_client, "/api/campaigns", body)
     assert r.status_code == 422, r.content
@@ -82,8 +90,7 @@ def test_only_the_gm_invites_and_opens_sessions(player_client, campaign):
 def test_character_creation_and_validation(player_client, campaign):
     url = f"/api/campaigns/{campaign.pk}/characters"
     assert post(player_client, url, {"name": "Kira", "archetype": "wizard"}).status_code == 422
-    r = post(player_client, url, {"name": "Kira", "archetype": "netrunner",
-                                  "attributes": {"might": 30}})
+    r = post(player_client, url, {"name": "Kira", "archetype": "netrunner", "attributes": {"might": 30}})
     assert r.status_code == 422 and "might" in r.json()["detail"]
     r = post(player_client, url, {"name": "Kira", "archetype": "netrunner"})
     assert r.status_code == 201
@@ -93,7 +100,9 @@ def test_character_creation_and_validation(player_client, campaign):
 
 def test_session_action_and_events(gm_client, player_client, session):
     url = f"/api/sessions/{session.pk}"
-    r = post(player_client, f"{url}/actions", {"text": "I look around the docking ring", "idempotency_key": "a-1"})
+    r = post(
+        player_client, f"{url}/actions", {"text": "I look around the docking ring", "idempotency_key": "a-1"}
+    )
     assert r.status_code == 202 and r.json()["seq"] == 2
     events = gm_client.get(f"{url}/events?after=0").json()["events"]
     assert [e["seq"] for e in events][:2] == [1, 2]
@@ -118,17 +127,23 @@ def test_bad_action_text_is_refused_and_stores_nothing(player_client, session, t
 
 
 def test_bad_idempotency_key(player_client, session):
-    r = post(player_client, f"/api/sessions/{session.pk}/actions", {"text": "hi", "idempotency_key": "has space"})
+    r = post(
+        player_client, f"/api/sessions/{session.pk}/actions", {"text": "hi", "idempotency_key": "has space"}
+    )
     assert r.status_code == 422
 
 
 def test_malformed_json_body(player_client, session):
-    r = player_client.post(f"/api/sessions/{session.pk}/actions", "{not json", content_type="application/json")
+    r = player_client.post(
+        f"/api/sessions/{session.pk}/actions", "{not json", content_type="application/json"
+    )
     assert r.status_code in (400, 422)
 
 
 def test_spectator_cannot_act(gm, gm_client, session, outsider, outsider_client):
-    code = post(gm_client, f"/api/campaigns/{session.campaign_id}/invites", {"role": "spectator"}).json()["code"]
+    code = post(gm_client, f"/api/campaigns/{session.campaign_id}/invites", {"role": "spectator"}).json()[
+        "code"
+    ]
     post(outsider_client, f"/api/invites/{code}/accept")
     r = post(outsider_client, f"/api/sessions/{session.pk}/actions", {"text": "hi", "idempotency_key": "s"})
     assert r.status_code == 403
@@ -138,7 +153,9 @@ def test_spectator_cannot_act(gm, gm_client, session, outsider, outsider_client)
 def test_resume_ended_session(gm, gm_client, player_client, session):
     from campaigns import selectors, services
 
-    services.session_end(session=session, membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id))
+    services.session_end(
+        session=session, membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id)
+    )
     r = post(player_client, f"/api/sessions/{session.pk}/actions", {"text": "hi", "idempotency_key": "x"})
     assert r.status_code == 409 and "ended" in r.json()["detail"]
     assert post(player_client, f"/api/sessions/{session.pk}/resume").status_code == 403
@@ -173,8 +190,12 @@ def test_bearer_token_from_management_command(session, player, capsys):
     api = Client()
     r = api.get(f"/api/sessions/{session.pk}/events", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
-    r = api.post(f"/api/sessions/{session.pk}/actions", json.dumps({"text": "scripted", "idempotency_key": "bot-1"}),
-                 content_type="application/json", headers={"Authorization": f"Bearer {token}"})
+    r = api.post(
+        f"/api/sessions/{session.pk}/actions",
+        json.dumps({"text": "scripted", "idempotency_key": "bot-1"}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert r.status_code == 202
     assert api.get("/api/campaigns", headers={"Authorization": "Bearer gtw_wrong"}).status_code == 401
 

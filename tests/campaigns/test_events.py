@@ -86,7 +86,7 @@ def test_two_appends_racing_on_the_same_expected_version(session):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appends_without_expected_version_all_land(session):
-    """Writers that don't pin a version retry on conflict: 6 threads × 5 appends, no loss."""
+    """Writers that don't pin a version retry on conflict: 6 threads x 5 appends, no loss."""
     errors = []
 
     def worker(n):
@@ -138,12 +138,13 @@ class EventStoreMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.session = PlaySession.objects.create(
-            campaign=self.campaign, number=PlaySession.objects.filter(campaign=self.campaign).count() + 1,
+            campaign=self.campaign,
+            number=PlaySession.objects.filter(campaign=self.campaign).count() + 1,
             opened_by=self.user,
         )
         self.keys = []
 
-    @rule(n=st.integers(1, 4), text=st.text(st.characters(blacklist_characters='\x00'), max_size=20))
+    @rule(n=st.integers(1, 4), text=st.text(st.characters(blacklist_characters="\x00"), max_size=20))
     def append_actions(self, n, text):
         events.append(self.session.pk, [action(self.user.pk, text) for _ in range(n)])
 
@@ -151,7 +152,9 @@ class EventStoreMachine(RuleBasedStateMachine):
     def narrate_oldest_pending(self):
         pending = PlaySession.objects.get(pk=self.session.pk).state["pending"]
         if pending:
-            events.append(self.session.pk, [events.NewEvent(type="Narration", payload={"action_seq": pending[0]})])
+            events.append(
+                self.session.pk, [events.NewEvent(type="Narration", payload={"action_seq": pending[0]})]
+            )
 
     @rule()
     def empty_append(self):
@@ -175,7 +178,11 @@ class EventStoreMachine(RuleBasedStateMachine):
     @invariant()
     def replay_equals_live(self):
         live = PlaySession.objects.get(pk=self.session.pk)
-        assert state_hash(events.replay_from_scratch(self.session.pk)) == live.state_hash == state_hash(live.state)
+        assert (
+            state_hash(events.replay_from_scratch(self.session.pk))
+            == live.state_hash
+            == state_hash(live.state)
+        )
         assert state_hash(events.load_state(self.session.pk)) == live.state_hash
 
 
@@ -190,5 +197,9 @@ def test_event_store_state_machine(campaign, gm, settings):
 
 
 def settings_for_db():
-    return settings(max_examples=15, stateful_step_count=12, deadline=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    return settings(
+        max_examples=15,
+        stateful_step_count=12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )

@@ -11,7 +11,16 @@ from campaigns.state import EventRecord, apply, initial_state, replay, state_has
 pytestmark = []
 
 event_types = st.sampled_from(
-    ["SessionOpened", "Action", "Narration", "DiceRolled", "TurnFailed", "TurnRetried", "BeatChanged", "Mystery"]
+    [
+        "SessionOpened",
+        "Action",
+        "Narration",
+        "DiceRolled",
+        "TurnFailed",
+        "TurnRetried",
+        "BeatChanged",
+        "Mystery",
+    ]
 )
 
 
@@ -25,7 +34,9 @@ def event_logs(draw):
             payload["action_seq"] = draw(st.integers(1, max(1, seq)))
         if kind == "BeatChanged":
             payload["beat"] = draw(st.sampled_from(["Rising", "Twist", "Nonsense"]))
-        events.append(EventRecord(seq=seq, type=kind, actor_id=draw(st.sampled_from([None, 1, 2])), payload=payload))
+        events.append(
+            EventRecord(seq=seq, type=kind, actor_id=draw(st.sampled_from([None, 1, 2])), payload=payload)
+        )
     return events
 
 
@@ -56,7 +67,9 @@ def test_an_action_is_pending_until_narrated():
 
 
 def test_failed_turn_can_be_retried():
-    s = replay([EventRecord(1, "Action", 7), EventRecord(2, "TurnFailed", None, {"action_seq": 1, "error": "e"})])
+    s = replay(
+        [EventRecord(1, "Action", 7), EventRecord(2, "TurnFailed", None, {"action_seq": 1, "error": "e"})]
+    )
     assert s["pending"] == [] and s["failed"] == {"1": "e"}
     s = apply(s, EventRecord(3, "TurnRetried", 7, {"action_seq": 1}))
     assert s["pending"] == [1] and s["failed"] == {}

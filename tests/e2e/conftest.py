@@ -22,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "shots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -67,7 +72,10 @@ def daphne(transactional_db, tmp_path):
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gtw_site.asgi:application"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -80,6 +88,8 @@ def daphne(transactional_db, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        tail = int(os.environ.get("GTW_E2E_LOG_CHARS", "4000"))
+        print(f"--- daphne log (tail) ---\n{log.read_text(errors='replace')[-tail:]}")  # shown on failure
 
 
 @pytest.fixture
@@ -96,9 +106,11 @@ def session_cookie():
 
 
 @pytest.fixture
-def browser(daphne):
+def browser(daphne, monkeypatch):
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API keeps an event loop set on this thread; our ORM calls stay sync.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns.errors import Conflict, Forbidden, Invalid, NotFound
-from campaigns.models import Event, PlaySession
+from campaigns.models import Event
 from narrative import turns
 
 
@@ -25,7 +24,9 @@ def run_on_commit(django_capture_on_commit_callbacks):
 
 
 def test_hack_action_rolls_a_check_and_narrates(session, player, run_on_commit):
-    result = run_on_commit(session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="k1")
+    result = run_on_commit(
+        session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="k1"
+    )
     assert result.events[0].seq == 2
     assert types(session) == ["SessionOpened", "Action", "DiceRolled", "Narration"]
     dice_event = Event.objects.get(session=session, type="DiceRolled")

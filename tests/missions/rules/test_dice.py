@@ -118,17 +118,17 @@ def test_dice_error_is_value_error():
 
 
 def test_derive_seed_matches_documented_hash():
-    expected = int.from_bytes(hashlib.sha256(b"gtw-dice-v1:42:7:3").digest()[:8], "big")
+    expected = int.from_bytes(hashlib.sha256(b"gtw-dice-v1:42:7:3").digest()[:8], "big") >> 11
     assert derive_seed(42, 7, 3) == expected
-    assert "first 8 bytes" in derive_seed.__doc__
+    assert "first 8 bytes" in derive_seed.__doc__ and "shifted right" in derive_seed.__doc__
     assert "gtw-dice-v1:{campaign_id}:{session_id}:{seq}" in derive_seed.__doc__
 
 
 @given(st.integers(0, 10**9), st.integers(0, 10**9), st.integers(0, 10**6))
-def test_derive_seed_deterministic_and_64_bit(campaign, session, seq):
+def test_derive_seed_deterministic_and_53_bit(campaign, session, seq):
     seed = derive_seed(campaign, session, seq)
     assert seed == derive_seed(campaign, session, seq)
-    assert 0 <= seed < 2**64
+    assert 0 <= seed < 2**53  # exact in JavaScript numbers and in a signed BIGINT
     assert seed != derive_seed(campaign, session, seq + 1)
 
 

@@ -1,0 +1,198 @@
+"""The play page in a real browser: two players share a streamed turn over the session socket.
+
+Daphne runs the offline narrator at 30 ms a word, so the GM's page sees the narration grow
+word by word before the final Narration event replaces the preview.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT_MS = 15_000
+OUTCOME = re.compile(r"^(Critical success|Success|Failure|Critical failure)$")
+SEQS_JS = "() => Array.from(document.querySelectorAll('#log [data-seq]'), e => Number(e.dataset.seq))"
+TEXT_JS = "id => { const e = document.getElementById(id); return e ? e.textContent : null; }"
+CLOSE_CODE_JS = """url => new Promise(resolve => {
+  const ws = new WebSocket(url);
+  ws.onclose = e => resolve(e.code);
+  setTimeout(() => resolve(-1), 8000);
+})"""
+
+
+@pytest.fixture
+def pages(browser, daphne, gm, player, outsider, session_cookie):
+    """A logged-in page per persona, each in its own browser context."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    made = {}
+    for name, user in (("gm", gm), ("player", player), ("outsider", outsider)):
+        context = browser.new_context(base_url=daphne, viewport={"width": 1280, "height": 800})
+        context.add_cookies([{"name": "sessionid", "value": session_cookie(user), "url": daphne}])
+        context.set_default_timeout(TIMEOUT_MS)
+        made[name] = context.new_page()
+    yield made
+    for page in made.values():
+        page.context.close()
+
+
+def _seqs(page) -> list[int]:
+    return page.evaluate(SEQS_JS)
+
+
+def _assert_gap_free(seqs: list[int]) -> None:
+    assert seqs == list(range(1, len(seqs) + 1)), f"log seqs have gaps or duplicates: {seqs}"
+
+
+def _act(page, text: str) -> None:
+    page.locator("#action-text").fill(text)
+    page.locator("#action-text").press("Enter")
+
+
+def _watch_stream(page, seq: int) -> list[str]:
+    """Poll the preview of action `seq` until it has been seen to grow (or the turn ended)."""
+    seen: list[str] = []
+    for _ in range(400):
+        text = page.evaluate(TEXT_JS, f"stream-{seq}-text")
+        if text is None and seen:
+            break  # the final narration removed the preview
+        if text and (not seen or text != seen[-1]):
+            seen.append(text)
+            if len(seen) >= 3:
+                break
+        page.wait_for_timeout(15)
+    return seen
+
+
+def _wait_narrations(page, count: int) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#log .entry.narration[data-seq]")).to_have_count(count)
+    expect(page.locator("#log .entry.streaming")).to_have_count(0)
+
+
+def test_two_players_share_a_streamed_turn(pages, daphne, session, shot):
+    from playwright.sync_api import expect
+
+    gm_page, player_page, outsider_page = pages["gm"], pages["player"], pages["outsider"]
+    play_url = f"/sessions/{session.pk}/play/"
+
+    player_page.goto("/")
+    expect(player_page.get_by_role("link", name=session.campaign.name)).to_be_visible()
+    shot(player_page, "dashboard")
+    player_page.goto(f"/campaigns/{session.campaign_id}/")
+    expect(player_page.get_by_role("link", name=str(session))).to_be_visible()
+    shot(player_page, "campaign")
+
+    for page in (gm_page, player_page):
+        page.goto(play_url)
+        expect(page.locator("#conn")).to_have_text("live")
+    expect(gm_page.locator("#party .dot.on")).to_have_count(2)
+
+    # Player A acts; the GM's page (B) sees the action, then the narration streaming in.
+    _act(player_page, "I hack the airlock panel")
+    action = gm_page.locator("#log .entry.action", has_text="I hack the airlock panel")
+    expect(action).to_be_visible()
+    seq = int(action.get_attribute("data-seq"))
+    seen = _watch_stream(gm_page, seq)
+    print("DEBUG", gm_page.inner_html("#log"))
+    gm_page.wait_for_timeout(4000)
+    print("DEBUG2", gm_page.inner_html("#log"))
+    assert len(seen) >= 2, f"the narration did not stream on the other page: {seen}"
+    assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(seen, seen[1:], strict=False)), seen
+    shot(gm_page, "play-streaming")
+
+    for page in (gm_page, player_page):
+        _wait_narrations(page, 1)
+        expect(page.locator("#action-text")).to_have_value("")  # only matters for A: form reset on ack
+        entry = page.locator("#log .entry.dice .die-card")
+        expect(entry).to_have_count(1)
+        for card in (entry, page.locator("#dice-tray .die-card")):
+            expect(card.locator(".d20 b.kept")).to_have_text(re.compile(r"^\d{1,2}$"))
+            expect(card.locator(".calc")).to_contain_text(re.compile(r"\d+ [+-] ?\d+ = \d+ vs DC \d+"))
+            expect(card.locator(".outcome")).to_have_text(OUTCOME)
+        narration = page.locator("#log .entry.narration[data-seq]").inner_text()
+        assert len(narration.split()) > 8
+        # The preview was a prefix of the authoritative narration (whitespace aside).
+        assert re.sub(r"\s+", "", narration).find(re.sub(r"\s+", "", seen[0])) >= 0
+    before = _seqs(gm_page)
+    _assert_gap_free(before)
+    assert before == _seqs(player_page)
+    texts = gm_page.locator("#log [data-seq]").all_inner_texts()
+    shot(gm_page, "play-after")
+
+    # Reload B: the whole history is rendered by the server, once, in order.
+    gm_page.reload()
+    expect(gm_page.locator("#conn")).to_have_text("live")
+    assert _seqs(gm_page) == before
+    assert gm_page.locator("#log [data-seq]").all_inner_texts() == texts
+
+    # B drops off the network; A plays a turn meanwhile; B heals from its last seq on reconnect.
+    gm_page.context.set_offline(True)
+    expect(gm_page.locator("#conn")).to_have_text("reconnecting…")
+    _act(player_page, "I look around the docking bay")
+    _wait_narrations(player_page, 2)
+    missed = _seqs(player_page)
+    assert len(missed) > len(before)
+    assert _seqs(gm_page) == before
+    gm_page.context.set_offline(False)
+    expect(gm_page.locator("#conn")).to_have_text("live")
+    _wait_narrations(gm_page, 2)
+    expect(gm_page.locator("#log [data-seq]")).to_have_count(len(missed))
+    gm_page.wait_for_timeout(300)  # a late duplicate would land now
+    assert _seqs(gm_page) == missed
+    _assert_gap_free(missed)
+
+    # The outsider gets the 404 page, and the session socket closes on them with 4403.
+    response = outsider_page.goto(play_url)
+    assert response.status == 404
+    expect(outsider_page.get_by_role("heading", name="Not found")).to_be_visible()
+    assert outsider_page.locator("#log").count() == 0
+    ws_url = daphne.replace("http://", "ws://") + f"/ws/sessions/{session.pk}/"
+    assert outsider_page.evaluate(CLOSE_CODE_JS, ws_url) == 4403
+
+
+@pytest.mark.skipif(os.environ.get("GTW_SHOTS") != "1", reason="screenshots only: GTW_SHOTS=1")
+def test_screenshots_of_the_other_pages(browser, daphne, session, player, session_cookie, shot):
+    """Not an assertion-heavy test: full-page pictures for a human (or agent) to review."""
+    from playwright.sync_api import expect
+
+    anonymous = browser.new_context(base_url=daphne, viewport={"width": 1280, "height": 800})
+    page = anonymous.new_page()
+    for path, name in (("/accounts/login/", "login"), ("/accounts/signup/", "signup")):
+        assert page.goto(path).status == 200
+        shot(page, name)
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(player.email)
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name=re.compile("Sign in", re.I)).click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    page.goto("/account/tokens/")
+    page.get_by_label("Token name").fill("my-bot")
+    page.get_by_role("button", name="Create token").click()
+    shot(page, "tokens")
+    anonymous.close()
+
+    mobile = browser.new_context(
+        base_url=daphne,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
+    mobile.add_cookies([{"name": "sessionid", "value": session_cookie(player), "url": daphne}])
+    page = mobile.new_page()
+    for path, name in (
+        ("/", "m-dashboard"),
+        (f"/campaigns/{session.campaign_id}/", "m-campaign"),
+        (f"/sessions/{session.pk}/play/", "m-play"),
+        ("/accounts/login/", "m-login"),
+    ):
+        page.goto(path)
+        shot(page, name)
+    mobile.close()

@@ -1,0 +1,160 @@
+"""Realtime tier: the session socket through real channels-redis, with committed data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+
+from realtime.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+app = URLRouter(websocket_urlpatterns)
+
+
+def communicator(session, user, query="format=json"):
+    comm = WebsocketCommunicator(app, f"/ws/sessions/{session.pk}/?{query}")
+    comm.scope["user"] = user
+    return comm
+
+
+async def receive_until(comm, predicate, wait=10):
+    frames = []
+    while True:
+        frame = json.loads(await comm.receive_from(timeout=wait))
+        frames.append(frame)
+        if predicate(frame):
+            return frames
+
+
+def is_narration(frame):
+    return frame.get("type") == "event" and frame["event"]["type"] == "Narration"
+
+
+def run(coro_fn):
+    async_to_sync(coro_fn)()
+
+
+@pytest.mark.parametrize("who", ["outsider", "anonymous", "missing-session"])
+def test_non_members_are_closed_with_4403(session, outsider, who):
+    async def go():
+        user = AnonymousUser() if who == "anonymous" else outsider
+        comm = communicator(session, user)
+        if who == "missing-session":
+            comm = WebsocketCommunicator(app, "/ws/sessions/999999/")
+            comm.scope["user"] = outsider
+        connected, _ = await comm.connect()
+        assert connected
+        closed = await comm.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": 4403}
+
+    run(go)
+
+
+def test_bad_frames_get_error_frames_and_the_socket_stays_up(session, player):
+    async def go():
+        comm = communicator(session, player)
+        await comm.connect()
+        await receive_until(comm, lambda f: f["type"] == "presence")
+        cases = [
+            ("{not json", "malformed"),
+            (json.dumps([1, 2]), "unknown_type"),
+            (json.dumps({"type": "launch_missiles"}), "unknown_type"),
+            (json.dumps({"type": "action", "text": "hi"}), "invalid"),
+            (json.dumps({"type": "hello", "last_seq": -4}), "invalid"),
+            (json.dumps({"type": "action", "text": "x" * 17_000, "idempotency_key": "k"}), "frame_too_large"),
+            (json.dumps({"type": "action", "text": "   ", "idempotency_key": "k"}), "invalid"),
+            (json.dumps({"type": "retry", "action_seq": 99}), "conflict"),
+        ]
+        for raw, code in cases:
+            await comm.send_to(text_data=raw)
+            frame = await receive_until(comm, lambda f: f["type"] == "error")
+            assert frame[-1]["code"] == code, (raw[:40], frame)
+            assert frame[-1]["message"]
+        await comm.send_to(text_data=json.dumps({"type": "ping"}))
+        assert (await receive_until(comm, lambda f: f["type"] == "pong"))[-1] == {"type": "pong"}
+        await comm.disconnect()
+
+    run(go)
+
+
+def test_an_action_streams_to_everyone_in_seq_order(session, player, gm):
+    async def go():
+        a, b = communicator(session, player), communicator(session, gm)
+        await a.connect()
+        await b.connect()
+        await a.send_to(
+            text_data=json.dumps(
+                {"type": "action", "text": "I hack the airlock panel", "idempotency_key": "ws-1"}
+            )
+        )
+        seen, acks = {}, []
+        for name, comm in (("a", a), ("b", b)):
+            frames = await receive_until(comm, is_narration)
+            acks += [f for f in frames if f["type"] == "ack"]
+            events = [f["event"] for f in frames if f["type"] == "event"]
+            assert [e["type"] for e in events] == ["Action", "DiceRolled", "Narration"]
+            seqs = [f["seq"] for f in frames if f["type"] == "event"]
+            assert seqs == list(range(seqs[0], seqs[0] + 3))
+            deltas = [f for f in frames if f["type"] == "delta"]
+            assert deltas and all(d["action_seq"] == seqs[0] for d in deltas)
+            assert [d["i"] for d in deltas] == list(range(len(deltas)))
+            roll = events[1]["payload"]
+            assert {"faces", "modifier", "dc", "outcome", "total"} <= set(roll) and events[1]["seed"]
+            seen[name] = seqs
+        assert seen["a"] == seen["b"]
+        # Tests run the turn inline, so the sender's ack may come before or after the events.
+        if not acks:
+            acks = await receive_until(a, lambda f: f["type"] == "ack")
+        assert acks[-1]["seq"] == seen["a"][0] and acks[-1]["idempotency_key"] == "ws-1"
+        await a.disconnect()
+        await b.disconnect()
+
+    run(go)
+
+
+def test_reconnect_with_last_seq_gets_exactly_what_was_missed(session, player, gm):
+    from narrative import turns
+
+    turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="r1")
+    turns.run_pending_turns(session.pk)
+
+    async def go():
+        comm = communicator(session, gm, query="format=json&last_seq=1")
+        await comm.connect()
+        frames = await receive_until(comm, is_narration)
+        seqs = [f["seq"] for f in frames if f["type"] == "event"]
+        assert seqs == list(range(2, seqs[-1] + 1))
+        await comm.send_to(text_data=json.dumps({"type": "ping"}))
+        rest = await receive_until(comm, lambda f: f["type"] == "pong")
+        assert not [f for f in rest if f["type"] == "event"], "no duplicates after catch-up"
+        await comm.disconnect()
+
+    run(go)
+
+
+def test_html_mode_waits_for_hello_then_sends_partials(session, player):
+    from narrative import turns
+
+    turns.submit_action(session_id=session.pk, user=player, text="I wave at Ossian", idempotency_key="h1")
+    turns.run_pending_turns(session.pk)
+
+    async def go():
+        comm = communicator(session, player, query="")
+        await comm.connect()
+        await comm.send_to(
+            text_data=json.dumps({"type": "hello", "last_seq": 1, "HEADERS": {"HX-Request": "true"}})
+        )
+        html = []
+        while not any("Narration" in h or 'class="entry narration"' in h for h in html):
+            html.append(await comm.receive_from(timeout=5))
+        joined = "".join(html)
+        assert 'hx-swap-oob="beforeend:#log"' in joined
+        assert 'id="ev-1"' not in joined and 'id="ev-2"' in joined
+        await comm.disconnect()
+
+    run(go)
