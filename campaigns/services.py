@@ -34,8 +34,18 @@ def clean_text(value, *, what: str, max_len: int, required: bool = True) -> str:
         raise Invalid(f"{what} is required.")
     if len(text) > max_len:
         raise Invalid(f"{what} is at most {max_len} characters.")
+    return check_storable(text, what=what)
+
+
+def check_storable(text: str, *, what: str) -> str:
+    """PostgreSQL text and JSON cannot hold NUL or unpaired UTF-16 surrogates (which a JSON
+    body may smuggle in as "\\ud800"): refuse them with a clear error instead of a 500."""
     if "\x00" in text:
         raise Invalid(f"{what} contains a NUL character.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(f"{what} contains invalid Unicode (an unpaired surrogate).") from None
     return text
 
 

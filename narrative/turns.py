@@ -29,6 +29,7 @@ from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid
 from campaigns.models import Character, Event, PlaySession
 from campaigns.selectors import session_membership_get
+from campaigns.services import check_storable
 from gtw_site.providers import ProviderError
 from missions.rules import dice
 from narrative import tools
@@ -54,8 +55,7 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         raise Invalid(
             f"Actions are at most {settings.GTW_ACTION_MAX_CHARS} characters (this one is {len(text)})."
         )
-    if "\x00" in text:
-        raise Invalid("The action contains a NUL character.")
+    check_storable(text, what="The action")
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.match(idempotency_key):
         raise Invalid("idempotency_key must be 1 to 80 characters of letters, digits, '.', '_', ':' or '-'.")
     session, membership = session_membership_get(viewer=user, session_id=session_id)

@@ -69,6 +69,7 @@ def test_bad_frames_get_error_frames_and_the_socket_stays_up(session, player):
             (json.dumps({"type": "action", "text": "x" * 17_000, "idempotency_key": "k"}), "frame_too_large"),
             (json.dumps({"type": "action", "text": "   ", "idempotency_key": "k"}), "invalid"),
             (json.dumps({"type": "retry", "action_seq": 99}), "conflict"),
+            (json.dumps({"type": "action", "text": "\ud800", "idempotency_key": "k"}), "invalid"),
         ]
         for raw, code in cases:
             await comm.send_to(text_data=raw)
