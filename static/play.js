@@ -2,6 +2,20 @@
 // missed), show connection state, send on Enter, keep the log scrolled to the newest entry.
 (function () {
   "use strict";
+  var OFFLINE = 4000;  // our own close code: the browser reported that the network is gone
+  var socket = null;   // the raw WebSocket of the last open connection
+  var wrapper = null;  // htmx's public socket wrapper (send, reconnect)
+  var lastClose = 0;   // code of the last close; htmx itself retries 1006 and 1011-1013
+  var closing = 0;     // set while we close a socket ourselves (servers echo 1000, not our code)
+  var nearBottom = true;
+
+  // A live game should not wait htmx's default back-off (up to 64 s) to rejoin.
+  if (window.htmx) {
+    htmx.config.wsReconnectDelay = function (retries) {
+      return Math.min(500 * Math.pow(2, retries), 8000) * (0.5 + Math.random() / 2);
+    };
+  }
+
   var conn = function (text, cls) {
     var el = document.getElementById("conn");
     if (el) { el.textContent = text; el.className = "conn " + (cls || ""); }
@@ -11,25 +25,63 @@
     return el ? parseInt(el.dataset.seq || "0", 10) : 0;
   };
   var log = function () { return document.getElementById("log"); };
-  var nearBottom = true;
+  // Streaming previews stay below the entries (dice rolls) their turn adds, as the final
+  // narration will be.
+  var tidy = function () {
+    var l = log();
+    if (!l) { return; }
+    l.querySelectorAll(":scope > .streaming").forEach(function (el) {
+      if (el !== l.lastElementChild) { l.appendChild(el); }
+    });
+  };
 
   document.body.addEventListener("htmx:wsOpen", function (evt) {
+    socket = evt.detail.event.target;
+    wrapper = evt.detail.socketWrapper;
     conn("live", "ok");
-    evt.detail.socketWrapper.send(JSON.stringify({ type: "hello", last_seq: lastSeq() }));
+    wrapper.send(JSON.stringify({ type: "hello", last_seq: lastSeq() }));
   });
   document.body.addEventListener("htmx:wsClose", function (evt) {
     var code = evt.detail.event.code;
+    if (socket && socket.readyState === WebSocket.OPEN && evt.detail.event.target !== socket) {
+      return;  // an older socket closing after its replacement opened
+    }
+    if (closing) { code = closing; closing = 0; }
+    lastClose = code;
     if (code === 4403) {
       conn("not a member of this session", "bad");
+    } else if (code === OFFLINE || !navigator.onLine) {
+      conn("offline — waiting for the network", "warn");
+    } else if ([1006, 1011, 1012, 1013].indexOf(code) >= 0) {
+      conn("reconnecting…", "warn");  // htmx retries these by itself
     } else {
-      conn("reconnecting…", "warn");
+      conn("disconnected — reload the page", "bad");
     }
   });
-  document.body.addEventListener("htmx:wsBeforeMessage", function () {
+  // A dropped network rarely closes a socket promptly; close it ourselves and rejoin (with
+  // hello + last seq) as soon as the browser is back online. htmx does not retry our code, so
+  // exactly one reconnect runs.
+  window.addEventListener("offline", function () {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      closing = OFFLINE;
+      socket.close(OFFLINE, "offline");
+    }
+  });
+  window.addEventListener("online", function () {
+    if (wrapper && lastClose === OFFLINE && socket.readyState === WebSocket.CLOSED) {
+      conn("reconnecting…", "warn");
+      wrapper.reconnect();
+    }
+  });
+  document.body.addEventListener("htmx:wsBeforeMessage", function (evt) {
+    // Belt and braces: never apply an event the log already shows.
+    var m = /<article[^>]*\sid="ev-(\d+)"/.exec(evt.detail.message);
+    if (m && document.getElementById("ev-" + m[1])) { evt.preventDefault(); return; }
     var l = log();
     if (l) { nearBottom = l.scrollHeight - l.scrollTop - l.clientHeight < 80; }
   });
   document.body.addEventListener("htmx:wsAfterMessage", function () {
+    tidy();
     var l = log();
     if (l && nearBottom) { l.scrollTop = l.scrollHeight; }
   });
@@ -41,6 +93,7 @@
     }
   });
   document.addEventListener("DOMContentLoaded", function () {
+    tidy();
     var l = log();
     if (l) { l.scrollTop = l.scrollHeight; }
   });

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from campaigns.errors import Conflict, Invalid, NotFound
 from campaigns.models import Event
 from narrative import turns
 
@@ -39,3 +40,85 @@ def test_hack_action_rolls_a_check_and_narrates(session, player, run_on_commit):
     assert len(narration.payload["text"]) > 40
     session.refresh_from_db()
     assert session.state["pending"] == []
+
+
+def test_actions_queue_and_are_answered_in_order(session, player, gm):
+    """Actions that arrive while no turn runs wait in `pending` and are narrated oldest first."""
+    first = turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="q1")
+    second = turns.submit_action(session_id=session.pk, user=gm, text="I greet the dockmaster", idempotency_key="q2")
+    session.refresh_from_db()
+    assert session.state["pending"] == [first.events[0].seq, second.events[0].seq]
+    assert turns.run_pending_turns(session.pk) == 2
+    answered = [e.payload["action_seq"] for e in Event.objects.filter(session=session, type="Narration").order_by("seq")]
+    assert answered == [first.events[0].seq, second.events[0].seq]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_one_runner_per_session(session, player, monkeypatch):
+    """While another connection holds the session's turn lock, a second runner does nothing."""
+    import psycopg
+    from django.db import connection
+
+    monkeypatch.setattr(turns, "schedule_turns", lambda session_id: None)
+    turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="l1")
+    dsn = connection.get_connection_params()
+    other = psycopg.connect(**{k: v for k, v in dsn.items() if k in ("dbname", "user", "host", "port", "password")})
+    try:
+        other.execute("SELECT pg_advisory_lock(%s, %s)", [turns.LOCK_NAMESPACE, session.pk])
+        assert turns.run_pending_turns(session.pk) == 0
+        assert not Event.objects.filter(session=session, type="Narration").exists()
+    finally:
+        other.close()
+    assert turns.run_pending_turns(session.pk) == 1
+
+
+def test_refusals(session, player, outsider, gm):
+    with pytest.raises(NotFound):
+        turns.submit_action(session_id=session.pk, user=outsider, text="I hack it", idempotency_key="o")
+    with pytest.raises(Invalid):
+        turns.submit_action(session_id=session.pk, user=player, text="", idempotency_key="e")
+    from campaigns import selectors, services
+
+    services.session_end(session=session, membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id))
+    with pytest.raises(Conflict):
+        turns.submit_action(session_id=session.pk, user=player, text="hi", idempotency_key="late")
+    with pytest.raises(Conflict):
+        turns.retry_turn(session_id=session.pk, user=player, action_seq=2)
+    assert not Event.objects.filter(session=session, type="Action").exists()
+
+
+def test_dice_in_the_log_replay_from_their_seed(session, player):
+    from missions.rules import dice
+
+    turns.submit_action(session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="d")
+    turns.run_pending_turns(session.pk)
+    roll = Event.objects.get(session=session, type="DiceRolled")
+    assert roll.seed == dice.derive_seed(session.campaign_id, session.pk, roll.seq)
+    again = dice.replay_check(roll.seed, modifier=roll.payload["modifier"], dc=roll.payload["dc"],
+                              advantage=roll.payload["advantage"], disadvantage=roll.payload["disadvantage"])
+    assert list(again.faces) == roll.payload["faces"] and again.outcome == roll.payload["outcome"]
+
+
+def test_a_rerun_after_a_crash_reuses_committed_tool_events(session, player, monkeypatch):
+    """Regression: a turn that died after its dice were committed must not roll twice."""
+    from realtime import broadcast
+
+    turns.submit_action(session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="c")
+    calls = {"n": 0}
+    real_flush = broadcast.DeltaStream.flush
+
+    def dying_flush(self, now=None):
+        calls["n"] += 1
+        if Event.objects.filter(session=session, type="DiceRolled").exists():
+            raise SystemExit("power cut")  # not an Exception: escapes the runner like a kill would
+        return real_flush(self, now)
+
+    monkeypatch.setattr(broadcast.DeltaStream, "flush", dying_flush)
+    with pytest.raises(SystemExit):
+        turns.run_pending_turns(session.pk)
+    monkeypatch.setattr(broadcast.DeltaStream, "flush", real_flush)
+    assert types(session) == ["SessionOpened", "Action", "DiceRolled"]
+    session.refresh_from_db()
+    assert session.state["pending"] == [2]
+    turns.run_pending_turns(session.pk)
+    assert types(session) == ["SessionOpened", "Action", "DiceRolled", "Narration"]

@@ -1,0 +1,56 @@
+"""SIGKILL mid-turn: the action survives, and the re-run neither loses nor duplicates events."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from campaigns.models import Event, PlaySession
+from narrative import turns
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def test_server_killed_mid_turn_then_turn_is_rerun(session, player, monkeypatch):
+    monkeypatch.setattr(turns, "schedule_turns", lambda session_id: None)
+    action = turns.submit_action(session_id=session.pk, user=player, text="I hack the airlock panel",
+                                 idempotency_key="kill-1").events[0]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gtw_site.test_settings",
+        "GTW_DB_NAME": connection.settings_dict["NAME"],
+        "GTW_OFFLINE_WORD_DELAY_MS": "150",
+    }
+    code = f"import django; django.setup(); from narrative.turns import run_pending_turns; run_pending_turns({session.pk})"
+    worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not Event.objects.filter(session=session, type="DiceRolled").exists():
+            assert worker.poll() is None, "the worker finished before we could kill it"
+            assert time.monotonic() < deadline, "no dice rolled within 60 s"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert not Event.objects.filter(session=session, type="Narration").exists(), "killed before narrating"
+    state = PlaySession.objects.get(pk=session.pk).state
+    assert state["pending"] == [action.seq]
+    assert Event.objects.get(session=session, seq=action.seq).payload["text"] == "I hack the airlock panel"
+
+    # "After restart": the next runner picks the action up (the killed worker's lock died with it).
+    assert turns.run_pending_turns(session.pk) == 1
+    log = list(Event.objects.filter(session=session).order_by("seq").values_list("seq", "type"))
+    assert [t for _, t in log] == ["SessionOpened", "Action", "DiceRolled", "Narration"]
+    assert [s for s, _ in log] == [1, 2, 3, 4]
+    narration = Event.objects.get(session=session, type="Narration")
+    assert narration.payload["action_seq"] == action.seq and narration.payload["tool_events"] == [3]
