@@ -117,7 +117,14 @@ def test_session_action_and_events(gm_client, player_client, session):
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
-    [("", "empty"), ("   \n ", "empty"), ("x" * 2001, "at most 2000"), ("a\x00b", "NUL"), ("\ud800 lone", "unicode"), (None, "text")],
+    [
+        ("", "empty"),
+        ("   \n ", "empty"),
+        ("x" * 2001, "at most 2000"),
+        ("a\x00b", "NUL"),
+        ("\ud800 lone", "unicode"),
+        (None, "text"),
+    ],
 )
 def test_bad_action_text_is_refused_and_stores_nothing(player_client, session, text, fragment):
     r = post(player_client, f"/api/sessions/{session.pk}/actions", {"text": text, "idempotency_key": "k"})

@@ -144,7 +144,10 @@ class EventStoreMachine(RuleBasedStateMachine):
         )
         self.keys = []
 
-    @rule(n=st.integers(1, 4), text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20))
+    @rule(
+        n=st.integers(1, 4),
+        text=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20),
+    )
     def append_actions(self, n, text):
         events.append(self.session.pk, [action(self.user.pk, text) for _ in range(n)])
 

@@ -100,11 +100,9 @@ def test_two_players_share_a_streamed_turn(pages, daphne, session, shot):
     expect(action).to_be_visible()
     seq = int(action.get_attribute("data-seq"))
     seen = _watch_stream(gm_page, seq)
-    print("DEBUG", gm_page.inner_html("#log"))
-    gm_page.wait_for_timeout(4000)
-    print("DEBUG2", gm_page.inner_html("#log"))
     assert len(seen) >= 2, f"the narration did not stream on the other page: {seen}"
     assert all(b.startswith(a) and len(b) > len(a) for a, b in zip(seen, seen[1:], strict=False)), seen
+    assert gm_page.locator("#log .entry.narration[data-seq]").count() == 0  # still a preview
     shot(gm_page, "play-streaming")
 
     for page in (gm_page, player_page):

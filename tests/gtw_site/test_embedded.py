@@ -24,8 +24,12 @@ pytestmark = pytest.mark.slow
 
 def run_py(code: str, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env={**os.environ, **env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -61,15 +65,22 @@ def test_postgres_killed_under_us_is_restarted(tmp_path):
 
 def test_redis_is_shared_and_stopped_by_the_last_process(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
             from gtw_site import embedded
             r = embedded.start_redis(Path({str(tmp_path)!r}))
             print(r.socket_path, flush=True)
             sys.stdin.readline()
-        """)],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         sock = holder.stdout.readline().strip()
@@ -101,8 +112,14 @@ def test_second_gtw_up_in_the_same_folder_gets_a_clear_message(tmp_path):
     lock.write("pid 12345, http://127.0.0.1:8000/")
     lock.flush()
     try:
-        result = subprocess.run([*GTW, "up", "--port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "GTW_DATA_DIR": str(tmp_path)})
+        result = subprocess.run(
+            [*GTW, "up", "--port", "0"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "GTW_DATA_DIR": str(tmp_path)},
+        )
     finally:
         lock.close()
     assert result.returncode == 1
@@ -115,8 +132,14 @@ def test_port_clash_gets_a_clear_message(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([*GTW, "up", "--port", str(port)], cwd=ROOT, capture_output=True, text=True,
-                                timeout=60, env={**os.environ, "GTW_DATA_DIR": str(tmp_path)})
+        result = subprocess.run(
+            [*GTW, "up", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "GTW_DATA_DIR": str(tmp_path)},
+        )
     assert result.returncode == 1
     assert f"port {port}" in result.stderr and "--port" in result.stderr
     assert "Traceback" not in result.stderr
@@ -131,8 +154,14 @@ def free_port() -> int:
 def start_gtw(data: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
     env = {**os.environ, "GTW_DATA_DIR": str(data), "GTW_Q_WORKERS": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    proc = subprocess.Popen([*GTW, "up", "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*GTW, "up", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -21,15 +21,19 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 def test_server_killed_mid_turn_then_turn_is_rerun(session, player, monkeypatch):
     monkeypatch.setattr(turns, "schedule_turns", lambda session_id: None)
-    action = turns.submit_action(session_id=session.pk, user=player, text="I hack the airlock panel",
-                                 idempotency_key="kill-1").events[0]
+    action = turns.submit_action(
+        session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="kill-1"
+    ).events[0]
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "gtw_site.test_settings",
         "GTW_DB_NAME": connection.settings_dict["NAME"],
         "GTW_OFFLINE_WORD_DELAY_MS": "150",
     }
-    code = f"import django; django.setup(); from narrative.turns import run_pending_turns; run_pending_turns({session.pk})"
+    code = (
+        "import django; django.setup(); from narrative.turns import run_pending_turns; "
+        f"run_pending_turns({session.pk})"
+    )
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 60

@@ -40,7 +40,10 @@ def log(session):
 def test_a_turn_runs_on_a_real_sdk_with_a_tool_call(settings, wire, vendor, session, player):
     use(settings, wire, vendor)
     wire.script(
-        Reply(text=["You crouch ", "by the panel. "], tool_calls=[ScriptedCall.split("call_1", "rules_skill_check", CHECK)]),
+        Reply(
+            text=["You crouch ", "by the panel. "],
+            tool_calls=[ScriptedCall.split("call_1", "rules_skill_check", CHECK)],
+        ),
         Reply(text=["Sparks fly; ", "the lock ", "yields."]),
     )
     action_seq = act(session, player)
@@ -59,7 +62,11 @@ def test_a_turn_runs_on_a_real_sdk_with_a_tool_call(settings, wire, vendor, sess
 def test_invalid_tool_call_is_refused_and_returned_to_the_model(settings, wire, session, player):
     use(settings, wire, "openai")
     wire.script(
-        Reply(tool_calls=[ScriptedCall.split("c1", "rules_skill_check", {"skill": "x", "attribute": "luck", "dc": 99})]),
+        Reply(
+            tool_calls=[
+                ScriptedCall.split("c1", "rules_skill_check", {"skill": "x", "attribute": "luck", "dc": 99})
+            ]
+        ),
         Reply(text=["The moment passes."]),
     )
     act(session, player)

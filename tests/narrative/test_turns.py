@@ -44,12 +44,19 @@ def test_hack_action_rolls_a_check_and_narrates(session, player, run_on_commit):
 
 def test_actions_queue_and_are_answered_in_order(session, player, gm):
     """Actions that arrive while no turn runs wait in `pending` and are narrated oldest first."""
-    first = turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="q1")
-    second = turns.submit_action(session_id=session.pk, user=gm, text="I greet the dockmaster", idempotency_key="q2")
+    first = turns.submit_action(
+        session_id=session.pk, user=player, text="I look around", idempotency_key="q1"
+    )
+    second = turns.submit_action(
+        session_id=session.pk, user=gm, text="I greet the dockmaster", idempotency_key="q2"
+    )
     session.refresh_from_db()
     assert session.state["pending"] == [first.events[0].seq, second.events[0].seq]
     assert turns.run_pending_turns(session.pk) == 2
-    answered = [e.payload["action_seq"] for e in Event.objects.filter(session=session, type="Narration").order_by("seq")]
+    answered = [
+        e.payload["action_seq"]
+        for e in Event.objects.filter(session=session, type="Narration").order_by("seq")
+    ]
     assert answered == [first.events[0].seq, second.events[0].seq]
 
 
@@ -62,7 +69,9 @@ def test_only_one_runner_per_session(session, player, monkeypatch):
     monkeypatch.setattr(turns, "schedule_turns", lambda session_id: None)
     turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="l1")
     dsn = connection.get_connection_params()
-    other = psycopg.connect(**{k: v for k, v in dsn.items() if k in ("dbname", "user", "host", "port", "password")})
+    other = psycopg.connect(
+        **{k: v for k, v in dsn.items() if k in ("dbname", "user", "host", "port", "password")}
+    )
     try:
         other.execute("SELECT pg_advisory_lock(%s, %s)", [turns.LOCK_NAMESPACE, session.pk])
         assert turns.run_pending_turns(session.pk) == 0
@@ -79,7 +88,9 @@ def test_refusals(session, player, outsider, gm):
         turns.submit_action(session_id=session.pk, user=player, text="", idempotency_key="e")
     from campaigns import selectors, services
 
-    services.session_end(session=session, membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id))
+    services.session_end(
+        session=session, membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id)
+    )
     with pytest.raises(Conflict):
         turns.submit_action(session_id=session.pk, user=player, text="hi", idempotency_key="late")
     with pytest.raises(Conflict):
@@ -90,12 +101,19 @@ def test_refusals(session, player, outsider, gm):
 def test_dice_in_the_log_replay_from_their_seed(session, player):
     from missions.rules import dice
 
-    turns.submit_action(session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="d")
+    turns.submit_action(
+        session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="d"
+    )
     turns.run_pending_turns(session.pk)
     roll = Event.objects.get(session=session, type="DiceRolled")
     assert roll.seed == dice.derive_seed(session.campaign_id, session.pk, roll.seq)
-    again = dice.replay_check(roll.seed, modifier=roll.payload["modifier"], dc=roll.payload["dc"],
-                              advantage=roll.payload["advantage"], disadvantage=roll.payload["disadvantage"])
+    again = dice.replay_check(
+        roll.seed,
+        modifier=roll.payload["modifier"],
+        dc=roll.payload["dc"],
+        advantage=roll.payload["advantage"],
+        disadvantage=roll.payload["disadvantage"],
+    )
     assert list(again.faces) == roll.payload["faces"] and again.outcome == roll.payload["outcome"]
 
 
@@ -103,7 +121,9 @@ def test_a_rerun_after_a_crash_reuses_committed_tool_events(session, player, mon
     """Regression: a turn that died after its dice were committed must not roll twice."""
     from realtime import broadcast
 
-    turns.submit_action(session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="c")
+    turns.submit_action(
+        session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="c"
+    )
     calls = {"n": 0}
     real_flush = broadcast.DeltaStream.flush
 
