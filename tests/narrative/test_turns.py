@@ -142,3 +142,43 @@ def test_a_rerun_after_a_crash_reuses_committed_tool_events(session, player, mon
     assert session.state["pending"] == [2]
     turns.run_pending_turns(session.pk)
     assert types(session) == ["SessionOpened", "Action", "DiceRolled", "Narration"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_actions_racing_are_both_kept_and_each_narrated_once(session, player, gm):
+    """Two players act at the same instant, each starting a runner: one runner wins the lock,
+    and between them every action gets exactly one narration, in seq order."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def act(user, key):
+        try:
+            barrier.wait()
+            turns.submit_action(session_id=session.pk, user=user, text=f"I act ({key})", idempotency_key=key)
+        except Exception as exc:  # pragma: no cover - reported by the assert below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=act, args=args) for args in ((player, "race-a"), (gm, "race-b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    turns.run_pending_turns(session.pk)  # whatever a lost race left behind
+    assert errors == []
+    actions = list(
+        Event.objects.filter(session=session, type="Action").order_by("seq").values_list("seq", flat=True)
+    )
+    narrated = list(
+        Event.objects.filter(session=session, type="Narration")
+        .order_by("seq")
+        .values_list("payload__action_seq", flat=True)
+    )
+    assert len(actions) == 2 and narrated == actions
+    seqs = list(Event.objects.filter(session=session).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
