@@ -114,6 +114,11 @@ class Character(models.Model):
     def __str__(self):
         return self.name
 
+    @property
+    def archetype_name(self) -> str:
+        arch = self.campaign.pack.archetype(self.archetype)
+        return arch["name"] if arch else self.archetype
+
 
 class PlaySession(models.Model):
     """A sitting of play. `version` is the seq of its last event; `state` the reducer's fold."""

@@ -61,7 +61,7 @@ def invite_code_submit(request):
 def campaign_detail(request, campaign_id: int):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
     campaign = membership.campaign
-    characters = campaign.characters.select_related("owner").order_by("created_at")
+    characters = campaign.characters.select_related("owner", "campaign__pack").order_by("created_at")
     mine = next((c for c in characters if c.owner_id == request.user.pk), None)
     return render(
         request,

@@ -251,6 +251,10 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
     tool_seqs: list[int] = []
     try:
         for round_no in range(MAX_TOOL_ROUNDS):
+            if narration and narration[-1] and not narration[-1][-1].isspace():
+                # Rounds are separate model replies: keep "…to work." and "In Docking…" apart.
+                narration.append(" ")
+                stream.push(" ")
             request = ChatRequest(
                 messages=list(messages), tools=list(tools.TOOLS), seed=seed + round_no, context=context
             )
@@ -271,7 +275,7 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
                     index=index,
                 )
                 if created:
-                    broadcast.events_committed(session.pk, created)
+                    transaction.on_commit(lambda c=created: broadcast.events_committed(session.pk, c))
                 if outcome.event_seq:
                     tool_seqs.append(outcome.event_seq)
                 messages.append(

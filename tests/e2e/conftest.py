@@ -4,6 +4,9 @@ Daphne runs as a subprocess with the test settings (tasks inline, so a turn runs
 process that received the action) and GTW_DB_NAME pointing at pytest-django's database; the
 data must therefore be committed (transactional tests). Browsers log in by carrying a Django
 session cookie made with `Client.force_login`.
+
+Transactional tests flush their database: where several people share one var/test server,
+give a run its own database with `GTW_DB_NAME=<name> pytest tests/e2e` (-> test_<name>).
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def session_cookie():
 
 @pytest.fixture
 def browser(daphne, monkeypatch):
-    from playwright.sync_api import sync_playwright
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
     # Playwright's sync API keeps an event loop set on this thread; our ORM calls stay sync.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

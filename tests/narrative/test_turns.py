@@ -182,3 +182,15 @@ def test_two_actions_racing_are_both_kept_and_each_narrated_once(session, player
     assert len(actions) == 2 and narrated == actions
     seqs = list(Event.objects.filter(session=session).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_text_from_separate_tool_rounds_is_not_glued_together(session, player):
+    """Regression: "goes to work.In Docking Ring C" — rounds were joined without a space."""
+    import re
+
+    turns.submit_action(
+        session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="g"
+    )
+    turns.run_pending_turns(session.pk)
+    text = Event.objects.get(session=session, type="Narration").payload["text"]
+    assert not re.search(r"[.!?][A-Z]", text), text
