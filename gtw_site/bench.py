@@ -1,18 +1,19 @@
 """`gtw bench turn --clients N`: turn latency as real websocket clients see it.
 
-A throw-away `gtw up` (own data folder var/bench, offline narrator with no word delay, so we
+A throw-away `gtw up` (own data folder var/bench; offline narrator with no word delay, so we
 measure our overhead and not the narrator's pacing) plus N websocket clients on loopback in this
 process. Client 0 POSTs an action; every client records when the first narration delta and the
-Narration event for that action arrive. Start point for both is the client-side send time of the
-POST — the closest a client can get to "the server received the action".
+Narration event for that action arrive. Both are timed from the client-side send of the POST —
+the closest a client can get to "the server received the action".
 
-Not a test: it prints percentiles, and (unless --no-write) updates docs/BENCHMARKS.md.
+Not a test: it prints percentiles and (unless --no-write) updates docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import os
@@ -37,46 +38,28 @@ DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 SECTION = "## gtw bench turn"
 WARMUP_TURNS = 2
 TURN_TIMEOUT_S = 30.0
-# "hack" makes the offline narrator call rules_skill_check, so each turn includes a tool call,
-# a DiceRolled event and a second narration round — the realistic shape of a turn.
+# "hack" makes the offline narrator call rules_skill_check, so a turn has the realistic shape:
+# narration, a tool call, a DiceRolled event, a second narration round, then the Narration.
 ACTION_TEXT = "I hack the door panel"
-# Loopback only: never let a *_proxy variable in the user's shell route the bench elsewhere.
+BENCH_ENV = {
+    "GTW_DATA_DIR": str(DATA_DIR),
+    "GTW_OFFLINE_WORD_DELAY_MS": "0",
+    "GTW_NARRATOR_PROVIDER": "offline",
+}
+# Always the embedded servers in var/bench: a benchmark must never write into a real database.
+UNSET_ENV = ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME")
+# Loopback only: a *_proxy variable in the user's shell must not reroute our requests.
 _http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-# ---- the server under test -----------------------------------------------------------------
+# ---- the server under test ------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _bench_env() -> dict[str, str]:
-    env = {
-        **os.environ,
-        "GTW_DATA_DIR": str(DATA_DIR),
-        "GTW_OFFLINE_WORD_DELAY_MS": "0",
-        "GTW_NARRATOR_PROVIDER": "offline",
-    }
-    # Always the embedded servers in var/bench: a bench must never write into a real database.
-    for name in ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME"):
-        env.pop(name, None)
-    return env
-
-
-def _start_server(port: int, env: dict[str, str], log) -> subprocess.Popen:
-    # Own process group: a Ctrl-C in this terminal reaches only us, and we stop the server with
-    # SIGTERM (it then stops Daphne, the task cluster and — last one out — the embedded servers).
-    return subprocess.Popen(
-        [sys.executable, "-m", "gtw_site.cli", "up", "--port", str(port)],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        process_group=0,
-    )
+def _start_server(port: int, log) -> subprocess.Popen:
+    # Own process group: Ctrl-C in this terminal reaches only us, and we stop the server with
+    # SIGTERM (it stops Daphne and the task cluster; the embedded servers stop with the last user).
+    cmd = [sys.executable, "-m", "gtw_site.cli", "up", "--port", str(port)]  # env: ours, set in main()
+    return subprocess.Popen(cmd, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, process_group=0)
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float) -> None:
@@ -92,19 +75,17 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float) -> None:
 
 
 def _stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
+    if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
-# ---- fixtures (through the services, like a real GM and players) -----------------------------
+# ---- fixtures, made through the services like a real GM and players --------------------------
 
 
 def _setup_game(n: int) -> tuple[int, list[str]]:
@@ -112,18 +93,16 @@ def _setup_game(n: int) -> tuple[int, list[str]]:
     from django.contrib.auth import get_user_model
 
     from campaigns import services
-    from campaigns.models import Membership
+    from campaigns.models import Membership, PlaySession
     from gtw_site.models import ApiToken
 
-    user_model = get_user_model()
+    # An interrupted run can leave pending actions that `gtw up` re-runs; end old sessions so
+    # their turns don't compete with ours.
+    for old in PlaySession.objects.filter(status=PlaySession.Status.ACTIVE):
+        services.session_end(session=old, membership=Membership.objects.get(campaign=old.campaign, role="gm"))
 
     def user(name: str):
-        u, created = user_model.objects.get_or_create(
-            username=name, defaults={"email": f"{name}@bench.invalid"}
-        )
-        if created:
-            u.set_unusable_password()
-            u.save()
+        u, _ = get_user_model().objects.get_or_create(username=name, defaults={"password": "!"})  # unusable
         return u
 
     run = secrets.token_hex(3)
@@ -133,14 +112,12 @@ def _setup_game(n: int) -> tuple[int, list[str]]:
     tokens = []
     for i in range(n):
         player = user(f"bench-{i:03d}")
-        membership = services.invite_accept(
-            code=services.invite_create(membership=gm_membership).code, user=player
-        )
+        invite = services.invite_create(membership=gm_membership)
+        membership = services.invite_accept(code=invite.code, user=player)
         services.character_create(membership=membership, name=f"Runner {i}", archetype="netrunner")
-        ApiToken.objects.filter(user=player, name="bench").delete()  # don't pile up a token per run
+        ApiToken.objects.filter(user=player, name="bench").delete()  # one token per user, not per run
         tokens.append(ApiToken.issue(user=player, name="bench")[1])
-    session = services.session_open(membership=gm_membership, title=f"bench {run}")
-    return session.pk, tokens
+    return services.session_open(membership=gm_membership, title=f"bench {run}").pk, tokens
 
 
 # ---- clients ----------------------------------------------------------------------------------
@@ -149,9 +126,10 @@ def _setup_game(n: int) -> tuple[int, list[str]]:
 @dataclass
 class Client:
     ws: object
-    first_delta: dict[int, float] = field(default_factory=dict)  # action_seq → perf_counter
-    delta_ids: dict[int, set[int]] = field(default_factory=dict)  # action_seq → delta indices seen
-    committed: dict[int, float] = field(default_factory=dict)  # action_seq → Narration arrived
+    first_delta: dict[int, float] = field(default_factory=dict)  # action_seq -> perf_counter()
+    delta_ids: dict[int, set[int]] = field(default_factory=dict)  # action_seq -> delta indices seen
+    done: dict[int, float] = field(default_factory=dict)  # action_seq -> Narration (or TurnFailed)
+    failed: dict[int, str] = field(default_factory=dict)  # action_seq -> TurnFailed message
     last_seq: int | None = None
     seq_gaps: int = 0
     pong: asyncio.Event = field(default_factory=asyncio.Event)
@@ -159,33 +137,33 @@ class Client:
 
 async def _read(client: Client, tick: asyncio.Event) -> None:
     async for raw in client.ws:
-        now = time.perf_counter()  # before parsing: parse time is ours, not the server's
+        now = time.perf_counter()  # before parsing: parse time is the client's, not the server's
         frame = json.loads(raw)
         kind = frame.get("type")
         if kind == "delta":
-            seq = frame["action_seq"]
-            client.first_delta.setdefault(seq, now)
-            client.delta_ids.setdefault(seq, set()).add(frame["i"])
+            client.first_delta.setdefault(frame["action_seq"], now)
+            client.delta_ids.setdefault(frame["action_seq"], set()).add(frame["i"])
         elif kind == "event":
-            # The server heals gaps from the event store, so a gap here is a real bug.
+            # The server heals gaps from the event store, so a gap seen here is a real bug.
             if client.last_seq is not None and frame["seq"] != client.last_seq + 1:
                 client.seq_gaps += 1
             client.last_seq = frame["seq"]
             event = frame["event"]
-            if event["type"] == "Narration":
-                client.committed.setdefault(event["payload"]["action_seq"], now)
+            if event["type"] in ("Narration", "TurnFailed"):  # a failed turn ends the wait too
+                client.done.setdefault(event["payload"]["action_seq"], now)
+                if event["type"] == "TurnFailed":
+                    client.failed[event["payload"]["action_seq"]] = event["payload"].get("error", "")
                 tick.set()
         elif kind == "pong":
             client.pong.set()
 
 
 def _post_action(port: int, session_id: int, token: str, key: str) -> tuple[float, float, int]:
-    """Runs in a thread; returns (sent, returned, action seq) — both times from perf_counter."""
-    body = json.dumps({"text": ACTION_TEXT, "idempotency_key": key}).encode()
+    """Runs in a thread; returns (sent, returned, action seq), times from perf_counter()."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/sessions/{session_id}/actions",
-        data=body,
         method="POST",
+        data=json.dumps({"text": ACTION_TEXT, "idempotency_key": key}).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     sent = time.perf_counter()
@@ -197,11 +175,12 @@ def _post_action(port: int, session_id: int, token: str, key: str) -> tuple[floa
 @dataclass
 class Results:
     first_delta: list[float] = field(default_factory=list)  # ms, one per client x turn
-    commit: list[float] = field(default_factory=list)
-    post: list[float] = field(default_factory=list)  # one per turn
+    commit: list[float] = field(default_factory=list)  # ms, one per client x turn
+    post: list[float] = field(default_factory=list)  # ms, one per turn
     lost_deltas: int = 0
     lost_events: int = 0
     timeouts: int = 0
+    failures: list[str] = field(default_factory=list)
 
 
 async def _run(port: int, session_id: int, tokens: list[str], turns: int) -> Results:
@@ -211,35 +190,34 @@ async def _run(port: int, session_id: int, tokens: list[str], turns: int) -> Res
     readers: list[asyncio.Task] = []
     results = Results()
     try:
-        for token in tokens:
-            ws = await connect(
-                url,
-                additional_headers={"Authorization": f"Bearer {token}"},
-                origin=f"http://127.0.0.1:{port}",
-                compression=None,
-                proxy=None,
-                max_queue=None,
-            )
-            client = Client(ws)
-            clients.append(client)
-            readers.append(asyncio.create_task(_read(client, tick)))
-        # A pong proves the consumer is past connect(): joined the group and knows its last seq.
+        options = {
+            "origin": f"http://127.0.0.1:{port}",
+            "compression": None,
+            "proxy": None,
+            "max_queue": None,
+        }
+        for token in tokens:  # one at a time: connecting is not what we measure
+            ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"}, **options)
+            clients.append(Client(ws))
+            readers.append(asyncio.create_task(_read(clients[-1], tick)))
+        # A pong proves each consumer is past connect(): in the group, with its last seq known.
         for client in clients:
             await client.ws.send('{"type": "ping"}')
-        await asyncio.wait_for(asyncio.gather(*(c.pong.wait() for c in clients)), 30)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(c.pong.wait() for c in clients)), 30)
+        except TimeoutError:
+            raise RuntimeError("not every client answered a ping within 30 s") from None
         run = secrets.token_hex(4)
         for turn in range(WARMUP_TURNS + turns):
-            sent, returned, seq = await asyncio.to_thread(
-                _post_action, port, session_id, tokens[0], f"bench-{run}-{turn}"
-            )
+            key = f"bench-{run}-{turn}"
+            sent, returned, seq = await asyncio.to_thread(_post_action, port, session_id, tokens[0], key)
             deadline = time.perf_counter() + TURN_TIMEOUT_S
-            while not all(seq in c.committed for c in clients) and time.perf_counter() < deadline:
+            while not all(seq in c.done for c in clients) and time.perf_counter() < deadline:
                 tick.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(tick.wait(), deadline - time.perf_counter())
-            if turn < WARMUP_TURNS:
-                continue
-            _score(results, clients, seq, sent, returned)
+            if turn >= WARMUP_TURNS:
+                _score(results, clients, seq, sent, returned)
         results.lost_events += sum(c.seq_gaps for c in clients)
         return results
     finally:
@@ -250,94 +228,92 @@ async def _run(port: int, session_id: int, tokens: list[str], turns: int) -> Res
 
 def _score(results: Results, clients: list[Client], seq: int, sent: float, returned: float) -> None:
     results.post.append((returned - sent) * 1000)
-    if not all(seq in c.committed for c in clients):
+    if not all(seq in c.done for c in clients):
         results.timeouts += 1
-    # Deltas are numbered 0…n-1 per action; the most any client saw is what was sent.
+    if failed := next((c.failed[seq] for c in clients if seq in c.failed), None):
+        results.failures.append(failed)
+    # Deltas are numbered 0..n-1 per action; the most any client saw is how many were sent.
     expected = max((max(ids) + 1 for c in clients if (ids := c.delta_ids.get(seq))), default=0)
     for c in clients:
         results.lost_deltas += expected - len(c.delta_ids.get(seq, ()))
         if seq in c.first_delta:
             results.first_delta.append((c.first_delta[seq] - sent) * 1000)
-        if seq in c.committed:
-            results.commit.append((c.committed[seq] - sent) * 1000)
-        else:
+        if seq in c.done and seq not in c.failed:
+            results.commit.append((c.done[seq] - sent) * 1000)
+        elif seq not in c.done:
             results.lost_events += 1
 
 
-# ---- reporting ------------------------------------------------------------------------------
+# ---- reporting --------------------------------------------------------------------------------
 
 
 def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (no interpolation: every number reported was measured)."""
+    """Nearest rank, no interpolation: every number reported is one that was measured."""
     if not samples:
-        return float("nan")
+        return math.nan
     ordered = sorted(samples)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def _machine() -> str:
+def _machine(load: float) -> str:
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} x {model}"
+        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        model = found.group(1).strip() if found else model
+    return f"{os.cpu_count()} x {model}, load {load:.1f}"
 
 
 TABLE_HEADER = (
     "| clients | turns | first delta p50 / p95 / p99 / max (ms) | committed p50 / p95 / p99 (ms) "
-    "| POST p50 (ms) | lost deltas / events | machine | date | command |\n"
+    "| POST p50 (ms) | lost deltas / events | machine (nproc x CPU, 1-min load before) | date | command |\n"
     "|---:|---:|---|---|---:|---|---|---|---|"
 )
 HOW_MEASURED = """\
-How measured: `gtw bench turn` starts its own `gtw up` on a free loopback port with a separate data
-folder (var/bench, embedded PostgreSQL + Redis) and the offline narrator with
-`GTW_OFFLINE_WORD_DELAY_MS=0`, so the numbers are the system's overhead, not the narrator's pacing.
-N websocket clients (`?format=json`, bearer token) join one session; client 0 POSTs an action that
-triggers a skill check (so every turn includes a tool call and a DiceRolled event). The clock starts
-when the client sends the POST. **First delta** stops when a client receives the first narration
-delta for that action; **committed** when it receives the Narration event. Percentiles are
-nearest-rank over all client x turn samples; 2 warm-up turns are not counted; a turn times out after
-30 s. Lost deltas: gaps in a client's delta numbering; lost events: gaps in its event seqs plus
-Narrations that never arrived. The clients run on the same machine as the server."""
+How measured: `gtw bench turn` runs its own `gtw up` (data in var/bench, offline narrator,
+`GTW_OFFLINE_WORD_DELAY_MS=0`) and N websocket clients on loopback; client 0 POSTs a skill-check
+action. Times run from the client sending the POST to each client receiving the first narration
+delta (**first delta**) and the Narration event (**committed**); percentiles are nearest rank over
+all client x turn samples, after 2 warm-up turns."""
 
 
 def _ms(value: float) -> float | None:
     return round(value, 1) if math.isfinite(value) else None  # JSON has no NaN
 
 
-def _fmt(values: list[float]) -> str:
-    return " / ".join(f"{v:.1f}" for v in values)
-
-
-def table_row(n: int, turns: int, r: Results, command: str) -> str:
-    fd = [percentile(r.first_delta, q) for q in (50, 95, 99)] + [max(r.first_delta, default=float("nan"))]
+def table_row(n: int, turns: int, r: Results, machine: str, command: str) -> str:
+    fd = [percentile(r.first_delta, q) for q in (50, 95, 99)] + [max(r.first_delta, default=math.nan)]
     cm = [percentile(r.commit, q) for q in (50, 95, 99)]
+    fmt = " / ".join
     return (
-        f"| {n} | {turns} | {_fmt(fd)} | {_fmt(cm)} | {percentile(r.post, 50):.1f} "
-        f"| {r.lost_deltas} / {r.lost_events} | {_machine()} | {datetime.now(UTC).date()} | `{command}` |"
+        f"| {n} | {turns} | {fmt(f'{v:.1f}' for v in fd)} | {fmt(f'{v:.1f}' for v in cm)} "
+        f"| {percentile(r.post, 50):.1f} | {r.lost_deltas} / {r.lost_events} | {machine} "
+        f"| {datetime.now(UTC).date()} | `{command}` |"
     )
+
+
+def _clients(row: str) -> int:
+    return int(row.split("|")[1])
 
 
 def update_doc(text: str, row: str, n: int) -> str:
-    """Replace (or add) the row for N in our section's table; leave everything else untouched."""
+    """Replace (or add) the row for N in our section's table; leave everything else as it is."""
     if SECTION not in text:
-        text = text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n"
-        return text + f"{SECTION}\n\n{HOW_MEASURED}\n\n{TABLE_HEADER}\n{row}\n"
+        head = text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n"
+        return head + f"{SECTION}\n\n{HOW_MEASURED}\n\n{TABLE_HEADER}\n{row}\n"
     start = text.index(SECTION)
-    nxt = re.search(r"^## ", text[start + len(SECTION) :], re.M)
-    end = start + len(SECTION) + nxt.start() if nxt else len(text)
+    following = re.search(r"^## ", text[start + len(SECTION) :], re.M)
+    end = start + len(SECTION) + following.start() if following else len(text)
     lines = text[start:end].split("\n")
-    rows = [ln for ln in lines if re.match(r"^\| *\d+ *\|", ln)]
-    rows = sorted(
-        [ln for ln in rows if int(ln.split("|")[1]) != n] + [row], key=lambda ln: int(ln.split("|")[1])
-    )
-    table_at = [i for i, ln in enumerate(lines) if ln.startswith("|")]
-    if table_at:  # keep any notes written around the table
-        lines[table_at[0] : table_at[-1] + 1] = [TABLE_HEADER, *rows]
+    # Only our table (the one headed "| clients |"); other tables and notes stay as they are.
+    top = next((i for i, ln in enumerate(lines) if ln.startswith("| clients |")), None)
+    if top is None:
+        lines[1:1] = ["", TABLE_HEADER, row]
     else:
-        lines[1:1] = ["", TABLE_HEADER, *rows]
+        bottom = top
+        while bottom < len(lines) and lines[bottom].startswith("|"):
+            bottom += 1
+        rows = [ln for ln in lines[top:bottom] if re.match(r"^\|\s*\d+\s*\|", ln) and _clients(ln) != n]
+        lines[top:bottom] = [TABLE_HEADER, *sorted([*rows, row], key=_clients)]
     return text[:start] + "\n".join(lines) + text[end:]
 
 
@@ -346,23 +322,25 @@ def main(args) -> int:
     if n < 1 or turns < 1:
         sys.stderr.write("gtw bench: --clients and --turns must be at least 1\n")
         return 2
-    env = _bench_env()
-    os.environ.update(
-        {k: env[k] for k in ("GTW_DATA_DIR", "GTW_OFFLINE_WORD_DELAY_MS", "GTW_NARRATOR_PROVIDER")}
-    )
-    for name in ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME"):
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"gtw bench: note: 1-minute load is {load:.1f} before we start; expect noisy numbers.")
+    # The server and this process (which attaches to the same embedded PostgreSQL) share env.
+    os.environ.update(BENCH_ENV)
+    for name in UNSET_ENV:
         os.environ.pop(name, None)
-    # SIGTERM to the bench should stop the server too: turn it into SystemExit so `finally` runs.
+    # SIGTERM to the bench must stop the server too: make it a SystemExit so `finally` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    with socket.socket() as s:  # a free port; `gtw up` binds it again with SO_REUSEADDR
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     log_path = DATA_DIR / "server.log"
-    print(f"gtw bench turn: starting a server on 127.0.0.1:{port} (log: {log_path})", flush=True)
+    print(f"gtw bench turn: server on 127.0.0.1:{port} (log: {log_path})", flush=True)
     with open(log_path, "w") as log:
-        proc = _start_server(port, env, log)
+        proc = _start_server(port, log)
         try:
             _wait_healthy(port, proc, timeout=180)  # the first run creates the database
-            # Attach to the same embedded PostgreSQL (it stays up until the last process leaves).
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gtw_site.settings")
             import django
 
@@ -370,31 +348,35 @@ def main(args) -> int:
             from django.db import connections
 
             session_id, tokens = _setup_game(n)
-            connections.close_all()
-            print(
-                f"  {n} client(s), session {session_id}, {turns} turns + {WARMUP_TURNS} warm-up", flush=True
-            )
+            connections.close_all()  # the async part needs no database
+            # Django is loaded here too; freeze it so our own full collections (tens of ms with
+            # this heap) don't stall the clients' receive loop and read as server latency.
+            gc.collect()
+            gc.freeze()
+            print(f"  {n} client(s), session {session_id}, {turns} turns + {WARMUP_TURNS} warm-up")
             results = asyncio.run(_run(port, session_id, tokens, turns))
-        except RuntimeError as exc:
-            sys.stderr.write(f"gtw bench: {exc}\n{log_path.read_text(errors='replace')[-3000:]}\n")
+        except (RuntimeError, OSError) as exc:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            sys.stderr.write(f"gtw bench: {exc}\n--- end of {log_path} ---\n{tail}")
             return 1
+        except KeyboardInterrupt:
+            sys.stderr.write("gtw bench: interrupted\n")
+            return 130
         finally:
             _stop_server(proc)
     command = f"gtw bench turn --clients {n} --turns {turns}"
-    row = table_row(n, turns, results, command)
-    print("\n" + TABLE_HEADER + "\n" + row)
+    row = table_row(n, turns, results, _machine(load), command)
+    print(f"\n{TABLE_HEADER}\n{row}")
     print(
         f"POST p50/p95: {percentile(results.post, 50):.1f} / {percentile(results.post, 95):.1f} ms · "
-        f"timed-out turns: {results.timeouts}"
+        f"timed-out turns: {results.timeouts} · failed turns: {len(results.failures)}"
     )
+    for error in sorted(set(results.failures)):
+        print(f"  failed turn: {error}")
     if not args.no_write:
         DOC.parent.mkdir(exist_ok=True)
         DOC.write_text(update_doc(DOC.read_text() if DOC.exists() else "", row, n))
         print(f"updated {DOC.relative_to(BASE_DIR)}")
-    summary = {
-        "clients": n,
-        **{f"p{q}_ms": _ms(percentile(results.first_delta, q)) for q in (50, 95, 99)},
-        "commit_p95_ms": _ms(percentile(results.commit, 95)),
-    }
-    print(json.dumps(summary))
-    return 0 if results.timeouts == 0 and results.first_delta else 1
+    summary = {f"p{q}_ms": _ms(percentile(results.first_delta, q)) for q in (50, 95, 99)}
+    print(json.dumps({"clients": n, **summary, "commit_p95_ms": _ms(percentile(results.commit, 95))}))
+    return 0 if results.first_delta and not results.timeouts and not results.failures else 1

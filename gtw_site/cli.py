@@ -121,17 +121,37 @@ def cmd_up(args) -> int:
     lock.flush()
     started = time.monotonic()
     out = sys.stdout
+    # Handlers first: a Ctrl-C that lands while we start up must still stop cleanly (a
+    # KeyboardInterrupt there would orphan the children, which hold our stdout open).
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     out.write(f"gtw: starting in {data_dir}\n")
     _setup_django()
     from django.conf import settings
 
     _prepare(out)
+    if stopping:
+        out.write("gtw: stopped before serving.\n")
+        return 0
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gtw_site.settings", "PYTHONUNBUFFERED": "1"}
     children: list[tuple[str, list[str], subprocess.Popen]] = []
 
     def spawn(name: str, cmd: list[str]) -> subprocess.Popen:
         # Own process group each, so stopping one also stops the workers it forked.
-        proc = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, pass_fds=(sock.fileno(),), process_group=0)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=BASE_DIR,
+            env=env,
+            pass_fds=(sock.fileno(),),
+            process_group=0,
+            preexec_fn=_die_with_parent,
+        )
         children.append((name, cmd, proc))
         return proc
 
@@ -165,14 +185,6 @@ def cmd_up(args) -> int:
     )
     out.flush()
 
-    stopping = False
-
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     try:
         _supervise(children, spawn, data_dir, settings, lambda: stopping, out)
     finally:
@@ -191,6 +203,15 @@ def cmd_up(args) -> int:
         sock.close()
         out.write("gtw: stopped. Your data is kept in " + str(data_dir) + "\n")
     return 0
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if `gtw up` itself is killed, so nothing is orphaned."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _supervise(children, spawn, data_dir, settings, stopping, out) -> None:

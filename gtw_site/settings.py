@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "channels",
     "django_q",
     "allauth",
@@ -86,6 +87,7 @@ INSTALLED_APPS = [
     "campaigns",
     "narrative",
     "realtime",
+    "memory",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +254,21 @@ GTW_WS_MAX_FRAME_BYTES = 16 * 1024
 GTW_DELTA_COALESCE_MS = env_int("GTW_DELTA_COALESCE_MS", 75)
 GTW_INVITE_TTL_HOURS = env_int("GTW_INVITE_TTL_HOURS", 72)
 GTW_RECENT_EVENTS_IN_CONTEXT = 12
+
+# ---- Memory -------------------------------------------------------------------------------
+# D is fixed per deployment: the vector column is created with it. Changing the embedder or D
+# needs `gtw memory reembed`, which rebuilds the column and re-embeds every memory.
+
+GTW_MEMORY = {
+    "dimensions": env_int("GTW_EMBEDDING_DIM", 384),
+    "embedder": env_str("GTW_EMBEDDER", "local"),  # local | openai
+    "model_dir": env_str("GTW_EMBEDDER_MODEL_DIR") or None,
+    "openai_model": env_str("GTW_OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"),
+    # When true the GM's queries (and the GM-side prompts) also see players' private memories.
+    "gm_omniscient": env_bool("GTW_GM_OMNISCIENT", False),
+    "summary_every": env_int("GTW_SUMMARY_EVERY", 20),
+    "max_text_chars": 4000,
+}
 
 # ---- LLM providers (role → adapter) -------------------------------------------------------
 # GTW_NARRATOR_PROVIDER: auto | offline | openai | anthropic | openai_compatible.

@@ -6,14 +6,17 @@ servers the test run itself uses.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+from queue import Empty, Queue
 
 import pytest
 
@@ -163,22 +166,47 @@ def start_gtw(data: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
         text=True,
     )
     lines: list[str] = []
+    queue: Queue = Queue()
+    # A reader thread, so a wedged server fails the test instead of hanging it.
+    threading.Thread(
+        target=lambda: [queue.put(line) for line in proc.stdout] + [queue.put(None)], daemon=True
+    ).start()
+    proc.lines = queue
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
+        try:
+            line = queue.get(timeout=max(0.1, deadline - time.monotonic()))
+        except Empty:
+            break
+        if line is None:
             break
         lines.append(line)
         if "Press Ctrl-C to stop" in line:
             return proc, lines
-    proc.kill()
+    kill_tree(proc)
     raise AssertionError("gtw up did not come up:\n" + "".join(lines))
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    import psutil
+
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            child.kill()
+    proc.kill()
 
 
 def stop_gtw(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    return out
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc)
+        raise
+    out = []
+    while (line := proc.lines.get(timeout=10)) is not None:
+        out.append(line)
+    return "".join(out)
 
 
 def test_gtw_up_serves_stops_cleanly_and_keeps_data(tmp_path):
@@ -210,3 +238,27 @@ def test_gtw_up_serves_stops_cleanly_and_keeps_data(tmp_path):
     ready = [line for line in lines if "ready in" in line]
     assert ready, lines
     print("second start:", ready[0].strip())
+
+
+def test_ctrl_c_during_start_up_stops_cleanly(tmp_path):
+    """Regression: a SIGINT between spawning the children and installing the handlers killed
+    `gtw up` with a KeyboardInterrupt and orphaned Daphne and the task cluster."""
+    env = {**os.environ, "GTW_DATA_DIR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    proc = subprocess.Popen(
+        [*GTW, "up", "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    first = proc.stdout.readline()
+    assert "starting" in first
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        kill_tree(proc)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out and "stopped" in out

@@ -1,0 +1,117 @@
+"""What gets remembered, and by whom — pure, no Django.
+
+Takes committed events (value objects) and returns memory drafts. Each draft lands in exactly
+one namespace: `campaign:<id>` for what the table shares, `player:<user id>` for what only one
+player's character saw or was told. Anything with an audience (a whisper, a private
+discovery) is written once per recipient into their own namespace, never into the campaign's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_CHUNK_CHARS = 600
+CRITICAL = ("critical_success", "critical_failure")
+
+
+@dataclass(frozen=True)
+class EventView:
+    seq: int
+    type: str
+    actor_id: int | None
+    payload: Mapping[str, Any]
+    audience: tuple[int, ...] | None = None  # None: everyone at the table
+
+
+@dataclass(frozen=True)
+class Draft:
+    namespace: str
+    type: str
+    text: str
+    importance: float
+    source_seq: int
+    tags: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def namespaces_for(campaign_id: int, audience: Iterable[int] | None) -> list[str]:
+    if audience is None:
+        return [f"campaign:{campaign_id}"]
+    return [f"player:{uid}" for uid in sorted(set(audience))]
+
+
+def chunk(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
+    """Split prose at sentence ends into pieces of at most `limit` characters (a sentence
+    longer than that is cut at a space)."""
+    sentences = re.split(r"(?<=[.!?…])\s+", text.strip())
+    pieces: list[str] = []
+    current = ""
+    for sentence in sentences:
+        while len(sentence) > limit:
+            cut = sentence.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if current and len(current) + 1 + len(sentence) > limit:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}".strip()
+    if current:
+        pieces.append(current)
+    return [p for p in pieces if p]
+
+
+def decide(campaign_id: int, events: Iterable[EventView], names: Mapping[int, str]) -> list[Draft]:
+    """Memory drafts for a batch of committed events. `names` maps user id → character or
+    player name, so memories read like the story ("Kira hacked…"), not like ids."""
+    drafts: list[Draft] = []
+    for event in events:
+        who = names.get(event.actor_id or -1, "Someone")
+        spaces = namespaces_for(campaign_id, event.audience)
+        payload = event.payload
+        if event.type == "Action" and payload.get("text"):
+            text = f"{payload.get('character') or who} acted: {payload['text']}"
+            drafts += _each(spaces, "episodic", text, 0.4, event, ("action",))
+        elif event.type == "Narration" and payload.get("text"):
+            for piece in chunk(payload["text"]):
+                drafts += _each(spaces, "episodic", piece, 0.5, event, ("narration",))
+        elif event.type == "DiceRolled" and payload.get("kind") == "check":
+            outcome = payload.get("outcome", "")
+            if outcome in CRITICAL or (outcome == "success" and payload.get("dc", 0) >= 18):
+                character = payload.get("character") or who
+                text = (
+                    f"{character} got a {outcome.replace('_', ' ')} on a {payload.get('skill')} check "
+                    f"(rolled {payload.get('total')} against DC {payload.get('dc')})."
+                )
+                drafts += _each(spaces, "episodic", text, 0.6, event, ("dice", outcome))
+        elif event.type == "Whisper" and payload.get("text"):
+            text = f"{payload.get('from_name') or who} whispered: {payload['text']}"
+            drafts += _each(spaces, "episodic", text, 0.8, event, ("whisper",))
+        elif event.type == "SessionOpened" and payload.get("scene"):
+            scene = payload["scene"]
+            text = f"Scene: {scene.get('name')}. {scene.get('description', '')}".strip()
+            drafts += _each(spaces, "semantic", text, 0.5, event, ("scene", "location"))
+        elif event.type == "ObjectiveSet" and payload.get("objective"):
+            drafts += _each(
+                spaces, "semantic", f"Objective: {payload['objective']}", 0.7, event, ("objective",)
+            )
+    return drafts
+
+
+def _each(spaces, kind, text, importance, event: EventView, tags) -> list[Draft]:
+    return [
+        Draft(
+            namespace=ns,
+            type=kind,
+            text=text,
+            importance=importance,
+            source_seq=event.seq,
+            tags=tags,
+            metadata={"event_type": event.type},
+        )
+        for ns in spaces
+    ]
