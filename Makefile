@@ -5,11 +5,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench clean-venv
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "gtw needs Python 3.11 (found %d.%d)" % sys.version_info[:2])'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.lock
 	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

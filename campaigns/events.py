@@ -28,6 +28,15 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 25
 
+# Called after commit with (session_id, new events). Other apps (memory) subscribe in their
+# AppConfig.ready, so the event store does not import them.
+_listeners: list[Callable[[int, list[Event]], None]] = []
+
+
+def add_listener(listener: Callable[[int, list[Event]], None]) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
 
 class VersionConflict(Exception):
     """The session moved on since the caller read it."""
@@ -47,6 +56,7 @@ class NewEvent:
     # Called with the seq the event will get, for payloads that depend on it (dice seeds
     # derive from the seq). Runs again if the append has to retry at a later seq.
     build: Callable[[int], tuple[dict[str, Any], int | None]] | None = None
+    audience: list[int] | None = None
 
 
 @dataclass
@@ -87,7 +97,11 @@ def append(
 
     for attempt in range(MAX_ATTEMPTS):
         try:
-            return _try_append(session_id, new_events, expected_version, idempotency_key)
+            result = _try_append(session_id, new_events, expected_version, idempotency_key)
+            created = result.events
+            for listener in _listeners:
+                transaction.on_commit(lambda fn=listener, new=created: fn(session_id, new), robust=True)
+            return result
         except _Retry:
             logger.debug("append to session %s lost a race (attempt %s)", session_id, attempt + 1)
             # Jittered backoff so a crowd of writers spreads out instead of colliding again.
@@ -123,6 +137,7 @@ def _try_append(session_id, new_events, expected_version, idempotency_key) -> Ap
                 payload=payload,
                 seed=seed,
                 idempotency_key=idempotency_key if i == 0 else None,
+                audience=new.audience,
             )
             state = reducer.apply(state, to_record(event))
             created.append(event)

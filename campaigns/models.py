@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -165,6 +166,8 @@ class Event(models.Model):
     seed = models.BigIntegerField(null=True, blank=True)
     # NULL, not "": the unique (session, idempotency_key) constraint skips events without a key.
     idempotency_key = models.CharField(max_length=120, null=True, blank=True)  # noqa: DJ001
+    # Who may see the event: NULL is the whole table; otherwise these user ids (and the GM).
+    audience = ArrayField(models.BigIntegerField(), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

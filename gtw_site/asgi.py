@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django (static files served too, so `gtw up` needs no
 proxy), websockets through Channels with session auth and an Origin check."""
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gtw_site.settings")
@@ -28,3 +29,7 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# Move everything loaded so far out of the collector's reach: with 50 sockets a full
+# collection paused Daphne for 40-110 ms about once a second (docs/BENCHMARKS.md).
+gc.freeze()

@@ -1,12 +1,11 @@
 """`gtw bench turn --clients N`: turn latency as real websocket clients see it.
 
 A throw-away `gtw up` (own data folder var/bench; offline narrator with no word delay, so we
-measure our overhead and not the narrator's pacing) plus N websocket clients on loopback in this
+measure our overhead, not the narrator's pacing) plus N websocket clients on loopback in this
 process. Client 0 POSTs an action; every client records when the first narration delta and the
-Narration event for that action arrive. Both are timed from the client-side send of the POST —
-the closest a client can get to "the server received the action".
-
-Not a test: it prints percentiles and (unless --no-write) updates docs/BENCHMARKS.md.
+Narration event arrive, timed from the client-side send of the POST — the closest a client gets
+to "the server received the action". Not a test: it prints percentiles and (unless --no-write)
+updates docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -190,12 +189,7 @@ async def _run(port: int, session_id: int, tokens: list[str], turns: int) -> Res
     readers: list[asyncio.Task] = []
     results = Results()
     try:
-        options = {
-            "origin": f"http://127.0.0.1:{port}",
-            "compression": None,
-            "proxy": None,
-            "max_queue": None,
-        }
+        options = dict(origin=f"http://127.0.0.1:{port}", compression=None, proxy=None, max_queue=None)
         for token in tokens:  # one at a time: connecting is not what we measure
             ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"}, **options)
             clients.append(Client(ws))
@@ -256,11 +250,9 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def _machine(load: float) -> str:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        found = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        model = found.group(1).strip() if found else model
-    return f"{os.cpu_count()} x {model}, load {load:.1f}"
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
+    return f"{os.cpu_count()} x {found.group(1).strip() if found else platform.machine()}, load {load:.1f}"
 
 
 TABLE_HEADER = (

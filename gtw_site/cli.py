@@ -140,19 +140,19 @@ def cmd_up(args) -> int:
         out.write("gtw: stopped before serving.\n")
         return 0
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gtw_site.settings", "PYTHONUNBUFFERED": "1"}
-    children: list[tuple[str, list[str], subprocess.Popen]] = []
+    children: list[tuple] = []  # (name, cmd, proc, extra_env, nice)
 
-    def spawn(name: str, cmd: list[str]) -> subprocess.Popen:
+    def spawn(name: str, cmd: list[str], extra_env: dict | None = None, nice: int = 0) -> subprocess.Popen:
         # Own process group each, so stopping one also stops the workers it forked.
         proc = subprocess.Popen(
             cmd,
             cwd=BASE_DIR,
-            env=env,
+            env={**env, **(extra_env or {})},
             pass_fds=(sock.fileno(),),
             process_group=0,
-            preexec_fn=_die_with_parent,
+            preexec_fn=lambda: _die_with_parent(nice),
         )
-        children.append((name, cmd, proc))
+        children.append((name, cmd, proc, extra_env, nice))
         return proc
 
     daphne_cmd = [
@@ -167,6 +167,14 @@ def cmd_up(args) -> int:
     for i in range(args.web_workers):
         spawn(f"web-{i + 1}", daphne_cmd)
     spawn("tasks", [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"])
+    # Memory jobs (embedding, summaries) get their own cluster and a lower CPU priority, so
+    # turns never queue behind them.
+    spawn(
+        "memory-tasks",
+        [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
+        {"Q_CLUSTER_NAME": "gtw-memory"},
+        nice=10,
+    )
 
     from narrative.turns import resume_all_pending
 
@@ -189,11 +197,13 @@ def cmd_up(args) -> int:
         _supervise(children, spawn, data_dir, settings, lambda: stopping, out)
     finally:
         out.write("\ngtw: stopping…\n")
-        for _, _, proc in children:
+        for _, _, proc, _, _ in children:
+            # Only the main process: django-q2's cluster stops its own workers, and hangs if
+            # they all get SIGTERM at once. The group is SIGKILLed below if it won't stop.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 10
-        for _, _, proc in children:
+        for _, _, proc, _, _ in children:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -205,8 +215,10 @@ def cmd_up(args) -> int:
     return 0
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(nice: int = 0) -> None:
     """Linux: the child gets SIGTERM if `gtw up` itself is killed, so nothing is orphaned."""
+    if nice:
+        os.nice(nice)
     with contextlib.suppress(Exception):
         import ctypes
 
@@ -227,11 +239,11 @@ def _supervise(children, spawn, data_dir, settings, stopping, out) -> None:
             with contextlib.suppress(Exception):
                 if embedded.restart_redis_if_down(data_dir):
                     out.write("gtw: Redis had stopped; restarted it.\n")
-        for i, (name, cmd, proc) in enumerate(list(children)):
+        for i, (name, cmd, proc, extra_env, nice) in enumerate(list(children)):
             if proc.poll() is not None and not stopping():
                 out.write(f"gtw: {name} exited with {proc.returncode}; restarting it.\n")
                 children.pop(i)
-                spawn(name, cmd)
+                spawn(name, cmd, extra_env, nice)
                 break
 
 

@@ -191,7 +191,11 @@ Q_CLUSTER = {
     "catch_up": False,
     "redis": REDIS_URL,
     "poll": 0.2,
+    # `Q_CLUSTER_NAME=gtw-memory manage.py qcluster` runs the memory cluster (embedding,
+    # summaries); `gtw up` starts it at a lower CPU priority so turns never wait behind it.
+    "ALT_CLUSTERS": {"gtw-memory": {"workers": env_int("GTW_MEMORY_WORKERS", 1)}},
 }
+MEMORY_CLUSTER = "gtw-memory"
 
 # ---- Accounts ----------------------------------------------------------------------------
 

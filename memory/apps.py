@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class MemoryConfig(AppConfig):
     name = "memory"
+
+    def ready(self):
+        from campaigns import events
+        from memory.services import record_from_events
+
+        events.add_listener(record_from_events)

@@ -76,6 +76,7 @@ def test_only_one_runner_per_session(session, player, monkeypatch):
         other.execute("SELECT pg_advisory_lock(%s, %s)", [turns.LOCK_NAMESPACE, session.pk])
         assert turns.run_pending_turns(session.pk) == 0
         assert not Event.objects.filter(session=session, type="Narration").exists()
+        other.execute("SELECT pg_advisory_unlock(%s, %s)", [turns.LOCK_NAMESPACE, session.pk])
     finally:
         other.close()
     assert turns.run_pending_turns(session.pk) == 1

@@ -51,6 +51,8 @@ def test_non_members_are_closed_with_4403(session, outsider, who):
         assert connected
         closed = await comm.receive_output(timeout=5)
         assert closed == {"type": "websocket.close", "code": 4403}
+        # Always tear the app down: an abandoned consumer task can hang asyncio.run's shutdown.
+        await comm.disconnect()
 
     run(go)
 

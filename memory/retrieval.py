@@ -1,0 +1,158 @@
+"""Hybrid recall: HNSW vector search + PostgreSQL full-text search, fused by reciprocal rank
+fusion (memory/ranking.py), boosted by recency and importance.
+
+Every query is scoped in SQL to what the viewer may see: the campaign namespace plus the
+viewer's own `player:<id>` namespace. The GM sees campaign memory, and players' private
+memories only when GTW_GM_OMNISCIENT is on. pgvector ≥ 0.8's iterative index scans keep a
+filtered HNSW query returning k rows even when most of the index belongs to other scopes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from campaigns.errors import Invalid
+from campaigns.models import Membership
+from campaigns.selectors import membership_get
+from gtw_site.providers import ProviderError
+from memory import ranking
+from memory.models import Memory, campaign_namespace, player_namespace
+
+logger = logging.getLogger(__name__)
+
+MAX_K = 50
+CANDIDATES = 4  # candidates fetched per list = k times this (min 40)
+
+
+@dataclass
+class Recalled:
+    memory: Memory
+    score: float
+    vector: float
+    keyword: float
+    recency: float
+    importance: float
+    distance: float | None
+
+
+def scope_filter(*, campaign_id: int, user_id: int, is_gm: bool, omniscient: bool | None = None) -> Q:
+    """The WHERE clause of privacy."""
+    omniscient = settings.GTW_MEMORY["gm_omniscient"] if omniscient is None else omniscient
+    q = Q(campaign_id=campaign_id) & (
+        Q(namespace=campaign_namespace(campaign_id)) | Q(namespace=player_namespace(user_id))
+    )
+    if is_gm and omniscient:
+        q = Q(campaign_id=campaign_id) & (
+            Q(namespace=campaign_namespace(campaign_id)) | Q(namespace__startswith="player:")
+        )
+    return q
+
+
+def memory_search(
+    *, viewer, campaign_id: int, query: str, k: int = 10, types=None, tags=None
+) -> list[Recalled]:
+    membership = membership_get(viewer=viewer, campaign_id=campaign_id)
+    return search_scoped(
+        scope=scope_filter(
+            campaign_id=campaign_id, user_id=viewer.pk, is_gm=membership.role == Membership.Role.GM
+        ),
+        query=query,
+        k=k,
+        types=types,
+        tags=tags,
+    )
+
+
+def recall_for_player(*, campaign_id: int, user_id: int, query: str, k: int = 6) -> list[Recalled]:
+    """What the narrator may use when answering this player: never another player's secrets,
+    whatever the GM-omniscience setting."""
+    return search_scoped(
+        scope=scope_filter(campaign_id=campaign_id, user_id=user_id, is_gm=False),
+        query=query,
+        k=k,
+        touch=True,
+    )
+
+
+def _validate(query, k, types, tags):
+    if not isinstance(query, str) or not query.strip():
+        raise Invalid("The query is empty.")
+    if len(query) > 2000:
+        raise Invalid("Queries are at most 2,000 characters.")
+    if not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise Invalid(f"k must be between 1 and {MAX_K}.")
+    if types and not set(types) <= set(Memory.Type.values):
+        raise Invalid(f"types must be among {', '.join(Memory.Type.values)}.")
+    if tags and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        raise Invalid("tags must be a list of strings.")
+
+
+def search_scoped(
+    *, scope: Q, query: str, k: int = 10, types=None, tags=None, touch: bool = False, mode: str = "hybrid"
+) -> list[Recalled]:
+    """`mode` is "hybrid", "vector" or "keyword" (the latter two exist for the recall benchmark)."""
+    _validate(query, k, types, tags)
+    base = Memory.objects.filter(scope)
+    if types:
+        base = base.filter(type__in=types)
+    if tags:
+        base = base.filter(tags__contains=[t.lower() for t in tags])
+    n = max(40, k * CANDIDATES)
+    vector_ids: list[int] = []
+    distances: dict[int, float] = {}
+    if mode in ("hybrid", "vector"):
+        vector_ids, distances = _vector_candidates(base, query, n)
+    keyword_ids: list[int] = []
+    if mode in ("hybrid", "keyword"):
+        tsquery = SearchQuery(query, search_type="websearch", config="english")
+        keyword_ids = list(
+            base.filter(search=tsquery)
+            .annotate(rank=SearchRank(F("search"), tsquery))
+            .order_by("-rank", "-id")
+            .values_list("id", flat=True)[:n]
+        )
+    info = {
+        row["id"]: (row["created_at"], row["importance"])
+        for row in Memory.objects.filter(id__in=set(vector_ids) | set(keyword_ids)).values(
+            "id", "created_at", "importance"
+        )
+    }
+    ranked = ranking.rank(ranking.merge(vector_ids, keyword_ids, info, distances), now=timezone.now())[:k]
+    by_id = Memory.objects.in_bulk([s.id for s in ranked])
+    if touch and ranked:
+        Memory.objects.filter(id__in=[s.id for s in ranked]).update(last_recalled_at=timezone.now())
+    return [
+        Recalled(by_id[s.id], s.score, s.vector, s.keyword, s.recency, s.importance, distances.get(s.id))
+        for s in ranked
+    ]
+
+
+def _vector_candidates(base, query: str, n: int) -> tuple[list[int], dict[int, float]]:
+    from memory.embeddings import registry
+
+    try:
+        vector = registry.get().embed([query])[0]
+    except ProviderError:
+        logger.warning("query embedding failed; keyword recall only", exc_info=True)
+        return [], {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Filtered HNSW: keep scanning the index until n rows pass the scope filter.
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, n)])
+        rows = list(
+            base.filter(embedding__isnull=False)
+            .annotate(distance=CosineDistance("embedding", vector))
+            .order_by("distance")
+            .values_list("id", "distance")[:n]
+        )
+    # relaxed_order may return rows slightly out of order; the exact distances fix that.
+    rows.sort(key=lambda r: r[1])
+    return [r[0] for r in rows], dict(rows)

@@ -1,0 +1,193 @@
+"""Writes: recording memories (from events, notes, imports) and embedding them in batches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+from campaigns.errors import Forbidden, Invalid
+from campaigns.models import Character, Event, Membership, PlaySession
+from campaigns.services import check_storable
+from gtw_site.providers import ProviderError
+from memory import policy
+from memory.models import Memory, campaign_namespace, player_namespace
+
+logger = logging.getLogger(__name__)
+
+MAX_NOTE_CHARS = 50_000
+EMBED_BATCH = 64
+
+
+class TooLarge(Invalid):
+    status = 413
+    code = "too_large"
+
+
+def _clean_tags(tags: Iterable[str] | None) -> list[str]:
+    out = []
+    for tag in tags or []:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > 40:
+            raise Invalid("Tags are non-empty strings of at most 40 characters.")
+        out.append(check_storable(tag.strip().lower(), what="A tag"))
+    if len(out) > 20:
+        raise Invalid("At most 20 tags per memory.")
+    return out
+
+
+def memory_record(
+    *,
+    membership: Membership,
+    text: str,
+    type: str = Memory.Type.DECLARATIVE,
+    visibility: str = "campaign",
+    tags: Iterable[str] | None = None,
+    metadata: dict | None = None,
+    importance: float = 0.5,
+) -> list[Memory]:
+    """A note written by a GM or player. Long text is split into chunks (one memory each)."""
+    if not isinstance(text, str) or not text.strip():
+        raise Invalid("A memory needs some text.")
+    if len(text) > MAX_NOTE_CHARS:
+        raise TooLarge(
+            f"Memories are at most {MAX_NOTE_CHARS:,} characters (this one is {len(text):,}); "
+            "split it, or use the bulk import."
+        )
+    check_storable(text, what="The memory text")
+    if type not in Memory.Type.values:
+        raise Invalid(f"type must be one of {', '.join(Memory.Type.values)}.")
+    if visibility not in ("campaign", "private"):
+        raise Invalid("visibility must be 'campaign' or 'private'.")
+    if visibility == "campaign" and not membership.can_act:
+        raise Forbidden("Spectators can keep private notes only.")
+    if not 0 <= float(importance) <= 1:
+        raise Invalid("importance is between 0 and 1.")
+    namespace = (
+        campaign_namespace(membership.campaign_id)
+        if visibility == "campaign"
+        else player_namespace(membership.user_id)
+    )
+    pieces = policy.chunk(text.strip(), limit=settings.GTW_MEMORY["max_text_chars"])
+    tag_list = _clean_tags(tags)
+    with transaction.atomic():
+        memories = Memory.objects.bulk_create(
+            Memory(
+                campaign_id=membership.campaign_id,
+                namespace=namespace,
+                type=type,
+                text=piece,
+                tags=tag_list,
+                metadata={
+                    **(metadata or {}),
+                    **({"part": i + 1, "of": len(pieces)} if len(pieces) > 1 else {}),
+                },
+                importance=float(importance),
+                created_by=membership.user,
+            )
+            for i, piece in enumerate(pieces)
+        )
+        transaction.on_commit(schedule_embedding)
+    return memories
+
+
+def record_from_events(session_id: int, events: list[Event]) -> list[Memory]:
+    """Event-store listener: turn committed events into memories (keyword-searchable at once)."""
+    if not events:
+        return []
+    session = PlaySession.objects.select_related("campaign").get(pk=session_id)
+    names = {
+        c.owner_id: c.name
+        for c in Character.objects.filter(campaign_id=session.campaign_id).only("owner_id", "name")
+    }
+    views = [
+        policy.EventView(
+            seq=e.seq,
+            type=e.type,
+            actor_id=e.actor_id,
+            payload=e.payload,
+            audience=tuple(e.audience) if e.audience is not None else None,
+        )
+        for e in events
+    ]
+    drafts = policy.decide(session.campaign_id, views, names)
+    if not drafts:
+        return []
+    memories = Memory.objects.bulk_create(
+        Memory(
+            campaign_id=session.campaign_id,
+            namespace=d.namespace,
+            type=d.type,
+            text=d.text,
+            importance=d.importance,
+            tags=list(d.tags),
+            metadata=dict(d.metadata),
+            source_session_id=session_id,
+            source_seq=d.source_seq,
+        )
+        for d in drafts
+    )
+    schedule_embedding()
+    if any(e.type == "Narration" for e in events):
+        narrations = (session.state.get("counts") or {}).get("Narration", 0)
+        every = settings.GTW_MEMORY["summary_every"]
+        if every and narrations and narrations % every == 0:
+            from django_q.tasks import async_task
+
+            async_task(
+                "memory.tasks.summarize_session", session_id, group="memory", cluster=settings.MEMORY_CLUSTER
+            )
+    return memories
+
+
+def schedule_embedding() -> None:
+    from django_q.tasks import async_task
+
+    # Debounced: one queued embedding job at a time is enough, it drains the whole backlog.
+    if not cache.add("gtw:memory:embed-queued", 1, timeout=60):
+        return
+    async_task(
+        "memory.tasks.embed_pending",
+        group="memory",
+        task_name="embed-pending",
+        cluster=settings.MEMORY_CLUSTER,
+    )
+
+
+def embed_pending(*, limit: int = 5000) -> int:
+    """Embed memories that have no vector yet, in batches. An embedder failure leaves them
+    keyword-searchable and un-embedded; the next run (every minute under `gtw up`) retries."""
+    from memory.embeddings import registry
+
+    # New memories from here on schedule a fresh job.
+    cache.delete("gtw:memory:embed-queued")
+    done = 0
+    try:
+        embedder = registry.get()
+    except ProviderError:
+        logger.warning("embedder unavailable; memories stay keyword-only for now", exc_info=True)
+        return 0
+    while done < limit:
+        with transaction.atomic():
+            # skip_locked: two workers never embed the same rows.
+            batch = list(
+                Memory.objects.select_for_update(skip_locked=True)
+                .filter(embedding__isnull=True)
+                .order_by("id")
+                .only("id", "text")[:EMBED_BATCH]
+            )
+            if not batch:
+                break
+            try:
+                vectors = embedder.embed([m.text for m in batch])
+            except ProviderError:
+                logger.warning("embedding %s memories failed; will retry", len(batch), exc_info=True)
+                break
+            for memory, vector in zip(batch, vectors, strict=True):
+                memory.embedding = vector
+                memory.embedding_model = f"{embedder.name}:{embedder.model}"
+            Memory.objects.bulk_update(batch, ["embedding", "embedding_model"])
+        done += len(batch)
+    return done
