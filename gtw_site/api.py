@@ -8,6 +8,7 @@ from campaigns.api import router as campaigns_router
 from campaigns.errors import DomainError
 from gtw_site.auth import BearerTokenAuth
 from gtw_site.tokens_api import router as tokens_router
+from memory.api import router as memory_router
 
 api = NinjaAPI(
     title="Galactic Tale Weaver API",
@@ -17,6 +18,7 @@ api = NinjaAPI(
 )
 api.add_router("/", campaigns_router)
 api.add_router("/tokens", tokens_router)
+api.add_router("/", memory_router)
 
 
 @api.exception_handler(DomainError)

@@ -198,7 +198,21 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
             for e in reversed(list(recent))
         ],
         "turn": state.get("counts", {}).get("Narration", 0) + 1,
+        # Recall scoped to the acting player: campaign memory plus their own private memory,
+        # filtered in SQL. Never another player's secrets.
+        "memories": _recall(campaign.pk, action),
     }
+
+
+def _recall(campaign_id: int, action: Event) -> list[str]:
+    from memory.retrieval import recall_for_player
+
+    text = action.payload.get("text", "")
+    if action.actor_id is None or not text.strip():
+        return []
+    hits = recall_for_player(campaign_id=campaign_id, user_id=action.actor_id, query=text[:2000], k=6)
+    # The action itself was just remembered; it is no news to the narrator.
+    return [h.memory.text for h in hits if h.memory.source_seq != action.seq][:5]
 
 
 def _archetype_name(pack: dict, slug: str) -> str:
@@ -220,6 +234,7 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
             scene=json.dumps(context.get("scene"), ensure_ascii=False),
             objective=context.get("objective") or "none yet",
             beat=context.get("beat") or "Inciting",
+            memories="\n".join(f"- {m}" for m in context.get("memories") or []) or "- (nothing yet)",
         )
     )
     messages = [Message(role="system", content=system)]

@@ -1,0 +1,56 @@
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+from pydantic import Field
+
+
+class MemoryIn(Schema):
+    text: str = Field(max_length=1_000_000)
+    type: str = "declarative"
+    visibility: str = "campaign"
+    tags: list[str] = []
+    metadata: dict[str, Any] = {}
+    importance: float = 0.5
+
+
+class MemoryCreated(Schema):
+    id: int
+    ids: list[int]
+
+
+class QueryIn(Schema):
+    campaign: int
+    query: str = Field(max_length=100_000)
+    k: int = 10
+    types: list[str] | None = None
+    tags: list[str] | None = None
+
+
+class Components(Schema):
+    vector: float
+    keyword: float
+    recency: float
+    importance: float
+    distance: float | None
+
+
+class MemoryOut(Schema):
+    id: int
+    text: str
+    type: str
+    visibility: str
+    tags: list[str]
+    metadata: dict[str, Any]
+    importance: float
+    source_seq: int | None
+    created_at: datetime
+
+
+class Hit(MemoryOut):
+    score: float
+    components: Components
+
+
+class QueryOut(Schema):
+    results: list[Hit]

@@ -1,0 +1,215 @@
+"""The memory engine on the embedded Postgres: writes from play, hybrid recall, privacy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from campaigns import selectors
+from memory import retrieval, services
+from memory.models import Memory, campaign_namespace, player_namespace
+from narrative import turns
+
+
+@pytest.fixture(autouse=True)
+def commits(django_capture_on_commit_callbacks):
+    """Memories are written and embedded on commit; run those callbacks as a commit would."""
+    global _commit
+    _commit = django_capture_on_commit_callbacks
+    yield
+
+
+def post(client, url, data):
+    with _commit(execute=True):
+        return client.post(url, json.dumps(data), content_type="application/json")
+
+
+def play(session, user, text, key):
+    with _commit(execute=True):
+        turns.submit_action(session_id=session.pk, user=user, text=text, idempotency_key=key)
+    with _commit(execute=True):
+        turns.run_pending_turns(session.pk)
+
+
+@pytest.fixture
+def membership(campaign, player):
+    return selectors.membership_get(viewer=player, campaign_id=campaign.pk)
+
+
+def note(client, campaign, text, visibility="campaign", **extra):
+    r = post(
+        client, f"/api/campaigns/{campaign.pk}/memories", {"text": text, "visibility": visibility, **extra}
+    )
+    assert r.status_code == 201, r.content
+    return r.json()["id"]
+
+
+def query(client, campaign, q, **extra):
+    return post(client, "/api/memory/query", {"campaign": campaign.pk, "query": q, **extra})
+
+
+def test_play_becomes_memories_in_the_right_namespace(session, player):
+    play(session, player, "I ask Ossian about the Vesper relay", "m1")
+    mine = Memory.objects.filter(campaign=session.campaign)
+    assert mine.filter(namespace=campaign_namespace(session.campaign_id), tags__contains=["action"]).exists()
+    assert mine.filter(tags__contains=["narration"]).exists()
+    # Embedded by the (inline, in tests) batch job with the local model.
+    assert not mine.filter(embedding__isnull=True).exists()
+
+
+def test_hybrid_recall_finds_a_paraphrase(gm_client, campaign):
+    target = note(
+        gm_client, campaign, "Ossian Ward stashed the sealed crate behind the coolant tanks in bay 7."
+    )
+    for text in ["The reactor hums.", "Captain Hale distrusts the Choir.", "Bay 3 is flooded with coolant."]:
+        note(gm_client, campaign, text)
+    r = query(gm_client, campaign, "where did the smuggler hide the box?")
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert results[0]["id"] == target
+    assert {"vector", "keyword", "recency", "importance"} <= set(results[0]["components"])
+
+
+def test_private_memory_is_invisible_to_other_players(
+    campaign, gm, player, gm_client, player_client, outsider
+):
+    from campaigns import services as campaign_services
+    from tests.conftest import _user
+
+    other = _user("other")
+    invite = campaign_services.invite_create(
+        membership=selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
+    )
+    campaign_services.invite_accept(code=invite.code, user=other)
+    other_client = Client()
+    other_client.force_login(other)
+    secret = note(player_client, campaign, "The vault code is 7731.", visibility="private")
+    assert Memory.objects.get(pk=secret).namespace == player_namespace(player.pk)
+    # The owner finds it; another player, and the GM (not omniscient by default), do not.
+    assert [h["id"] for h in query(player_client, campaign, "vault code").json()["results"]] == [secret]
+    for client in (other_client, gm_client):
+        assert query(client, campaign, "vault code 7731").json()["results"] == []
+        assert client.get(f"/api/memories/{secret}").status_code == 404
+    assert player_client.get(f"/api/memories/{secret}").status_code == 200
+
+
+def test_omniscient_gm_sees_private_memory(campaign, gm_client, player_client, settings):
+    secret = note(player_client, campaign, "I pocketed the relay key.", visibility="private")
+    settings.GTW_MEMORY = {**settings.GTW_MEMORY, "gm_omniscient": True}
+    assert secret in [h["id"] for h in query(gm_client, campaign, "relay key").json()["results"]]
+
+
+def test_a_private_secret_never_reaches_another_players_prompt(session, gm, player, monkeypatch):
+    """The narrator's prompt for player B is built without player A's private memory."""
+    from campaigns import services as campaign_services
+    from narrative.llm import registry
+    from tests.conftest import _user
+
+    other = _user("bea")
+    invite = campaign_services.invite_create(
+        membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id)
+    )
+    campaign_services.invite_accept(code=invite.code, user=other)
+    services.memory_record(
+        membership=selectors.membership_get(viewer=player, campaign_id=session.campaign_id),
+        text="Only I know: the vault code is 7731.",
+        visibility="private",
+    )
+    prompts = []
+    real_get = registry.get
+
+    def recording(role):
+        provider = real_get(role)
+        inner = provider.stream
+
+        def stream(request):
+            prompts.append(
+                (request.context["action"]["actor"], "\n".join(m.content for m in request.messages))
+            )
+            return inner(request)
+
+        provider.stream = stream
+        return provider
+
+    monkeypatch.setattr(registry, "get", recording)
+    play(session, other, "I ask everyone for the vault code", "b1")
+    play(session, player, "I recall the vault code", "a1")
+    by_actor = {}
+    for actor, text in prompts:
+        by_actor.setdefault(actor, []).append(text)
+    assert all("7731" not in text for text in by_actor[other.username])
+    assert any("7731" in text for text in by_actor[player.username])
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"query": ""}, 422),
+        ({"query": "x", "k": 0}, 422),
+        ({"query": "x", "k": 51}, 422),
+        ({"query": "x", "types": ["gossip"]}, 422),
+    ],
+)
+def test_bad_queries(player_client, campaign, body, status):
+    assert post(player_client, "/api/memory/query", {"campaign": campaign.pk, **body}).status_code == status
+
+
+def test_query_for_a_campaign_you_are_not_in_is_404(outsider_client, campaign):
+    r = query(outsider_client, campaign, "anything")
+    assert r.status_code == 404
+    assert query(outsider_client, type("C", (), {"pk": 999999})(), "anything").json() == r.json()
+
+
+def test_huge_text_is_chunked_and_too_huge_is_413(player_client, campaign):
+    sentence = "The relay sings at dawn and the Choir listens. "
+    text = (sentence * (50_000 // len(sentence) + 1))[:50_000]
+    r = post(player_client, f"/api/campaigns/{campaign.pk}/memories", {"text": text})
+    assert r.status_code == 201 and len(r.json()["ids"]) > 10
+    r = post(player_client, f"/api/campaigns/{campaign.pk}/memories", {"text": text + "x"})
+    assert r.status_code == 413 and "50,000" in r.json()["detail"]
+
+
+def test_embedder_failure_keeps_the_memory_keyword_searchable(membership, monkeypatch):
+    from gtw_site.providers import ProviderError
+    from memory.embeddings import registry
+
+    class Broken:
+        name, model, dimensions = "broken", "x", 384
+
+        def embed(self, texts):
+            raise ProviderError("model file missing", retryable=False)
+
+    monkeypatch.setattr(registry, "get", lambda: Broken())
+    with _commit(execute=True):
+        [memory] = services.memory_record(membership=membership, text="The docking code is 4412.")
+    memory.refresh_from_db()
+    assert memory.embedding is None
+    hits = retrieval.search_scoped(
+        scope=retrieval.scope_filter(
+            campaign_id=membership.campaign_id, user_id=membership.user_id, is_gm=False
+        ),
+        query="docking code",
+    )
+    assert [h.memory.pk for h in hits] == [memory.pk]
+    monkeypatch.undo()
+    assert services.embed_pending() >= 1
+    memory.refresh_from_db()
+    assert memory.embedding is not None
+
+
+def test_spectators_keep_private_notes_only(gm, campaign, outsider, outsider_client):
+    from campaigns import services as campaign_services
+
+    invite = campaign_services.invite_create(
+        membership=selectors.membership_get(viewer=gm, campaign_id=campaign.pk), role="spectator"
+    )
+    campaign_services.invite_accept(code=invite.code, user=outsider)
+    assert post(outsider_client, f"/api/campaigns/{campaign.pk}/memories", {"text": "hi"}).status_code == 403
+    assert (
+        post(
+            outsider_client, f"/api/campaigns/{campaign.pk}/memories", {"text": "hi", "visibility": "private"}
+        ).status_code
+        == 201
+    )
