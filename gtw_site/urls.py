@@ -4,6 +4,7 @@ from django.urls import include, path
 from campaigns import views
 from gtw_site.api import api
 from gtw_site.views import healthz
+from memory.views import memory_page
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -15,6 +16,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/characters", views.character_create, name="character_create"),
     path("campaigns/<int:campaign_id>/personality", views.personality_set, name="personality_set"),
     path("campaigns/<int:campaign_id>/sessions", views.session_open, name="session_open"),
+    path("campaigns/<int:campaign_id>/memory/", memory_page, name="memory_page"),
     path("invite/<str:code>/", views.invite_accept, name="invite_accept"),
     path("sessions/<int:session_id>/play/", views.play, name="play"),
     path("sessions/<int:session_id>/resume", views.session_resume, name="session_resume"),

@@ -179,6 +179,8 @@ def test_outsider_is_refused_on_every_endpoint(outsider_client, session):
         post(outsider_client, f"/api/sessions/{sid}/resume"),
         post(outsider_client, f"/api/sessions/{sid}/actions", {"text": "hi", "idempotency_key": "o"}),
         post(outsider_client, f"/api/sessions/{sid}/actions/2/retry"),
+        post(outsider_client, f"/api/campaigns/{cid}/memories", {"text": "x"}),
+        post(outsider_client, "/api/memory/query", {"campaign": cid, "query": "x"}),
         outsider_client.get(f"/api/sessions/{sid}/events"),
     ]
     assert [r.status_code for r in refused] == [404] * len(refused)

@@ -88,6 +88,8 @@ def test_outsider_is_refused_on_every_page(outsider_client, session):
         "personality": outsider_client.post(f"/campaigns/{cid}/personality", {"personality": "noir-veteran"}),
         "session": outsider_client.post(f"/campaigns/{cid}/sessions"),
         "play": outsider_client.get(f"/sessions/{sid}/play/"),
+        "memory": outsider_client.get(f"/campaigns/{cid}/memory/"),
+        "memory-note": outsider_client.post(f"/campaigns/{cid}/memory/", {"text": "x"}),
         "resume": outsider_client.post(f"/sessions/{sid}/resume"),
         "end": outsider_client.post(f"/sessions/{sid}/end"),
     }

@@ -213,3 +213,25 @@ def test_spectators_keep_private_notes_only(gm, campaign, outsider, outsider_cli
         ).status_code
         == 201
     )
+
+
+def test_memory_page_shows_what_the_viewer_may_see(campaign, gm_client, player_client, outsider_client):
+    note(player_client, campaign, "My secret: the relay key is in my boot.", visibility="private")
+    note(gm_client, campaign, "The Wardens patrol bay 7 at midnight.")
+    mine = player_client.get(f"/campaigns/{campaign.pk}/memory/").content.decode()
+    gms = gm_client.get(f"/campaigns/{campaign.pk}/memory/").content.decode()
+    assert "relay key is in my boot" in mine and "bay 7" in mine
+    assert "relay key is in my boot" not in gms and "bay 7" in gms
+    found = player_client.get(
+        f"/campaigns/{campaign.pk}/memory/?q=where+is+the+key", headers={"HX-Request": "true"}
+    )
+    assert "relay key" in found.content.decode() and "<html" not in found.content.decode()
+    assert outsider_client.get(f"/campaigns/{campaign.pk}/memory/").status_code == 404
+    with _commit(execute=True):
+        r = player_client.post(
+            f"/campaigns/{campaign.pk}/memory/", {"text": "Bought a spore filter.", "tags": "gear"}
+        )
+    assert r.status_code == 302
+    assert Memory.objects.filter(
+        text="Bought a spore filter.", namespace=player_namespace(r.wsgi_request.user.pk)
+    ).exists()

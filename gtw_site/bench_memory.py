@@ -1,0 +1,410 @@
+"""`gtw bench memory --memories N --campaigns C [--rebuild]`: scoped hybrid recall at scale.
+
+Loads N memories over C campaigns (5 players each, half the memories private to one of them)
+into a database of its own, `gtw_bench_memory`, in the benchmark's data folder (var/bench:
+never your game, and not the database `gtw bench turn` uses). The local embedder embeds 2,000
+texts (that is the ingest throughput we report); the other memories get synthetic text and unit
+vectors mixed from those real embeddings plus noise, written with COPY, and the HNSW index is
+built once at the end. The dataset is reused by later runs unless --rebuild.
+
+Then, for random (campaign, player, question) triples, the wall time of one
+`search_scoped(scope_filter(campaign, player, is_gm=False), k=10)` call (query embedding,
+filtered HNSW, full-text, fusion, fetch), and the HNSW recall@10 of the vector candidates
+against an exact search with the same filter (`SET LOCAL enable_indexscan = off`). Not a test:
+prints a table and a final JSON line and (unless --no-write) updates docs/BENCHMARKS.md.
+The recall evaluation (`python -m tests.bench.memory_eval`) reuses setup() and update_section().
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from gtw_site.bench import BASE_DIR, DATA_DIR, DOC, UNSET_ENV, _machine, _ms, percentile
+
+DB_NAME = "gtw_bench_memory"
+SECTION = "## gtw bench memory"
+PREFIX = "membench"  # campaign names: "membench <N>x<C> #<i>"
+PLAYERS = 5
+MODEL_TEXTS = 2000
+QUERIES = 250
+WARMUP = 20
+SEED = 20261125
+HNSW_INDEX = "memory_embedding_hnsw"
+
+NAMES = "Ossian Ward|Mira Kade|Tobias Venn|Ilse Marr|Dax Orlov|Sable Quint|Juno Hark|Pell Draven".split("|")
+PLACES = "bay 7|the coolant deck|Vashti Ring|the chapel|hydroponics|the drift market|berth 12".split("|")
+THINGS = "sealed crate|datachip|ledger|med kit|plasma cutter|star chart|fuel cell|forged permit".split("|")
+VERBS = "stashed|sold|found|stole|repaired|hid|lost|traded".split("|")
+QUESTIONS = (
+    "where is the {t}",
+    "who {v} the {t}",
+    "what happened at {p}",
+    "what do we know about {n}",
+    "did {n} ever go to {p}",
+    "who owes money on {p}",
+)
+
+
+# ---- setup: the bench data folder, our own database ----------------------------------------
+
+
+def setup() -> None:
+    """Point Django at var/bench's embedded PostgreSQL, database gtw_bench_memory (created and
+    migrated here), with content packs loaded. Never a DATABASE_URL from the user's shell."""
+    os.environ["GTW_DATA_DIR"] = str(DATA_DIR)
+    for name in UNSET_ENV:
+        os.environ.pop(name, None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "gtw_site.settings"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    import psycopg
+
+    from gtw_site import embedded
+
+    pg = embedded.start_postgres(DATA_DIR)
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    os.environ["GTW_DB_NAME"] = DB_NAME
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from campaigns.content import content_load
+
+    call_command("migrate", interactive=False, verbosity=0)
+    content_load()
+    _ensure_hnsw()
+
+
+def _ensure_hnsw() -> None:
+    """An interrupted build may have left the table without its HNSW index: put it back."""
+    from django.db import connection
+
+    from memory.models import Memory
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_indexes WHERE indexname = %s", [HNSW_INDEX])
+        if cur.fetchone():
+            return
+        cur.execute("SET maintenance_work_mem = '1GB'")
+    index = next(i for i in Memory._meta.indexes if i.name == HNSW_INDEX)
+    with connection.schema_editor() as editor:  # the migration's own definition
+        editor.add_index(Memory, index)
+
+
+def user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get_or_create(username=username, defaults={"password": "!"})[0]
+
+
+def new_campaign(name: str, gm):
+    from campaigns import services
+
+    return services.campaign_create(user=gm, name=name, pack_slug="starter")
+
+
+def copy_memories(rows) -> int:
+    """COPY rows of (campaign_id, namespace, type, text, embedding | None, importance,
+    created_at, metadata dict) into memory_memory. Fast; skips the ORM (and auto_now_add)."""
+    from django.db import connection
+
+    vec_fmt = "[" + ",".join(["%.6g"] * DIMENSIONS) + "]"
+    cols = "campaign_id, namespace, type, text, embedding, embedding_model, tags, metadata, importance, sources, created_at"
+    n = 0
+    with connection.cursor() as cur, cur.cursor.copy(f"COPY memory_memory ({cols}) FROM STDIN") as copy:
+        for campaign_id, namespace, type_, text, vector, importance, created, meta in rows:
+            vec = None if vector is None else vec_fmt % tuple(vector.tolist())
+            model = "" if vector is None else "bench"
+            copy.write_row(
+                (campaign_id, namespace, type_, text, vec, model, "{}", json.dumps(meta), importance, "{}", created)
+            )
+            n += 1
+    return n
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
+
+
+# ---- the dataset -------------------------------------------------------------------------------
+
+
+def _text(rng: random.Random) -> str:
+    n, m = rng.sample(NAMES, 2)
+    return (
+        f"{n} {rng.choice(VERBS)} the {rng.choice(THINGS)} in {rng.choice(PLACES)} while {m} "
+        f"watched; {rng.randint(2, 9999)} credits changed hands on day {rng.randint(1, 300)}."
+    )
+
+
+def _query(rng: random.Random) -> str:
+    return rng.choice(QUESTIONS).format(
+        t=rng.choice(THINGS), v=rng.choice(VERBS), p=rng.choice(PLACES), n=rng.choice(NAMES)
+    )
+
+
+def ensure_dataset(n: int, c: int, rebuild: bool) -> dict:
+    """[(campaign id, [player ids])] for our N x C dataset; builds it if missing or --rebuild."""
+    from campaigns.models import Campaign, Membership
+    from memory.models import Memory
+
+    tag = f"{PREFIX} {n}x{c} #"
+    have = list(Campaign.objects.filter(name__startswith=tag).order_by("id"))
+    stats: dict = {"reused": False}
+    if not rebuild and len(have) == c and Memory.objects.filter(campaign__in=have).count() == n:
+        stats["reused"] = True
+    else:
+        stats.update(_build(n, c, tag))
+        have = list(Campaign.objects.filter(name__startswith=tag).order_by("id"))
+    players = {}
+    for campaign_id, user_id in Membership.objects.filter(campaign__in=have, role="player").values_list(
+        "campaign_id", "user_id"
+    ):
+        players.setdefault(campaign_id, []).append(user_id)
+    stats["campaigns"] = [(camp.id, sorted(players[camp.id])) for camp in have]
+    return stats
+
+
+def _build(n: int, c: int, tag: str) -> dict:
+    from django.db import connection
+
+    from campaigns.models import Campaign, Membership
+    from memory.embeddings import registry
+    from memory.models import Memory, campaign_namespace, player_namespace
+
+    started = time.perf_counter()
+    old = Campaign.objects.filter(name__startswith=PREFIX)
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM memory_memory WHERE campaign_id = ANY(%s)", [list(old.values_list("id", flat=True))])
+    old.delete()
+    gm = user(f"{PREFIX}-gm")
+    campaigns = []
+    for i in range(c):
+        campaign = new_campaign(f"{tag}{i:04d}", gm)
+        members = [user(f"{PREFIX}-c{i:04d}-p{j}") for j in range(PLAYERS)]
+        Membership.objects.bulk_create(Membership(campaign=campaign, user=u, role="player") for u in members)
+        campaigns.append((campaign.id, [u.id for u in members]))
+    rng = random.Random(SEED)
+    texts = [_text(rng) for _ in range(n)]
+    print(f"  embedding {min(n, MODEL_TEXTS)} texts with the local embedder…", flush=True)
+    embedder = registry.get()
+    embedder.embed(texts[:32])  # warm-up: the session loads lazily on some builds
+    t = time.perf_counter()
+    real = np.asarray(embedder.embed(texts[:MODEL_TEXTS]), dtype=np.float32)
+    embed_s = time.perf_counter() - t
+    # The rest: mixes of two real embeddings plus noise, so the vectors cluster like text does.
+    nprng = np.random.default_rng(SEED)
+    rest = n - len(real)
+    a = real[nprng.integers(0, len(real), rest)]
+    b = real[nprng.integers(0, len(real), rest)]
+    noise = nprng.standard_normal((rest, real.shape[1])).astype(np.float32) / np.sqrt(real.shape[1])
+    vectors = np.vstack([real, _unit(a + 0.5 * b + 0.6 * noise)]) if rest > 0 else real
+    now = datetime.now(UTC)
+    types = list(Memory.Type.values)
+
+    def rows():
+        for i, text in enumerate(texts):
+            campaign_id, members = campaigns[i % c]
+            private = i % 2 == 1
+            namespace = player_namespace(rng.choice(members)) if private else campaign_namespace(campaign_id)
+            when = now - timedelta(days=rng.uniform(0, 180))
+            yield campaign_id, namespace, rng.choice(types), text, vectors[i], rng.uniform(0.2, 0.9), when, {}
+
+    print(f"  loading {n} memories with COPY, HNSW index dropped while we load…", flush=True)
+    t = time.perf_counter()
+    index = next(i for i in Memory._meta.indexes if i.name == HNSW_INDEX)
+    with connection.schema_editor() as editor:
+        editor.remove_index(Memory, index)
+    try:
+        copy_memories(rows())
+        copy_s = time.perf_counter() - t
+    finally:
+        t = time.perf_counter()
+        _ensure_hnsw()
+        index_s = time.perf_counter() - t
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE memory_memory")
+    return {
+        "embed_texts": len(real),
+        "embed_per_s": len(real) / embed_s,
+        "copy_s": copy_s,
+        "index_s": index_s,
+        "build_s": time.perf_counter() - started,
+    }
+
+
+# ---- measuring ----------------------------------------------------------------------------------
+
+
+def _exact_ids(base, vector, k: int) -> list[int]:
+    from django.db import connection, transaction
+    from pgvector.django import CosineDistance
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_indexscan = off")  # no HNSW: a sort over every row in scope
+        return list(
+            base.filter(embedding__isnull=False)
+            .annotate(distance=CosineDistance("embedding", vector))
+            .order_by("distance")
+            .values_list("id", flat=True)[:k]
+        )
+
+
+def vector_plan(base, vector) -> str:
+    """The plan nodes PostgreSQL picks for the vector candidate query, e.g. 'Index Scan
+    (memory_embedding_hnsw)' or 'Sort < Bitmap Heap Scan'."""
+    from django.db import connection, transaction
+    from pgvector.django import CosineDistance
+
+    qs = (
+        base.filter(embedding__isnull=False)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("id", "distance")[:40]
+    )
+    sql, params = qs.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cur.execute("SET LOCAL hnsw.ef_search = 40")
+        cur.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(r[0] for r in cur.fetchall())
+    nodes = re.findall(r"(Index Scan using \w+|Index Only Scan using \w+|Bitmap Index Scan on \w+|Seq Scan|Sort)", plan)
+    return " > ".join(dict.fromkeys(nodes)) or plan.splitlines()[0]
+
+
+def measure(campaigns: list, queries: int) -> dict:
+    from memory import retrieval
+    from memory.embeddings import registry
+    from memory.models import Memory
+
+    rng = random.Random(SEED + 1)
+    embedder = registry.get()
+    trials = [(*rng.choice(campaigns), _query(rng)) for _ in range(WARMUP + queries)]
+    trials = [(cid, rng.choice(players), q) for cid, players, q in trials]
+    latencies, embed_ms, recalls, plans = [], [], [], {}
+    for i, (cid, uid, text) in enumerate(trials):
+        scope = retrieval.scope_filter(campaign_id=cid, user_id=uid, is_gm=False)
+        t = time.perf_counter()
+        retrieval.search_scoped(scope=scope, query=text, k=10)
+        if i >= WARMUP:
+            latencies.append((time.perf_counter() - t) * 1000)
+    # Recall and plans in a second pass, so the exact scans don't disturb the timings.
+    for i, (cid, uid, text) in enumerate(trials[WARMUP:]):
+        scope = retrieval.scope_filter(campaign_id=cid, user_id=uid, is_gm=False)
+        t = time.perf_counter()
+        vector = embedder.embed([text])[0]
+        embed_ms.append((time.perf_counter() - t) * 1000)
+        base = Memory.objects.filter(scope)
+        hnsw, _ = retrieval._vector_candidates(base, text, 40)  # exactly what search_scoped fetches
+        exact = _exact_ids(base, vector, 10)
+        recalls.append(len(set(hnsw[:10]) & set(exact)) / max(1, len(exact)))
+        if i % 25 == 0:
+            plans[vector_plan(base, vector)] = None
+    return {
+        "latencies": latencies,
+        "embed_ms": embed_ms,
+        "recall": sum(recalls) / len(recalls),
+        "recall_min": min(recalls),
+        "plans": list(plans),
+    }
+
+
+# ---- reporting ----------------------------------------------------------------------------------
+
+TABLE_HEADER = (
+    "| memories | campaigns | queries | hybrid p50 / p95 / p99 (ms) | query embed p50 (ms) "
+    "| HNSW recall@10 vs exact (mean / min) | embedder ingest (texts/s) | machine | date | command |\n"
+    "|---:|---:|---:|---|---:|---|---:|---|---|---|"
+)
+HOW_MEASURED = """\
+How measured: `gtw bench memory --memories N --campaigns C [--rebuild]` uses its own database
+(`gtw_bench_memory`) in the benchmark data folder `var/bench`, never your game. C campaigns with 5
+players each; every other memory is private to one of its players (`player:<id>`), the rest are
+campaign memory. 2,000 memories are embedded with the local embedder (all-MiniLM-L6-v2 int8, one
+thread, batches of 32, as the memory worker runs it; that is the **ingest** column); the others get
+template text and unit vectors mixed from two real embeddings plus Gaussian noise (so they cluster
+like text does, unlike uniform random vectors), loaded with COPY; the HNSW index (m=16,
+ef_construction=64) is then built in one go. Later runs reuse the dataset unless `--rebuild`.
+
+Each query is one `search_scoped(scope_filter(campaign, player, is_gm=False), query, k=10)` call
+for a random campaign, player and templated question: query embedding, filtered HNSW with
+iterative scan, full-text search, fusion and the final fetch, timed from the caller, 20 warm-up
+calls not counted, nearest-rank percentiles. **HNSW recall@10** compares the first 10 vector
+candidates that search fetches (the same code path) with an exact search under the same filter
+(`SET LOCAL enable_indexscan = off`). Targets: p95 < 25 ms, recall ≥ 0.95."""
+
+
+def update_section(text: str, section: str, how: str, header: str, row: str, key_cols: int) -> str:
+    """Add or replace `row` in the first table of `section` (rows match on their first
+    `key_cols` cells); everything else in the file, other sections included, stays as it is."""
+
+    def key(line: str) -> list[str]:
+        return [c.strip() for c in line.split("|")[1 : 1 + key_cols]]
+
+    if section not in text:
+        head = text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n"
+        return head + f"{section}\n\n{how}\n\n{header}\n{row}\n"
+    start = text.index(section)
+    following = re.search(r"^## ", text[start + len(section) :], re.M)
+    end = start + len(section) + following.start() if following else len(text)
+    lines = text[start:end].split("\n")
+    top = next((i for i, ln in enumerate(lines) if ln.startswith(header.split("\n")[0][:12])), None)
+    if top is None:
+        lines[1:1] = ["", header, row]
+    else:
+        bottom = top
+        while bottom < len(lines) and lines[bottom].startswith("|"):
+            bottom += 1
+        keep = [ln for ln in lines[top + 2 : bottom] if key(ln) != key(row)]
+        lines[top:bottom] = [header, *keep, row]
+    return text[:start] + "\n".join(lines) + text[end:]
+
+
+def main(args) -> int:
+    n, c = args.memories, args.campaigns
+    if c < 1 or n < max(c * 2, MODEL_TEXTS):
+        sys.stderr.write(f"gtw bench memory: need --campaigns ≥ 1 and --memories ≥ {MODEL_TEXTS}\n")
+        return 2
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    setup()
+    print(f"gtw bench memory: {n} memories over {c} campaigns, database {DB_NAME} in {DATA_DIR}", flush=True)
+    stats = ensure_dataset(n, c, args.rebuild)
+    if stats["reused"]:
+        print("  reusing the dataset built by an earlier run (--rebuild to rebuild it)")
+    else:
+        print(
+            f"  built in {stats['build_s']:.0f} s: local embedder {stats['embed_per_s']:.0f} texts/s "
+            f"({1000 / stats['embed_per_s']:.2f} ms/text) on {stats['embed_texts']} texts, "
+            f"COPY {stats['copy_s']:.0f} s, HNSW build {stats['index_s']:.0f} s"
+        )
+    result = measure(stats["campaigns"], QUERIES)
+    lat = result["latencies"]
+    p = {q: percentile(lat, q) for q in (50, 95, 99)}
+    ingest = f"{stats['embed_per_s']:.0f}" if not stats["reused"] else "(reused)"
+    command = f"gtw bench memory --memories {n} --campaigns {c}"
+    row = (
+        f"| {n} | {c} | {len(lat)} | {p[50]:.1f} / {p[95]:.1f} / {p[99]:.1f} "
+        f"| {percentile(result['embed_ms'], 50):.1f} | {result['recall']:.3f} / {result['recall_min']:.2f} "
+        f"| {ingest} | {_machine(load)} | {datetime.now(UTC).date()} | `{command}` |"
+    )
+    print(f"\n{TABLE_HEADER}\n{row}")
+    print(f"vector candidate plan: {' | '.join(result['plans'])}")
+    print(f"run time {time.perf_counter() - started:.0f} s")
+    if not args.no_write:
+        doc = DOC.read_text() if DOC.exists() else ""
+        DOC.write_text(update_section(doc, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=2))
+        print(f"updated {DOC.relative_to(BASE_DIR)}")
+    summary = {"memories": n, **{f"p{q}_ms": _ms(p[q]) for q in (50, 95, 99)}}
+    print(json.dumps({**summary, "recall_at_10_vs_exact": round(result["recall"], 4)}))
+    return 0
