@@ -15,6 +15,7 @@ from campaigns.schemas import (
     InviteIn,
     InviteOut,
     SessionOut,
+    WhisperIn,
 )
 from narrative import turns
 
@@ -93,6 +94,15 @@ def action_retry(request, session_id: int, action_seq: int):
     turns.retry_turn(session_id=session_id, user=request.user, action_seq=action_seq)
     session, _ = selectors.session_membership_get(viewer=request.user, session_id=session_id)
     return Status(202, session)
+
+
+@router.post("/sessions/{session_id}/whispers", response={201: ActionOut})
+def whisper_create(request, session_id: int, data: WhisperIn):
+    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    result = services.session_whisper(
+        session=session, membership=membership, to_user_id=data.to, text=data.text
+    )
+    return Status(201, {"seq": result.events[0].seq, "replayed": False})
 
 
 @router.get("/sessions/{session_id}/events", response=EventsOut)

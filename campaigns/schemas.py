@@ -75,6 +75,11 @@ class EventsOut(Schema):
     version: int
 
 
+class WhisperIn(Schema):
+    to: int
+    text: str = Field(max_length=100_000)
+
+
 class TokenIn(Schema):
     name: str = Field(max_length=80, default="script")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import Q
+
 from campaigns.errors import NotFound
 from campaigns.models import Campaign, Character, Event, Membership, PlaySession
 
@@ -44,11 +46,26 @@ def session_membership_get(*, viewer, session_id: int) -> tuple[PlaySession, Mem
     return session, membership
 
 
-def session_events(*, viewer, session_id: int, after: int = 0, limit: int = 500) -> list[Event]:
-    session, _ = session_membership_get(viewer=viewer, session_id=session_id)
-    return list(
-        Event.objects.filter(session=session, seq__gt=after).select_related("actor").order_by("seq")[:limit]
+def visible_to(queryset, membership: Membership):
+    """Events the member may see: everything for the GM; for others, events without an
+    audience plus those addressed to them (whispers)."""
+    if membership.role == Membership.Role.GM:
+        return queryset
+    return queryset.filter(Q(audience__isnull=True) | Q(audience__contains=[membership.user_id]))
+
+
+def may_see(event_audience, membership: Membership) -> bool:
+    return (
+        event_audience is None
+        or membership.role == Membership.Role.GM
+        or membership.user_id in event_audience
     )
+
+
+def session_events(*, viewer, session_id: int, after: int = 0, limit: int = 500) -> list[Event]:
+    session, membership = session_membership_get(viewer=viewer, session_id=session_id)
+    events = Event.objects.filter(session=session, seq__gt=after).select_related("actor").order_by("seq")
+    return list(visible_to(events, membership)[:limit])
 
 
 def character_for(*, campaign_id: int, user_id: int) -> Character | None:

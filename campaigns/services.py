@@ -216,6 +216,45 @@ def session_resume(*, session: PlaySession, membership: Membership) -> PlaySessi
     return session
 
 
+def session_whisper(*, session: PlaySession, membership: Membership, to_user_id: int, text: str):
+    """The GM tells one player something only their character learns. The event is visible to
+    that player (and the GM) only, and becomes a memory in that player's private namespace."""
+    _require_gm(membership)
+    text = clean_text(text, what="The whisper", max_len=2000)
+    target = (
+        Membership.objects.select_related("user")
+        .filter(campaign_id=session.campaign_id, user_id=to_user_id)
+        .first()
+    )
+    if target is None:
+        raise Invalid("You can only whisper to a member of this campaign.")
+    if target.user_id == membership.user_id:
+        raise Invalid("Whisper to someone else.")
+    character = Character.objects.filter(campaign_id=session.campaign_id, owner_id=to_user_id).first()
+    with transaction.atomic():
+        result = events.append(
+            session,
+            [
+                events.NewEvent(
+                    type="Whisper",
+                    actor_id=membership.user_id,
+                    audience=[to_user_id],
+                    payload={
+                        "text": text,
+                        "to_user_id": to_user_id,
+                        "to_name": character.name if character else target.user.username,
+                        "from_name": "The GM",
+                    },
+                )
+            ],
+        )
+        from realtime import broadcast
+
+        created = result.events
+        transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+    return result
+
+
 def session_end(*, session: PlaySession, membership: Membership) -> PlaySession:
     _require_gm(membership)
     with transaction.atomic():

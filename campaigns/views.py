@@ -180,7 +180,11 @@ def party_context(session_id: int, online: list[str]) -> dict:
 @login_required
 def play(request, session_id: int):
     session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
-    events = list(Event.objects.filter(session=session).select_related("actor").order_by("seq"))
+    events = list(
+        selectors.visible_to(Event.objects.filter(session=session), membership)
+        .select_related("actor")
+        .order_by("seq")
+    )
     pending = set(session.state.get("pending") or [])
     rolls = [e for e in events if e.type == "DiceRolled"][::-1][:12]
     context = {

@@ -39,10 +39,10 @@ WARMUP = 20
 SEED = 20261125
 HNSW_INDEX = "memory_embedding_hnsw"
 
-NAMES = "Ossian Ward|Mira Kade|Tobias Venn|Ilse Marr|Dax Orlov|Sable Quint|Juno Hark|Pell Draven".split("|")
-PLACES = "bay 7|the coolant deck|Vashti Ring|the chapel|hydroponics|the drift market|berth 12".split("|")
-THINGS = "sealed crate|datachip|ledger|med kit|plasma cutter|star chart|fuel cell|forged permit".split("|")
-VERBS = "stashed|sold|found|stole|repaired|hid|lost|traded".split("|")
+NAMES = "Ossian Ward|Mira Kade|Tobias Venn|Ilse Marr|Dax Orlov|Sable Quint|Juno Hark|Pell Draven".split("|")  # noqa: SIM905
+PLACES = "bay 7|the coolant deck|Vashti Ring|the chapel|hydroponics|the drift market|berth 12".split("|")  # noqa: SIM905
+THINGS = "sealed crate|datachip|ledger|med kit|plasma cutter|star chart|fuel cell|forged permit".split("|")  # noqa: SIM905
+VERBS = "stashed|sold|found|stole|repaired|hid|lost|traded".split("|")  # noqa: SIM905
 QUESTIONS = (
     "where is the {t}",
     "who {v} the {t}",
@@ -118,15 +118,32 @@ def copy_memories(rows) -> int:
     created_at, metadata dict) into memory_memory. Fast; skips the ORM (and auto_now_add)."""
     from django.db import connection
 
+    from memory.models import DIMENSIONS
+
     vec_fmt = "[" + ",".join(["%.6g"] * DIMENSIONS) + "]"
-    cols = "campaign_id, namespace, type, text, embedding, embedding_model, tags, metadata, importance, sources, created_at"
+    cols = (
+        "campaign_id, namespace, type, text, embedding, embedding_model, tags, metadata, importance, "
+        "sources, created_at"
+    )
     n = 0
     with connection.cursor() as cur, cur.cursor.copy(f"COPY memory_memory ({cols}) FROM STDIN") as copy:
         for campaign_id, namespace, type_, text, vector, importance, created, meta in rows:
             vec = None if vector is None else vec_fmt % tuple(vector.tolist())
             model = "" if vector is None else "bench"
             copy.write_row(
-                (campaign_id, namespace, type_, text, vec, model, "{}", json.dumps(meta), importance, "{}", created)
+                (
+                    campaign_id,
+                    namespace,
+                    type_,
+                    text,
+                    vec,
+                    model,
+                    "{}",
+                    json.dumps(meta),
+                    importance,
+                    "{}",
+                    created,
+                )
             )
             n += 1
     return n
@@ -185,7 +202,9 @@ def _build(n: int, c: int, tag: str) -> dict:
     started = time.perf_counter()
     old = Campaign.objects.filter(name__startswith=PREFIX)
     with connection.cursor() as cur:
-        cur.execute("DELETE FROM memory_memory WHERE campaign_id = ANY(%s)", [list(old.values_list("id", flat=True))])
+        cur.execute(
+            "DELETE FROM memory_memory WHERE campaign_id = ANY(%s)", [list(old.values_list("id", flat=True))]
+        )
     old.delete()
     gm = user(f"{PREFIX}-gm")
     campaigns = []
@@ -278,7 +297,9 @@ def vector_plan(base, vector) -> str:
         cur.execute("SET LOCAL hnsw.ef_search = 40")
         cur.execute("EXPLAIN " + sql, params)
         plan = "\n".join(r[0] for r in cur.fetchall())
-    nodes = re.findall(r"(Index Scan using \w+|Index Only Scan using \w+|Bitmap Index Scan on \w+|Seq Scan|Sort)", plan)
+    nodes = re.findall(
+        r"(Index Scan using \w+|Index Only Scan using \w+|Bitmap Index Scan on \w+|Seq Scan|Sort)", plan
+    )
     return " > ".join(dict.fromkeys(nodes)) or plan.splitlines()[0]
 
 

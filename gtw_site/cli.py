@@ -307,6 +307,10 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.which == "memory":
+        from gtw_site import bench_memory
+
+        return bench_memory.main(args)
     from gtw_site import bench
 
     return bench.main(args)
@@ -323,9 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser("doctor", help="check the database, pgvector, Redis and providers")
     doctor.set_defaults(func=cmd_doctor)
     bench = sub.add_parser("bench", help="benchmarks (print p50/p95/p99, update docs/BENCHMARKS.md)")
-    bench.add_argument("which", choices=["turn"])
+    bench.add_argument("which", choices=["turn", "memory"])
     bench.add_argument("--clients", type=int, default=8)
     bench.add_argument("--turns", type=int, default=20)
+    bench.add_argument("--memories", type=int, default=100_000, help="memory: how many memories")
+    bench.add_argument("--campaigns", type=int, default=100, help="memory: over how many campaigns")
+    bench.add_argument("--rebuild", action="store_true", help="memory: rebuild the dataset")
     bench.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
     bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)

@@ -66,6 +66,7 @@ def event_json(event) -> dict[str, Any]:
         "actor_id": event.actor_id,
         "payload": event.payload,
         "seed": event.seed,
+        "audience": event.audience,
         "created_at": event.created_at.isoformat() if event.created_at else None,
     }
 

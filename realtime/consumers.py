@@ -19,8 +19,9 @@ from django.template.loader import render_to_string
 from pydantic import ValidationError
 
 from campaigns.errors import DomainError
+from campaigns.selectors import may_see
 from realtime import broadcast, presence
-from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, client_frame
+from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, WhisperFrame, client_frame
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 await self._ack(seq, frame.idempotency_key)
             elif isinstance(frame, RetryFrame):
                 await self._retry(frame.action_seq)
+            elif isinstance(frame, WhisperFrame):
+                await self._whisper(frame)
             elif isinstance(frame, Ping):
                 await self._send_json({"type": "pong"})
         except DomainError as exc:
@@ -146,6 +149,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
     # ---- helpers -----------------------------------------------------------------------
 
     async def _deliver(self, message):
+        if not may_see(message["event"].get("audience"), self.membership):
+            self.last_seq = message["seq"]  # a whisper to someone else: skip it, keep the seq
+            return
         if self.json_mode:
             await self._send_json({"type": "event", "seq": message["seq"], "event": message["event"]})
         else:
@@ -226,6 +232,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
         from narrative.turns import retry_turn
 
         retry_turn(session_id=self.session_id, user=self.user, action_seq=action_seq)
+
+    @database_sync_to_async
+    def _whisper(self, frame: WhisperFrame) -> None:
+        from campaigns.models import Membership, PlaySession
+        from campaigns.services import session_whisper
+
+        session = PlaySession.objects.get(pk=self.session_id)
+        membership = Membership.objects.get(pk=self.membership.pk)
+        session_whisper(session=session, membership=membership, to_user_id=frame.to, text=frame.text)
 
     async def _ack(self, seq: int, key: str):
         if self.json_mode:

@@ -31,10 +31,16 @@ class RetryFrame(_Frame):
     action_seq: int = Field(ge=1)
 
 
+class WhisperFrame(_Frame):
+    type: Literal["whisper"]
+    to: int = Field(ge=1)
+    text: str = Field(max_length=20_000)
+
+
 class Ping(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Annotated[Hello | ActionFrame | RetryFrame | Ping, Field(discriminator="type")]
+ClientFrame = Annotated[Hello | ActionFrame | RetryFrame | WhisperFrame | Ping, Field(discriminator="type")]
 client_frame = TypeAdapter(ClientFrame)
-KNOWN_TYPES = {"hello", "action", "retry", "ping"}
+KNOWN_TYPES = {"hello", "action", "retry", "whisper", "ping"}

@@ -235,3 +235,40 @@ def test_memory_page_shows_what_the_viewer_may_see(campaign, gm_client, player_c
     assert Memory.objects.filter(
         text="Bought a spore filter.", namespace=player_namespace(r.wsgi_request.user.pk)
     ).exists()
+
+
+def test_a_whisper_reaches_only_its_recipient(session, gm, player, gm_client, player_client):
+    """Whispers are events with an audience: hidden from the rest of the table on every path,
+    and remembered in the recipient's private namespace."""
+    from campaigns import services as campaign_services
+    from tests.conftest import _user
+
+    other = _user("eve")
+    invite = campaign_services.invite_create(
+        membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id)
+    )
+    campaign_services.invite_accept(code=invite.code, user=other)
+    other_client = Client()
+    other_client.force_login(other)
+    r = post(
+        gm_client,
+        f"/api/sessions/{session.pk}/whispers",
+        {"to": player.pk, "text": "The Choir cantor is a Warden spy."},
+    )
+    assert r.status_code == 201
+    seq = r.json()["seq"]
+    assert (
+        post(player_client, f"/api/sessions/{session.pk}/whispers", {"to": other.pk, "text": "x"}).status_code
+        == 403
+    )
+
+    def seqs(client):
+        return [e["seq"] for e in client.get(f"/api/sessions/{session.pk}/events").json()["events"]]
+
+    assert seq in seqs(player_client) and seq in seqs(gm_client) and seq not in seqs(other_client)
+    assert "Warden spy" in player_client.get(f"/sessions/{session.pk}/play/").content.decode()
+    assert "Warden spy" not in other_client.get(f"/sessions/{session.pk}/play/").content.decode()
+    memory = Memory.objects.get(tags__contains=["whisper"])
+    assert memory.namespace == player_namespace(player.pk)
+    assert query(other_client, session.campaign, "who is the spy").json()["results"] == []
+    assert query(player_client, session.campaign, "who is the spy").json()["results"][0]["id"] == memory.pk

@@ -161,3 +161,35 @@ def test_html_mode_waits_for_hello_then_sends_partials(session, player):
         await comm.disconnect()
 
     run(go)
+
+
+def test_whispers_are_delivered_only_to_their_recipient(session, gm, player):
+    from campaigns import selectors, services
+    from tests.conftest import _user
+
+    other = _user("ivy")
+    invite = services.invite_create(
+        membership=selectors.membership_get(viewer=gm, campaign_id=session.campaign_id)
+    )
+    services.invite_accept(code=invite.code, user=other)
+
+    async def go():
+        g, p, o = communicator(session, gm), communicator(session, player), communicator(session, other)
+        for c in (g, p, o):
+            await c.connect()
+        await g.send_to(text_data=json.dumps({"type": "whisper", "to": player.pk, "text": "Trust no one."}))
+        await o.send_to(text_data=json.dumps({"type": "whisper", "to": player.pk, "text": "me too"}))
+        refused = await receive_until(o, lambda f: f["type"] == "error")
+        assert refused[-1]["code"] == "forbidden"
+        for c in (g, p):
+            frames = await receive_until(
+                c, lambda f: f["type"] == "event" and f["event"]["type"] == "Whisper"
+            )
+            assert frames[-1]["event"]["payload"]["text"] == "Trust no one."
+        await o.send_to(text_data=json.dumps({"type": "ping"}))
+        rest = await receive_until(o, lambda f: f["type"] == "pong")
+        assert not [f for f in rest if f["type"] == "event"]
+        for c in (g, p, o):
+            await c.disconnect()
+
+    run(go)
