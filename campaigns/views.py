@@ -14,6 +14,7 @@ from campaigns import selectors, services
 from campaigns.errors import DomainError
 from campaigns.models import ContentPack, Event, Membership, PersonalityPreset, PlaySession
 from gtw_site.models import ApiToken
+from memory.summaries import latest_recap
 
 
 @login_required
@@ -198,6 +199,7 @@ def play(request, session_id: int):
         "rolls": rolls,
         "last_seq": session.version,
         "idempotency_key": uuid.uuid4().hex,
+        "recap": latest_recap(session),
         **party_context(session.pk, []),
     }
     context["oob"] = False

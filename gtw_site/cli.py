@@ -306,6 +306,48 @@ def cmd_doctor(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_memory(args) -> int:
+    _setup_django()
+    from django.contrib.auth import get_user_model
+
+    from campaigns.errors import DomainError
+    from campaigns.selectors import membership_get
+    from memory import importer
+
+    if args.action == "reembed":
+        from django.conf import settings
+
+        conf = settings.GTW_MEMORY
+        sys.stdout.write(
+            f"Re-embedding every memory with the {conf['embedder']} embedder at {conf['dimensions']} "
+            "dimensions; search falls back to keywords until it finishes.\n"
+        )
+        done = importer.reembed(progress=importer.progress_bar("embedding"))
+        sys.stdout.write(f"re-embedded {done} memories\n")
+        return 0
+    if not args.file or args.campaign is None or not args.user:
+        _fail("usage: gtw memory import FILE --campaign ID --user USERNAME")
+    user = get_user_model().objects.filter(username=args.user).first()
+    if user is None:
+        _fail(f"no user '{args.user}'")
+    try:
+        membership = membership_get(viewer=user, campaign_id=args.campaign)
+        with open(args.file, encoding="utf-8") as handle:
+            result = importer.import_jsonl(
+                membership=membership, lines=handle.readlines(), progress=importer.progress_bar("importing")
+            )
+    except (OSError, DomainError) as exc:
+        _fail(getattr(exc, "message", None) or str(exc))
+    sys.stdout.write(f"imported {result['imported']} memories; {result['error_count']} bad lines\n")
+    for err in result["errors"][:20]:
+        sys.stdout.write(f"  line {err['line']}: {err['error']}\n")
+    from memory.services import embed_pending
+
+    embedded = embed_pending()
+    sys.stdout.write(f"embedded {embedded} memories\n")
+    return 0 if not result["error_count"] else 1
+
+
 def cmd_bench(args) -> int:
     if args.which == "memory":
         from gtw_site import bench_memory
@@ -326,6 +368,12 @@ def main(argv: list[str] | None = None) -> int:
     up.set_defaults(func=cmd_up)
     doctor = sub.add_parser("doctor", help="check the database, pgvector, Redis and providers")
     doctor.set_defaults(func=cmd_doctor)
+    memory = sub.add_parser("memory", help="import memories (JSONL) or re-embed them all")
+    memory.add_argument("action", choices=["import", "reembed"])
+    memory.add_argument("file", nargs="?")
+    memory.add_argument("--campaign", type=int)
+    memory.add_argument("--user", help="whose membership the import runs as")
+    memory.set_defaults(func=cmd_memory)
     bench = sub.add_parser("bench", help="benchmarks (print p50/p95/p99, update docs/BENCHMARKS.md)")
     bench.add_argument("which", choices=["turn", "memory"])
     bench.add_argument("--clients", type=int, default=8)

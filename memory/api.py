@@ -1,9 +1,13 @@
-from ninja import Router, Status
+from ninja import File, Router, Status
+from ninja.files import UploadedFile
 
 from campaigns.selectors import membership_get
-from memory import selectors, services
+from memory import importer, selectors, services
 from memory.retrieval import memory_search
-from memory.schemas import MemoryCreated, MemoryIn, MemoryOut, QueryIn, QueryOut
+from memory.schemas import ImportOut, MemoryCreated, MemoryIn, MemoryOut, QueryIn, QueryOut
+from memory.services import TooLarge
+
+MAX_IMPORT_BYTES = 20_000_000
 
 router = Router(tags=["memory"])
 
@@ -35,6 +39,14 @@ def memory_create(request, campaign_id: int, data: MemoryIn):
         importance=data.importance,
     )
     return Status(201, {"id": memories[0].id, "ids": [m.id for m in memories]})
+
+
+@router.post("/campaigns/{campaign_id}/memories/import", response=ImportOut)
+def memory_import(request, campaign_id: int, file: UploadedFile = File(...)):  # noqa: B008 - ninja idiom
+    membership = membership_get(viewer=request.user, campaign_id=campaign_id)
+    if file.size > MAX_IMPORT_BYTES:
+        raise TooLarge(f"Imports are at most {MAX_IMPORT_BYTES // 1_000_000} MB; split the file.")
+    return importer.import_jsonl(membership=membership, lines=file.read().splitlines())
 
 
 @router.post("/memory/query", response=QueryOut)

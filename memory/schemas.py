@@ -54,3 +54,14 @@ class Hit(MemoryOut):
 
 class QueryOut(Schema):
     results: list[Hit]
+
+
+class ImportError_(Schema):
+    line: int
+    error: str
+
+
+class ImportOut(Schema):
+    imported: int
+    errors: list[ImportError_]
+    error_count: int

@@ -272,3 +272,60 @@ def test_a_whisper_reaches_only_its_recipient(session, gm, player, gm_client, pl
     assert memory.namespace == player_namespace(player.pk)
     assert query(other_client, session.campaign, "who is the spy").json()["results"] == []
     assert query(player_client, session.campaign, "who is the spy").json()["results"][0]["id"] == memory.pk
+
+
+def test_summaries_condense_play_and_show_as_a_recap(session, player, player_client, settings):
+    settings.GTW_MEMORY = {**settings.GTW_MEMORY, "summary_every": 2}
+    play(session, player, "I ask Ossian about the Vesper relay", "s1")
+    play(session, player, "I search the docking ring for the crate", "s2")
+    summary = Memory.objects.get(tags__contains=["summary"])
+    assert summary.namespace == campaign_namespace(session.campaign_id)
+    assert summary.sources and Memory.objects.filter(pk__in=summary.sources).count() == len(summary.sources)
+    assert summary.metadata["summary_of_session"] == session.pk
+    assert "Previously" in player_client.get(f"/sessions/{session.pk}/play/").content.decode()
+
+
+def test_bulk_import_keeps_good_lines_and_reports_bad_ones(player_client, campaign):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    body = "\n".join(
+        [
+            json.dumps({"text": "The relay was built in year 12.", "tags": ["history"]}),
+            "{not json",
+            json.dumps({"text": ""}),
+            json.dumps({"text": "My own lead: check bay 9.", "visibility": "private"}),
+        ]
+    ).encode()
+    with _commit(execute=True):
+        r = player_client.post(
+            f"/api/campaigns/{campaign.pk}/memories/import", {"file": SimpleUploadedFile("m.jsonl", body)}
+        )
+    assert r.status_code == 200, r.content
+    assert r.json()["imported"] == 2 and [e["line"] for e in r.json()["errors"]] == [2, 3]
+    assert Memory.objects.filter(campaign=campaign, tags__contains=["history"]).exists()
+
+
+def test_gtw_memory_import_command(tmp_path, campaign, player, capsys):
+    from gtw_site.cli import main
+
+    path = tmp_path / "lore.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"text": f"Lore entry {i} about the Quiet Choir."}) for i in range(30))
+    )
+    with _commit(execute=True):
+        code = main(
+            ["memory", "import", str(path), "--campaign", str(campaign.pk), "--user", player.username]
+        )
+    out = capsys.readouterr()
+    assert code == 0 and "imported 30 memories" in out.out and "30/30" in out.err
+    assert Memory.objects.filter(campaign=campaign, text__startswith="Lore entry").count() == 30
+
+
+def test_reembed_rebuilds_every_vector(membership):
+    from memory import importer
+
+    with _commit(execute=True):
+        services.memory_record(membership=membership, text="Alpha fact. " * 3)
+        services.memory_record(membership=membership, text="Beta fact about the relay.")
+    assert importer.reembed() >= 2
+    assert not Memory.objects.filter(embedding__isnull=True).exists()
