@@ -3,10 +3,13 @@ from django.urls import reverse
 from ninja import Router, Status
 
 from campaigns import selectors, services
+from campaigns.branching import campaign_branch
 from campaigns.schemas import (
     AcceptOut,
     ActionIn,
     ActionOut,
+    BranchIn,
+    BranchOut,
     CampaignIn,
     CampaignOut,
     CharacterIn,
@@ -103,6 +106,13 @@ def whisper_create(request, session_id: int, data: WhisperIn):
         session=session, membership=membership, to_user_id=data.to, text=data.text
     )
     return Status(201, {"seq": result.events[0].seq, "replayed": False})
+
+
+@router.post("/sessions/{session_id}/branch", response={201: BranchOut})
+def session_branch(request, session_id: int, data: BranchIn):
+    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    new_session = campaign_branch(membership=membership, session=session, at_seq=data.at_seq, name=data.name)
+    return Status(201, {"campaign": new_session.campaign_id, "session": new_session.pk})
 
 
 @router.get("/sessions/{session_id}/events", response=EventsOut)

@@ -88,3 +88,13 @@ class TokenOut(Schema):
     id: int
     name: str
     token: str
+
+
+class BranchIn(Schema):
+    at_seq: int
+    name: str = Field(default="", max_length=500)
+
+
+class BranchOut(Schema):
+    campaign: int
+    session: int

@@ -160,6 +160,22 @@ def session_end(request, session_id: int):
     return redirect("play", session.pk)
 
 
+@login_required
+@require_POST
+def session_branch(request, session_id: int):
+    from campaigns.branching import campaign_branch
+
+    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    try:
+        at_seq = int(request.POST.get("at_seq", ""))
+    except ValueError:
+        messages.error(request, "Pick the event number to branch from.")
+        return redirect("play", session_id)
+    new_session = campaign_branch(membership=membership, session=session, at_seq=at_seq)
+    messages.success(request, f"Branched into “{new_session.campaign.name}”.")
+    return redirect("play", new_session.pk)
+
+
 def party_context(session_id: int, online: list[str]) -> dict:
     session = PlaySession.objects.select_related("campaign").get(pk=session_id)
     members = selectors.campaign_members(campaign_id=session.campaign_id)

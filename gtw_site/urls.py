@@ -21,6 +21,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/play/", views.play, name="play"),
     path("sessions/<int:session_id>/resume", views.session_resume, name="session_resume"),
     path("sessions/<int:session_id>/end", views.session_end, name="session_end"),
+    path("sessions/<int:session_id>/branch", views.session_branch, name="session_branch"),
     path("account/tokens/", views.tokens, name="tokens"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -44,16 +44,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.membership = membership
+        # Read where the log stands *before* joining the group, then catch up from the store:
+        # an event committed while we were joining arrives exactly once (from the store or the
+        # group, deduplicated by seq) instead of falling between the two.
+        baseline = await self._current_version()
         await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
         self.joined = True
         online = await presence.join(self.session_id, self.user.username)
         await self._announce_presence(online)
         if self.json_mode:
             start = query.get("last_seq", [None])[0]
-            if start is not None and start.isdigit():
-                await self._catch_up(int(start))
-            else:
-                self.last_seq = await self._current_version()
+            await self._catch_up(int(start) if start is not None and start.isdigit() else baseline)
 
     async def disconnect(self, code):
         if getattr(self, "joined", False):

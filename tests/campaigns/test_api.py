@@ -181,6 +181,8 @@ def test_outsider_is_refused_on_every_endpoint(outsider_client, session):
         post(outsider_client, f"/api/sessions/{sid}/actions/2/retry"),
         post(outsider_client, f"/api/campaigns/{cid}/memories", {"text": "x"}),
         post(outsider_client, "/api/memory/query", {"campaign": cid, "query": "x"}),
+        post(outsider_client, f"/api/sessions/{sid}/branch", {"at_seq": 1}),
+        post(outsider_client, f"/api/sessions/{sid}/whispers", {"to": 1, "text": "x"}),
         outsider_client.get(f"/api/sessions/{sid}/events"),
     ]
     assert [r.status_code for r in refused] == [404] * len(refused)

@@ -92,6 +92,7 @@ def test_outsider_is_refused_on_every_page(outsider_client, session):
         "memory-note": outsider_client.post(f"/campaigns/{cid}/memory/", {"text": "x"}),
         "resume": outsider_client.post(f"/sessions/{sid}/resume"),
         "end": outsider_client.post(f"/sessions/{sid}/end"),
+        "branch": outsider_client.post(f"/sessions/{sid}/branch", {"at_seq": 1}),
     }
     assert {k: r.status_code for k, r in responses.items()} == dict.fromkeys(responses, 404)
     assert b"Vesper Run" not in responses["campaign"].content

@@ -329,3 +329,32 @@ def test_reembed_rebuilds_every_vector(membership):
         services.memory_record(membership=membership, text="Beta fact about the relay.")
     assert importer.reembed() >= 2
     assert not Memory.objects.filter(embedding__isnull=True).exists()
+
+
+def test_a_branch_sees_parent_memories_up_to_its_seq_only(session, gm, player, gm_client, player_client):
+    play(session, player, "I ask Ossian about the Vesper relay", "b1")
+    at = session.__class__.objects.get(pk=session.pk).version
+    play(session, player, "I pry open the sealed crate marked with a heron", "b2")
+    r = post(gm_client, f"/api/sessions/{session.pk}/branch", {"at_seq": at})
+    assert r.status_code == 201, r.content
+    branch, branch_session = r.json()["campaign"], r.json()["session"]
+    from campaigns.models import Campaign, Event
+
+    assert list(Event.objects.filter(session_id=branch_session).values_list("seq", flat=True)) == list(
+        range(1, at + 1)
+    )
+    b = Campaign.objects.get(pk=branch)
+
+    def texts(campaign):
+        return " ".join(
+            h["text"]
+            for h in query(player_client, campaign, "crate heron relay Ossian", k=50).json()["results"]
+        )
+
+    assert "heron" in texts(session.campaign) and "heron" not in texts(b)
+    assert "Vesper relay" in texts(b)
+    # The branch plays on; the parent never sees it.
+    play(session.__class__.objects.get(pk=branch_session), player, "I follow the flickering beacon", "b3")
+    assert "beacon" in texts(b) and "beacon" not in texts(session.campaign)
+    assert post(player_client, f"/api/sessions/{session.pk}/branch", {"at_seq": at}).status_code == 403
+    assert post(gm_client, f"/api/sessions/{session.pk}/branch", {"at_seq": 999}).status_code == 422

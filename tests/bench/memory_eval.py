@@ -1,0 +1,517 @@
+# ruff: noqa: SIM905 - word lists read best as one string
+"""Memory recall evaluation: `python -m tests.bench.memory_eval [--no-write]`.
+
+A long synthetic campaign, generated from templates with a fixed seed (no network, no LLM):
+facts established early (days 1-40 of a 120-day campaign) and asked about at the end, in
+paraphrase ("Where did Ossian Ward hide the box?" for "Ossian Ward tucked away the sealed crate
+behind the coolant tanks in bay 7"), by name, by role ("the smuggler from Vashti Ring"), by exact
+token (docking codes), about facts that changed later, and about a player's private notes, among
+near-misses (same NPC, other business; same item, other NPC), look-alike facts about other NPCs
+and ships, and everyday scene chatter. It is loaded into a fresh campaign in the benchmark database
+(gtw_site.bench_memory.setup(): var/bench, never your game), embedded with the configured embedder
+in batches, and every question runs through `memory.retrieval.search_scoped` as player A, k=10, in
+"keyword", "vector" and "hybrid" mode. Prints recall@5, recall@10 and MRR per mode and per
+question style, then re-ranks the same candidate lists under other fusion settings (what-ifs for
+memory/ranking.py and retrieval.py; nothing there is changed). Updates docs/BENCHMARKS.md
+("## Memory recall") unless --no-write; writes the generated set to tests/bench/data/memory_eval.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+SEED = 1977
+DAYS = 120
+K = 10
+DATA_FILE = Path(__file__).resolve().parent / "data" / "memory_eval.json"
+SECTION = "## Memory recall"
+
+
+def _pairs(spec: str) -> list[tuple[str, str]]:
+    return [tuple(p.split(":")) for p in spec.split("|")]  # type: ignore[misc]
+
+
+FIRST = (
+    "Ossian Mira Tobias Ilse Dax Sable Juno Pell Corin Yara Anselm Veda Rook Talia Emrys Nadia Kasimir "
+    "Liesl Orrin Perpetua Soren Wren Bastian Ione Caspian Della Fenn Galen Hesper Ivo Jessamy Lorcan "
+    "Maelis Nico Odile Quill Rhea Stellan Thea Ulric Vesna Wystan Xanthe Yusuf Zora Aurek Briar Cato"
+).split()
+LAST = (
+    "Ward Kade Venn Marr Orlov Quint Hark Draven Asche Bellamy Crane Dusk Ellery Fairweather Grieve "
+    "Holloway Imrie Jarrow Keel Lark Mercer Nightingale Okoro Pryce Rask Sorrel Thorne Umber Vale Wick "
+    "Yardley Zell Abernathy Brandt Corvin Dray Esk Fane Gault Hale"
+).split()
+SHIP_A = (
+    "Copper Silent Grey Crimson Lucky Distant Iron Hollow Amber Restless Pale Seventh Broken Gilded "
+    "Quiet Burning Second Faithful Wandering Cold"
+).split()
+SHIP_B = (
+    "Heron Lantern Moth Vigil Kestrel Abelard Tern Anvil Psalm Meridian Jackal Orchid Wager Comet "
+    "Sparrow Covenant Harrier Ember Pilgrim Thistle"
+).split()
+STATIONS = (
+    "Vashti Ring|Kharon Deep|Port Ilium|Tessaly Yard|Corvid Station|Meridian Spire|Halcyon Dock|"
+    "Brennan's Reach|Ostrava Hub|the Sorrow Belt relay|Nimue Platform|Gallow's Anchor"
+).split("|")
+ROLES = (
+    "smuggler|mechanic|dock boss|medic|information broker|pilot|priest|bounty hunter|arms dealer|"
+    "archivist|customs officer|quartermaster|cartographer|bartender|mercenary captain|ore assayer"
+).split("|")
+ITEMS = _pairs(
+    "sealed crate:box|datachip:data card|ledger:account book|jewel case:gem box|plasma pistol:sidearm|"
+    "medical kit:first-aid supplies|star chart:navigation map|fuel cell:power cell|drive coil:engine part|"
+    "reliquary:holy relic|forged permit:fake papers|cryo vial:frozen sample"
+)
+SPOTS = (
+    "behind the coolant tanks|under the galley floor plates|inside a ventilation duct|beneath the chapel "
+    "altar|in a false bulkhead|inside the reactor crawlspace|under the cargo netting|behind the water "
+    "recycler"
+).split("|")
+LOCS = "bay 7|bay 9|deck 3|the hydroponics dome|the drift market|berth 12|the old customs hall|the med bay"
+LOCS = LOCS.split("|")
+VENUES = (
+    "the Gilded Lung|the Rusted Halo|the Drowned Saint|Mother Okafor's noodle bar|the Last Orbit|"
+    "the Glass Chapel|the Pit|the Velvet Airlock"
+).split("|")
+FACTIONS = "Ashen Syndicate|Helix Compact|Free Haulers' Guild|Crimson Veil|Concord Navy|Orrery Cult".split(
+    "|"
+)
+REGIONS = "Caldera Nebula|Tamsin Drift|the Widow's Reach|the Kessler shoals|the Outer Verge".split("|")
+CARGO = _pairs(
+    "refined xenon:gas|medical nanites:medicine|hydroponic seed stock:seeds|unrefined palladium:metal ore|"
+    "colonist cryo pods:sleeping passengers|weapons-grade plasma:explosives|antique paintings:art"
+)
+PARTS = _pairs("left hand:hand|right eye:eye|three fingers:fingers|left leg:leg|hearing in one ear:hearing")
+PHRASES = "the tide is green|seven lanterns burning|ask the blind cartographer|no moon over Ilium".split("|")
+PHRASES += "salt for the saint|the heron flies at dusk".split("|")
+CHATTER = (
+    "The crew played cards with {n} in {v} until the lights dimmed.|{n} argued with {m} about fuel prices "
+    "on {s}.|An ion storm delayed the {ship} near {r} for two days.|{n} bought everyone a round at {v}.|"
+    "Customs on {s} searched the {ship} and found nothing.|{n} told a long story about a ghost ship in "
+    "{r}.|We repaired the {ship}'s port thruster with parts from {s}.|{n} and {m} were seen together at "
+    "{v}.|The market on {s} ran out of coffee; {n} was furious.|A patrol from the {f} hailed the {ship} "
+    "near {s}.|{n} sang an old spacer ballad at {v}.|{n} asked about work hauling cargo to {s}."
+).split("|")
+
+
+@dataclass
+class Npc:
+    name: str
+    role: str
+    station: str
+
+
+@dataclass
+class EvalSet:
+    rng: random.Random
+    memories: list[dict] = field(default_factory=list)
+    questions: list[dict] = field(default_factory=list)
+    names: set = field(default_factory=set)
+    npcs: list = field(default_factory=list)
+    ships: list = field(default_factory=list)
+
+    def add(self, text: str, day: int, ns: str = "campaign") -> str:
+        key = f"m{len(self.memories):04d}"
+        importance = round(self.rng.uniform(0.3, 0.7), 2)
+        self.memories.append({"key": key, "text": text, "day": day, "ns": ns, "importance": importance})
+        return key
+
+    def ask(self, text: str, keys: list[str], style: str) -> None:
+        self.questions.append({"q": text, "relevant": keys, "style": style})
+
+    def npc(self) -> Npc:
+        while (name := f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}") in self.names:
+            pass
+        self.names.add(name)
+        self.npcs.append(Npc(name, self.rng.choice(ROLES), self.rng.choice(STATIONS)))
+        return self.npcs[-1]
+
+    def known(self) -> Npc:
+        """Someone we have met already: names recur across a campaign."""
+        return self.rng.choice(self.npcs)
+
+    def ship(self) -> str:
+        while (name := f"{self.rng.choice(SHIP_A)} {self.rng.choice(SHIP_B)}") in self.names:
+            pass
+        self.names.add(name)
+        self.ships.append(name)
+        return name
+
+
+def fact(e: EvalSet, kind: str, asked: bool) -> None:
+    """One fact of `kind`; if asked: early, with its question (and a near-miss about the same
+    subject). Otherwise a look-alike fact at any time (a distractor)."""
+    r = e.rng
+    day = r.randint(1, 40) if asked else r.randint(1, DAYS)
+    who, other = e.npc(), e.known()
+    by_role = r.random() < 0.35
+    ref = f"the {who.role} from {who.station}" if by_role else who.name
+    appos = f", a {who.role} out of {who.station}," if by_role else ""
+    style = "role" if by_role else "name"
+    if kind == "stash":
+        (item, item_q), spot, loc = r.choice(ITEMS), r.choice(SPOTS), r.choice(LOCS)
+        verb = r.choice(["stashed", "tucked away", "concealed", "hid"])
+        key = e.add(f"{who.name}{appos} {verb} the {item} {spot} in {loc}.", day)
+        if asked:
+            e.add(
+                f"{who.name} sold a {r.choice(ITEMS)[0]} to a stranger in {r.choice(LOCS)}.",
+                r.randint(41, DAYS),
+            )
+            e.add(f"{other.name} hid a {item} {r.choice(SPOTS)} in {loc}.", r.randint(41, DAYS))
+            if r.random() < 0.25:  # moved later: only the new place answers "now"
+                moved = e.add(f"After the raid {who.name} moved the {item} to {r.choice(LOCS)}.", 95)
+                e.ask(f"Where is the {item_q} that {ref} hid kept now?", [moved], "update")
+            else:
+                e.ask(
+                    f"Where did {ref} {r.choice(['hide', 'put', 'squirrel away'])} the {item_q}?",
+                    [key],
+                    style,
+                )
+    elif kind == "dock":
+        ship, station = e.ship(), r.choice(STATIONS)
+        code = f"{r.choice('KLMNRTVX')}{r.randint(1, 9)}-{r.randint(1000, 9999)}"
+        key = e.add(
+            f"Harbourmaster {who.name} cleared the {ship} for berth {r.randint(2, 40)} at {station}; "
+            f"docking code {code}.",
+            day,
+        )
+        if asked:
+            e.add(f"The {ship} took on water and ration packs at {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            if r.random() < 0.3:  # the code changed later: only the new one answers "current"
+                new = f"{r.choice('KLMNRTVX')}{r.randint(1, 9)}-{r.randint(1000, 9999)}"
+                upd = e.add(f"After the breach, {station} control reissued the {ship}'s code as {new}.", 100)
+                e.ask(f"What is the {ship}'s current clearance to dock at {station}?", [upd], "update")
+            elif r.random() < 0.6:
+                e.ask(f"Which ship was given clearance code {code}?", [key], "exact")
+            else:
+                e.ask(f"What code lets the {ship} into {station}?", [key], "name")
+    elif kind == "beacon":
+        ship, region = e.ship(), r.choice(REGIONS)
+        x, y = round(r.uniform(-90, 90), 1), round(r.uniform(-180, 180), 1)
+        key = e.add(f"The {ship}'s distress beacon was traced to coordinates {x}, {y} in the {region}.", day)
+        if asked:
+            e.add(f"The {ship} was last seen refuelling at {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            if r.random() < 0.5:
+                e.ask(f"Which ship's SOS came from {x}, {y}?", [key], "exact")
+            else:
+                e.ask(f"Where was the {ship} sending its SOS from?", [key], "name")
+    elif kind == "debt":
+        amount, creditor = r.randint(2, 90) * 100, e.npc()
+        key = e.add(
+            f"{who.name}{appos} owes {creditor.name} {amount:,} credits after a rigged card game.", day
+        )
+        if asked:
+            keys = [key]
+            if r.random() < 0.4:
+                keys.append(e.add(f"{who.name} paid back {amount // 2:,} credits to {creditor.name}.", 90))
+            q = "What does {} still owe, and to whom?" if len(keys) > 1 else "How much money is {} in debt?"
+            e.ask(q.format(ref), keys, "multi" if len(keys) > 1 else style)
+            e.add(f"{creditor.name} lent a shuttle to {other.name} for a week.", r.randint(41, DAYS))
+    elif kind == "loyalty":
+        faction = r.choice(FACTIONS)
+        ns = "a" if asked else r.choice(["a", "b", "campaign"])
+        key = e.add(f"I saw {who.name} pass a coded message to an agent of the {faction}.", day, ns)
+        if asked:
+            e.add(f"I saw {other.name} pass a coded message to an agent of the {faction}.", day + 2, "b")
+            e.ask(f"Who is {who.name} secretly reporting to?", [key], "private")
+    elif kind == "password":
+        venue, station, phrase = r.choice(VENUES), r.choice(STATIONS), r.choice(PHRASES)
+        key = e.add(f"The door password at {venue} on {station} is '{phrase}'.", day)
+        if asked:
+            e.ask(f"What do we have to say to get inside {venue} on {station}?", [key], "name")
+    elif kind == "injury":
+        part, part_q = r.choice(PARTS)
+        ship = e.ship()
+        key = e.add(f"{who.name}{appos} lost {part} in the reactor fire aboard the {ship}.", day)
+        if asked:
+            e.add(f"{who.name} still limps from an old duel on {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            e.ask(
+                f"How did {ref} get hurt?" if by_role else f"What happened to {ref}'s {part_q}?", [key], style
+            )
+    elif kind == "kin":
+        rel = r.choice(["estranged sister", "older brother", "adopted son", "former wife"])
+        key = e.add(f"{who.name} is the {rel} of {other.name}; they have not spoken in years.", day)
+        if asked:
+            e.ask(f"How is {who.name} related to {other.name}?", [key], "name")
+    elif kind == "meeting":
+        venue, station, hour = r.choice(VENUES), r.choice(STATIONS), r.choice(["0600", "1400", "2200"])
+        key = e.add(f"We agreed to meet {who.name}{appos} at {venue} on {station} at {hour} hours.", day)
+        if asked:
+            e.ask(f"When and where is our rendezvous with {ref}?", [key], style)
+    elif kind == "cargo":
+        ship, (cargo, cargo_q), station = e.ship(), r.choice(CARGO), r.choice(STATIONS)
+        key = e.add(
+            f"The {ship}'s hold carries {r.randint(3, 90)} tonnes of {cargo} bound for {station}.", day
+        )
+        if asked:
+            q = r.choice(
+                [f"What is the {ship} hauling, and where to?", f"Where is the {ship}'s {cargo_q} going?"]
+            )
+            e.ask(q, [key], "name")
+    elif kind == "price":
+        (item, item_q), price = r.choice(ITEMS), r.randint(3, 400) * 10
+        key = e.add(f"{who.name}{appos} sells a {item} for {price} credits in {r.choice(LOCS)}.", day)
+        if asked:
+            if r.random() < 0.4:
+                e.ask(f"Who sells a {item_q} for {price} credits?", [key], "exact")
+            else:
+                e.ask(f"How much does {ref} charge for a {item_q}?", [key], style)
+    elif kind == "intro":
+        key = e.add(f"{who.name} is a {who.role} who works out of {who.station}.", day)
+        if asked:
+            e.add(f"{who.name} complained about the food on {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            e.ask(f"What does {who.name} do for a living?", [key], "name")
+
+
+KINDS = "stash dock beacon debt loyalty password injury kin meeting cargo price intro".split()
+
+
+def generate(seed: int = SEED, asked: int = 180, distractors: int = 520, chatter: int = 560) -> EvalSet:
+    e = EvalSet(random.Random(seed))
+    for i in range(asked):
+        fact(e, KINDS[i % len(KINDS)], asked=True)
+    for _ in range(distractors):
+        fact(e, e.rng.choice(KINDS), asked=False)
+    r = e.rng
+    for _ in range(chatter):
+        text = r.choice(CHATTER).format(
+            n=e.known().name, m=e.known().name, v=r.choice(VENUES), s=r.choice(STATIONS),
+            ship=r.choice(e.ships), r=r.choice(REGIONS), f=r.choice(FACTIONS),
+        )  # fmt: skip
+        e.add(text, r.randint(1, DAYS), r.choice(["campaign"] * 4 + ["a", "b"]))
+    return e
+
+
+# ---- load, ask, score ---------------------------------------------------------------------------
+
+
+def load(e: EvalSet) -> dict:
+    """A fresh campaign (the previous evaluation's is deleted) with GM + players A and B."""
+    import numpy as np
+
+    from campaigns.models import Campaign, Membership
+    from gtw_site import bench_memory as bm
+    from memory.embeddings import registry
+    from memory.models import Memory, campaign_namespace, player_namespace
+
+    gm, a, b = (bm.user(f"memeval-{x}") for x in ("gm", "a", "b"))
+    Campaign.objects.filter(name__startswith="memeval ").delete()
+    campaign = bm.new_campaign(f"memeval {SEED}", gm)
+    Membership.objects.bulk_create(Membership(campaign=campaign, user=u, role="player") for u in (a, b))
+    ns = {
+        "campaign": campaign_namespace(campaign.id),
+        "a": player_namespace(a.id),
+        "b": player_namespace(b.id),
+    }
+    embedder = registry.get()
+    t = time.perf_counter()
+    vectors = embedder.embed([m["text"] for m in e.memories])
+    embed_s = time.perf_counter() - t
+    now = datetime.now(UTC)
+    bm.copy_memories(
+        (campaign.id, ns[m["ns"]], "episodic", m["text"], np.asarray(v), m["importance"],
+         now - timedelta(days=DAYS - m["day"], minutes=i % 600), {"key": m["key"]})
+        for i, (m, v) in enumerate(zip(e.memories, vectors, strict=True))
+    )  # fmt: skip
+    ids = dict(Memory.objects.filter(campaign=campaign).values_list("metadata__key", "id"))
+    return {
+        "campaign": campaign.id,
+        "a": a.id,
+        "b_ns": ns["b"],
+        "ids": ids,
+        "embed_s": embed_s,
+        "embedder": embedder,
+    }
+
+
+def score(ranked: list[list[int]], relevant: list[set[int]]) -> dict:
+    r5 = r10 = mrr = 0.0
+    for got, want in zip(ranked, relevant, strict=True):
+        r5 += len(want & set(got[:5])) / len(want)
+        r10 += len(want & set(got[:K])) / len(want)
+        mrr += next((1 / (i + 1) for i, mid in enumerate(got[:K]) if mid in want), 0.0)
+    n = len(ranked)
+    return {"recall@5": round(r5 / n, 3), "recall@10": round(r10 / n, 3), "mrr": round(mrr / n, 3)}
+
+
+def ask_all(e: EvalSet, ctx: dict) -> dict:
+    from memory.models import Memory
+    from memory.retrieval import scope_filter, search_scoped
+
+    scope = scope_filter(campaign_id=ctx["campaign"], user_id=ctx["a"], is_gm=False)
+    private_b = set(Memory.objects.filter(namespace=ctx["b_ns"]).values_list("id", flat=True))
+    out = {}
+    for mode in ("keyword", "vector", "hybrid"):
+        t = time.perf_counter()
+        ranked = [
+            [r.memory.id for r in search_scoped(scope=scope, query=q["q"], k=K, mode=mode)]
+            for q in e.questions
+        ]
+        leaks = sum(len(private_b & set(got)) for got in ranked)
+        out[mode] = {
+            "ranked": ranked,
+            "ms": (time.perf_counter() - t) * 1000 / len(e.questions),
+            "leaks": leaks,
+        }
+    return out
+
+
+def what_ifs(e: EvalSet, ctx: dict, relevant: list[set[int]]) -> list[tuple[str, dict]]:
+    """Re-rank the candidate lists search_scoped builds under other settings, to see which part of
+    the fusion costs recall. Mirrors retrieval.search_scoped step by step (checked: 'as shipped')."""
+    import re
+
+    from django.contrib.postgres.search import SearchQuery, SearchRank
+    from django.db.models import F
+    from django.utils import timezone
+
+    from memory import ranking, retrieval
+    from memory.models import Memory
+
+    base = Memory.objects.filter(
+        retrieval.scope_filter(campaign_id=ctx["campaign"], user_id=ctx["a"], is_gm=False)
+    )
+    info = {i: (c, imp) for i, c, imp in base.values_list("id", "created_at", "importance")}
+
+    def keyword(text: str, n: int) -> list[int]:
+        ts = SearchQuery(text, search_type="websearch", config="english")
+        return list(base.filter(search=ts).annotate(rank=SearchRank(F("search"), ts))
+                    .order_by("-rank", "-id").values_list("id", flat=True)[:n])  # fmt: skip
+
+    lists = []
+    for q in e.questions:
+        vec, dist = retrieval._vector_candidates(base, q["q"], 100)
+        any_word = " or ".join(re.findall(r"\w[\w'-]*", q["q"]))
+        lists.append((vec, dist, keyword(q["q"], 100), keyword(any_word, 100)))
+    now = timezone.now()
+    w, plain = ranking.Weights(), ranking.Weights(recency=0.0, importance=0.0)
+    variants = {  # label: (candidates per list, keyword lists: and / or / none, weights, RRF k, vector?)
+        "as shipped (n=40, AND keywords, boosts 0.3/0.3)": (40, "and", w, 60, True),
+        "n=100 candidates per list": (100, "and", w, 60, True),
+        "vector only, no boosts": (40, "none", plain, 60, True),
+        "no recency/importance boost": (40, "and", plain, 60, True),
+        "boosts 0.05 / 0.05": (40, "and", ranking.Weights(recency=0.05, importance=0.05), 60, True),
+        "boosts 0.3 / 0.3, RRF k=5": (40, "and", w, 5, True),
+        "OR keywords only, no boosts": (40, "or", plain, 60, False),
+        "OR keywords (any word)": (40, "or", w, 60, True),
+        "OR keywords + no boosts": (40, "or", plain, 60, True),
+        "OR keywords + boosts 0.05 / 0.05": (
+            40,
+            "or",
+            ranking.Weights(recency=0.05, importance=0.05),
+            60,
+            True,
+        ),
+        "OR keywords + boosts 0.3 / 0.3, RRF k=5": (40, "or", w, 5, True),
+    }
+    out = []
+    for label, (n, kw_kind, weights, rrf_k, use_vec) in variants.items():
+        ranked = []
+        for vec, dist, kw_and, kw_or in lists:
+            kw = {"and": kw_and, "or": kw_or, "none": []}[kw_kind][:n]
+            cands = ranking.merge(vec[:n] if use_vec else [], kw, info, dist)
+            if rrf_k != ranking.RRF_K:  # ranking.rank has RRF k fixed: shift the ranks to match
+                cands = [replace(c, vector_rank=c.vector_rank and c.vector_rank + rrf_k - ranking.RRF_K,
+                                 keyword_rank=c.keyword_rank and c.keyword_rank + rrf_k - ranking.RRF_K)
+                         for c in cands]  # fmt: skip
+            ranked.append([s.id for s in ranking.rank(cands, now=now, weights=weights)[:K]])
+        out.append(
+            (label, {**score(ranked, relevant), "styles": _style_recall(ranked, relevant, e.questions)})
+        )
+    return out
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+STYLES = ("name", "role", "exact", "update", "multi", "private")
+TABLE_HEADER = (
+    "| mode | questions | memories | recall@5 | recall@10 | MRR "
+    f"| recall@10 by style ({' / '.join(STYLES)}) | ms / query | embedder | date | command |\n"
+    "|---|---:|---:|---:|---:|---:|---|---:|---|---|---|"
+)
+HOW_MEASURED = """\
+How measured: `python -m tests.bench.memory_eval` generates a 120-day campaign from templates with a
+fixed seed (no network, no LLM; the generated set is written to `tests/bench/data/memory_eval.json`
+for reading): facts established on days 1-40, each with one question asked on day 120, among
+near-misses (the same NPC's other business, the same item hidden by someone else), look-alike facts
+about other NPCs and ships, and scene chatter that reuses the same names. Questions are paraphrases,
+never copies: by **name** ("What happened to Ilse Marr's hand?" for "Ilse Marr lost three fingers
+in the reactor fire aboard the Grey Tern"), by **role** ("Where did the smuggler from Vashti Ring
+put the box?"), by **exact** token (a docking code), about a fact that was **update**d later (only
+the new memory counts), **multi**-memory answers (a debt and its partial repayment), and a player's
+**private** notes (asked as that player, with look-alikes in another player's namespace; a leak
+would be counted). Each question is labelled with the memories that answer it. It is loaded into a
+fresh campaign in the benchmark database (`var/bench`, database `gtw_bench_memory`; never your game),
+embedded with the configured embedder, and every question runs through `search_scoped` as player A
+with k=10 in each mode. recall@k is the share of a question's answering memories in the top k,
+averaged; MRR is 1/rank of the first answering memory (0 when none in the top 10)."""
+
+
+def _style_recall(ranked, relevant, questions) -> str:
+    cells = []
+    for style in STYLES:
+        pick = [i for i, q in enumerate(questions) if q["style"] == style]
+        cells.append(f"{score([ranked[i] for i in pick], [relevant[i] for i in pick])['recall@10']:.2f}")
+    return " / ".join(cells)
+
+
+def main(argv: list[str] | None = None) -> int:
+
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.memory_eval", description=__doc__)
+    parser.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    from gtw_site import bench_memory as bm
+    from gtw_site.bench import BASE_DIR, DOC
+
+    e = generate()
+    DATA_FILE.parent.mkdir(exist_ok=True)
+    DATA_FILE.write_text(
+        json.dumps({"seed": SEED, "memories": e.memories, "questions": e.questions}, indent=0)
+    )
+    counts = {s: sum(q["style"] == s for q in e.questions) for s in STYLES}
+    print(f"memory eval: {len(e.memories)} memories, {len(e.questions)} questions {counts}", flush=True)
+    bm.setup()
+    ctx = load(e)
+    embedder = ctx["embedder"]
+    print(f"  loaded; embedded {len(e.memories)} texts in {ctx['embed_s']:.1f} s", flush=True)
+    relevant = [{ctx["ids"][k] for k in q["relevant"]} for q in e.questions]
+    results = ask_all(e, ctx)
+    scores = {mode: score(r["ranked"], relevant) for mode, r in results.items()}
+    command = "python -m tests.bench.memory_eval"
+    rows = []
+    for mode, r in results.items():
+        cells = [mode, len(e.questions), len(e.memories), *scores[mode].values()]
+        cells += [_style_recall(r["ranked"], relevant, e.questions), f"{r['ms']:.1f}"]
+        cells += [f"{embedder.name}:{embedder.model}", datetime.now(UTC).date(), f"`{command}`"]
+        rows.append("| " + " | ".join(map(str, cells)) + " |")
+    print(f"\n{TABLE_HEADER}\n" + "\n".join(rows))
+    leaks = sum(r["leaks"] for r in results.values())
+    print(f"other player's private memories returned: {leaks}")
+    hybrid = scores["hybrid"]
+    beats = all(hybrid[m] > scores[o][m] for o in ("keyword", "vector") for m in hybrid)
+    print(f"hybrid beats keyword and vector on recall@5, recall@10 and MRR: {'yes' if beats else 'NO'}")
+    print(f"\nwhat-ifs (the same candidates re-ranked; recall@5 / recall@10 / MRR   recall@10 by style):")
+    for label, s in what_ifs(e, ctx, relevant):
+        print(f"  {label:<48} {s['recall@5']:.3f} / {s['recall@10']:.3f} / {s['mrr']:.3f}   {s['styles']}")
+    if not args.no_write:
+        text = DOC.read_text() if DOC.exists() else ""
+        for row in rows:
+            text = bm.update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=1)
+        DOC.write_text(text)
+        print(f"updated {DOC.relative_to(BASE_DIR)}")
+    print(f"run time {time.perf_counter() - started:.0f} s")
+    summary = {"memories": len(e.memories), "questions": len(e.questions), **scores}
+    print(json.dumps({**summary, "private_leaks": leaks, "hybrid_beats_both": beats}))
+    return 0 if leaks == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
