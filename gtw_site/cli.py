@@ -84,7 +84,26 @@ def _prepare(out) -> None:
     changed = content_load()
     if changed:
         out.write(f"  content: {', '.join(changed)}\n")
+    _schedules()
     _demo_accounts(out)
+
+
+def _schedules() -> None:
+    """Every minute the memory cluster embeds whatever is still un-embedded — the retry path
+    when an embedder failed earlier."""
+    from django.conf import settings
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="gtw-embed-pending",
+        defaults={
+            "func": "memory.tasks.embed_pending",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "cluster": settings.MEMORY_CLUSTER,
+            "repeats": -1,
+        },
+    )
 
 
 def _demo_accounts(out) -> None:
