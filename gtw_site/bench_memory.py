@@ -1,18 +1,12 @@
 """`gtw bench memory --memories N --campaigns C [--rebuild]`: scoped hybrid recall at scale.
 
-Loads N memories over C campaigns (5 players each, half the memories private to one of them)
-into a database of its own, `gtw_bench_memory`, in the benchmark's data folder (var/bench:
-never your game, and not the database `gtw bench turn` uses). The local embedder embeds 2,000
-texts (that is the ingest throughput we report); the other memories get synthetic text and unit
-vectors mixed from those real embeddings plus noise, written with COPY, and the HNSW index is
-built once at the end. The dataset is reused by later runs unless --rebuild.
-
-Then, for random (campaign, player, question) triples, the wall time of one
-`search_scoped(scope_filter(campaign, player, is_gm=False), k=10)` call (query embedding,
-filtered HNSW, full-text, fusion, fetch), and the HNSW recall@10 of the vector candidates
-against an exact search with the same filter (`SET LOCAL enable_indexscan = off`). Not a test:
+N memories over C campaigns (5 players each, half the memories private to one of them) in a
+database of its own, `gtw_bench_memory`, in the benchmark data folder var/bench (never your game,
+nor the database `gtw bench turn` uses); reused by later runs unless --rebuild. Then the wall time
+of `search_scoped(scope_filter(campaign, player, is_gm=False), k=10)` for random queries, and the
+recall@10 of its vector candidates against an exact search under the same filter. Not a test:
 prints a table and a final JSON line and (unless --no-write) updates docs/BENCHMARKS.md.
-The recall evaluation (`python -m tests.bench.memory_eval`) reuses setup() and update_section().
+setup(), copy_memories() and update_section() also serve `python -m tests.bench.memory_eval`.
 """
 
 from __future__ import annotations
@@ -46,13 +40,9 @@ PLACES = "bay 7|the coolant deck|Vashti Ring|the chapel|hydroponics|the drift ma
 THINGS = "sealed crate|datachip|ledger|med kit|plasma cutter|star chart|fuel cell|forged permit".split("|")  # noqa: SIM905
 VERBS = "stashed|sold|found|stole|repaired|hid|lost|traded".split("|")  # noqa: SIM905
 QUESTIONS = (
-    "where is the {t}",
-    "who {v} the {t}",
-    "what happened at {p}",
-    "what do we know about {n}",
-    "did {n} ever go to {p}",
-    "who owes money on {p}",
-)
+    "where is the {t}", "who {v} the {t}", "what happened at {p}", "what do we know about {n}",
+    "did {n} ever go to {p}", "who owes money on {p}",
+)  # fmt: skip
 
 
 # ---- setup: the bench data folder, our own database ----------------------------------------
@@ -115,7 +105,7 @@ def new_campaign(name: str, gm):
     return services.campaign_create(user=gm, name=name, pack_slug="starter")
 
 
-def copy_memories(rows) -> int:
+def copy_memories(rows) -> None:
     """COPY rows of (campaign_id, namespace, type, text, embedding | None, importance,
     created_at, metadata dict) into memory_memory. Fast; skips the ORM (and auto_now_add)."""
     from django.db import connection
@@ -127,32 +117,12 @@ def copy_memories(rows) -> int:
         "campaign_id, namespace, type, text, embedding, embedding_model, tags, metadata, importance, "
         "sources, created_at"
     )
-    n = 0
     with connection.cursor() as cur, cur.cursor.copy(f"COPY memory_memory ({cols}) FROM STDIN") as copy:
         for campaign_id, namespace, type_, text, vector, importance, created, meta in rows:
             vec = None if vector is None else vec_fmt % tuple(vector.tolist())
             model = "" if vector is None else "bench"
-            copy.write_row(
-                (
-                    campaign_id,
-                    namespace,
-                    type_,
-                    text,
-                    vec,
-                    model,
-                    "{}",
-                    json.dumps(meta),
-                    importance,
-                    "{}",
-                    created,
-                )
-            )
-            n += 1
-    return n
-
-
-def _unit(m: np.ndarray) -> np.ndarray:
-    return (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
+            row = (campaign_id, namespace, type_, text, vec, model, "{}", json.dumps(meta), importance)
+            copy.write_row((*row, "{}", created))
 
 
 # ---- the dataset -------------------------------------------------------------------------------
@@ -185,10 +155,9 @@ def ensure_dataset(n: int, c: int, rebuild: bool) -> dict:
     else:
         stats.update(_build(n, c, tag))
         have = list(Campaign.objects.filter(name__startswith=tag).order_by("id"))
-    players = {}
-    for campaign_id, user_id in Membership.objects.filter(campaign__in=have, role="player").values_list(
-        "campaign_id", "user_id"
-    ):
+    players: dict[int, list[int]] = {}
+    members = Membership.objects.filter(campaign__in=have, role="player")
+    for campaign_id, user_id in members.values_list("campaign_id", "user_id"):
         players.setdefault(campaign_id, []).append(user_id)
     stats["campaigns"] = [(camp.id, sorted(players[camp.id])) for camp in have]
     return stats
@@ -204,9 +173,8 @@ def _build(n: int, c: int, tag: str) -> dict:
     started = time.perf_counter()
     old = Campaign.objects.filter(name__startswith=PREFIX)
     with connection.cursor() as cur:
-        cur.execute(
-            "DELETE FROM memory_memory WHERE campaign_id = ANY(%s)", [list(old.values_list("id", flat=True))]
-        )
+        ids = list(old.values_list("id", flat=True))
+        cur.execute("DELETE FROM memory_memory WHERE campaign_id = ANY(%s)", [ids])
     old.delete()
     gm = user(f"{PREFIX}-gm")
     campaigns = []
@@ -229,7 +197,8 @@ def _build(n: int, c: int, tag: str) -> dict:
     a = real[nprng.integers(0, len(real), rest)]
     b = real[nprng.integers(0, len(real), rest)]
     noise = nprng.standard_normal((rest, real.shape[1])).astype(np.float32) / np.sqrt(real.shape[1])
-    vectors = np.vstack([real, _unit(a + 0.5 * b + 0.6 * noise)]) if rest > 0 else real
+    mixed = a + 0.5 * b + 0.6 * noise
+    vectors = np.vstack([real, mixed / np.linalg.norm(mixed, axis=1, keepdims=True)])
     now = datetime.now(UTC)
     types = list(Memory.Type.values)
 
@@ -267,33 +236,30 @@ def _build(n: int, c: int, tag: str) -> dict:
 # ---- measuring ----------------------------------------------------------------------------------
 
 
-def _exact_ids(base, vector, k: int) -> list[int]:
-    from django.db import connection, transaction
+def _nearest(base, vector, n: int):
     from pgvector.django import CosineDistance
 
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL enable_indexscan = off")  # no HNSW: a sort over every row in scope
-        return list(
-            base.filter(embedding__isnull=False)
-            .annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")
-            .values_list("id", flat=True)[:k]
-        )
-
-
-def vector_plan(base, vector, forced: bool = False) -> str:
-    """The plan nodes PostgreSQL picks for the vector candidate query, e.g. 'Index Scan using
-    memory_embedding_hnsw' or 'Sort > Bitmap Index Scan on memory_scope'."""
-    from django.db import connection, transaction
-    from pgvector.django import CosineDistance
-
-    qs = (
+    return (
         base.filter(embedding__isnull=False)
         .annotate(distance=CosineDistance("embedding", vector))
         .order_by("distance")
-        .values_list("id", "distance")[:40]
+        .values_list("id", flat=True)[:n]
     )
-    sql, params = qs.query.sql_with_params()
+
+
+def _exact_ids(base, vector, k: int) -> list[int]:
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_indexscan = off")  # no HNSW: a sort over every row in scope
+        return list(_nearest(base, vector, k))
+
+
+def vector_plan(base, vector, forced: bool = False) -> str:
+    """The plan nodes of the vector candidate query, e.g. 'Sort > Index Scan using memory_scope'."""
+    from django.db import connection, transaction
+
+    sql, params = _nearest(base, vector, 40).query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"SET LOCAL enable_sort = {'off' if forced else 'on'}")
         cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
@@ -361,26 +327,20 @@ TABLE_HEADER = (
     "|---:|---:|---:|---|---:|---|---|---:|---|---|---|"
 )
 HOW_MEASURED = """\
-How measured: `gtw bench memory --memories N --campaigns C [--rebuild]` uses its own database
-(`gtw_bench_memory`) in the benchmark data folder `var/bench`, never your game. C campaigns with 5
-players each; every other memory is private to one of its players (`player:<id>`), the rest are
-campaign memory. 2,000 memories are embedded with the local embedder (all-MiniLM-L6-v2 int8, one
-thread, batches of 32, as the memory worker runs it; that is the **ingest** column); the others get
-template text and unit vectors mixed from two real embeddings plus Gaussian noise (so they cluster
-like text does, unlike uniform random vectors), loaded with COPY; the HNSW index (m=16,
-ef_construction=64) is then built in one go. Later runs reuse the dataset unless `--rebuild`.
-
-Each query is one `search_scoped(scope_filter(campaign, player, is_gm=False), query, k=10)` call
-for a random campaign, player and templated question: query embedding, filtered HNSW with
-iterative scan, full-text search, fusion and the final fetch, timed from the caller, 20 warm-up
-calls not counted, nearest-rank percentiles. **Recall@10 vs exact** compares the first 10 vector
-candidates of `memory.retrieval._vector_candidates` (the code path search uses) with an exact search
-under the same filter (`SET LOCAL enable_indexscan = off`): *as planned* is what search really
-returns; as long as a player's scope is small PostgreSQL answers it with the scope's btree index
-and an exact sort (the **vector plan** column), never the HNSW index. *HNSW forced* runs the same
-code with `SET LOCAL enable_sort = off`, so the filtered HNSW scan (iterative, relaxed order,
-ef_search 40) must answer: that is the HNSW recall, and it is the JSON line's
-`recall_at_10_vs_exact`. Targets: p95 < 25 ms, recall ≥ 0.95."""
+How measured: `gtw bench memory --memories N --campaigns C [--rebuild]` builds (once; later runs
+reuse it) its own database `gtw_bench_memory` in `var/bench`, never your game: C campaigns of 5
+players, every other memory private to one of them. 2,000 memories are embedded by the local
+embedder as the memory worker runs it (one thread, batches of 32: the **ingest** column); the
+rest get template text and unit vectors mixed from two real embeddings plus noise, loaded with
+COPY, then the HNSW index (m=16, ef_construction=64) is built. Each query is one
+`search_scoped(scope_filter(campaign, player, is_gm=False), query, k=10)` call (embedding, vector
+and full-text candidates, fusion, fetch), timed by the caller; 20 warm-ups; nearest-rank
+percentiles. **Recall@10 vs exact**: the first 10 candidates of `retrieval._vector_candidates` (the
+code search runs) against an exact search under the same filter (`enable_indexscan = off`);
+*as planned* is what search returns (the **vector plan** column shows PostgreSQL's choice),
+*HNSW forced* the same code with `enable_sort = off`, so the filtered HNSW scan (iterative,
+relaxed order, ef_search 40) must answer: the JSON line's `recall_at_10_vs_exact`.
+Targets: p95 < 25 ms, recall ≥ 0.95."""
 
 
 def update_section(text: str, section: str, how: str, header: str, row: str, key_cols: int) -> str:
@@ -419,12 +379,11 @@ def main(args) -> int:
     setup()
     print(f"gtw bench memory: {n} memories over {c} campaigns, database {DB_NAME} in {DATA_DIR}", flush=True)
     stats = ensure_dataset(n, c, args.rebuild)
+    built = json.loads(BUILD_LOG.read_text()) if BUILD_LOG.exists() else {}
     if stats["reused"]:
         print("  reusing the dataset built by an earlier run (--rebuild to rebuild it)")
-        built = json.loads(BUILD_LOG.read_text()) if BUILD_LOG.exists() else {}
         stats = {**stats, "embed_per_s": math.nan, **built.get(f"{n}x{c}", {})}
     else:
-        built = json.loads(BUILD_LOG.read_text()) if BUILD_LOG.exists() else {}
         keep = ("embed_texts", "embed_per_s", "copy_s", "index_s", "build_s")
         BUILD_LOG.write_text(json.dumps({**built, f"{n}x{c}": {k: stats[k] for k in keep}}))
         print(
@@ -439,18 +398,11 @@ def main(args) -> int:
     plan = next((x for x in result["plans"] if not x.startswith("forced")), "?")
     command = f"gtw bench memory --memories {n} --campaigns {c}"
     cells = [
-        n,
-        c,
-        len(lat),
-        f"{p[50]:.1f} / {p[95]:.1f} / {p[99]:.1f}",
+        n, c, len(lat), " / ".join(f"{p[q]:.1f}" for q in (50, 95, 99)),
         f"{percentile(result['embed_ms'], 50):.1f}",
-        f"{recall:.3f} / {forced:.3f} ({min(result['forced']):.1f})",
-        plan,
-        f"{stats['embed_per_s']:.0f}",
-        _machine(load),
-        datetime.now(UTC).date(),
-        f"`{command}`",
-    ]
+        f"{recall:.3f} / {forced:.3f} ({min(result['forced']):.1f})", plan, f"{stats['embed_per_s']:.0f}",
+        _machine(load), datetime.now(UTC).date(), f"`{command}`",
+    ]  # fmt: skip
     row = "| " + " | ".join(map(str, cells)) + " |"
     print(f"\n{TABLE_HEADER}\n{row}")
     print(f"vector plans seen: {'; '.join(result['plans'])}")

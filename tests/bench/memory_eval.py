@@ -1,19 +1,13 @@
 # ruff: noqa: SIM905 - word lists read best as one string
 """Memory recall evaluation: `python -m tests.bench.memory_eval [--no-write]`.
 
-A long synthetic campaign, generated from templates with a fixed seed (no network, no LLM):
-facts established early (days 1-40 of a 120-day campaign) and asked about at the end, in
-paraphrase ("Where did Ossian Ward hide the box?" for "Ossian Ward tucked away the sealed crate
-behind the coolant tanks in bay 7"), by name, by role ("the smuggler from Vashti Ring"), by exact
-token (docking codes), about facts that changed later, and about a player's private notes, among
-near-misses (same NPC, other business; same item, other NPC), look-alike facts about other NPCs
-and ships, and everyday scene chatter. It is loaded into a fresh campaign in the benchmark database
-(gtw_site.bench_memory.setup(): var/bench, never your game), embedded with the configured embedder
-in batches, and every question runs through `memory.retrieval.search_scoped` as player A, k=10, in
-"keyword", "vector" and "hybrid" mode. Prints recall@5, recall@10 and MRR per mode and per
-question style, then re-ranks the same candidate lists under other fusion settings (what-ifs for
-memory/ranking.py and retrieval.py; nothing there is changed). Updates docs/BENCHMARKS.md
-("## Memory recall") unless --no-write; writes the generated set to tests/bench/data/memory_eval.json.
+Generates a long synthetic campaign from templates with a fixed seed (no network, no LLM), loads
+it into a fresh campaign in the benchmark database (gtw_site.bench_memory.setup(): var/bench, never
+your game), embeds it with the configured embedder, and asks every question through
+`memory.retrieval.search_scoped` as player A, k=10, in "keyword", "vector" and "hybrid" mode:
+recall@5, recall@10 and MRR per mode and per question style, then what-ifs (the same candidates
+re-ranked under other fusion settings; memory/ranking.py and retrieval.py are not changed).
+Updates "## Memory recall" in docs/BENCHMARKS.md unless --no-write (see there for the design).
 """
 
 from __future__ import annotations
@@ -113,23 +107,27 @@ class EvalSet:
     rng: random.Random
     memories: list[dict] = field(default_factory=list)
     questions: list[dict] = field(default_factory=list)
-    names: set = field(default_factory=set)
+    seen: set = field(default_factory=set)
     npcs: list = field(default_factory=list)
     ships: list = field(default_factory=list)
 
     def add(self, text: str, day: int, ns: str = "campaign") -> str:
+        if text in self.seen:  # a look-alike that came out word for word: one copy is enough
+            return ""
+        self.seen.add(text)
         key = f"m{len(self.memories):04d}"
         importance = round(self.rng.uniform(0.3, 0.7), 2)
         self.memories.append({"key": key, "text": text, "day": day, "ns": ns, "importance": importance})
         return key
 
     def ask(self, text: str, keys: list[str], style: str) -> None:
+        assert all(keys), f"an answer to {text!r} was dropped as a duplicate"
         self.questions.append({"q": text, "relevant": keys, "style": style})
 
     def npc(self) -> Npc:
-        while (name := f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}") in self.names:
+        while (name := f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}") in self.seen:
             pass
-        self.names.add(name)
+        self.seen.add(name)
         self.npcs.append(Npc(name, self.rng.choice(ROLES), self.rng.choice(STATIONS)))
         return self.npcs[-1]
 
@@ -138,9 +136,9 @@ class EvalSet:
         return self.rng.choice(self.npcs)
 
     def ship(self) -> str:
-        while (name := f"{self.rng.choice(SHIP_A)} {self.rng.choice(SHIP_B)}") in self.names:
+        while (name := f"{self.rng.choice(SHIP_A)} {self.rng.choice(SHIP_B)}") in self.seen:
             pass
-        self.names.add(name)
+        self.seen.add(name)
         self.ships.append(name)
         return name
 
@@ -209,7 +207,7 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
         )
         if asked:
             keys = [key]
-            if r.random() < 0.4:
+            if r.random() < 0.7:
                 keys.append(e.add(f"{who.name} paid back {amount // 2:,} credits to {creditor.name}.", 90))
             q = "What does {} still owe, and to whom?" if len(keys) > 1 else "How much money is {} in debt?"
             e.ask(q.format(ref), keys, "multi" if len(keys) > 1 else style)
@@ -222,7 +220,10 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
             e.add(f"I saw {other.name} pass a coded message to an agent of the {faction}.", day + 2, "b")
             e.ask(f"Who is {who.name} secretly reporting to?", [key], "private")
     elif kind == "password":
-        venue, station, phrase = r.choice(VENUES), r.choice(STATIONS), r.choice(PHRASES)
+        while (venue := r.choice(VENUES), station := r.choice(STATIONS)) in e.seen:
+            pass  # one password per door, or the question has two answers
+        e.seen.add((venue, station))
+        phrase = r.choice(PHRASES)
         key = e.add(f"The door password at {venue} on {station} is '{phrase}'.", day)
         if asked:
             e.ask(f"What do we have to say to get inside {venue} on {station}?", [key], "name")
@@ -391,24 +392,19 @@ def what_ifs(e: EvalSet, ctx: dict, relevant: list[set[int]]) -> list[tuple[str,
         any_word = " or ".join(re.findall(r"\w[\w'-]*", q["q"]))
         lists.append((vec, dist, keyword(q["q"], 100), keyword(any_word, 100)))
     now = timezone.now()
-    w, plain = ranking.Weights(), ranking.Weights(recency=0.0, importance=0.0)
+    W = ranking.Weights
+    w, plain, w05 = W(), W(recency=0, importance=0), W(recency=0.05, importance=0.05)
     variants = {  # label: (candidates per list, keyword lists: and / or / none, weights, RRF k, vector?)
         "as shipped (n=40, AND keywords, boosts 0.3/0.3)": (40, "and", w, 60, True),
         "n=100 candidates per list": (100, "and", w, 60, True),
         "vector only, no boosts": (40, "none", plain, 60, True),
         "no recency/importance boost": (40, "and", plain, 60, True),
-        "boosts 0.05 / 0.05": (40, "and", ranking.Weights(recency=0.05, importance=0.05), 60, True),
+        "boosts 0.05 / 0.05": (40, "and", w05, 60, True),
         "boosts 0.3 / 0.3, RRF k=5": (40, "and", w, 5, True),
         "OR keywords only, no boosts": (40, "or", plain, 60, False),
         "OR keywords (any word)": (40, "or", w, 60, True),
         "OR keywords + no boosts": (40, "or", plain, 60, True),
-        "OR keywords + boosts 0.05 / 0.05": (
-            40,
-            "or",
-            ranking.Weights(recency=0.05, importance=0.05),
-            60,
-            True,
-        ),
+        "OR keywords + boosts 0.05 / 0.05": (40, "or", w05, 60, True),
         "OR keywords + boosts 0.3 / 0.3, RRF k=5": (40, "or", w, 5, True),
     }
     out = []
@@ -437,21 +433,18 @@ TABLE_HEADER = (
     "|---|---:|---:|---:|---:|---:|---|---:|---|---|---|"
 )
 HOW_MEASURED = """\
-How measured: `python -m tests.bench.memory_eval` generates a 120-day campaign from templates with a
-fixed seed (no network, no LLM; the generated set is written to `tests/bench/data/memory_eval.json`
-for reading): facts established on days 1-40, each with one question asked on day 120, among
-near-misses (the same NPC's other business, the same item hidden by someone else), look-alike facts
-about other NPCs and ships, and scene chatter that reuses the same names. Questions are paraphrases,
-never copies: by **name** ("What happened to Ilse Marr's hand?" for "Ilse Marr lost three fingers
-in the reactor fire aboard the Grey Tern"), by **role** ("Where did the smuggler from Vashti Ring
-put the box?"), by **exact** token (a docking code), about a fact that was **update**d later (only
-the new memory counts), **multi**-memory answers (a debt and its partial repayment), and a player's
-**private** notes (asked as that player, with look-alikes in another player's namespace; a leak
-would be counted). Each question is labelled with the memories that answer it. It is loaded into a
-fresh campaign in the benchmark database (`var/bench`, database `gtw_bench_memory`; never your game),
-embedded with the configured embedder, and every question runs through `search_scoped` as player A
-with k=10 in each mode. recall@k is the share of a question's answering memories in the top k,
-averaged; MRR is 1/rank of the first answering memory (0 when none in the top 10)."""
+How measured: `python -m tests.bench.memory_eval` generates a 120-day campaign from templates with
+a fixed seed (no network, no LLM; written to `tests/bench/data/memory_eval.json` for reading):
+facts established on days 1-40, each asked about once on day 120, among near-misses (the same
+NPC's other business, the same item hidden by someone else), look-alike facts about other NPCs
+and ships, and chatter reusing the same names. Questions paraphrase, never copy, and come in
+styles: by **name**, by **role** ("the smuggler from Vashti Ring" for a memory that says "a
+smuggler out of Vashti Ring"), by **exact** token (docking code, coordinates, price), about a fact
+**update**d later (only the new memory counts), **multi**-memory answers (a debt and its
+repayment), and player A's **private** notes (look-alikes sit in player B's namespace; leaks are
+counted). Loaded into a fresh campaign of `gtw_bench_memory` in `var/bench`, embedded with the
+configured embedder, asked through `search_scoped` as player A with k=10 in each mode. recall@k:
+share of a question's answering memories in the top k, averaged; MRR: 1/rank of the first one."""
 
 
 def _style_recall(ranked, relevant, questions) -> str:
@@ -498,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     hybrid = scores["hybrid"]
     beats = all(hybrid[m] > scores[o][m] for o in ("keyword", "vector") for m in hybrid)
     print(f"hybrid beats keyword and vector on recall@5, recall@10 and MRR: {'yes' if beats else 'NO'}")
-    print(f"\nwhat-ifs (the same candidates re-ranked; recall@5 / recall@10 / MRR   recall@10 by style):")
+    print("\nwhat-ifs (the same candidates re-ranked; recall@5 / recall@10 / MRR   recall@10 by style):")
     for label, s in what_ifs(e, ctx, relevant):
         print(f"  {label:<48} {s['recall@5']:.3f} / {s['recall@10']:.3f} / {s['mrr']:.3f}   {s['styles']}")
     if not args.no_write:
