@@ -1,4 +1,3 @@
-# ruff: noqa: SIM905 - word lists read best as one string
 """Memory recall evaluation: `python -m tests.bench.memory_eval [--no-write]`.
 
 Generates a long synthetic campaign from templates with a fixed seed (no network, no LLM), loads
@@ -24,75 +23,16 @@ from pathlib import Path
 SEED = 1977
 DAYS = 120
 K = 10
-DATA_FILE = Path(__file__).resolve().parent / "data" / "memory_eval.json"
+GENERATED = Path(__file__).resolve().parents[2] / "var" / "bench" / "memory_eval.json"  # to read
 SECTION = "## Memory recall"
 
 
-def _pairs(spec: str) -> list[tuple[str, str]]:
-    return [tuple(p.split(":")) for p in spec.split("|")]  # type: ignore[misc]
-
-
-FIRST = (
-    "Ossian Mira Tobias Ilse Dax Sable Juno Pell Corin Yara Anselm Veda Rook Talia Emrys Nadia Kasimir "
-    "Liesl Orrin Perpetua Soren Wren Bastian Ione Caspian Della Fenn Galen Hesper Ivo Jessamy Lorcan "
-    "Maelis Nico Odile Quill Rhea Stellan Thea Ulric Vesna Wystan Xanthe Yusuf Zora Aurek Briar Cato"
-).split()
-LAST = (
-    "Ward Kade Venn Marr Orlov Quint Hark Draven Asche Bellamy Crane Dusk Ellery Fairweather Grieve "
-    "Holloway Imrie Jarrow Keel Lark Mercer Nightingale Okoro Pryce Rask Sorrel Thorne Umber Vale Wick "
-    "Yardley Zell Abernathy Brandt Corvin Dray Esk Fane Gault Hale"
-).split()
-SHIP_A = (
-    "Copper Silent Grey Crimson Lucky Distant Iron Hollow Amber Restless Pale Seventh Broken Gilded "
-    "Quiet Burning Second Faithful Wandering Cold"
-).split()
-SHIP_B = (
-    "Heron Lantern Moth Vigil Kestrel Abelard Tern Anvil Psalm Meridian Jackal Orchid Wager Comet "
-    "Sparrow Covenant Harrier Ember Pilgrim Thistle"
-).split()
-STATIONS = (
-    "Vashti Ring|Kharon Deep|Port Ilium|Tessaly Yard|Corvid Station|Meridian Spire|Halcyon Dock|"
-    "Brennan's Reach|Ostrava Hub|the Sorrow Belt relay|Nimue Platform|Gallow's Anchor"
-).split("|")
-ROLES = (
-    "smuggler|mechanic|dock boss|medic|information broker|pilot|priest|bounty hunter|arms dealer|"
-    "archivist|customs officer|quartermaster|cartographer|bartender|mercenary captain|ore assayer"
-).split("|")
-ITEMS = _pairs(
-    "sealed crate:box|datachip:data card|ledger:account book|jewel case:gem box|plasma pistol:sidearm|"
-    "medical kit:first-aid supplies|star chart:navigation map|fuel cell:power cell|drive coil:engine part|"
-    "reliquary:holy relic|forged permit:fake papers|cryo vial:frozen sample"
-)
-SPOTS = (
-    "behind the coolant tanks|under the galley floor plates|inside a ventilation duct|beneath the chapel "
-    "altar|in a false bulkhead|inside the reactor crawlspace|under the cargo netting|behind the water "
-    "recycler"
-).split("|")
-LOCS = "bay 7|bay 9|deck 3|the hydroponics dome|the drift market|berth 12|the old customs hall|the med bay"
-LOCS = LOCS.split("|")
-VENUES = (
-    "the Gilded Lung|the Rusted Halo|the Drowned Saint|Mother Okafor's noodle bar|the Last Orbit|"
-    "the Glass Chapel|the Pit|the Velvet Airlock"
-).split("|")
-FACTIONS = "Ashen Syndicate|Helix Compact|Free Haulers' Guild|Crimson Veil|Concord Navy|Orrery Cult".split(
-    "|"
-)
-REGIONS = "Caldera Nebula|Tamsin Drift|the Widow's Reach|the Kessler shoals|the Outer Verge".split("|")
-CARGO = _pairs(
-    "refined xenon:gas|medical nanites:medicine|hydroponic seed stock:seeds|unrefined palladium:metal ore|"
-    "colonist cryo pods:sleeping passengers|weapons-grade plasma:explosives|antique paintings:art"
-)
-PARTS = _pairs("left hand:hand|right eye:eye|three fingers:fingers|left leg:leg|hearing in one ear:hearing")
-PHRASES = "the tide is green|seven lanterns burning|ask the blind cartographer|no moon over Ilium".split("|")
-PHRASES += "salt for the saint|the heron flies at dusk".split("|")
-CHATTER = (
-    "The crew played cards with {n} in {v} until the lights dimmed.|{n} argued with {m} about fuel prices "
-    "on {s}.|An ion storm delayed the {ship} near {r} for two days.|{n} bought everyone a round at {v}.|"
-    "Customs on {s} searched the {ship} and found nothing.|{n} told a long story about a ghost ship in "
-    "{r}.|We repaired the {ship}'s port thruster with parts from {s}.|{n} and {m} were seen together at "
-    "{v}.|The market on {s} ran out of coffee; {n} was furious.|A patrol from the {f} hailed the {ship} "
-    "near {s}.|{n} sang an old spacer ballad at {v}.|{n} asked about work hauling cargo to {s}."
-).split("|")
+WORDS = json.loads((Path(__file__).resolve().parent / "data" / "memory_eval_words.json").read_text())
+FIRST, LAST, SHIP_A, SHIP_B = WORDS["first"], WORDS["last"], WORDS["ship_a"], WORDS["ship_b"]
+STATIONS, ROLES, SPOTS, LOCS, VENUES = (WORDS[k] for k in ("stations", "roles", "spots", "locs", "venues"))
+FACTIONS, REGIONS, PHRASES, CHATTER = (WORDS[k] for k in ("factions", "regions", "phrases", "chatter"))
+# (what the memory says, what the question says)
+ITEMS, CARGO, PARTS = ([tuple(p) for p in WORDS[k]] for k in ("items", "cargo", "parts"))
 
 
 @dataclass
@@ -153,35 +93,30 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
     ref = f"the {who.role} from {who.station}" if by_role else who.name
     appos = f", a {who.role} out of {who.station}," if by_role else ""
     style = "role" if by_role else "name"
+
+    def late() -> int:  # near-misses come after the fact, so recency favours them
+        return r.randint(41, DAYS)
+
     if kind == "stash":
         (item, item_q), spot, loc = r.choice(ITEMS), r.choice(SPOTS), r.choice(LOCS)
         verb = r.choice(["stashed", "tucked away", "concealed", "hid"])
         key = e.add(f"{who.name}{appos} {verb} the {item} {spot} in {loc}.", day)
         if asked:
-            e.add(
-                f"{who.name} sold a {r.choice(ITEMS)[0]} to a stranger in {r.choice(LOCS)}.",
-                r.randint(41, DAYS),
-            )
-            e.add(f"{other.name} hid a {item} {r.choice(SPOTS)} in {loc}.", r.randint(41, DAYS))
+            e.add(f"{who.name} sold a {r.choice(ITEMS)[0]} to a stranger in {r.choice(LOCS)}.", late())
+            e.add(f"{other.name} hid a {item} {r.choice(SPOTS)} in {loc}.", late())
             if r.random() < 0.25:  # moved later: only the new place answers "now"
                 moved = e.add(f"After the raid {who.name} moved the {item} to {r.choice(LOCS)}.", 95)
                 e.ask(f"Where is the {item_q} that {ref} hid kept now?", [moved], "update")
             else:
-                e.ask(
-                    f"Where did {ref} {r.choice(['hide', 'put', 'squirrel away'])} the {item_q}?",
-                    [key],
-                    style,
-                )
+                hide = r.choice(["hide", "put", "squirrel away"])
+                e.ask(f"Where did {ref} {hide} the {item_q}?", [key], style)
     elif kind == "dock":
         ship, station = e.ship(), r.choice(STATIONS)
         code = f"{r.choice('KLMNRTVX')}{r.randint(1, 9)}-{r.randint(1000, 9999)}"
-        key = e.add(
-            f"Harbourmaster {who.name} cleared the {ship} for berth {r.randint(2, 40)} at {station}; "
-            f"docking code {code}.",
-            day,
-        )
+        text = f"Harbourmaster {who.name} cleared the {ship} for berth {r.randint(2, 40)} at {station}"
+        key = e.add(f"{text}; docking code {code}.", day)
         if asked:
-            e.add(f"The {ship} took on water and ration packs at {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            e.add(f"The {ship} took on water and ration packs at {r.choice(STATIONS)}.", late())
             if r.random() < 0.3:  # the code changed later: only the new one answers "current"
                 new = f"{r.choice('KLMNRTVX')}{r.randint(1, 9)}-{r.randint(1000, 9999)}"
                 upd = e.add(f"After the breach, {station} control reissued the {ship}'s code as {new}.", 100)
@@ -195,7 +130,7 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
         x, y = round(r.uniform(-90, 90), 1), round(r.uniform(-180, 180), 1)
         key = e.add(f"The {ship}'s distress beacon was traced to coordinates {x}, {y} in the {region}.", day)
         if asked:
-            e.add(f"The {ship} was last seen refuelling at {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            e.add(f"The {ship} was last seen refuelling at {r.choice(STATIONS)}.", late())
             if r.random() < 0.5:
                 e.ask(f"Which ship's SOS came from {x}, {y}?", [key], "exact")
             else:
@@ -211,7 +146,7 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
                 keys.append(e.add(f"{who.name} paid back {amount // 2:,} credits to {creditor.name}.", 90))
             q = "What does {} still owe, and to whom?" if len(keys) > 1 else "How much money is {} in debt?"
             e.ask(q.format(ref), keys, "multi" if len(keys) > 1 else style)
-            e.add(f"{creditor.name} lent a shuttle to {other.name} for a week.", r.randint(41, DAYS))
+            e.add(f"{creditor.name} lent a shuttle to {other.name} for a week.", late())
     elif kind == "loyalty":
         faction = r.choice(FACTIONS)
         ns = "a" if asked else r.choice(["a", "b", "campaign"])
@@ -232,7 +167,7 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
         ship = e.ship()
         key = e.add(f"{who.name}{appos} lost {part} in the reactor fire aboard the {ship}.", day)
         if asked:
-            e.add(f"{who.name} still limps from an old duel on {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            e.add(f"{who.name} still limps from an old duel on {r.choice(STATIONS)}.", late())
             e.ask(
                 f"How did {ref} get hurt?" if by_role else f"What happened to {ref}'s {part_q}?", [key], style
             )
@@ -248,9 +183,8 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
             e.ask(f"When and where is our rendezvous with {ref}?", [key], style)
     elif kind == "cargo":
         ship, (cargo, cargo_q), station = e.ship(), r.choice(CARGO), r.choice(STATIONS)
-        key = e.add(
-            f"The {ship}'s hold carries {r.randint(3, 90)} tonnes of {cargo} bound for {station}.", day
-        )
+        tonnes = r.randint(3, 90)
+        key = e.add(f"The {ship}'s hold carries {tonnes} tonnes of {cargo} bound for {station}.", day)
         if asked:
             q = r.choice(
                 [f"What is the {ship} hauling, and where to?", f"Where is the {ship}'s {cargo_q} going?"]
@@ -267,11 +201,12 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
     elif kind == "intro":
         key = e.add(f"{who.name} is a {who.role} who works out of {who.station}.", day)
         if asked:
-            e.add(f"{who.name} complained about the food on {r.choice(STATIONS)}.", r.randint(41, DAYS))
+            e.add(f"{who.name} complained about the food on {r.choice(STATIONS)}.", late())
             e.ask(f"What does {who.name} do for a living?", [key], "name")
 
 
-KINDS = "stash dock beacon debt loyalty password injury kin meeting cargo price intro".split()
+KINDS = ("stash", "dock", "beacon", "debt", "loyalty", "password", "injury", "kin", "meeting", "cargo")
+KINDS += ("price", "intro")
 
 
 def generate(seed: int = SEED, asked: int = 180, distractors: int = 520, chatter: int = 560) -> EvalSet:
@@ -322,14 +257,7 @@ def load(e: EvalSet) -> dict:
         for i, (m, v) in enumerate(zip(e.memories, vectors, strict=True))
     )  # fmt: skip
     ids = dict(Memory.objects.filter(campaign=campaign).values_list("metadata__key", "id"))
-    return {
-        "campaign": campaign.id,
-        "a": a.id,
-        "b_ns": ns["b"],
-        "ids": ids,
-        "embed_s": embed_s,
-        "embedder": embedder,
-    }
+    return dict(campaign=campaign.id, a=a.id, b_ns=ns["b"], ids=ids, embed_s=embed_s, embedder=embedder)
 
 
 def score(ranked: list[list[int]], relevant: list[set[int]]) -> dict:
@@ -351,16 +279,10 @@ def ask_all(e: EvalSet, ctx: dict) -> dict:
     out = {}
     for mode in ("keyword", "vector", "hybrid"):
         t = time.perf_counter()
-        ranked = [
-            [r.memory.id for r in search_scoped(scope=scope, query=q["q"], k=K, mode=mode)]
-            for q in e.questions
-        ]
-        leaks = sum(len(private_b & set(got)) for got in ranked)
-        out[mode] = {
-            "ranked": ranked,
-            "ms": (time.perf_counter() - t) * 1000 / len(e.questions),
-            "leaks": leaks,
-        }
+        ranked = [[r.memory.id for r in search_scoped(scope=scope, query=q["q"], k=K, mode=mode)]
+                  for q in e.questions]  # fmt: skip
+        ms = (time.perf_counter() - t) * 1000 / len(e.questions)
+        out[mode] = {"ranked": ranked, "ms": ms, "leaks": sum(len(private_b & set(got)) for got in ranked)}
     return out
 
 
@@ -434,7 +356,8 @@ TABLE_HEADER = (
 )
 HOW_MEASURED = """\
 How measured: `python -m tests.bench.memory_eval` generates a 120-day campaign from templates with
-a fixed seed (no network, no LLM; written to `tests/bench/data/memory_eval.json` for reading):
+a fixed seed (words in `tests/bench/data/memory_eval_words.json`; the generated set is written to
+`var/bench/memory_eval.json` for reading; no network, no LLM):
 facts established on days 1-40, each asked about once on day 120, among near-misses (the same
 NPC's other business, the same item hidden by someone else), look-alike facts about other NPCs
 and ships, and chatter reusing the same names. Questions paraphrase, never copy, and come in
@@ -465,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     from gtw_site.bench import BASE_DIR, DOC
 
     e = generate()
-    DATA_FILE.parent.mkdir(exist_ok=True)
-    DATA_FILE.write_text(
+    GENERATED.parent.mkdir(exist_ok=True)
+    GENERATED.write_text(
         json.dumps({"seed": SEED, "memories": e.memories, "questions": e.questions}, indent=0)
     )
     counts = {s: sum(q["style"] == s for q in e.questions) for s in STYLES}
@@ -488,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{TABLE_HEADER}\n" + "\n".join(rows))
     leaks = sum(r["leaks"] for r in results.values())
     print(f"other player's private memories returned: {leaks}")
+    hits = sum(bool(got) for got in results["keyword"]["ranked"])
+    print(f"keyword mode (websearch, every word required) found anything for {hits} of {len(e.questions)}")
     hybrid = scores["hybrid"]
     beats = all(hybrid[m] > scores[o][m] for o in ("keyword", "vector") for m in hybrid)
     print(f"hybrid beats keyword and vector on recall@5, recall@10 and MRR: {'yes' if beats else 'NO'}")

@@ -16,6 +16,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 app = URLRouter(websocket_urlpatterns)
 
 
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test runs its own event loop; channels-redis keeps per-instance receive locks bound
+    to the loop that created them, so give every test its own layer instance."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 def communicator(session, user, query="format=json"):
     comm = WebsocketCommunicator(app, f"/ws/sessions/{session.pk}/?{query}")
     comm.scope["user"] = user
