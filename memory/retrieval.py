@@ -112,12 +112,16 @@ def search_scoped(
         vector_ids, distances = _vector_candidates(base, query, n)
     keyword_ids: list[int] = []
     if mode in ("hybrid", "keyword"):
-        tsquery = SearchQuery(query, search_type="websearch", config="english")
-        keyword_ids = list(
-            base.filter(search=tsquery)
-            .annotate(rank=SearchRank(F("search"), tsquery))
-            .order_by("-rank", "-id")
-            .values_list("id", flat=True)[:n]
+        tsquery = keyword_query(query)
+        keyword_ids = (
+            []
+            if tsquery is None
+            else list(
+                base.filter(search=tsquery)
+                .annotate(rank=SearchRank(F("search"), tsquery))
+                .order_by("-rank", "-id")
+                .values_list("id", flat=True)[:n]
+            )
         )
     info = {
         row["id"]: (row["created_at"], row["importance"])
@@ -133,6 +137,20 @@ def search_scoped(
         Recalled(by_id[s.id], s.score, s.vector, s.keyword, s.recency, s.importance, distances.get(s.id))
         for s in ranked
     ]
+
+
+def keyword_query(text: str) -> SearchQuery | None:
+    """Any of the question's words, not all of them: a question rarely repeats the memory's
+    wording ("which ship was given code V4-2140?"), and websearch syntax turned every word into
+    a requirement (and "-12.5" into NOT 12.5). PostgreSQL's own parser makes the lexemes (so
+    "-12.5" matches "-12.5" in the text), then AND becomes OR."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')", [text])
+        raw = cursor.fetchone()[0]
+    if not raw:
+        return None
+    # "simple": the lexemes are already stemmed by the english parser above; stem them once only.
+    return SearchQuery(raw, search_type="raw", config="simple")
 
 
 def _vector_candidates(base, query: str, n: int) -> tuple[list[int], dict[int, float]]:

@@ -358,3 +358,21 @@ def test_a_branch_sees_parent_memories_up_to_its_seq_only(session, gm, player, g
     assert "beacon" in texts(b) and "beacon" not in texts(session.campaign)
     assert post(player_client, f"/api/sessions/{session.pk}/branch", {"at_seq": at}).status_code == 403
     assert post(gm_client, f"/api/sessions/{session.pk}/branch", {"at_seq": 999}).status_code == 422
+
+
+@pytest.mark.parametrize("q", ["Which ship's SOS came from -12.5, 44.1?", '"or" !!! ()', "???", "a & b | !c"])
+def test_keyword_half_takes_any_text(membership, q):
+    """Regression: websearch syntax made every word required and '-12.5' a NOT."""
+    with _commit(execute=True):
+        [m] = services.memory_record(
+            membership=membership, text="Distress call from coordinates -12.5, 44.1."
+        )
+    hits = retrieval.search_scoped(
+        scope=retrieval.scope_filter(
+            campaign_id=membership.campaign_id, user_id=membership.user_id, is_gm=False
+        ),
+        query=q,
+        mode="keyword",
+    )
+    if "12" in q:
+        assert [h.memory.pk for h in hits] == [m.pk]
