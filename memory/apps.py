@@ -6,6 +6,6 @@ class MemoryConfig(AppConfig):
 
     def ready(self):
         from campaigns import events
-        from memory.services import record_from_events
+        from memory.services import queue_record_from_events
 
-        events.add_listener(record_from_events)
+        events.add_listener(queue_record_from_events)

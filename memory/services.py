@@ -93,6 +93,21 @@ def memory_record(
     return memories
 
 
+def queue_record_from_events(session_id: int, events: list[Event]) -> None:
+    """Event-store listener. Hands the work to the memory cluster, so neither a player's
+    request nor the running turn waits for memory writes (ids only in the payload)."""
+    from django_q.tasks import async_task
+
+    if events:
+        async_task(
+            "memory.tasks.record_events",
+            session_id,
+            [e.seq for e in events],
+            group="memory",
+            cluster=settings.MEMORY_CLUSTER,
+        )
+
+
 def record_from_events(session_id: int, events: list[Event]) -> list[Memory]:
     """Event-store listener: turn committed events into memories (keyword-searchable at once)."""
     if not events:
