@@ -271,6 +271,8 @@ GTW_MEMORY = {
     # When true the GM's queries (and the GM-side prompts) also see players' private memories.
     "gm_omniscient": env_bool("GTW_GM_OMNISCIENT", False),
     "summary_every": env_int("GTW_SUMMARY_EVERY", 20),
+    # How many recalled memories go into the narrator's context (0 turns recall off).
+    "recall_k": env_int("GTW_RECALL_K", 6),
     "max_text_chars": 4000,
 }
 

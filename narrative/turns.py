@@ -208,9 +208,10 @@ def _recall(campaign_id: int, action: Event) -> list[str]:
     from memory.retrieval import recall_for_player
 
     text = action.payload.get("text", "")
-    if action.actor_id is None or not text.strip():
+    k = settings.GTW_MEMORY["recall_k"]
+    if action.actor_id is None or not text.strip() or k <= 0:
         return []
-    hits = recall_for_player(campaign_id=campaign_id, user_id=action.actor_id, query=text[:2000], k=6)
+    hits = recall_for_player(campaign_id=campaign_id, user_id=action.actor_id, query=text[:2000], k=k)
     # The action itself was just remembered; it is no news to the narrator.
     return [h.memory.text for h in hits if h.memory.source_seq != action.seq][:5]
 
