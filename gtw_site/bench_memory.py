@@ -171,23 +171,11 @@ def _build(n: int, c: int, tag: str) -> dict:
     from memory.models import Memory, campaign_namespace, player_namespace
 
     started = time.perf_counter()
-    old = Campaign.objects.filter(name__startswith=PREFIX)
-    with connection.cursor() as cur:
-        ids = list(old.values_list("id", flat=True))
-        cur.execute("DELETE FROM memory_memory WHERE campaign_id = ANY(%s)", [ids])
-    old.delete()
-    gm = user(f"{PREFIX}-gm")
-    campaigns = []
-    for i in range(c):
-        campaign = new_campaign(f"{tag}{i:04d}", gm)
-        members = [user(f"{PREFIX}-c{i:04d}-p{j}") for j in range(PLAYERS)]
-        Membership.objects.bulk_create(Membership(campaign=campaign, user=u, role="player") for u in members)
-        campaigns.append((campaign.id, [u.id for u in members]))
     rng = random.Random(SEED)
     texts = [_text(rng) for _ in range(n)]
     print(f"  embedding {min(n, MODEL_TEXTS)} texts with the local embedder…", flush=True)
     embedder = registry.get()
-    embedder.embed(texts[:32])  # warm-up: the session loads lazily on some builds
+    embedder.embed(texts[:32])  # warm-up: the first batch pays for allocations
     t = time.perf_counter()
     real = np.asarray(embedder.embed(texts[:MODEL_TEXTS]), dtype=np.float32)
     embed_s = time.perf_counter() - t
@@ -202,7 +190,7 @@ def _build(n: int, c: int, tag: str) -> dict:
     now = datetime.now(UTC)
     types = list(Memory.Type.values)
 
-    def rows():
+    def rows(campaigns):
         for i, text in enumerate(texts):
             campaign_id, members = campaigns[i % c]
             private = rng.random() < 0.5
@@ -212,11 +200,25 @@ def _build(n: int, c: int, tag: str) -> dict:
 
     print(f"  loading {n} memories with COPY, HNSW index dropped while we load…", flush=True)
     t = time.perf_counter()
+    # Without the HNSW index, deleting the old dataset is quick too (HNSW vacuum repairs the graph).
     index = next(i for i in Memory._meta.indexes if i.name == HNSW_INDEX)
     with connection.schema_editor() as editor:
         editor.remove_index(Memory, index)
     try:
-        copy_memories(rows())
+        old = Campaign.objects.filter(name__startswith=PREFIX)
+        with connection.cursor() as cur:
+            ids = list(old.values_list("id", flat=True))
+            cur.execute("DELETE FROM memory_memory WHERE campaign_id = ANY(%s)", [ids])
+            cur.execute("VACUUM memory_memory")  # the new rows reuse the space, not double the table
+        old.delete()
+        gm = user(f"{PREFIX}-gm")
+        campaigns = []
+        for i in range(c):
+            campaign = new_campaign(f"{tag}{i:04d}", gm)
+            members = [user(f"{PREFIX}-c{i:04d}-p{j}") for j in range(PLAYERS)]
+            Membership.objects.bulk_create([Membership(campaign=campaign, user=u) for u in members])
+            campaigns.append((campaign.id, [u.id for u in members]))
+        copy_memories(rows(campaigns))
         copy_s = time.perf_counter() - t
     finally:
         t = time.perf_counter()
@@ -315,7 +317,10 @@ def measure(campaigns: list, queries: int) -> dict:
             plans[vector_plan(base, vector)] = None
             plans["forced: " + vector_plan(base, vector, forced=True)] = None
             out["scope_rows"].append(base.count())
-    return {**out, "plans": list(plans)}
+    with connection.cursor() as cur:
+        cur.execute("SHOW shared_buffers")
+        buffers = cur.fetchone()[0]
+    return {**out, "plans": list(plans), "shared_buffers": buffers}
 
 
 # ---- reporting ----------------------------------------------------------------------------------
@@ -371,8 +376,8 @@ def update_section(text: str, section: str, how: str, header: str, row: str, key
 
 def main(args) -> int:
     n, c = args.memories, args.campaigns
-    if c < 1 or n < max(c * 2, MODEL_TEXTS):
-        sys.stderr.write(f"gtw bench memory: need --campaigns ≥ 1 and --memories ≥ {MODEL_TEXTS}\n")
+    if c < 1 or n < c:
+        sys.stderr.write("gtw bench memory: need --campaigns ≥ 1 and at least one memory per campaign\n")
         return 2
     load = os.getloadavg()[0]
     started = time.perf_counter()
@@ -409,7 +414,7 @@ def main(args) -> int:
     print(
         f"player scope: {min(result['scope_rows'])}-{max(result['scope_rows'])} memories; forced-HNSW vector "
         f"candidates (incl. query embedding) p50 / p95 {percentile(result['forced_ms'], 50):.1f} / "
-        f"{percentile(result['forced_ms'], 95):.1f} ms"
+        f"{percentile(result['forced_ms'], 95):.1f} ms; PostgreSQL shared_buffers {result['shared_buffers']}"
     )
     print(f"run time {time.perf_counter() - started:.0f} s")
     if not args.no_write:
