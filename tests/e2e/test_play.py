@@ -195,6 +195,13 @@ def test_screenshots_of_the_other_pages(browser, daphne, session, gm, player, se
     expect(page.get_by_role("heading", name="Second Run")).to_be_visible()
     page.get_by_text("Adjust attributes").click()
     shot(page, "campaign-new")
+    page.goto(f"/campaigns/{session.campaign_id}/memory/")
+    page.get_by_role("textbox", name="Note").fill("Ossian Ward owes the Wardens 3,000 credits.")
+    page.get_by_role("button", name="Save note").click()
+    page.get_by_label("Search memory").fill("who owes money?")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("3,000 credits").first).to_be_visible()
+    shot(page, "memory")
     desktop.close()
 
     mobile = browser.new_context(
