@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 
 from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid
@@ -155,6 +156,8 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
     recent = (
         Event.objects.filter(session=session, seq__lt=action.seq, type__in=["Action", "Narration"])
+        # Only what the acting player could see: events addressed to someone else stay out.
+        .filter(Q(audience__isnull=True) | Q(audience__contains=[action.actor_id or 0]))
         .select_related("actor")
         .order_by("-seq")[: settings.GTW_RECENT_EVENTS_IN_CONTEXT]
     )
