@@ -2,10 +2,11 @@
 
 N memories over C campaigns (5 players each, half the memories private to one of them) in a
 database of its own, `gtw_bench_memory`, in the benchmark data folder var/bench (never your game,
-nor the database `gtw bench turn` uses); reused by later runs unless --rebuild. Then the wall time
-of `search_scoped(scope_filter(campaign, player, is_gm=False), k=10)` for random queries, and the
-recall@10 of its vector candidates against an exact search under the same filter. Not a test:
-prints a table and a final JSON line and (unless --no-write) updates docs/BENCHMARKS.md.
+nor the database `gtw bench turn` uses); reused by later runs unless --rebuild (one N x C at a
+time). Then the wall time of `search_scoped(scope_filter(campaign, player, is_gm=False), k=10)` for
+random queries, and the recall@10 of its vector candidates against an exact search under the same
+filter. Not a test: prints a table and a final JSON line and (unless --no-write) updates
+docs/BENCHMARKS.md.
 setup(), copy_memories() and update_section() also serve `python -m tests.bench.memory_eval`.
 """
 

@@ -91,7 +91,8 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
     who, other = e.npc(), e.known()
     by_role = r.random() < 0.35
     ref = f"the {who.role} from {who.station}" if by_role else who.name
-    appos = f", a {who.role} out of {who.station}," if by_role else ""
+    a_role = f"{'an' if who.role[0] in 'aeiou' else 'a'} {who.role}"
+    appos = f", {a_role} out of {who.station}," if by_role else ""
     style = "role" if by_role else "name"
 
     def late() -> int:  # near-misses come after the fact, so recency favours them
@@ -199,7 +200,7 @@ def fact(e: EvalSet, kind: str, asked: bool) -> None:
             else:
                 e.ask(f"How much does {ref} charge for a {item_q}?", [key], style)
     elif kind == "intro":
-        key = e.add(f"{who.name} is a {who.role} who works out of {who.station}.", day)
+        key = e.add(f"{who.name} is {a_role} who works out of {who.station}.", day)
         if asked:
             e.add(f"{who.name} complained about the food on {r.choice(STATIONS)}.", late())
             e.ask(f"What does {who.name} do for a living?", [key], "name")
@@ -288,9 +289,8 @@ def ask_all(e: EvalSet, ctx: dict) -> dict:
 
 def what_ifs(e: EvalSet, ctx: dict, relevant: list[set[int]]) -> list[tuple[str, dict]]:
     """Re-rank the candidate lists search_scoped builds under other settings, to see which part of
-    the fusion costs recall. Mirrors retrieval.search_scoped step by step (checked: 'as shipped')."""
-    import re
-
+    the fusion costs recall. Mirrors retrieval.search_scoped step by step ('as shipped' reproduces
+    the hybrid row; the '(before)' rows reproduce the code up to 2026-11-25)."""
     from django.contrib.postgres.search import SearchQuery, SearchRank
     from django.db.models import F
     from django.utils import timezone
@@ -303,37 +303,39 @@ def what_ifs(e: EvalSet, ctx: dict, relevant: list[set[int]]) -> list[tuple[str,
     )
     info = {i: (c, imp) for i, c, imp in base.values_list("id", "created_at", "importance")}
 
-    def keyword(text: str, n: int) -> list[int]:
-        ts = SearchQuery(text, search_type="websearch", config="english")
+    def keyword(ts, n: int) -> list[int]:
+        if ts is None:
+            return []
         return list(base.filter(search=ts).annotate(rank=SearchRank(F("search"), ts))
                     .order_by("-rank", "-id").values_list("id", flat=True)[:n])  # fmt: skip
 
     lists = []
     for q in e.questions:
         vec, dist = retrieval._vector_candidates(base, q["q"], 100)
-        any_word = " or ".join(re.findall(r"\w[\w'-]*", q["q"]))
-        lists.append((vec, dist, keyword(q["q"], 100), keyword(any_word, 100)))
+        every_word = SearchQuery(q["q"], search_type="websearch", config="english")  # up to 2026-11-25
+        lists.append((vec, dist, keyword(retrieval.keyword_query(q["q"]), 100), keyword(every_word, 100)))
     now = timezone.now()
     W = ranking.Weights
-    w, plain, w05 = W(), W(recency=0, importance=0), W(recency=0.05, importance=0.05)
-    variants = {  # label: (candidates per list, keyword lists: and / or / none, weights, RRF k, vector?)
-        "as shipped (n=40, AND keywords, boosts 0.3/0.3)": (40, "and", w, 60, True),
-        "n=100 candidates per list": (100, "and", w, 60, True),
-        "vector only, no boosts": (40, "none", plain, 60, True),
-        "no recency/importance boost": (40, "and", plain, 60, True),
-        "boosts 0.05 / 0.05": (40, "and", w05, 60, True),
-        "boosts 0.3 / 0.3, RRF k=5": (40, "and", w, 5, True),
-        "OR keywords only, no boosts": (40, "or", plain, 60, False),
-        "OR keywords (any word)": (40, "or", w, 60, True),
-        "OR keywords + no boosts": (40, "or", plain, 60, True),
-        "OR keywords + boosts 0.05 / 0.05": (40, "or", w05, 60, True),
-        "OR keywords + boosts 0.3 / 0.3, RRF k=5": (40, "or", w, 5, True),
+    w, old = W(), W(recency=0.3, importance=0.3)
+    # label: (candidates a list, keyword list: shipped / every word / none, weights, RRF k, vector list?)
+    variants = {
+        "as shipped": (40, "shipped", w, 60, True),
+        "100 candidates a list": (100, "shipped", w, 60, True),
+        "vector list only": (40, "none", w, 60, True),
+        "keyword list only": (40, "shipped", w, 60, False),
+        "no recency/importance boost": (40, "shipped", W(recency=0, importance=0), 60, True),
+        "boosts 0.05 / 0.05": (40, "shipped", W(recency=0.05, importance=0.05), 60, True),
+        "boosts 0.3 / 0.3 (before 2026-11-25)": (40, "shipped", old, 60, True),
+        "RRF k = 20": (40, "shipped", w, 20, True),
+        "keyword weight 0.5": (40, "shipped", W(keyword=0.5), 60, True),
+        "every word required, boosts 0.3 / 0.3 (before)": (40, "every", old, 60, True),
+        "every word required, shipped boosts": (40, "every", w, 60, True),
     }
     out = []
     for label, (n, kw_kind, weights, rrf_k, use_vec) in variants.items():
         ranked = []
-        for vec, dist, kw_and, kw_or in lists:
-            kw = {"and": kw_and, "or": kw_or, "none": []}[kw_kind][:n]
+        for vec, dist, kw_shipped, kw_every in lists:
+            kw = {"shipped": kw_shipped, "every": kw_every, "none": []}[kw_kind][:n]
             cands = ranking.merge(vec[:n] if use_vec else [], kw, info, dist)
             if rrf_k != ranking.RRF_K:  # ranking.rank has RRF k fixed: shift the ranks to match
                 cands = [replace(c, vector_rank=c.vector_rank and c.vector_rank + rrf_k - ranking.RRF_K,
@@ -412,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     leaks = sum(r["leaks"] for r in results.values())
     print(f"other player's private memories returned: {leaks}")
     hits = sum(bool(got) for got in results["keyword"]["ranked"])
-    print(f"keyword mode (websearch, every word required) found anything for {hits} of {len(e.questions)}")
+    print(f"keyword mode found anything for {hits} of {len(e.questions)} questions")
     hybrid = scores["hybrid"]
     beats = all(hybrid[m] > scores[o][m] for o in ("keyword", "vector") for m in hybrid)
     print(f"hybrid beats keyword and vector on recall@5, recall@10 and MRR: {'yes' if beats else 'NO'}")
