@@ -157,11 +157,19 @@ def record_from_events(session_id: int, events: list[Event]) -> list[Memory]:
     return memories
 
 
+def _embed_flag() -> str:
+    # Per database: deployments (and parallel test workers) that share one Redis must not
+    # swallow each other's embedding jobs.
+    from django.db import connection
+
+    return f"gtw:memory:embed-queued:{connection.settings_dict['NAME']}"
+
+
 def schedule_embedding() -> None:
     from django_q.tasks import async_task
 
     # Debounced: one queued embedding job at a time is enough, it drains the whole backlog.
-    if not cache.add("gtw:memory:embed-queued", 1, timeout=60):
+    if not cache.add(_embed_flag(), 1, timeout=60):
         return
     async_task(
         "memory.tasks.embed_pending",
@@ -177,7 +185,7 @@ def embed_pending(*, limit: int = 5000) -> int:
     from memory.embeddings import registry
 
     # New memories from here on schedule a fresh job.
-    cache.delete("gtw:memory:embed-queued")
+    cache.delete(_embed_flag())
     done = 0
     try:
         embedder = registry.get()
