@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from campaigns.errors import NotFound
-from campaigns.models import Campaign, Character, Event, Membership, PlaySession
+from campaigns.models import Campaign, Event, Membership, PlaySession
 
 
 def campaign_list(*, viewer) -> list[Campaign]:
@@ -66,10 +66,6 @@ def session_events(*, viewer, session_id: int, after: int = 0, limit: int = 500)
     session, membership = session_membership_get(viewer=viewer, session_id=session_id)
     events = Event.objects.filter(session=session, seq__gt=after).select_related("actor").order_by("seq")
     return list(visible_to(events, membership)[:limit])
-
-
-def character_for(*, campaign_id: int, user_id: int) -> Character | None:
-    return Character.objects.filter(campaign_id=campaign_id, owner_id=user_id).first()
 
 
 def campaign_members(*, campaign_id: int) -> list[Membership]:

@@ -39,3 +39,9 @@ def load_factory(dotted: str) -> Callable[..., Any]:
     module_name, _, attr = dotted.partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, attr)
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """One line of at most `limit` characters, for error messages that quote a vendor's reply."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

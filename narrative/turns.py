@@ -253,10 +253,6 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
     return messages
 
 
-class TurnFailed(Exception):
-    pass
-
-
 def run_turn(session: PlaySession, action_seq: int) -> None:
     """Narrate one pending action. Caller holds the session's turn lock."""
     action = Event.objects.select_related("actor").get(session=session, seq=action_seq)
@@ -303,7 +299,7 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
                     )
                 )
         stream.flush()
-    except (ProviderError, TurnFailed) as exc:
+    except ProviderError as exc:
         stream.reset("")
         _fail(session, action_seq, str(exc))
         return

@@ -105,10 +105,6 @@ def events_committed(session_id: int, events: list) -> None:
         )
 
 
-def presence_changed(session_id: int, html: str, online: list[str]) -> None:
-    _send(session_group(session_id), {"type": "session.presence", "html": html, "online": online})
-
-
 async def presence_changed_async(session_id: int, html: str, online: list[str]) -> None:
     layer = get_channel_layer()
     await layer.group_send(

@@ -10,6 +10,7 @@ import anthropic
 import httpx2
 
 from gtw_site.providers import ProviderError, Usage
+from gtw_site.providers import clip as _clip
 from narrative.llm.base import (
     ChatRequest,
     Message,
@@ -248,8 +249,3 @@ def _input_tokens(usage: Any) -> int:
         getattr(usage, key, None) or 0
         for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     )
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

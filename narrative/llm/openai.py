@@ -9,6 +9,7 @@ from typing import Any
 import openai
 
 from gtw_site.providers import ProviderError, Usage
+from gtw_site.providers import clip as _clip
 from narrative.llm.base import (
     ChatRequest,
     Message,
@@ -247,8 +248,3 @@ def _detail(body: object) -> str:
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return error["message"]
     return body if isinstance(body, str) else ""
-
-
-def _clip(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
