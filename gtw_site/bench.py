@@ -31,6 +31,9 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from gtw_site import trace
+from gtw_site.trace import mark
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / "var" / "bench"
 DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
@@ -125,6 +128,7 @@ def _setup_game(n: int) -> tuple[int, list[str]]:
 @dataclass
 class Client:
     ws: object
+    traced: bool = False  # client 0 writes its first delta to the --trace timeline
     first_delta: dict[int, float] = field(default_factory=dict)  # action_seq -> perf_counter()
     delta_ids: dict[int, set[int]] = field(default_factory=dict)  # action_seq -> delta indices seen
     done: dict[int, float] = field(default_factory=dict)  # action_seq -> Narration (or TurnFailed)
@@ -140,6 +144,8 @@ async def _read(client: Client, tick: asyncio.Event) -> None:
         frame = json.loads(raw)
         kind = frame.get("type")
         if kind == "delta":
+            if client.traced and frame["action_seq"] not in client.first_delta:
+                mark("client.first_delta")
             client.first_delta.setdefault(frame["action_seq"], now)
             client.delta_ids.setdefault(frame["action_seq"], set()).add(frame["i"])
         elif kind == "event":
@@ -166,6 +172,7 @@ def _post_action(port: int, session_id: int, token: str, key: str) -> tuple[floa
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     sent = time.perf_counter()
+    mark("client.post_sent")
     with _http.open(request, timeout=TURN_TIMEOUT_S) as resp:
         seq = json.loads(resp.read())["seq"]
     return sent, time.perf_counter(), seq
@@ -192,7 +199,7 @@ async def _run(port: int, session_id: int, tokens: list[str], turns: int) -> Res
         options = dict(origin=f"http://127.0.0.1:{port}", compression=None, proxy=None, max_queue=None)
         for token in tokens:  # one at a time: connecting is not what we measure
             ws = await connect(url, additional_headers={"Authorization": f"Bearer {token}"}, **options)
-            clients.append(Client(ws))
+            clients.append(Client(ws, traced=not clients))
             readers.append(asyncio.create_task(_read(clients[-1], tick)))
         # A pong proves each consumer is past connect(): in the group, with its last seq known.
         for client in clients:
@@ -321,6 +328,12 @@ def main(args) -> int:
     os.environ.update(BENCH_ENV)
     for name in UNSET_ENV:
         os.environ.pop(name, None)
+    trace_path = DATA_DIR / "trace.txt"
+    if getattr(args, "trace", False):
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        trace_path.unlink(missing_ok=True)
+        os.environ["GTW_TRACE_FILE"] = str(trace_path)  # the server's processes inherit it
+        trace._PATH = str(trace_path)
     # SIGTERM to the bench must stop the server too: make it a SystemExit so `finally` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -365,6 +378,10 @@ def main(args) -> int:
     )
     for error in sorted(set(results.failures)):
         print(f"  failed turn: {error}")
+    if getattr(args, "trace", False):
+        print("\nwhere the time goes (client 0, ms after the POST was sent; median / max over turns):")
+        for label, median, worst, count in trace.breakdown(str(trace_path), "client.post_sent", WARMUP_TURNS):
+            print(f"  {label:22s} {median:7.1f} {worst:7.1f}  n={count}")
     if not args.no_write:
         DOC.parent.mkdir(exist_ok=True)
         DOC.write_text(update_doc(DOC.read_text() if DOC.exists() else "", row, n))

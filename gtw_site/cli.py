@@ -183,15 +183,19 @@ def cmd_up(args) -> int:
         "--proxy-headers",
         "gtw_site.asgi:application",
     ]
+    # Connection reuse (see DATABASES in settings): a pool per Daphne process, one kept
+    # connection per task worker.
+    web_env = {"GTW_DB_POOL": os.environ.get("GTW_DB_POOL", "1")}
+    task_env = {"GTW_DB_CONN_MAX_AGE": os.environ.get("GTW_DB_CONN_MAX_AGE", "300")}
     for i in range(args.web_workers):
-        spawn(f"web-{i + 1}", daphne_cmd)
-    spawn("tasks", [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"])
+        spawn(f"web-{i + 1}", daphne_cmd, web_env)
+    spawn("tasks", [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"], task_env)
     # Memory jobs (embedding, summaries) get their own cluster and a lower CPU priority, so
     # turns never queue behind them.
     spawn(
         "memory-tasks",
         [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
-        {"Q_CLUSTER_NAME": "gtw-memory"},
+        {"Q_CLUSTER_NAME": "gtw-memory", **task_env},
         nice=10,
     )
 
@@ -401,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--campaigns", type=int, default=100, help="memory: over how many campaigns")
     bench.add_argument("--rebuild", action="store_true", help="memory: rebuild the dataset")
     bench.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
+    bench.add_argument(
+        "--trace", action="store_true", help="turn: print where the time goes (a cross-process timeline)"
+    )
     bench.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     if getattr(args, "web_workers", 1) < 1:

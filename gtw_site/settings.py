@@ -145,11 +145,29 @@ _pg, _redis = _start_embedded()
 DATABASE_URL = _pg.url if _pg else env_str("DATABASE_URL")
 REDIS_URL = _redis.url if _redis else env_str("REDIS_URL")
 
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Connection reuse. Under Daphne every request runs in its own thread (Django's ASGI handler),
+# so thread-local persistent connections would pile up: web processes use a psycopg pool
+# (GTW_DB_POOL=1, which `gtw up` sets for them). Task workers run tasks in one thread and keep
+# their connection (GTW_DB_CONN_MAX_AGE, set by `gtw up`). A fresh backend per request or task
+# cost 5-10 ms on the turn's path under load (docs/BENCHMARKS.md).
+DB_POOL = env_bool("GTW_DB_POOL", False)
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=0 if DB_POOL else env_int("GTW_DB_CONN_MAX_AGE", 0)
+    )
+}
 if env_str("GTW_DB_NAME"):
     # Lets a helper process (the e2e test's Daphne, the benchmark) share a test database.
     DATABASES["default"]["NAME"] = env_str("GTW_DB_NAME")
 DATABASES["default"].setdefault("OPTIONS", {})
+if DB_POOL:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 2,
+        "max_size": env_int("GTW_DB_POOL_MAX", 20),
+        "timeout": 10,
+    }
+# With the pool, this checks each connection on its way out of the pool: a restarted embedded
+# server must not hand out dead connections.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

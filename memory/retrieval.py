@@ -71,15 +71,35 @@ def memory_search(
     )
 
 
-def recall_for_player(*, campaign_id: int, user_id: int, query: str, k: int = 6) -> list[Recalled]:
+def recall_for_player(
+    *, campaign_id: int, user_id: int, query: str, k: int = 6, vector: list[float] | None = None
+) -> list[Recalled]:
     """What the narrator may use when answering this player: never another player's secrets,
-    whatever the GM-omniscience setting."""
+    whatever the GM-omniscience setting. `vector` is the query's embedding if the caller
+    already has it (the turn runner computes it while it loads the rest of the context).
+    The caller marks what it used with `mark_recalled` once the turn is out of its hot path."""
     return search_scoped(
         scope=scope_filter(campaign_id=campaign_id, user_id=user_id, is_gm=False),
         query=query,
         k=k,
-        touch=True,
+        vector=vector,
     )
+
+
+def embed_query(query: str) -> list[float] | None:
+    """The query's embedding, or None if the embedder fails (recall then uses keywords only)."""
+    from memory.embeddings import registry
+
+    try:
+        return registry.get().embed([query])[0]
+    except ProviderError:
+        logger.warning("query embedding failed; keyword recall only", exc_info=True)
+        return None
+
+
+def mark_recalled(memory_ids: list[int]) -> None:
+    if memory_ids:
+        Memory.objects.filter(id__in=memory_ids).update(last_recalled_at=timezone.now())
 
 
 def _validate(query, k, types, tags):
@@ -96,7 +116,14 @@ def _validate(query, k, types, tags):
 
 
 def search_scoped(
-    *, scope: Q, query: str, k: int = 10, types=None, tags=None, touch: bool = False, mode: str = "hybrid"
+    *,
+    scope: Q,
+    query: str,
+    k: int = 10,
+    types=None,
+    tags=None,
+    mode: str = "hybrid",
+    vector: list[float] | None = None,
 ) -> list[Recalled]:
     """`mode` is "hybrid", "vector" or "keyword" (the latter two exist for the recall benchmark)."""
     _validate(query, k, types, tags)
@@ -109,7 +136,7 @@ def search_scoped(
     vector_ids: list[int] = []
     distances: dict[int, float] = {}
     if mode in ("hybrid", "vector"):
-        vector_ids, distances = _vector_candidates(base, query, n)
+        vector_ids, distances = _vector_candidates(base, embed_query(query) if vector is None else vector, n)
     keyword_ids: list[int] = []
     if mode in ("hybrid", "keyword"):
         tsquery = keyword_query(query)
@@ -130,9 +157,8 @@ def search_scoped(
         )
     }
     ranked = ranking.rank(ranking.merge(vector_ids, keyword_ids, info, distances), now=timezone.now())[:k]
-    by_id = Memory.objects.in_bulk([s.id for s in ranked])
-    if touch and ranked:
-        Memory.objects.filter(id__in=[s.id for s in ranked]).update(last_recalled_at=timezone.now())
+    # Not the vector and tsvector columns: parsing 384 floats per row is most of this query.
+    by_id = Memory.objects.defer("embedding", "search").in_bulk([s.id for s in ranked])
     return [
         Recalled(by_id[s.id], s.score, s.vector, s.keyword, s.recency, s.importance, distances.get(s.id))
         for s in ranked
@@ -153,13 +179,8 @@ def keyword_query(text: str) -> SearchQuery | None:
     return SearchQuery(raw, search_type="raw", config="simple")
 
 
-def _vector_candidates(base, query: str, n: int) -> tuple[list[int], dict[int, float]]:
-    from memory.embeddings import registry
-
-    try:
-        vector = registry.get().embed([query])[0]
-    except ProviderError:
-        logger.warning("query embedding failed; keyword recall only", exc_info=True)
+def _vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float]]:
+    if vector is None:
         return [], {}
     with transaction.atomic(), connection.cursor() as cursor:
         # Filtered HNSW: keep scanning the index until n rows pass the scope filter.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from gtw_site.trace import mark
 from memory import services, summaries
 
 logger = logging.getLogger(__name__)
@@ -12,12 +13,22 @@ logger = logging.getLogger(__name__)
 def record_events(session_id: int, seqs: list[int]) -> int:
     from campaigns.models import Event
 
+    mark("memory.record")
     events = list(Event.objects.filter(session_id=session_id, seq__in=seqs).order_by("seq"))
     return len(services.record_from_events(session_id, events))
 
 
 def embed_pending() -> int:
-    return services.embed_pending()
+    mark("memory.embed")
+    n = services.embed_pending()
+    mark("memory.embed.end")
+    return n
+
+
+def mark_recalled(memory_ids: list[int]) -> None:
+    from memory.retrieval import mark_recalled
+
+    mark_recalled(memory_ids)
 
 
 def summarize_session(session_id: int) -> int | None:

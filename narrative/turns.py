@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from campaigns.models import Character, Event, PlaySession
 from campaigns.selectors import session_membership_get
 from campaigns.services import check_storable
 from gtw_site.providers import ProviderError
+from gtw_site.trace import mark
 from missions.rules import dice
 from narrative import tools
 from narrative.llm import registry
@@ -49,6 +51,7 @@ LOCK_NAMESPACE = 0x67747701
 
 def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> events.AppendResult:
     """Record a player's action and start (or queue behind) the GM's turn."""
+    mark("action.received")
     if not isinstance(text, str) or not text.strip():
         raise Invalid("Say what your character does — the action is empty.")
     text = text.strip()
@@ -67,6 +70,10 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
     character = Character.objects.filter(campaign_id=session.campaign_id, owner=user).first()
     payload = {"text": text, "character": character.name if character else None}
     with transaction.atomic():
+        # Registered before the append so it runs first on commit, ahead of the event-store
+        # listeners (memory) and the broadcast: the turn is what players wait for. A replayed
+        # key schedules a runner that finds nothing new to do.
+        transaction.on_commit(lambda: schedule_turns(session.pk))
         result = events.append(
             session.pk,
             [events.NewEvent(type="Action", payload=payload, actor_id=user.pk)],
@@ -75,7 +82,6 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         if not result.replayed:
             created = result.events
             transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
-            transaction.on_commit(lambda: schedule_turns(session.pk))
     return result
 
 
@@ -87,19 +93,20 @@ def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult
     if str(action_seq) not in (session.state.get("failed") or {}):
         raise Conflict("That turn is not waiting for a retry.")
     with transaction.atomic():
+        transaction.on_commit(lambda: schedule_turns(session.pk))  # first, as in submit_action
         result = events.append(
             session.pk,
             [events.NewEvent(type="TurnRetried", payload={"action_seq": action_seq}, actor_id=user.pk)],
         )
         created = result.events
         transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
-        transaction.on_commit(lambda: schedule_turns(session.pk))
     return result
 
 
 def schedule_turns(session_id: int) -> None:
     from django_q.tasks import async_task
 
+    mark("turn.scheduled")
     async_task(
         "narrative.turns.run_pending_turns", session_id, task_name=f"turns-{session_id}", group="turns"
     )
@@ -113,6 +120,7 @@ def run_pending_turns(session_id: int) -> int:
     is never stranded.
     """
     ran = 0
+    mark("runner.started")
     while True:
         if not _try_lock(session_id):
             return ran
@@ -151,6 +159,9 @@ def _unlock(session_id: int) -> None:
 def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     """Everything the narrator may know for this turn: scene, sheet, objective, personality,
     recent events. Built from the acting player's point of view."""
+    # The query embedding (ONNX, releases the GIL) runs in a thread while we read the database.
+    query = _recall_query(action)
+    vector = _embed_pool.submit(_embed_query, query) if query else None
     campaign = session.campaign
     pack = campaign.pack.data
     character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
@@ -163,7 +174,7 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     )
     personality = campaign.personality
     state = session.state
-    return {
+    context = {
         "action": {
             "text": action.payload.get("text", ""),
             "actor": action.actor.username if action.actor else "someone",
@@ -201,22 +212,46 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
             for e in reversed(list(recent))
         ],
         "turn": state.get("counts", {}).get("Narration", 0) + 1,
-        # Recall scoped to the acting player: campaign memory plus their own private memory,
-        # filtered in SQL. Never another player's secrets.
-        "memories": _recall(campaign.pk, action),
     }
+    # Recall scoped to the acting player: campaign memory plus their own private memory,
+    # filtered in SQL. Never another player's secrets.
+    mark("turn.recall")
+    recalled = _recall(campaign.pk, action, query, vector.result() if vector else None)
+    context["memories"] = [m.text for m in recalled]
+    context["recalled_ids"] = [m.pk for m in recalled]
+    return context
 
 
-def _recall(campaign_id: int, action: Event) -> list[str]:
+_embed_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtw-recall")
+
+
+def _recall_query(action: Event) -> str | None:
+    text = action.payload.get("text", "")
+    if action.actor_id is None or not text.strip() or settings.GTW_MEMORY["recall_k"] <= 0:
+        return None
+    return text[:2000]
+
+
+def _embed_query(query: str) -> list[float] | None:
+    from memory.retrieval import embed_query
+
+    return embed_query(query)
+
+
+def _recall(campaign_id: int, action: Event, query: str | None, vector: list[float] | None) -> list:
     from memory.retrieval import recall_for_player
 
-    text = action.payload.get("text", "")
-    k = settings.GTW_MEMORY["recall_k"]
-    if action.actor_id is None or not text.strip() or k <= 0:
+    if query is None:
         return []
-    hits = recall_for_player(campaign_id=campaign_id, user_id=action.actor_id, query=text[:2000], k=k)
+    hits = recall_for_player(
+        campaign_id=campaign_id,
+        user_id=action.actor_id,
+        query=query,
+        k=settings.GTW_MEMORY["recall_k"],
+        vector=vector,
+    )
     # The action itself was just remembered; it is no news to the narrator.
-    return [h.memory.text for h in hits if h.memory.source_seq != action.seq][:5]
+    return [h.memory for h in hits if h.memory.source_seq != action.seq][:5]
 
 
 def _archetype_name(pack: dict, slug: str) -> str:
@@ -255,8 +290,10 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
 
 def run_turn(session: PlaySession, action_seq: int) -> None:
     """Narrate one pending action. Caller holds the session's turn lock."""
+    mark("turn.started")
     action = Event.objects.select_related("actor").get(session=session, seq=action_seq)
     context = build_context(session, action)
+    mark("turn.context_built")
     messages = build_messages(context)
     provider = registry.get("narrator")
     stream = broadcast.DeltaStream(session.pk, action_seq)
@@ -324,6 +361,17 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
         created = result.events
         if not result.replayed:
             transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+    # Bookkeeping for the memory page ("last recalled"), kept out of the first-delta path.
+    _mark_recalled(context.get("recalled_ids") or [])
+
+
+def _mark_recalled(memory_ids: list[int]) -> None:
+    # On the memory cluster: the embedding job holds row locks on memories it is embedding,
+    # and this UPDATE would wait for them while we hold the session's turn lock.
+    from django_q.tasks import async_task
+
+    if memory_ids:
+        async_task("memory.tasks.mark_recalled", memory_ids, group="memory", cluster=settings.MEMORY_CLUSTER)
 
 
 def _stream_with_retry(

@@ -25,6 +25,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from gtw_site.trace import mark
+
 logger = logging.getLogger(__name__)
 
 
@@ -137,6 +139,8 @@ class DeltaStream:
             return
         text = "".join(self.buffer)
         self.buffer = []
+        if self.index == 0:
+            mark("turn.first_delta")
         _send(
             session_group(self.session_id),
             {"type": "session.delta", "action_seq": self.action_seq, "i": self.index, "text": text},

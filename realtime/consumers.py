@@ -120,6 +120,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def session_delta(self, message):
         if self.last_seq is None:
             return
+        if message["action_seq"] > self.last_seq:
+            # The turn runner starts before the Action's own broadcast goes out; the Action is
+            # committed, so fetch it (and anything before it) first: the preview needs its entry.
+            await self._send_range(self.last_seq, message["action_seq"])
         if self.json_mode:
             await self._send_json(
                 {

@@ -229,3 +229,26 @@ def test_session_auth_needs_csrf(gm, content):
 def test_openapi_docs(client, db):
     assert client.get("/api/openapi.json").status_code == 200
     assert client.get("/api/docs").status_code == 200
+
+
+def test_token_last_used_is_written_at_most_once_a_minute(session, player):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from gtw_site.models import ApiToken
+
+    token, raw = ApiToken.issue(user=player, name="script")
+    api, auth = Client(), {"Authorization": f"Bearer {raw}"}
+    assert api.get(f"/api/sessions/{session.pk}/events", headers=auth).status_code == 200
+    token.refresh_from_db()
+    first = token.last_used_at
+    assert first is not None
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get(f"/api/sessions/{session.pk}/events", headers=auth).status_code == 200
+    assert not [q for q in queries if q["sql"].startswith('UPDATE "gtw_site_apitoken"')]
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=first - timedelta(minutes=2))
+    assert api.get(f"/api/sessions/{session.pk}/events", headers=auth).status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at > first

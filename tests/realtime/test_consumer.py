@@ -204,3 +204,48 @@ def test_whispers_are_delivered_only_to_their_recipient(session, gm, player):
             await c.disconnect()
 
     run(go)
+
+
+def test_a_delta_that_overtakes_its_action_fetches_the_action_first(session, player, gm):
+    """The turn runner is scheduled before the Action's own broadcast goes out, so a first
+    delta can reach a socket before the Action event does; the socket sends the (committed)
+    Action first, then the delta, and the late broadcast is not a duplicate."""
+    from campaigns import events
+    from realtime import broadcast
+
+    async def go():
+        comm = communicator(session, gm)
+        await comm.connect()
+        await comm.send_to(text_data=json.dumps({"type": "ping"}))
+        await receive_until(comm, lambda f: f["type"] == "pong")
+
+        def commit_without_broadcast():
+            return events.append(
+                session.pk, [events.NewEvent(type="Action", payload={"text": "hi"}, actor_id=player.pk)]
+            )
+
+        from channels.db import database_sync_to_async
+
+        result = await database_sync_to_async(commit_without_broadcast)()
+        seq = result.events[0].seq
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        await layer.group_send(
+            broadcast.session_group(session.pk),
+            {"type": "session.delta", "action_seq": seq, "i": 0, "text": "The lights"},
+        )
+        first = json.loads(await comm.receive_from(timeout=5))
+        second = json.loads(await comm.receive_from(timeout=5))
+        assert (first["type"], first["seq"]) == ("event", seq)
+        assert (second["type"], second["text"]) == ("delta", "The lights")
+        await layer.group_send(
+            broadcast.session_group(session.pk),
+            {"type": "session.event", "seq": seq, "event": first["event"], "html": ""},
+        )
+        await comm.send_to(text_data=json.dumps({"type": "ping"}))
+        rest = await receive_until(comm, lambda f: f["type"] == "pong")
+        assert [f for f in rest if f["type"] == "event"] == []
+        await comm.disconnect()
+
+    run(go)
