@@ -1,7 +1,9 @@
 from django.urls import path
 
 from realtime.consumers import SessionConsumer
+from realtime.crdt_consumer import SharedDocConsumer
 
 websocket_urlpatterns = [
     path("ws/sessions/<int:session_id>/", SessionConsumer.as_asgi()),
+    path("ws/sessions/<int:session_id>/docs/<str:name>/", SharedDocConsumer.as_asgi()),
 ]
