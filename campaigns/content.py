@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from campaigns.errors import Invalid
 from campaigns.models import ContentPack, PersonalityPreset
 
 REQUIRED_PACK_KEYS = ("slug", "name", "version", "world", "archetypes")
@@ -26,6 +27,12 @@ def read_pack(path: Path) -> dict:
     missing = [k for k in REQUIRED_PACK_KEYS if k not in data]
     if missing:
         raise PackError(f"{path}: missing keys {', '.join(missing)}")
+    loot_file = path.parent / "loot.json"
+    if loot_file.exists():
+        try:
+            data["loot"] = json.loads(loot_file.read_text())
+        except ValueError as exc:
+            raise PackError(f"{loot_file}: {exc}") from exc
     return data
 
 
@@ -46,6 +53,7 @@ def content_load(content_dir: Path | None = None) -> list[str]:
             pack.name, pack.version, pack.data, pack.sha256 = data["name"], data["version"], data, digest
             pack.save()
             changed.append(f"pack {pack.slug} {pack.version}")
+        changed += _load_pack_game(pack, pack_file.parent)
     presets_file = root / "personality_presets.json"
     if presets_file.exists():
         for preset in json.loads(presets_file.read_text()):
@@ -70,4 +78,34 @@ def content_load(content_dir: Path | None = None) -> list[str]:
                 changed.append(f"preset {obj.slug}")
             elif created:
                 changed.append(f"preset {obj.slug}")
+    return changed
+
+
+def _load_pack_game(pack: ContentPack, folder: Path) -> list[str]:
+    """The pack's missions (*.mission) and signed story decks (decks/*.json). A mission that
+    doesn't compile or a deck that doesn't verify is reported and skipped, never installed."""
+    from missions.services import MissionInvalid, mission_install
+    from narrative.services import deck_install
+
+    changed = []
+    for path in sorted(folder.glob("missions/*.mission")):
+        try:
+            mission, created = mission_install(
+                source=path.read_text(encoding="utf-8"), filename=path.name, pack=pack
+            )
+        except (MissionInvalid, UnicodeDecodeError) as exc:
+            changed.append(f"mission {path.name} NOT installed: {exc}")
+            continue
+        if created:
+            changed.append(f"mission {mission.slug} {mission.content_hash[:12]}")
+    for path in sorted(folder.glob("decks/*.json")):
+        if path.name == "trusted_keys.json":
+            continue
+        try:
+            deck, was_changed = deck_install(document=path.read_bytes(), pack=pack)
+        except Invalid as exc:
+            changed.append(f"deck {path.name} NOT installed: {exc}")
+            continue
+        if was_changed:
+            changed.append(f"deck {deck.slug} {deck.version}")
     return changed

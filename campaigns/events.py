@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,23 +72,34 @@ def to_record(event: Event) -> reducer.EventRecord:
     )
 
 
+Derive = Callable[[Mapping[str, Any], int], Sequence[NewEvent]]
+
+
 def append(
     session: PlaySession | int,
-    new_events: Sequence[NewEvent],
+    new_events: Sequence[NewEvent] = (),
     *,
+    derive: Derive | None = None,
     expected_version: int | None = None,
     idempotency_key: str | None = None,
 ) -> AppendResult:
     """Append events atomically. The idempotency key (if any) is stored on the first event.
+
+    `derive(state, next_seq)`, instead of `new_events`, computes the events from the session's
+    state as it is inside the append's transaction (game rules that read and change state:
+    the mission runtime, the director). It runs again if the append has to retry, so it must be
+    a pure function of its arguments. Returning no events appends nothing.
 
     Runs in its own transaction (a savepoint if the caller has one open), so callers may use
     `transaction.on_commit` after it for broadcasts.
     """
     session_id = session if isinstance(session, int) else session.pk
     if idempotency_key:
-        existing = _find_replay(session_id, idempotency_key)
+        existing = find_replay(session_id, idempotency_key)
         if existing is not None:
             return existing
+    if derive is not None:
+        new_events = derive
     if not new_events:
         current = PlaySession.objects.values_list("version", flat=True).get(pk=session_id)
         if expected_version is not None and expected_version != current:
@@ -107,7 +118,7 @@ def append(
             # Jittered backoff so a crowd of writers spreads out instead of colliding again.
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
             if idempotency_key:
-                existing = _find_replay(session_id, idempotency_key)
+                existing = find_replay(session_id, idempotency_key)
                 if existing is not None:
                     return existing
     raise VersionConflict(expected_version or -1, PlaySession.objects.get(pk=session_id).version)
@@ -124,6 +135,10 @@ def _try_append(session_id, new_events, expected_version, idempotency_key) -> Ap
         if expected_version is not None and expected_version != version:
             raise VersionConflict(expected_version, version)
         state = row["state"] or reducer.initial_state()
+        if callable(new_events):
+            new_events = list(new_events(state, version + 1))
+            if not new_events:
+                return AppendResult(events=[], version=version)
         created: list[Event] = []
         seq = version
         for i, new in enumerate(new_events):
@@ -166,7 +181,7 @@ def _try_append(session_id, new_events, expected_version, idempotency_key) -> Ap
     return AppendResult(events=created, version=seq)
 
 
-def _find_replay(session_id: int, key: str) -> AppendResult | None:
+def find_replay(session_id: int, key: str) -> AppendResult | None:
     first = Event.objects.filter(session_id=session_id, idempotency_key=key).first()
     if first is None:
         return None

@@ -107,6 +107,10 @@ class Character(models.Model):
     name = models.CharField(max_length=60)
     archetype = models.SlugField()
     attributes = models.JSONField(default=dict)
+    # Progression, kept by the game engine from XpGranted / LootGranted events.
+    xp = models.PositiveIntegerField(default=0)
+    level = models.PositiveSmallIntegerField(default=1)
+    inventory = models.JSONField(default=list, blank=True)  # [{"item", "qty"}]
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -167,11 +167,15 @@ def _opening_payload(campaign: Campaign) -> dict:
     mission = campaign.pack.data.get("mission") or {}
     scenes = mission.get("scenes") or [{}]
     objectives = mission.get("objectives") or [{}]
-    return {
+    payload = {
         "scene": scenes[0] or None,
         "objective": (objectives[0] or {}).get("text"),
         "mission": mission.get("name"),
     }
+    # The pack's mission starts with the session when it is installed (the GM can switch).
+    from narrative.engine import mission_opening  # the engine builds on campaigns, not the reverse
+
+    return {**payload, **(mission_opening(mission.get("slug")) or {})}
 
 
 def session_open(*, membership: Membership, title: str = "") -> PlaySession:

@@ -41,6 +41,15 @@ def initial_state() -> dict[str, Any]:
         "participants": {},
         "last_narration_seq": None,
         "last_roll": None,
+        # The game engine's state (missions/runtime, narrative/director, missions/rules/dda).
+        # Engine events carry the new engine state in their payloads, computed by the pure
+        # engine when they were appended; the reducer only copies it, so replay is exact.
+        "mission": None,  # {"slug", "title", "hash", "state": runtime state}
+        "director": None,  # narrative.director state
+        "dda": None,  # {"dc_offset", "intensity"}
+        "outcomes": [],  # the last RECENT_OUTCOMES skill-check outcomes (DDA's input)
+        "drawn": [],  # story-deck cards drawn this session ("deck:card")
+        "initiative": None,  # the running combat's order, or None
     }
 
 
@@ -56,13 +65,29 @@ def apply(state: Mapping[str, Any], event: EventRecord) -> dict[str, Any]:
     handler = _HANDLERS.get(event.type)
     if handler:
         handler(new, event, payload)
+    _engine_state(new, payload)
     return new
+
+
+RECENT_OUTCOMES = 12
+
+
+def _engine_state(state, payload):
+    # .get() on older snapshots that predate these keys.
+    if "mission_state" in payload and state.get("mission"):
+        state["mission"] = {**state["mission"], "state": payload["mission_state"]}
+    if "director_state" in payload:
+        state["director"] = payload["director_state"]
+    if "dda_state" in payload:
+        state["dda"] = payload["dda_state"]
 
 
 def _session_opened(state, event, payload):
     state["status"] = "active"
     state["scene"] = payload.get("scene")
     state["objective"] = payload.get("objective")
+    if payload.get("mission_ref"):
+        _mission_started(state, event, payload)
 
 
 def _action(state, event, payload):
@@ -97,6 +122,43 @@ def _turn_retried(state, event, payload):
 
 def _dice_rolled(state, event, payload):
     state["last_roll"] = {"seq": event.seq, "outcome": payload.get("outcome"), "total": payload.get("total")}
+    if payload.get("kind") == "check" and payload.get("outcome"):
+        state["outcomes"] = [*state.get("outcomes", []), payload["outcome"]][-RECENT_OUTCOMES:]
+
+
+def _mission_started(state, event, payload):
+    ref = payload.get("mission_ref") or {}
+    state["mission"] = {
+        "slug": ref.get("slug"),
+        "title": ref.get("title"),
+        "hash": ref.get("hash"),
+        "state": payload.get("mission_state"),
+    }
+    state["drawn"] = []
+    if payload.get("scene"):
+        state["scene"] = payload["scene"]
+    if payload.get("objective"):
+        state["objective"] = payload["objective"]
+    if payload.get("beat") in BEATS:
+        state["beat"] = payload["beat"]
+
+
+def _scene_changed(state, event, payload):
+    if payload.get("scene_info"):
+        state["scene"] = payload["scene_info"]
+
+
+def _card_drawn(state, event, payload):
+    card = f"{payload.get('deck')}:{payload.get('card')}"
+    state["drawn"] = [*state.get("drawn", []), card]
+
+
+def _initiative_rolled(state, event, payload):
+    state["initiative"] = {"order": payload.get("order", []), "round": 1}
+
+
+def _combat_ended(state, event, payload):
+    state["initiative"] = None
 
 
 def _objective_set(state, event, payload):
@@ -106,6 +168,8 @@ def _objective_set(state, event, payload):
 def _beat_changed(state, event, payload):
     if payload.get("beat") in BEATS:
         state["beat"] = payload["beat"]
+    elif payload.get("label") in BEATS:
+        state["beat"] = payload["label"]
 
 
 def _session_ended(state, event, payload):
@@ -127,6 +191,11 @@ _HANDLERS = {
     "BeatChanged": _beat_changed,
     "SessionEnded": _session_ended,
     "SessionResumed": _session_resumed,
+    "MissionStarted": _mission_started,
+    "SceneChanged": _scene_changed,
+    "CardDrawn": _card_drawn,
+    "InitiativeRolled": _initiative_rolled,
+    "CombatEnded": _combat_ended,
 }
 
 

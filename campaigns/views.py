@@ -194,6 +194,29 @@ def party_context(session_id: int, online: list[str]) -> dict:
     }
 
 
+def _shared_docs(user, session_id: int) -> dict:
+    from realtime.crdt import shared_docs_for  # notes, inventory and map, rendered before the socket syncs
+
+    return shared_docs_for(viewer=user, session_id=session_id)
+
+
+def _game_panel(session, membership) -> dict:
+    from missions.services import missions_latest
+    from narrative.engine import mission_ast, panel_context
+
+    panel = panel_context(session.state or {})
+    ref = (session.state or {}).get("mission") or {}
+    ast = mission_ast(ref.get("hash"))
+    is_gm = membership.role == Membership.Role.GM
+    return {
+        **panel,
+        "missions": missions_latest() if is_gm else [],
+        "panel_mission_slug": ref.get("slug"),
+        # The GM may override hidden objectives too, so list them all from the mission.
+        "mission_objectives": ast["objectives"] if ast and is_gm else [],
+    }
+
+
 @login_required
 def play(request, session_id: int):
     session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
@@ -217,6 +240,8 @@ def play(request, session_id: int):
         "idempotency_key": uuid.uuid4().hex,
         "recap": latest_recap(session),
         **party_context(session.pk, []),
+        **_game_panel(session, membership),
+        "shared_docs": _shared_docs(request.user, session.pk),
     }
     context["oob"] = False
     return render(request, "play/play.html", context)

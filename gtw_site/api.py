@@ -9,6 +9,8 @@ from campaigns.errors import DomainError
 from gtw_site.auth import BearerTokenAuth
 from gtw_site.tokens_api import router as tokens_router
 from memory.api import router as memory_router
+from missions.api import router as game_router
+from missions.services import MissionInvalid
 
 api = NinjaAPI(
     title="Galactic Tale Weaver API",
@@ -19,6 +21,14 @@ api = NinjaAPI(
 api.add_router("/", campaigns_router)
 api.add_router("/tokens", tokens_router)
 api.add_router("/", memory_router)
+api.add_router("/", game_router)
+
+
+@api.exception_handler(MissionInvalid)
+def mission_invalid(request, exc: MissionInvalid):
+    return api.create_response(
+        request, {"error": exc.code, "detail": exc.message, "errors": exc.errors}, status=exc.status
+    )
 
 
 @api.exception_handler(DomainError)

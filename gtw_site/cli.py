@@ -1,4 +1,4 @@
-"""The `gtw` command: `gtw up`, `gtw doctor`, `gtw bench …`.
+"""The `gtw` command: `gtw up`, `gtw doctor`, `gtw bench …`, `gtw mission validate`, `gtw deck …`.
 
 `gtw up` owns the lifecycle of a local game server: one lock per data folder, embedded
 PostgreSQL + Redis (unless DATABASE_URL / REDIS_URL are set), migrations, content, demo
@@ -371,7 +371,29 @@ def cmd_memory(args) -> int:
     return 0 if not result["error_count"] else 1
 
 
+def cmd_mission(args) -> int:
+    """Pure: compiles files, never touches the database (no Django setup)."""
+    from missions.dsl.cli import validate_main
+
+    try:
+        return validate_main(args.files)
+    except Exception as exc:  # noqa: BLE001 - a validator bug must read as a message, not a traceback
+        sys.stderr.write(f"gtw mission validate: internal error ({type(exc).__name__}: {exc})\n")
+        return 1
+
+
+def cmd_deck(args) -> int:
+    """Pure: `narrative.decks_cli` parses its own arguments and never raises."""
+    from narrative.decks_cli import deck_main
+
+    return deck_main(args.deck_args)
+
+
 def cmd_bench(args) -> int:
+    if args.which == "mission":
+        from gtw_site import bench_mission
+
+        return bench_mission.main(args)
     if args.which == "memory":
         from gtw_site import bench_memory
 
@@ -398,18 +420,35 @@ def main(argv: list[str] | None = None) -> int:
     memory.add_argument("--user", help="whose membership the import runs as")
     memory.set_defaults(func=cmd_memory)
     bench = sub.add_parser("bench", help="benchmarks (print p50/p95/p99, update docs/BENCHMARKS.md)")
-    bench.add_argument("which", choices=["turn", "memory"])
+    bench.add_argument("which", choices=["turn", "memory", "mission"])
     bench.add_argument("--clients", type=int, default=8)
     bench.add_argument("--turns", type=int, default=20)
     bench.add_argument("--memories", type=int, default=100_000, help="memory: how many memories")
     bench.add_argument("--campaigns", type=int, default=100, help="memory: over how many campaigns")
     bench.add_argument("--rebuild", action="store_true", help="memory: rebuild the dataset")
+    bench.add_argument("--lines", type=int, default=1000, help="mission: lines of the generated mission")
+    bench.add_argument("--steps", type=int, default=10_000, help="mission: runtime steps to time")
     bench.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
     bench.add_argument(
         "--trace", action="store_true", help="turn: print where the time goes (a cross-process timeline)"
     )
     bench.set_defaults(func=cmd_bench)
-    args = parser.parse_args(argv)
+    mission = sub.add_parser("mission", help="check mission files (no database needed)")
+    mission_sub = mission.add_subparsers(dest="action", required=True)
+    validate = mission_sub.add_parser("validate", help="compile .mission files and report every error")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    mission.set_defaults(func=cmd_mission)
+    # `gtw deck` has its own parser (narrative.decks_cli): everything after `deck` goes to it,
+    # `--help` included, so this one must not add its own.
+    deck = sub.add_parser("deck", help="keygen | sign | verify story decks", add_help=False)
+    deck.add_argument("deck_args", nargs=argparse.REMAINDER)
+    deck.set_defaults(func=cmd_deck)
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "deck":
+        # parse_known_args leaves options before deck's own subcommand (`gtw deck --help`) here.
+        args.deck_args = unknown + args.deck_args
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "web_workers", 1) < 1:
         parser.error("--web-workers must be at least 1")
     return args.func(args)

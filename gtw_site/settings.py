@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "gtw_site",
     "campaigns",
     "narrative",
+    "missions",
     "realtime",
     "memory",
 ]
@@ -271,6 +272,25 @@ LOGGING = {
 
 GTW_CONTENT_DIR = Path(env_str("GTW_CONTENT_DIR") or BASE_DIR / "content")
 GTW_SNAPSHOT_EVERY = env_int("GTW_SNAPSHOT_EVERY", 50)
+
+# ---- The game engine ------------------------------------------------------------------------
+
+# Public keys allowed to sign story decks. A pack's trusted_keys.json counts only if listed here.
+GTW_DECK_TRUSTED_KEY_FILES = [
+    p.strip()
+    for p in (
+        env_str("GTW_DECK_TRUSTED_KEY_FILES")
+        or str(GTW_CONTENT_DIR / "packs" / "starter" / "decks" / "trusted_keys.json")
+    ).split(",")
+    if p.strip()
+]
+GTW_DECK_TRUSTED_KEYS = env_str("GTW_DECK_TRUSTED_KEYS") or ""  # "key_id=base64,key_id=base64"
+# Dynamic difficulty: DC offset and encounter intensity move within these caps (missions.rules.dda).
+GTW_DDA = {
+    "window": env_int("GTW_DDA_WINDOW", 6),
+    "dc_min_offset": env_int("GTW_DDA_DC_MIN", -3),
+    "dc_max_offset": env_int("GTW_DDA_DC_MAX", 3),
+}
 GTW_ACTION_MAX_CHARS = 2000
 GTW_WS_MAX_FRAME_BYTES = 16 * 1024
 GTW_DELTA_COALESCE_MS = env_int("GTW_DELTA_COALESCE_MS", 75)

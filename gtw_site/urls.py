@@ -5,6 +5,7 @@ from campaigns import views
 from gtw_site.api import api
 from gtw_site.views import healthz
 from memory.views import memory_page
+from missions import views as mission_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -22,6 +23,9 @@ urlpatterns = [
     path("sessions/<int:session_id>/resume", views.session_resume, name="session_resume"),
     path("sessions/<int:session_id>/end", views.session_end, name="session_end"),
     path("sessions/<int:session_id>/branch", views.session_branch, name="session_branch"),
+    path("sessions/<int:session_id>/mission", mission_views.mission_start, name="session_mission"),
+    path("sessions/<int:session_id>/beat", mission_views.beat_set, name="session_beat"),
+    path("sessions/<int:session_id>/override", mission_views.mission_override, name="session_override"),
     path("account/tokens/", views.tokens, name="tokens"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

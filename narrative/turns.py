@@ -35,7 +35,7 @@ from campaigns.services import check_storable
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
 from missions.rules import dice
-from narrative import tools
+from narrative import director, engine, tools
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, Message, TextDelta, ToolCall, ToolCallEvent
 from realtime import broadcast
@@ -192,6 +192,7 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
         "world": pack.get("world", {}),
         "objective": state.get("objective"),
         "beat": state.get("beat"),
+        **_game_context(session, state),
         "personality": (
             {
                 "id": personality.slug,
@@ -220,6 +221,31 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     context["memories"] = [m.text for m in recalled]
     context["recalled_ids"] = [m.pk for m in recalled]
     return context
+
+
+def _game_context(session: PlaySession, state: dict) -> dict[str, Any]:
+    """The engine's view for the narrator: mission, objectives, clocks, NPCs present, the word
+    window and intensity of the beat, the running combat."""
+    from missions.rules import dda
+    from narrative import director
+
+    view = engine.mission_view(state)
+    personality = session.campaign.personality
+    try:
+        config = director.DirectorConfig.from_weights(
+            ((personality.data if personality else None) or {}).get("director")
+        )
+    except director.DirectorError:
+        config = director.DirectorConfig.from_weights(None)
+    beat = (state.get("director") or {}).get("beat", "inciting")
+    bounds = dda.DdaConfig(**settings.GTW_DDA).intensity_bounds
+    return {
+        "mission": view,
+        "objective": engine.active_objective(view, state),
+        "word_limit": director.word_limit(config, beat),
+        "intensity": round(director.intensity_target(config, beat, bounds), 2),
+        "combat": state.get("initiative"),
+    }
 
 
 _embed_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtw-recall")
@@ -274,6 +300,9 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
             objective=context.get("objective") or "none yet",
             beat=context.get("beat") or "Inciting",
             memories="\n".join(f"- {m}" for m in context.get("memories") or []) or "- (nothing yet)",
+            word_limit=context.get("word_limit") or 180,
+            intensity=context.get("intensity") or 1.0,
+            **_mission_prompt(context.get("mission")),
         )
     )
     messages = [Message(role="system", content=system)]
@@ -286,6 +315,23 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
     sheet = json.dumps(action.get("character"), ensure_ascii=False)
     messages.append(Message(role="user", content=f"{who} (sheet: {sheet}) acts: {action['text']}"))
     return messages
+
+
+def _mission_prompt(view: dict | None) -> dict[str, str]:
+    if not view:
+        none = "none"
+        return {"mission": "no mission is running", "objectives": none, "clocks": none, "npcs": none}
+    return {
+        "mission": f"{view['mission']['title']} ({view['status']}): {view['mission']['summary']}"[:600],
+        "objectives": "; ".join(f"{o['id']} [{o['status']}]: {o['text']}" for o in view["objectives"])
+        or "none",
+        "clocks": "; ".join(f"{c['id']} {c['label']} {c['value']}/{c['size']}" for c in view["clocks"])
+        or "none",
+        "npcs": "; ".join(
+            f"{n['id']} = {n['name']} ({n['role']}), wants: {n['agenda']}" for n in view["npcs"]
+        )
+        or "nobody",
+    }
 
 
 def run_turn(session: PlaySession, action_seq: int) -> None:
@@ -341,28 +387,62 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
         _fail(session, action_seq, str(exc))
         return
     text = "".join(narration).strip() or "The moment hangs, unanswered, as the void hums on."
+    # The beat's narration window is the director's to enforce, whatever the model wrote.
+    text = director.enforce_window(text, context.get("word_limit") or 180)
+
+    def build(batch: engine.Batch):
+        batch.add(
+            "Narration",
+            {
+                "action_seq": action_seq,
+                "text": text,
+                "provider": provider.name,
+                "model": provider.model,
+                "tool_events": tool_seqs,
+            },
+        )
+        effects = batch.feed({"type": "TurnEnded"})
+        batch.director_step(twist_fired=any(e["type"] == "TwistTriggered" for e in effects))
+
+    result = engine.append_engine(session, build, idempotency_key=f"narration:{action_seq}")
+    if not result.replayed and any(e.type == "BeatChanged" for e in result.events):
+        _recap(session, action_seq)
+    # Bookkeeping for the memory page ("last recalled"), kept out of the first-delta path.
+    _mark_recalled(context.get("recalled_ids") or [])
+
+
+def _recap(session: PlaySession, action_seq: int) -> None:
+    """At a beat change, a short "story so far" from the summarizer role (offline: extractive)."""
+    recent = list(
+        Event.objects.filter(session=session, type="Narration", audience__isnull=True)
+        .order_by("-seq")
+        .values_list("payload__text", flat=True)[:6]
+    )
+    if not recent:
+        return
+    request = ChatRequest(
+        messages=[
+            Message(role="system", content="Summarise the story so far in two or three sentences."),
+            Message(role="user", content=" ".join(reversed(recent))),
+        ],
+        max_tokens=80,
+    )
+    try:
+        text = registry.get("summarizer").complete(request).strip()
+    except ProviderError as exc:
+        logger.warning("recap failed: %s", exc)
+        return
+    if not text:
+        return
     with transaction.atomic():
         result = events.append(
             session.pk,
-            [
-                events.NewEvent(
-                    type="Narration",
-                    payload={
-                        "action_seq": action_seq,
-                        "text": text,
-                        "provider": provider.name,
-                        "model": provider.model,
-                        "tool_events": tool_seqs,
-                    },
-                )
-            ],
-            idempotency_key=f"narration:{action_seq}",
+            [events.NewEvent(type="Recap", payload={"action_seq": action_seq, "text": text[:1200]})],
+            idempotency_key=f"recap:{action_seq}",
         )
         created = result.events
         if not result.replayed:
             transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
-    # Bookkeeping for the memory page ("last recalled"), kept out of the first-delta path.
-    _mark_recalled(context.get("recalled_ids") or [])
 
 
 def _mark_recalled(memory_ids: list[int]) -> None:

@@ -73,9 +73,21 @@ def event_json(event) -> dict[str, Any]:
     }
 
 
-def render_event(event, *, pending: Iterable[int] = ()) -> str:
-    """The log-entry partial for one event, wrapped for htmx out-of-band swaps."""
-    return render_to_string("play/_event_oob.html", {"event": event, "pending": set(pending)})
+def render_event(event, *, pending: Iterable[int] = (), panel: dict | None = None) -> str:
+    """The log-entry partial for one event, wrapped for htmx out-of-band swaps; with `panel`,
+    also the mission panel (objectives, clocks, beat, initiative) as it is now."""
+    html = render_to_string("play/_event_oob.html", {"event": event, "pending": set(pending)})
+    if panel is not None:
+        html += render_to_string("play/_mission.html", {**panel, "oob": True})
+    return html
+
+
+def panel_for(event, state: dict, last_engine_seq: int | None) -> dict | None:
+    from narrative.engine import ENGINE_EVENTS, panel_context
+
+    if event.type not in ENGINE_EVENTS or event.seq != last_engine_seq:
+        return None
+    return panel_context(state)
 
 
 def events_committed(session_id: int, events: list) -> None:
@@ -91,10 +103,13 @@ def events_committed(session_id: int, events: list) -> None:
         .order_by("seq")
     )
     from campaigns.models import PlaySession
+    from narrative.engine import ENGINE_EVENTS
 
-    pending = (PlaySession.objects.values_list("state", flat=True).get(pk=session_id) or {}).get(
-        "pending", []
-    )
+    state = PlaySession.objects.values_list("state", flat=True).get(pk=session_id) or {}
+    pending = state.get("pending", [])
+    loaded = list(loaded)
+    # The mission panel rides on the batch's last engine event (one render per batch).
+    last_engine = max((e.seq for e in loaded if e.type in ENGINE_EVENTS), default=None)
     for event in loaded:
         _send(
             session_group(session_id),
@@ -102,7 +117,7 @@ def events_committed(session_id: int, events: list) -> None:
                 "type": "session.event",
                 "seq": event.seq,
                 "event": event_json(event),
-                "html": render_event(event, pending=pending),
+                "html": render_event(event, pending=pending, panel=panel_for(event, state, last_engine)),
             },
         )
 

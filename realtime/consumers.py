@@ -185,16 +185,21 @@ class SessionConsumer(AsyncWebsocketConsumer):
         )
         if upto is not None:
             qs = qs.filter(seq__lte=upto)
-        pending = (PlaySession.objects.values_list("state", flat=True).get(pk=self.session_id) or {}).get(
-            "pending", []
-        )
+        from narrative.engine import ENGINE_EVENTS
+
+        state = PlaySession.objects.values_list("state", flat=True).get(pk=self.session_id) or {}
+        pending = state.get("pending", [])
+        rows = list(qs[:2000])
+        last_engine = max((e.seq for e in rows if e.type in ENGINE_EVENTS), default=None)
         return [
             {
                 "seq": e.seq,
                 "event": json.loads(json.dumps(broadcast.event_json(e))),
-                "html": broadcast.render_event(e, pending=pending),
+                "html": broadcast.render_event(
+                    e, pending=pending, panel=broadcast.panel_for(e, state, last_engine)
+                ),
             }
-            for e in qs[:2000]
+            for e in rows
         ]
 
     @database_sync_to_async

@@ -91,6 +91,11 @@ class _Ctx:
     verbosity: int = 2
     recent: list[str] = field(default_factory=list)
     turn: int = 0
+    # From the game engine (narrative.engine): objectives open now, NPCs present, beat, combat.
+    objectives: list[tuple[str, str]] = field(default_factory=list)  # (id, text) of active ones
+    present: list[tuple[str, str, str]] = field(default_factory=list)  # (id, name, agenda)
+    beat: str = ""
+    in_combat: bool = False
 
 
 def _read_context(raw: Any, messages: Sequence[base.Message]) -> _Ctx:
@@ -140,6 +145,23 @@ def _read_context(raw: Any, messages: Sequence[base.Message]) -> _Ctx:
     c.verbosity = min(3, max(1, _i(personality.get("verbosity"), 2)))
     c.recent = [t for t in (_s(_d(r).get("text")) for r in _l(raw.get("recent"))) if t]
     c.turn = _i(raw.get("turn"), 0)
+    mission = _d(raw.get("mission"))
+    c.objectives = [
+        (_s(o.get("id")), _s(o.get("text")))
+        for o in map(_d, _l(mission.get("objectives")))
+        if o.get("status") == "active" and _s(o.get("id"))
+    ]
+    c.present = [
+        (_s(n.get("id")), _s(n.get("name")), _s(n.get("agenda")))
+        for n in map(_d, _l(mission.get("npcs")))
+        if _s(n.get("id")) and _s(n.get("name"))
+    ]
+    if c.present:  # the mission's NPCs in this scene are who a player can talk to
+        c.npcs = [(name, "") for _, name, _ in c.present] + [
+            n for n in c.npcs if n[0] not in {p[1] for p in c.present}
+        ]
+    c.beat = _s(raw.get("beat"))
+    c.in_combat = bool(raw.get("combat"))
     return c
 
 
@@ -495,6 +517,66 @@ def _choose_tool(intent: _Intent, tools: dict[str, base.ToolSpec], rng: random.R
     return CHECK_TOOL if intent.kind in ("check", "loot") and CHECK_TOOL in tools else None
 
 
+ADVANCE_TOOL = "mission_advance"
+NPC_TOOL = "npc_speak"
+DRAW_TOOL = "deck_draw"
+COMBAT_TOOL = "combat_start"
+_ATTACK = re.compile(r"\b(attack|shoot|fire at|open fire|fight|charge at|strike|stab|punch|ambush)\b", re.I)
+_STOP = frozenset(
+    ("with", "from", "that", "this", "into", "onto", "what", "their", "there", "about", "through")
+)
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in _TOKEN.findall(text.lower()) if len(w) > 3 and w not in _STOP}
+
+
+def _matching_objective(c: _Ctx) -> tuple[str, str] | None:
+    """An open objective the action is plainly about (shares a content word with it)."""
+    words = _stems(c.action)
+    return next(((oid, text) for oid, text in c.objectives if words & _stems(text)), None)
+
+
+def _called(messages: Sequence[base.Message], name: str) -> bool:
+    last_user = max((i for i, m in enumerate(messages) if getattr(m, "role", "") == "user"), default=-1)
+    return any(
+        getattr(call, "name", "") == name
+        for m in messages[last_user + 1 :]
+        for call in (getattr(m, "tool_calls", ()) or ())
+    )
+
+
+def _first_call(c: _Ctx, intent: _Intent, tools: dict[str, base.ToolSpec], rng: random.Random):
+    """The game tool an action calls for before any dice: a present NPC speaks, a fight starts,
+    or a twist-beat look around turns up a card. (name, arguments, lead-in) or None."""
+    if intent.kind == "talk" and intent.npc and NPC_TOOL in tools:
+        npc = next((p for p in c.present if p[1] == intent.npc[0]), None)
+        if npc:
+            agenda = npc[2].rstrip(".") or "Keep your voice down"
+            line = rng.choice(P.NPC_AGENDA_LINES).format(agenda=agenda[:1].lower() + agenda[1:])
+            return NPC_TOOL, {"npc": npc[0], "line": line[:300]}, ""
+    if _ATTACK.search(c.action) and not c.in_combat and COMBAT_TOOL in tools:
+        foe = (
+            intent.target if intent.target and intent.target not in P.FALLBACK_TARGET.values() else "hostiles"
+        )
+        return COMBAT_TOOL, {"foes": [{"name": foe[:40]}]}, ""
+    if (
+        intent.kind == "observe"
+        and c.beat in ("Twist", "Climax")
+        and DRAW_TOOL in tools
+        and rng.random() < 0.5
+    ):
+        return DRAW_TOOL, {"kind": "complication", "reason": f"{c.name} looks around"}, ""
+    return None
+
+
+def _narrate_card(w: _Writer, c: _Ctx, data: dict[str, Any]) -> str:
+    title, text = _s(data.get("title")), _s(data.get("text"))
+    if not text or "error" in data:
+        return _narrate_plain(w, c, _Intent("observe"), "observe")
+    return f"{w.pick(P.OPENERS[c.tone])} {title}: {text}".strip()
+
+
 class OfflineNarrator:
     """Procedural, deterministic sci-fi narration; calls `rules_skill_check` when an action is risky."""
 
@@ -522,15 +604,40 @@ class OfflineNarrator:
         # A risky action narrated without a roll stays unresolved rather than inventing an outcome.
         fallback_kind = "attempt" if intent.kind in ("check", "loot") else intent.kind
         call: base.ToolCall | None = None
+        first = _first_call(c, intent, tools, rng) if result is None else None
         if result is not None:
             tool_name, data = result
             outcome, margin = _outcome(data)
-            if (tool_name == ROLL_TOOL or "expression" in data) and "error" not in data:
+            if tool_name == ADVANCE_TOOL:
+                # The roll was narrated last round; say only whether the job is done.
+                done = "error" not in data
+                text = w.pick(P.ADVANCE_LINES["done" if done else "not_yet"])
+            elif tool_name == DRAW_TOOL:
+                text = _narrate_card(w, c, data)
+            elif tool_name in (NPC_TOOL, COMBAT_TOOL):
+                text = _narrate_plain(w, c, intent, "talk" if tool_name == NPC_TOOL else fallback_kind)
+                if tool_name == COMBAT_TOOL and "error" not in data:
+                    text = f"{w.pick(P.COMBAT_LINES)} {text}"
+            elif (tool_name == ROLL_TOOL or "expression" in data) and "error" not in data:
                 text = _narrate_loot(w, c, data)
             elif outcome:
                 text = _narrate_outcome(w, c, intent, outcome, margin)
+                target = _matching_objective(c)
+                succeeded = outcome in ("success", "critical_success")
+                if succeeded and target and ADVANCE_TOOL in tools and not _called(messages, ADVANCE_TOOL):
+                    args = {"objective": target[0], "reason": f"{c.name}: {c.action[:150]}"}
+                    n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
+                    call = base.ToolCall(
+                        id=f"call_{n}", name=ADVANCE_TOOL, arguments=args, raw_arguments=json.dumps(args)
+                    )
             else:
                 text = _narrate_plain(w, c, intent, fallback_kind)
+        elif first is not None:
+            tool, args, text = first
+            key = "social" if tool == NPC_TOOL else ("combat" if tool == COMBAT_TOOL else intent.category)
+            text = text or w.pick(P.LEAD_INS.get(key) or P.LEAD_INS["wits"])
+            n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
+            call = base.ToolCall(id=f"call_{n}", name=tool, arguments=args, raw_arguments=json.dumps(args))
         elif tool := _choose_tool(intent, tools, rng):
             lead = w.pick(P.LEAD_INS["loot" if tool == ROLL_TOOL else intent.category])
             tension = w.pick(P.TENSION[c.tone]) if c.verbosity > 1 and rng.random() < 0.6 else ""

@@ -1360,3 +1360,29 @@ FILLER_SET = frozenset(FILLERS)
 PARTICLE_SET = frozenset(PARTICLES)
 STOP_SET = frozenset(STOPS)
 DETERMINER_SET = frozenset(DETERMINERS)
+
+# ---- game-engine tools (npc_speak, mission_advance, combat_start) ---------------------------
+
+NPC_AGENDA_LINES = (
+    "Listen. All I want is to {agenda}. Help me, or stay out of my way.",
+    "You want to know what I'm after? To {agenda}. That's all.",
+    "I'll be plain with you: I mean to {agenda}, and I'm running out of time.",
+    "Everyone here wants something. Me? I need to {agenda}.",
+)
+ADVANCE_LINES = {
+    "done": (
+        "That's one thing off the list — and everyone at the table feels it.",
+        "Whatever else happens tonight, that part of the job is done.",
+        "A small victory, but a real one: the job moves forward.",
+    ),
+    "not_yet": (
+        "It's progress, but the job isn't done yet.",
+        "Not finished — not yet. Something still stands in the way.",
+        "Close, but the real work is still ahead.",
+    ),
+}
+COMBAT_LINES = (
+    "Weapons come up all at once; the game rolls for who moves first.",
+    "Time snaps tight — everyone reaches for a weapon at once.",
+    "Violence arrives the way it always does out here: all at once.",
+)

@@ -10,7 +10,11 @@ from narrative import turns
 
 
 def types(session):
-    return list(Event.objects.filter(session=session).order_by("seq").values_list("type", flat=True))
+    """The turn's own events; the game engine's (objectives, clocks, beats…) are tested apart."""
+    from narrative.engine import ENGINE_EVENTS
+
+    rows = Event.objects.filter(session=session).order_by("seq").values_list("type", flat=True)
+    return [t for t in rows if t not in ENGINE_EVENTS]
 
 
 @pytest.fixture

@@ -1,0 +1,579 @@
+"""The game engine, wired to the event store.
+
+The rules live in pure modules (missions.runtime, missions.rules, narrative.director,
+narrative.decks). This module loads what they need from the database (`load_rules`, before an
+append), then runs them *inside* the append (`events.append(derive=...)`) against the session
+state as it is in that transaction, so a rule never acts on a stale state. Every change is an
+event; engine events carry the engine's new state (`mission_state`, `director_state`,
+`dda_state`) and the reducer copies it, so replaying the log reproduces the game exactly.
+Everything random is seeded from (campaign, session, seq) like the dice.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from dataclasses import dataclass, field, replace
+
+from django.conf import settings
+from django.db import transaction
+
+from campaigns import events
+from campaigns.errors import Conflict, Invalid, NotFound
+from campaigns.models import Character, PlaySession
+from missions import runtime
+from missions.rules import dda, dice, loot, progression
+from narrative import decks as deck_rules
+from narrative import director
+
+logger = logging.getLogger(__name__)
+
+# Event types the engine writes (the play page's mission panel re-renders on these).
+ENGINE_EVENTS = frozenset(
+    {
+        "MissionStarted",
+        "ObjectiveRevealed",
+        "ObjectiveCompleted",
+        "ObjectiveFailed",
+        "ObjectiveOverridden",
+        "ClockTicked",
+        "SceneChanged",
+        "TwistTriggered",
+        "CardDrawn",
+        "MissionFailed",
+        "MissionCompleted",
+        "RewardGranted",
+        "BeatChanged",
+        "Recap",
+        "DifficultyAdjusted",
+        "WorldUpdated",
+        "MissionAdvanced",
+        "InitiativeRolled",
+        "CombatEnded",
+        "NpcSpoke",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CharacterInfo:
+    id: int
+    owner_id: int
+    name: str
+    xp: int
+    agility: int
+
+
+@dataclass
+class Rules:
+    """Everything the pure engine needs that comes from the database, loaded before an append."""
+
+    campaign_id: int
+    session_id: int
+    biome: str | None
+    mission_ast: dict | None
+    decks: list[deck_rules.Deck]
+    loot_tables: dict[str, loot.LootTable]
+    director_config: director.DirectorConfig
+    deck_weights: dict[str, float]
+    dda_config: dda.DdaConfig
+    characters: list[CharacterInfo] = field(default_factory=list)
+
+    def seed(self, seq: int) -> int:
+        return dice.derive_seed(self.campaign_id, self.session_id, seq)
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _mission_ast(content_hash: str) -> dict | None:
+    from missions.models import Mission
+
+    return Mission.objects.filter(content_hash=content_hash).values_list("ast", flat=True).first()
+
+
+def mission_ast(content_hash: str | None) -> dict | None:
+    """The compiled mission for a content hash (immutable, so cached per process)."""
+    return _mission_ast(content_hash) if content_hash else None
+
+
+@functools.lru_cache(maxsize=64)
+def _deck(sha256: str, document_json: str) -> deck_rules.Deck:
+    import json
+
+    # Installed decks were verified on install; check again on load (microseconds) so a row
+    # edited in the database behind our back is refused, not played.
+    return deck_rules.verify_deck(json.loads(document_json), trusted_keys())
+
+
+def trusted_keys() -> dict[str, str]:
+    from narrative.services import trusted_keys as load
+
+    return load()
+
+
+def load_rules(session: PlaySession) -> Rules:
+    import json
+
+    from narrative.models import StoryDeck
+
+    campaign = session.campaign
+    pack = campaign.pack.data
+    personality = campaign.personality
+    pdata = (personality.data if personality else None) or {}
+    try:
+        director_config = director.DirectorConfig.from_weights(pdata.get("director"))
+    except director.DirectorError:
+        logger.warning("personality %s has bad director weights; using defaults", personality)
+        director_config = director.DirectorConfig.from_weights(None)
+    mission = (session.state or {}).get("mission") or {}
+    ast = _mission_ast(mission["hash"]) if mission.get("hash") else None
+    loaded_decks = []
+    for row in StoryDeck.objects.all():
+        try:
+            loaded_decks.append(_deck(row.sha256, json.dumps(row.document, sort_keys=True)))
+        except deck_rules.DeckError as exc:
+            logger.warning("story deck %s refused: %s", row.slug, exc)
+    try:
+        tables = loot.load_tables(pack.get("loot") or {})
+    except loot.LootError:
+        logger.warning("pack %s has bad loot tables", campaign.pack.slug, exc_info=True)
+        tables = {}
+    characters = [
+        CharacterInfo(c.pk, c.owner_id, c.name, c.xp, int((c.attributes or {}).get("agility", 10)))
+        for c in Character.objects.filter(campaign_id=campaign.pk).order_by("pk")
+    ]
+    return Rules(
+        campaign_id=campaign.pk,
+        session_id=session.pk,
+        biome=(ast or {}).get("biome") or ((session.state or {}).get("scene") or {}).get("biome"),
+        mission_ast=ast,
+        decks=loaded_decks,
+        loot_tables=tables,
+        director_config=director_config,
+        deck_weights=dict(pdata.get("deck_weights") or {}),
+        dda_config=dda.DdaConfig(**settings.GTW_DDA),
+        characters=characters,
+    )
+
+
+# ---- the batch: pure given Rules, state and the first seq -------------------------------------
+
+
+class Batch:
+    """Events one engine step appends. Built inside `events.append(derive=...)`."""
+
+    def __init__(self, rules: Rules, state: dict, first_seq: int, *, actor_id: int | None = None):
+        self.rules = rules
+        self.state = state
+        self.first_seq = first_seq
+        self.actor_id = actor_id
+        self.events: list[events.NewEvent] = []
+        mission = state.get("mission") or {}
+        self.mission_state = mission.get("state")
+        self.director_state = state.get("director") or director.DirectorState().to_dict()
+        self.drawn = list(state.get("drawn") or [])
+        self._mission_changed = False
+        self._director_changed = False
+
+    @property
+    def next_seq(self) -> int:
+        return self.first_seq + len(self.events)
+
+    def add(self, type: str, payload: dict, *, actor_id: int | None = None, seeded: bool = False) -> int:
+        seq = self.next_seq
+        self.events.append(
+            events.NewEvent(
+                type=type, payload=payload, actor_id=actor_id, seed=self.rules.seed(seq) if seeded else None
+            )
+        )
+        return seq
+
+    # -- the mission runtime
+
+    def feed(self, game_event: dict) -> list[dict]:
+        """Run one game event through the mission runtime; append an event per effect."""
+        ast = self.rules.mission_ast
+        if ast is None or self.mission_state is None:
+            return []
+        rng = random.Random(self.rules.seed(self.next_seq))
+        new_state, effects = runtime.step(ast, self.mission_state, game_event, rng)
+        if new_state != self.mission_state:
+            self._mission_changed = True
+        self.mission_state = new_state
+        for effect in effects:
+            self._effect(effect)
+        return effects
+
+    def _effect(self, effect: dict) -> None:
+        kind = effect["type"]
+        payload = {k: v for k, v in effect.items() if k != "type"}
+        if kind == "AdvanceRefused":
+            return  # the tool call is refused before it gets here; nothing to record
+        if kind == "SceneChanged":
+            scene = next((s for s in self.rules.mission_ast["scenes"] if s["id"] == effect["scene"]), None)
+            if scene:
+                payload["scene_info"] = {
+                    "slug": scene["id"],
+                    "name": scene["title"],
+                    "biome": self.rules.mission_ast.get("biome"),
+                    "description": scene.get("description", ""),
+                }
+        if kind == "RewardGranted":
+            self._reward(payload)
+            return
+        self.add(kind, payload)
+        if kind == "TwistTriggered" and effect.get("draw"):
+            self.draw(
+                effect["draw"].get("deck"), where=effect["draw"].get("where") or {}, twist=effect["twist"]
+            )
+
+    def _reward(self, payload: dict) -> None:
+        seq = self.next_seq
+        rng = random.Random(self.rules.seed(seq))
+        finds: list[dict] = []
+        for entry in payload.get("loot", []):
+            table = self.rules.loot_tables.get(entry["table"])
+            if table is None:
+                logger.warning("reward names unknown loot table %r", entry["table"])
+                continue
+            finds.extend(loot.roll(table, rng, entry.get("count", 1)))
+        items = loot.combine([*({"item": i, "qty": 1} for i in payload.get("items", [])), *finds])
+        xp = int(payload.get("xp") or 0)
+        party = [
+            {
+                "character_id": c.id,
+                "name": c.name,
+                "xp": min(progression.MAX_XP, c.xp + xp),
+                "level": progression.level_for_xp(min(progression.MAX_XP, c.xp + xp)),
+                "levels_gained": progression.level_for_xp(min(progression.MAX_XP, c.xp + xp))
+                - progression.level_for_xp(c.xp),
+            }
+            for c in self.rules.characters
+        ]
+        holder = next((c for c in self.rules.characters if c.owner_id == self.actor_id), None) or (
+            self.rules.characters[0] if self.rules.characters else None
+        )
+        self.add(
+            "RewardGranted",
+            {
+                "reason": payload.get("reason", ""),
+                "xp": xp,
+                "party": party,
+                "items": items,
+                "holder": {"character_id": holder.id, "name": holder.name} if holder and items else None,
+                "loot_tables": payload.get("loot", []),
+            },
+            seeded=True,
+        )
+
+    # -- story decks
+
+    def draw_context(self) -> dict:
+        clocks = (self.mission_state or {}).get("clocks") or {}
+        return {
+            "biome": self.rules.biome,
+            "beat": self.director_state.get("beat"),
+            "clocks": dict(clocks),
+        }
+
+    def draw(
+        self, deck_or_kind: str | None, *, where: dict | None = None, twist: str | None = None
+    ) -> dict | None:
+        """Draw a card (seeded by the CardDrawn event's seq); None when no card fits."""
+        pool = [d for d in self.rules.decks if d.slug == deck_or_kind] or list(self.rules.decks)
+        kind = deck_or_kind if deck_or_kind in deck_rules.CARD_KINDS else None
+        if where:
+            pool = [replace(d, cards=tuple(c for c in d.cards if deck_rules.matches(c, where))) for d in pool]
+        seq = self.next_seq
+        seed = self.rules.seed(seq)
+        weights = {k: v for k, v in self.rules.deck_weights.items() if k in deck_rules.CARD_KINDS}
+        try:
+            drawn = deck_rules.draw(
+                pool,
+                random.Random(seed),
+                kind=kind,
+                context=self.draw_context(),
+                weights=weights or None,
+                exclude=set(self.drawn),
+                seed=seed,
+            )
+        except deck_rules.DeckError as exc:
+            logger.warning("deck draw failed: %s", exc)
+            return None
+        if drawn is None:
+            return None
+        card = drawn.card
+        key = f"{drawn.provenance['deck']}:{card['id']}"
+        self.drawn.append(key)
+        payload = {
+            **drawn.provenance,
+            "kind": card["kind"],
+            "title": card["title"],
+            "text": card["text"],
+            "payoff": card.get("payoff", ""),
+            "twist": twist,
+        }
+        self.add("CardDrawn", payload, seeded=True)
+        return payload
+
+    # -- the director
+
+    def director_step(self, *, twist_fired: bool = False) -> dict | None:
+        config = self.rules.director_config
+        current = director.DirectorState.from_dict(self.director_state)
+        described = self._progress()
+        new, effects = director.step(
+            config,
+            current,
+            {
+                "turns_elapsed": 1,
+                "mission_progress": described["progress"],
+                "max_clock": described["max_clock"],
+                "mission_status": described["status"],
+                "twist_fired": twist_fired,
+            },
+        )
+        self.director_state = new.to_dict()
+        self._director_changed = True
+        change = effects[0] if effects else None
+        if change:
+            self.beat_changed(change)
+        return change
+
+    def set_beat(self, beat: str, *, by: str = "gm", reason: str | None = None) -> dict | None:
+        current = director.DirectorState.from_dict(self.director_state)
+        new, effects = director.set_beat(current, beat, by=by, reason=reason)
+        self.director_state = new.to_dict()
+        self._director_changed = True
+        if effects:
+            self.beat_changed(effects[0])
+            return effects[0]
+        return None
+
+    def beat_changed(self, change: dict) -> None:
+        bounds = self.rules.dda_config.intensity_bounds
+        payload = {
+            **{k: v for k, v in change.items() if k != "type"},
+            "beat": change["label"],
+            "intensity": director.intensity_target(self.rules.director_config, change["to"], bounds),
+            "word_limit": director.word_limit(self.rules.director_config, change["to"]),
+        }
+        self.add("BeatChanged", payload)
+        self.feed({"type": "BeatChanged", "beat": change["to"]})
+
+    def _progress(self) -> dict:
+        ast, state = self.rules.mission_ast, self.mission_state
+        if not ast or not state:
+            return {"progress": 0.0, "max_clock": 0.0, "status": "active"}
+        statuses = list(state["objectives"].values())
+        progress = statuses.count("complete") / len(statuses) if statuses else 0.0
+        sizes = {c["id"]: c["size"] for c in ast["clocks"]}
+        fullest = max((v / sizes[k] for k, v in state["clocks"].items() if sizes.get(k)), default=0.0)
+        return {"progress": progress, "max_clock": min(1.0, fullest), "status": state["status"]}
+
+    # -- difficulty
+
+    def dda_after(self, outcome: str) -> None:
+        """Adjust difficulty from the recent checks (this one included), within the caps."""
+        config = self.rules.dda_config
+        current = dda.DdaState.from_dict(self.state.get("dda") or dda.DdaState().to_dict())
+        outcomes = [*(self.state.get("outcomes") or []), outcome][-config.window :]
+        adjustment = dda.adjust(config, outcomes, current)
+        if adjustment.changed:
+            self.add(
+                "DifficultyAdjusted",
+                {
+                    "reason": adjustment.reason,
+                    **adjustment.state.to_dict(),
+                    "dda_state": adjustment.state.to_dict(),
+                },
+            )
+
+    # -- done
+
+    def finish(self) -> list[events.NewEvent]:
+        if not self.events:
+            return []
+        last = self.events[-1]
+        extra = {}
+        if self._mission_changed:
+            extra["mission_state"] = self.mission_state
+        if self._director_changed:
+            extra["director_state"] = self.director_state
+        if extra:
+            self.events[-1] = replace(last, payload={**last.payload, **extra})
+        return self.events
+
+
+def dda_state(state: dict) -> dda.DdaState:
+    return dda.DdaState.from_dict(state.get("dda") or dda.DdaState().to_dict())
+
+
+# ---- after commit: the projections outside the event log ---------------------------------------
+
+
+def apply_projections(created: list) -> None:
+    """Character progression and inventory follow RewardGranted events. Call in the append's
+    transaction, only for events that were really created (not an idempotent replay)."""
+    for event in created:
+        if event.type != "RewardGranted":
+            continue
+        payload = event.payload
+        for member in payload.get("party", []):
+            Character.objects.filter(pk=member["character_id"]).update(xp=member["xp"], level=member["level"])
+        holder = payload.get("holder")
+        if holder and payload.get("items"):
+            character = Character.objects.select_for_update().filter(pk=holder["character_id"]).first()
+            if character is not None:
+                inventory = {i["item"]: i["qty"] for i in character.inventory or []}
+                for find in payload["items"]:
+                    inventory[find["item"]] = inventory.get(find["item"], 0) + find["qty"]
+                character.inventory = [{"item": k, "qty": v} for k, v in sorted(inventory.items())]
+                character.save(update_fields=["inventory"])
+
+
+def append_engine(
+    session: PlaySession, build, *, idempotency_key: str | None = None, actor_id=None, send: bool = True
+):
+    """Load the rules, then append what `build(batch)` adds, atomically, against the live state.
+    Returns the AppendResult; broadcasts after commit unless `send` is False (the turn runner
+    broadcasts the events a tool call made itself)."""
+    from realtime import broadcast
+
+    rules = load_rules(session)
+
+    def derive(state, first_seq):
+        batch = Batch(rules, state, first_seq, actor_id=actor_id)
+        build(batch)
+        return batch.finish()
+
+    with transaction.atomic():
+        result = events.append(session, derive=derive, idempotency_key=idempotency_key)
+        if not result.replayed and result.events:
+            apply_projections(result.events)
+            created = result.events
+            if send:
+                transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+    return result
+
+
+# ---- missions in a session ---------------------------------------------------------------------
+
+
+def _latest_mission(slug: str | None):
+    from missions.models import Mission
+
+    if not slug:
+        return None
+    return Mission.objects.filter(slug=slug).order_by("-installed_at", "-pk").first()
+
+
+def _start_payload(mission) -> dict:
+    ast = mission.ast
+    first_scene = ast["scenes"][0] if ast["scenes"] else None
+    objective = next((o["text"] for o in ast["objectives"] if o.get("hidden_until") is None), None)
+    return {
+        "mission": mission.title,
+        "mission_ref": {
+            "slug": mission.slug,
+            "title": mission.title,
+            "hash": mission.content_hash,
+            "summary": ast.get("summary", ""),
+        },
+        "mission_state": runtime.initial_state(ast),
+        "director_state": director.DirectorState().to_dict(),
+        "beat": director.BEAT_LABELS["inciting"],
+        "objective": objective,
+        "scene": (
+            {
+                "slug": first_scene["id"],
+                "name": first_scene["title"],
+                "biome": ast.get("biome"),
+                "description": first_scene.get("description", ""),
+            }
+            if first_scene
+            else None
+        ),
+    }
+
+
+def mission_opening(slug: str | None) -> dict | None:
+    """SessionOpened payload fields that start mission `slug` with the session (None when the
+    mission is not installed: the session then plays without one)."""
+    mission = _latest_mission(slug)
+    return _start_payload(mission) if mission else None
+
+
+def mission_start(*, session: PlaySession, slug: str, actor_id: int | None = None):
+    """Start (or switch to) the latest installed version of mission `slug` in this session."""
+    mission = _latest_mission(slug)
+    if mission is None:
+        raise NotFound(f"No mission '{slug}' is installed.")
+    if session.status != PlaySession.Status.ACTIVE:
+        raise Conflict("This session has ended; resume it first.")
+
+    def build(batch: Batch):
+        batch.add("MissionStarted", _start_payload(mission), actor_id=actor_id)
+
+    return append_engine(session, build, actor_id=actor_id)
+
+
+def mission_view(session_state: dict) -> dict | None:
+    """The mission panel's data (runtime.describe), or None when no mission runs."""
+    mission = (session_state or {}).get("mission") or {}
+    ast = _mission_ast(mission["hash"]) if mission.get("hash") else None
+    if ast is None or not mission.get("state"):
+        return None
+    view = runtime.describe(ast, mission["state"])
+    for clock in view["clocks"]:
+        clock["segments"] = [i < clock["value"] for i in range(clock["size"])]
+    return view
+
+
+def gm_override(*, session: PlaySession, actor_id: int, change: dict):
+    """A GM forces an objective status, a clock value or the scene (runtime GmOverride)."""
+    if not (session.state or {}).get("mission"):
+        raise Conflict("No mission is running in this session.")
+
+    def build(batch: Batch):
+        effects = batch.feed({"type": "GmOverride", **change})
+        if not effects:
+            raise Invalid("That change does nothing: check the objective, clock or scene id and value.")
+
+    return append_engine(session, build, actor_id=actor_id)
+
+
+def beat_set(*, session: PlaySession, beat: str, actor_id: int):
+    if beat not in director.BEATS:
+        raise Invalid(f"beat must be one of {', '.join(director.BEATS)}.")
+
+    def build(batch: Batch):
+        if batch.set_beat(beat, by="gm") is None:
+            raise Invalid(f"The story is already at {director.BEAT_LABELS[beat]}.")
+
+    return append_engine(session, build, actor_id=actor_id)
+
+
+def panel_context(state: dict) -> dict:
+    """What the play page's mission panel shows (rendered by the page and pushed on changes)."""
+    view = mission_view(state)
+    beat = (state.get("director") or {}).get("beat") or "inciting"
+    index = director.BEATS.index(beat) if beat in director.BEATS else 0
+    return {
+        "mission": view,
+        "beats": [
+            {"id": b, "label": director.BEAT_LABELS[b], "current": i == index, "past": i < index}
+            for i, b in enumerate(director.BEATS)
+        ],
+        "initiative": state.get("initiative"),
+        "objective": active_objective(view, state),
+    }
+
+
+def active_objective(view: dict | None, state: dict) -> str | None:
+    """The first objective still open (the play page's header line)."""
+    open_ = (o["text"] for o in (view or {}).get("objectives", []) if o["status"] == "active")
+    return next(open_, None) or state.get("objective")
