@@ -305,13 +305,13 @@ def measure(campaigns: list, queries: int) -> dict:
         base = Memory.objects.filter(scope)
         exact = _exact_ids(base, vector, 10)
         # As search_scoped runs it: the planner may well skip HNSW for a small scope.
-        planned, _ = retrieval._vector_candidates(base, text, 40)
+        planned, _, _ = retrieval._vector_candidates(base, vector, 40)
         out["recall"].append(_overlap(planned, exact))
         # The same code path with the sort taken away, so the HNSW index must answer.
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SET LOCAL enable_sort = off")
             t = time.perf_counter()
-            forced, _ = retrieval._vector_candidates(base, text, 40)
+            forced, _, _ = retrieval._vector_candidates(base, vector, 40)
             out["forced_ms"].append((time.perf_counter() - t) * 1000)
         out["forced"].append(_overlap(forced, exact))
         if i % 25 == 0:

@@ -135,27 +135,25 @@ def search_scoped(
     n = max(40, k * CANDIDATES)
     vector_ids: list[int] = []
     distances: dict[int, float] = {}
+    # (created_at, importance) per candidate, for the recency/importance tie-breakers; read with
+    # the candidates themselves rather than in another round trip.
+    info: dict[int, tuple] = {}
     if mode in ("hybrid", "vector"):
-        vector_ids, distances = _vector_candidates(base, embed_query(query) if vector is None else vector, n)
+        vector_ids, distances, info = _vector_candidates(
+            base, embed_query(query) if vector is None else vector, n
+        )
     keyword_ids: list[int] = []
     if mode in ("hybrid", "keyword"):
-        tsquery = keyword_query(query)
-        keyword_ids = (
-            []
-            if tsquery is None
-            else list(
-                base.filter(search=tsquery)
-                .annotate(rank=SearchRank(F("search"), tsquery))
-                .order_by("-rank", "-id")
-                .values_list("id", flat=True)[:n]
-            )
+        tsquery = KeywordQuery(query)
+        rows = (
+            base.filter(search=tsquery)
+            .annotate(rank=SearchRank(F("search"), tsquery))
+            .order_by("-rank", "-id")
+            .values_list("id", "created_at", "importance")[:n]
         )
-    info = {
-        row["id"]: (row["created_at"], row["importance"])
-        for row in Memory.objects.filter(id__in=set(vector_ids) | set(keyword_ids)).values(
-            "id", "created_at", "importance"
-        )
-    }
+        for memory_id, created_at, importance in rows:
+            keyword_ids.append(memory_id)
+            info[memory_id] = (created_at, importance)
     ranked = ranking.rank(ranking.merge(vector_ids, keyword_ids, info, distances), now=timezone.now())[:k]
     # Not the vector and tsvector columns: parsing 384 floats per row is most of this query.
     by_id = Memory.objects.defer("embedding", "search").in_bulk([s.id for s in ranked])
@@ -163,6 +161,19 @@ def search_scoped(
         Recalled(by_id[s.id], s.score, s.vector, s.keyword, s.recency, s.importance, distances.get(s.id))
         for s in ranked
     ]
+
+
+class KeywordQuery(SearchQuery):
+    """`keyword_query` as one SQL expression, so the search needs no extra round trip:
+    to_tsquery('simple', replace(plainto_tsquery('english', text)::text, ' & ', ' | '))."""
+
+    def __init__(self, text: str):
+        super().__init__(text, search_type="raw", config="simple")
+        self.text = text
+
+    def as_sql(self, compiler, connection, **extra):
+        sql = "replace(plainto_tsquery('english'::regconfig, %s)::text, ' & ', ' | ')"
+        return f"to_tsquery('simple'::regconfig, {sql})", [self.text]
 
 
 def keyword_query(text: str) -> SearchQuery | None:
@@ -179,19 +190,21 @@ def keyword_query(text: str) -> SearchQuery | None:
     return SearchQuery(raw, search_type="raw", config="simple")
 
 
-def _vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float]]:
+def _vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float], dict]:
     if vector is None:
-        return [], {}
+        return [], {}, {}
     with transaction.atomic(), connection.cursor() as cursor:
-        # Filtered HNSW: keep scanning the index until n rows pass the scope filter.
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(40, n)])
+        # Filtered HNSW: keep scanning the index until n rows pass the scope filter. One round
+        # trip for both settings (ef_search is our own integer, not user input).
+        cursor.execute(
+            f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {max(40, int(n))}"
+        )
         rows = list(
             base.filter(embedding__isnull=False)
             .annotate(distance=CosineDistance("embedding", vector))
             .order_by("distance")
-            .values_list("id", "distance")[:n]
+            .values_list("id", "distance", "created_at", "importance")[:n]
         )
     # relaxed_order may return rows slightly out of order; the exact distances fix that.
     rows.sort(key=lambda r: r[1])
-    return [r[0] for r in rows], dict(rows)
+    return [r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: (r[2], r[3]) for r in rows}

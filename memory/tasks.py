@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from gtw_site.busy import wait_for_turns
 from gtw_site.trace import mark
 from memory import services, summaries
 
@@ -13,12 +14,14 @@ logger = logging.getLogger(__name__)
 def record_events(session_id: int, seqs: list[int]) -> int:
     from campaigns.models import Event
 
+    wait_for_turns()  # players are waiting on the turn; memory can wait a moment
     mark("memory.record")
     events = list(Event.objects.filter(session_id=session_id, seq__in=seqs).order_by("seq"))
     return len(services.record_from_events(session_id, events))
 
 
 def embed_pending() -> int:
+    wait_for_turns()
     mark("memory.embed")
     n = services.embed_pending()
     mark("memory.embed.end")

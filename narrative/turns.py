@@ -16,6 +16,7 @@ starts, stays `pending` in the session state until a Narration answers it, and t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -32,6 +33,7 @@ from campaigns.errors import Conflict, Forbidden, Invalid
 from campaigns.models import Character, Event, PlaySession
 from campaigns.selectors import session_membership_get
 from campaigns.services import check_storable
+from gtw_site import busy
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
 from missions.rules import dice
@@ -133,7 +135,8 @@ def run_pending_turns(session_id: int) -> int:
                 if not pending or session.status != PlaySession.Status.ACTIVE:
                     break
                 try:
-                    run_turn(session, pending[0])
+                    with busy.turn_running(session_id):
+                        run_turn(session, pending[0])
                 except Exception as exc:
                     logger.exception("turn for action %s in session %s crashed", pending[0], session_id)
                     _fail(session, pending[0], f"internal error ({type(exc).__name__})")
@@ -159,10 +162,14 @@ def _unlock(session_id: int) -> None:
 def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     """Everything the narrator may know for this turn: scene, sheet, objective, personality,
     recent events. Built from the acting player's point of view."""
-    # The query embedding (ONNX, releases the GIL) runs in a thread while we read the database.
+    # Recall (query embedding — ONNX releases the GIL — then two searches) runs in a thread
+    # with its own connection while this one reads the rest. A separate connection only sees
+    # committed rows, so inside a transaction (tests) it runs here, in order.
     query = _recall_query(action)
-    vector = _embed_pool.submit(_embed_query, query) if query else None
     campaign = session.campaign
+    recall = None
+    if query is not None and not connection.in_atomic_block:
+        recall = _recall_pool.submit(_recall_in_thread, campaign.pk, action, query)
     pack = campaign.pack.data
     character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
     recent = (
@@ -217,7 +224,7 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     # Recall scoped to the acting player: campaign memory plus their own private memory,
     # filtered in SQL. Never another player's secrets.
     mark("turn.recall")
-    recalled = _recall(campaign.pk, action, query, vector.result() if vector else None)
+    recalled = recall.result() if recall is not None else _recall(campaign.pk, action, query)
     context["memories"] = [m.text for m in recalled]
     context["recalled_ids"] = [m.pk for m in recalled]
     return context
@@ -248,7 +255,7 @@ def _game_context(session: PlaySession, state: dict) -> dict[str, Any]:
     }
 
 
-_embed_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtw-recall")
+_recall_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtw-recall")
 
 
 def _recall_query(action: Event) -> str | None:
@@ -258,23 +265,22 @@ def _recall_query(action: Event) -> str | None:
     return text[:2000]
 
 
-def _embed_query(query: str) -> list[float] | None:
-    from memory.retrieval import embed_query
+def _recall_in_thread(campaign_id: int, action: Event, query: str) -> list:
+    from django.db import close_old_connections
 
-    return embed_query(query)
+    try:
+        return _recall(campaign_id, action, query)
+    finally:
+        close_old_connections()  # honours CONN_MAX_AGE: workers keep it, tests close it
 
 
-def _recall(campaign_id: int, action: Event, query: str | None, vector: list[float] | None) -> list:
+def _recall(campaign_id: int, action: Event, query: str | None) -> list:
     from memory.retrieval import recall_for_player
 
     if query is None:
         return []
     hits = recall_for_player(
-        campaign_id=campaign_id,
-        user_id=action.actor_id,
-        query=query,
-        k=settings.GTW_MEMORY["recall_k"],
-        vector=vector,
+        campaign_id=campaign_id, user_id=action.actor_id, query=query, k=settings.GTW_MEMORY["recall_k"]
     )
     # The action itself was just remembered; it is no news to the narrator.
     return [h.memory for h in hits if h.memory.source_seq != action.seq][:5]
@@ -287,23 +293,24 @@ def _archetype_name(pack: dict, slug: str) -> str:
     return slug
 
 
+@functools.cache
+def _prompt(name: str) -> str:
+    return (PROMPTS / name).read_text()
+
+
 def build_messages(context: dict[str, Any]) -> list[Message]:
-    system = (
-        (PROMPTS / "narrator_system.txt")
-        .read_text()
-        .format(
-            personality=(context.get("personality") or {}).get(
-                "system_prompt", "You are a fair, vivid game master."
-            ),
-            world=json.dumps(context.get("world", {}), ensure_ascii=False)[:4000],
-            scene=json.dumps(context.get("scene"), ensure_ascii=False),
-            objective=context.get("objective") or "none yet",
-            beat=context.get("beat") or "Inciting",
-            memories="\n".join(f"- {m}" for m in context.get("memories") or []) or "- (nothing yet)",
-            word_limit=context.get("word_limit") or 180,
-            intensity=context.get("intensity") or 1.0,
-            **_mission_prompt(context.get("mission")),
-        )
+    system = _prompt("narrator_system.txt").format(
+        personality=(context.get("personality") or {}).get(
+            "system_prompt", "You are a fair, vivid game master."
+        ),
+        world=json.dumps(context.get("world", {}), ensure_ascii=False)[:4000],
+        scene=json.dumps(context.get("scene"), ensure_ascii=False),
+        objective=context.get("objective") or "none yet",
+        beat=context.get("beat") or "Inciting",
+        memories="\n".join(f"- {m}" for m in context.get("memories") or []) or "- (nothing yet)",
+        word_limit=context.get("word_limit") or 180,
+        intensity=context.get("intensity") or 1.0,
+        **_mission_prompt(context.get("mission")),
     )
     messages = [Message(role="system", content=system)]
     for item in context.get("recent", []):

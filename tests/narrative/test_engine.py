@@ -285,3 +285,32 @@ def test_malformed_tool_calls_are_refused_not_applied(session, player, bad):
     assert outcome.refused and created[0].type == "ToolRefused"
     session.refresh_from_db()
     assert session.state["mission"]["state"]["flags"] == {}
+
+
+def test_a_twist_draws_its_card_at_the_right_beat(session, gm):
+    # vesper-relay: twist "scavengers" at beat twist when clock alarm >= 3, drawing a hazard card.
+    engine.gm_override(session=session, actor_id=gm.pk, change={"clock": "alarm", "value": 3})
+    assert "TwistTriggered" not in types(session)  # not the twist beat yet
+    session.refresh_from_db()
+    engine.beat_set(session=session, beat="twist", actor_id=gm.pk)
+    kinds = types(session)
+    assert kinds.index("BeatChanged") < kinds.index("TwistTriggered") < kinds.index("CardDrawn")
+    card = Event.objects.get(session=session, type="CardDrawn")
+    assert card.payload["kind"] == "hazard" and card.payload["twist"] == "scavengers"
+    assert {"deck", "version", "card", "seed"} <= set(card.payload) and card.payload["seed"] == card.seed
+    assert_replays(session)
+
+
+def test_personality_presets_steer_the_director_and_the_decks(session, gm):
+    from campaigns import selectors, services
+
+    membership = selectors.membership_get(viewer=gm, campaign_id=session.campaign_id)
+    services.campaign_set_personality(membership=membership, personality_slug="wry-quartermaster")
+    session = PlaySession.objects.select_related("campaign__personality", "campaign__pack").get(pk=session.pk)
+    action = Event.objects.filter(session=session).first()
+    context = turns.build_context(session, action)
+    assert context["word_limit"] == 90 and context["personality"]["id"] == "wry-quartermaster"
+    assert engine.load_rules(session).deck_weights["complication"] == 1.3
+    services.campaign_set_personality(membership=membership, personality_slug="space-opera")
+    session = PlaySession.objects.select_related("campaign__personality", "campaign__pack").get(pk=session.pk)
+    assert turns.build_context(session, action)["word_limit"] == 200

@@ -1,0 +1,59 @@
+"""Turns first: background work (memory writes, embedding) waits while a GM turn is running.
+
+On a small machine the embedding job (tens of ms of ONNX per batch) and the turn compete for
+the same cores, and players are waiting on the turn. A running turn registers itself in a
+Redis sorted set with an expiry (so a crashed worker can't block anything for long); background
+tasks call `wait_for_turns()` before their CPU-heavy part, which waits at most `max_wait`
+seconds, so memory work is delayed, never starved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+from django.core.cache import cache
+from django.db import connection
+
+ENTRY_TTL_S = 30.0
+
+
+def _key() -> str:
+    return f"gtw:turns-running:{connection.settings_dict['NAME']}"
+
+
+def _client():
+    return cache._cache.get_client(write=True)
+
+
+@contextlib.contextmanager
+def turn_running(session_id: int):
+    member = f"{os.getpid()}:{session_id}"
+    try:
+        _client().zadd(_key(), {member: time.time() + ENTRY_TTL_S})
+    except Exception:  # noqa: BLE001 — priority is an optimisation; a Redis hiccup must not stop a turn
+        member = None
+    try:
+        yield
+    finally:
+        if member is not None:
+            with contextlib.suppress(Exception):
+                _client().zrem(_key(), member)
+
+
+def turns_running() -> int:
+    """Turns running in *other* processes (a task run inline by a turn must not wait for it)."""
+    client, key = _client(), _key()
+    client.zremrangebyscore(key, "-inf", time.time())  # entries of crashed workers expire
+    own = f"{os.getpid()}:".encode()
+    return sum(1 for m in client.zrange(key, 0, -1) if not m.startswith(own))
+
+
+def wait_for_turns(max_wait: float = 2.0, poll: float = 0.02) -> float:
+    """Sleep while any turn runs, up to `max_wait` seconds. Returns how long it waited."""
+    start = time.monotonic()
+    with contextlib.suppress(Exception):  # see turn_running: never let this stop the task
+        while turns_running() and time.monotonic() - start < max_wait:
+            time.sleep(poll)
+    return time.monotonic() - start
