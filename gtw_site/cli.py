@@ -242,6 +242,10 @@ def _die_with_parent(nice: int = 0) -> None:
     """Linux: the child gets SIGTERM if `gtw up` itself is killed, so nothing is orphaned."""
     if nice:
         os.nice(nice)
+        # Background work (the memory cluster) only gets CPU the turn pipeline leaves idle;
+        # nice alone still gave it a share of a busy core during turns (docs/BENCHMARKS.md).
+        with contextlib.suppress(AttributeError, OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     with contextlib.suppress(Exception):
         import ctypes
 

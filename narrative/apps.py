@@ -1,5 +1,26 @@
+import logging
+
 from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
 
 
 class NarrativeConfig(AppConfig):
     name = "narrative"
+
+    def ready(self):
+        from django_q.signals import post_spawn
+
+        post_spawn.connect(warm_worker, dispatch_uid="gtw-warm-worker")
+
+
+def warm_worker(sender, proc_name=None, **kwargs):
+    """A task worker loads the local embedding model when it starts, not in a player's turn
+    (the first recall in a cold worker took ~360 ms in `gtw bench turn --trace`)."""
+    from gtw_site.providers import ProviderError
+    from memory.embeddings import registry
+
+    try:
+        registry.get().embed(["warm up"])
+    except ProviderError as exc:
+        logger.warning("could not warm the embedder in %s: %s", proc_name, exc)
