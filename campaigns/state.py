@@ -50,6 +50,7 @@ def initial_state() -> dict[str, Any]:
         "outcomes": [],  # the last RECENT_OUTCOMES skill-check outcomes (DDA's input)
         "drawn": [],  # story-deck cards drawn this session ("deck:card")
         "initiative": None,  # the running combat's order, or None
+        "statuses": {},  # character id -> status effects (missions.rules.status dicts)
     }
 
 
@@ -80,6 +81,8 @@ def _engine_state(state, payload):
         state["director"] = payload["director_state"]
     if "dda_state" in payload:
         state["dda"] = payload["dda_state"]
+    if "status_state" in payload:
+        state["statuses"] = payload["status_state"]
 
 
 def _session_opened(state, event, payload):

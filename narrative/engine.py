@@ -23,7 +23,7 @@ from campaigns import events
 from campaigns.errors import Conflict, Invalid, NotFound
 from campaigns.models import Character, PlaySession
 from missions import runtime
-from missions.rules import dda, dice, loot, progression
+from missions.rules import dda, dice, loot, progression, status
 from narrative import decks as deck_rules
 from narrative import director
 
@@ -52,6 +52,8 @@ ENGINE_EVENTS = frozenset(
         "InitiativeRolled",
         "CombatEnded",
         "NpcSpoke",
+        "StatusApplied",
+        "StatusExpired",
     }
 )
 
@@ -79,6 +81,7 @@ class Rules:
     deck_weights: dict[str, float]
     dda_config: dda.DdaConfig
     characters: list[CharacterInfo] = field(default_factory=list)
+    statuses: dict[str, dict] = field(default_factory=dict)  # the pack's status effect catalogue
 
     def seed(self, seq: int) -> int:
         return dice.derive_seed(self.campaign_id, self.session_id, seq)
@@ -156,6 +159,9 @@ def load_rules(session: PlaySession) -> Rules:
         deck_weights=dict(pdata.get("deck_weights") or {}),
         dda_config=dda.DdaConfig(**settings.GTW_DDA),
         characters=characters,
+        statuses={
+            e["name"]: e for e in pack.get("status_effects", []) if isinstance(e, dict) and "name" in e
+        },
     )
 
 
@@ -175,8 +181,10 @@ class Batch:
         self.mission_state = mission.get("state")
         self.director_state = state.get("director") or director.DirectorState().to_dict()
         self.drawn = list(state.get("drawn") or [])
+        self.statuses: dict[str, list] = {k: list(v) for k, v in (state.get("statuses") or {}).items()}
         self._mission_changed = False
         self._director_changed = False
+        self._statuses_changed = False
 
     @property
     def next_seq(self) -> int:
@@ -392,6 +400,51 @@ class Batch:
                 },
             )
 
+    # -- status effects (missions.rules.status), per character id
+
+    def status_apply(self, character_id: int, name: str, *, source: str = "") -> dict:
+        spec = self.rules.statuses[name]
+        effect = status.StatusEffect.make(
+            name,
+            int(spec.get("duration", 1)),
+            stacking=spec.get("stacking", "refresh"),
+            modifiers=spec.get("modifiers") or {},
+            max_stacks=int(spec.get("max_stacks", 1)),
+            source=source[:60],
+        )
+        key = str(character_id)
+        current = status.effects_from_list(self.statuses.get(key, []))
+        self.statuses[key] = status.effects_to_list(status.apply(current, effect))
+        self._statuses_changed = True
+        return spec
+
+    def status_tick(self) -> None:
+        """A turn passed: durations run down; what ran out is an event."""
+        names = {c.id: c.name for c in self.rules.characters}
+        for key in sorted(self.statuses):
+            if not self.statuses[key]:
+                continue
+            remaining, expired = status.tick(status.effects_from_list(self.statuses[key]))
+            self.statuses[key] = status.effects_to_list(remaining)
+            self._statuses_changed = True
+            for effect in expired:
+                label = self.rules.statuses.get(effect.name, {}).get("label", effect.name)
+                self.add(
+                    "StatusExpired",
+                    {
+                        "character_id": int(key),
+                        "character": names.get(int(key)),
+                        "name": effect.name,
+                        "label": label,
+                    },
+                )
+
+    def status_modifier(self, character_id: int | None, attribute: str) -> int:
+        if character_id is None:
+            return 0
+        effects = status.effects_from_list(self.statuses.get(str(character_id), []))
+        return status.modifiers(effects).get(attribute, 0)
+
     # -- done
 
     def finish(self) -> list[events.NewEvent]:
@@ -403,6 +456,8 @@ class Batch:
             extra["mission_state"] = self.mission_state
         if self._director_changed:
             extra["director_state"] = self.director_state
+        if self._statuses_changed:
+            extra["status_state"] = {k: v for k, v in self.statuses.items() if v}
         if extra:
             self.events[-1] = replace(last, payload={**last.payload, **extra})
         return self.events
@@ -570,7 +625,21 @@ def panel_context(state: dict) -> dict:
         ],
         "initiative": state.get("initiative"),
         "objective": active_objective(view, state),
+        "conditions": conditions(state),
     }
+
+
+def conditions(state: dict) -> list[dict]:
+    """Status effects on characters now, for the panel: [{"character", "effects": [...]}]."""
+    names = {
+        str(c.pk): c.name
+        for c in Character.objects.filter(pk__in=[int(k) for k in (state.get("statuses") or {})])
+    }
+    return [
+        {"character": names.get(key, "?"), "effects": effects}
+        for key, effects in sorted((state.get("statuses") or {}).items())
+        if effects
+    ]
 
 
 def active_objective(view: dict | None, state: dict) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 from campaigns import events
-from campaigns.models import Event
+from campaigns.models import Character, Event
 from missions import runtime
 from missions.rules import dda, dice, initiative
 from narrative import engine
@@ -169,6 +169,24 @@ COMBAT_START = ToolSpec(
     },
 )
 
+STATUS_APPLY = ToolSpec(
+    name="status_apply",
+    description=(
+        "Put a status effect from the game's list on a player character (e.g. shaken, wounded, "
+        "stunned, chilled, inspired). The game applies its duration, stacking and modifiers."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "character": {"type": "string", "minLength": 1, "maxLength": 60},
+            "effect": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"},
+            "reason": {"type": "string", "maxLength": 200},
+        },
+        "required": ["character", "effect"],
+        "additionalProperties": False,
+    },
+)
+
 COMBAT_END = ToolSpec(
     name="combat_end",
     description="End the current combat.",
@@ -185,6 +203,7 @@ TOOLS = [
     DECK_DRAW,
     COMBAT_START,
     COMBAT_END,
+    STATUS_APPLY,
 ]
 _BY_NAME = {t.name: t for t in TOOLS}
 # Built once: re-checking the schema itself on every call was ~10% of a turn's CPU.
@@ -309,6 +328,15 @@ def _refusal(session, action_seq: int, call: ToolCall) -> str | None:
         ).count()
         if drawn >= MAX_DRAWS_PER_TURN:
             return f"at most {MAX_DRAWS_PER_TURN} card per turn; narrate the card already drawn"
+    if call.name == "status_apply":
+        catalogue = {e["name"] for e in session.campaign.pack.data.get("status_effects", [])}
+        if args["effect"] not in catalogue:
+            return (
+                f"unknown status effect '{args['effect']}'; known: {', '.join(sorted(catalogue)) or 'none'}"
+            )
+        names = set(Character.objects.filter(campaign_id=session.campaign_id).values_list("name", flat=True))
+        if args["character"] not in names:
+            return f"no player character named '{args['character']}'; the party: {', '.join(sorted(names))}"
     if call.name == "combat_start" and state.get("initiative"):
         return "combat is already running; use combat_end first"
     if call.name == "combat_end" and not state.get("initiative"):
@@ -368,9 +396,11 @@ def _skill_check(campaign_id, action_seq, actor_id, character, args):
         seed = batch.rules.seed(seq)
         adjustment = engine.dda_state(batch.state)
         dc = dda.apply_dc(args["dc"], adjustment)
+        acting = next((c for c in batch.rules.characters if c.owner_id == actor_id), None)
+        from_status = batch.status_modifier(acting.id if acting else None, args["attribute"])
         check = dice.skill_check(
             rng=random.Random(seed),
-            modifier=modifier,
+            modifier=max(-20, min(20, modifier + from_status)),
             dc=dc,
             advantage=args.get("advantage", False),
             disadvantage=args.get("disadvantage", False),
@@ -386,6 +416,7 @@ def _skill_check(campaign_id, action_seq, actor_id, character, args):
                 "character": (character or {}).get("name"),
                 "base_dc": args["dc"],
                 "dc_offset": adjustment.dc_offset,
+                "status_modifier": from_status,
                 **check.to_dict(),
             },
             actor_id=actor_id,
@@ -510,6 +541,27 @@ def _combat_start(campaign_id, action_seq, actor_id, character, args):
     return build
 
 
+def _status_apply(campaign_id, action_seq, actor_id, character, args):
+    def build(batch: engine.Batch):
+        target = next(c for c in batch.rules.characters if c.name == args["character"])
+        spec = batch.status_apply(target.id, args["effect"], source=args.get("reason", ""))
+        batch.add(
+            "StatusApplied",
+            {
+                "action_seq": action_seq,
+                "character_id": target.id,
+                "character": target.name,
+                "name": args["effect"],
+                "label": spec.get("label", args["effect"]),
+                "modifiers": spec.get("modifiers", {}),
+                "duration": spec.get("duration", 1),
+                "reason": args.get("reason", ""),
+            },
+        )
+
+    return build
+
+
 def _combat_end(campaign_id, action_seq, actor_id, character, args):
     def build(batch: engine.Batch):
         batch.add("CombatEnded", {"action_seq": action_seq})
@@ -526,4 +578,5 @@ _BUILDERS = {
     "deck_draw": _deck_draw,
     "combat_start": _combat_start,
     "combat_end": _combat_end,
+    "status_apply": _status_apply,
 }

@@ -45,6 +45,7 @@ from realtime import broadcast
 logger = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 4
+MAX_REFUSALS = 2
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,80}$")
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 # Advisory-lock namespace so our keys never collide with another application's.
@@ -355,13 +356,17 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
     narration: list[str] = []
     tool_seqs: list[int] = []
     try:
+        refusals = 0
         for round_no in range(MAX_TOOL_ROUNDS):
             if narration and narration[-1] and not narration[-1][-1].isspace():
                 # Rounds are separate model replies: keep "…to work." and "In Docking…" apart.
                 narration.append(" ")
                 stream.push(" ")
+            # A refused call goes back to the model with the reason, for one retry; after a
+            # second refusal in the turn it narrates without tools.
+            offered = list(tools.TOOLS) if refusals < MAX_REFUSALS else []
             request = ChatRequest(
-                messages=list(messages), tools=list(tools.TOOLS), seed=seed + round_no, context=context
+                messages=list(messages), tools=offered, seed=seed + round_no, context=context
             )
             text, calls = _stream_with_retry(provider, request, stream)
             narration.append(text)
@@ -383,6 +388,7 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
                     transaction.on_commit(lambda c=created: broadcast.events_committed(session.pk, c))
                 if outcome.event_seq:
                     tool_seqs.append(outcome.event_seq)
+                refusals += outcome.refused
                 messages.append(
                     Message(
                         role="tool", tool_call_id=call.id, name=call.name, content=json.dumps(outcome.result)
@@ -409,6 +415,7 @@ def run_turn(session: PlaySession, action_seq: int) -> None:
             },
         )
         effects = batch.feed({"type": "TurnEnded"})
+        batch.status_tick()
         batch.director_step(twist_fired=any(e["type"] == "TwistTriggered" for e in effects))
 
     result = engine.append_engine(session, build, idempotency_key=f"narration:{action_seq}")

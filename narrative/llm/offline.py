@@ -521,6 +521,7 @@ ADVANCE_TOOL = "mission_advance"
 NPC_TOOL = "npc_speak"
 DRAW_TOOL = "deck_draw"
 COMBAT_TOOL = "combat_start"
+STATUS_TOOL = "status_apply"
 _ATTACK = re.compile(r"\b(attack|shoot|fire at|open fire|fight|charge at|strike|stab|punch|ambush)\b", re.I)
 _STOP = frozenset(
     ("with", "from", "that", "this", "into", "onto", "what", "their", "there", "about", "through")
@@ -614,6 +615,12 @@ class OfflineNarrator:
                 text = w.pick(P.ADVANCE_LINES["done" if done else "not_yet"])
             elif tool_name == DRAW_TOOL:
                 text = _narrate_card(w, c, data)
+            elif tool_name == STATUS_TOOL:
+                text = (
+                    ""
+                    if "error" in data
+                    else w.pick(P.STATUS_LINES).format(label=_s(data.get("label")).lower())
+                )
             elif tool_name in (NPC_TOOL, COMBAT_TOOL):
                 text = _narrate_plain(w, c, intent, "talk" if tool_name == NPC_TOOL else fallback_kind)
                 if tool_name == COMBAT_TOOL and "error" not in data:
@@ -623,6 +630,17 @@ class OfflineNarrator:
             elif outcome:
                 text = _narrate_outcome(w, c, intent, outcome, margin)
                 target = _matching_objective(c)
+                if (
+                    outcome == "critical_failure"
+                    and STATUS_TOOL in tools
+                    and not _called(messages, STATUS_TOOL)
+                ):
+                    # A natural 1 leaves a mark the rules can carry into the next checks.
+                    args = {"character": c.name, "effect": "shaken", "reason": f"{c.name} fumbles"}
+                    n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
+                    call = base.ToolCall(
+                        id=f"call_{n}", name=STATUS_TOOL, arguments=args, raw_arguments=json.dumps(args)
+                    )
                 succeeded = outcome in ("success", "critical_success")
                 if succeeded and target and ADVANCE_TOOL in tools and not _called(messages, ADVANCE_TOOL):
                     args = {"objective": target[0], "reason": f"{c.name}: {c.action[:150]}"}

@@ -1386,3 +1386,8 @@ COMBAT_LINES = (
     "Time snaps tight — everyone reaches for a weapon at once.",
     "Violence arrives the way it always does out here: all at once.",
 )
+STATUS_LINES = (
+    "It leaves a mark: {label}, for now.",
+    "The slip costs more than time — {label}, and it shows.",
+    "Nobody walks away from that clean — {label}.",
+)

@@ -314,3 +314,56 @@ def test_personality_presets_steer_the_director_and_the_decks(session, gm):
     services.campaign_set_personality(membership=membership, personality_slug="space-opera")
     session = PlaySession.objects.select_related("campaign__personality", "campaign__pack").get(pk=session.pk)
     assert turns.build_context(session, action)["word_limit"] == 200
+
+
+def test_status_effects_modify_checks_and_run_out(session, player):
+    outcome, created = call(session, player, "status_apply", {"character": "Kira Vance", "effect": "shaken"})
+    assert not outcome.refused and created[0].payload["modifiers"] == {"wits": -2, "presence": -1}
+    _, rolled = call(
+        session, player, "rules_skill_check", {"skill": "hacking", "attribute": "wits", "dc": 12}, index=1
+    )
+    assert rolled[0].payload["status_modifier"] == -2
+    assert rolled[0].payload["modifier"] == rolled[0].payload["status_modifier"] + 2  # wits 14 → +2
+    assert call(session, player, "status_apply", {"character": "Nobody", "effect": "shaken"}, index=2)[
+        0
+    ].refused
+    assert call(session, player, "status_apply", {"character": "Kira Vance", "effect": "on-fire"}, index=3)[
+        0
+    ].refused
+    for i in range(2):  # shaken lasts two turns
+        turns.submit_action(
+            session_id=session.pk, user=player, text="I catch my breath", idempotency_key=f"s{i}"
+        )
+        turns.run_pending_turns(session.pk)
+    assert Event.objects.filter(session=session, type="StatusExpired", payload__name="shaken").exists()
+    session.refresh_from_db()
+    assert session.state["statuses"] == {}
+    assert_replays(session)
+
+
+def test_after_two_refusals_the_narrator_continues_without_tools(session, player, monkeypatch):
+    from narrative.llm import base, registry
+
+    offered = []
+
+    class Stubborn:
+        name, model = "stubborn", "test"
+
+        def stream(self, request):
+            offered.append([t.name for t in request.tools or []])
+            if request.tools:
+                bad = base.ToolCall(id="x", name="teleport", arguments={}, raw_arguments="{}")
+                yield base.ToolCallEvent(bad)
+                yield base.StreamEnd(stop_reason="tool_calls")
+                return
+            yield base.TextDelta("The GM shrugs and moves on.")
+            yield base.StreamEnd()
+
+    monkeypatch.setattr(registry, "get", lambda role: Stubborn())
+    turns.submit_action(session_id=session.pk, user=player, text="I do the impossible", idempotency_key="r1")
+    turns.run_pending_turns(session.pk)
+    assert [bool(o) for o in offered] == [True, True, False]
+    assert types(session).count("ToolRefused") == 2
+    assert (
+        Event.objects.get(session=session, type="Narration").payload["text"] == "The GM shrugs and moves on."
+    )
