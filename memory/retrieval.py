@@ -10,6 +10,7 @@ filtered HNSW query returning k rows even when most of the index belongs to othe
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -163,6 +164,23 @@ def search_scoped(
     ]
 
 
+DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
+_scan_set: weakref.WeakSet = weakref.WeakSet()
+
+
+def _session_scan_set() -> bool:
+    """Turn on iterative HNSW scans once per database connection (outside transactions), so
+    the common recall needs no BEGIN / SET LOCAL / COMMIT round trips around its query."""
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw in _scan_set:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SET hnsw.iterative_scan = relaxed_order")
+    _scan_set.add(raw)
+    return True
+
+
 class KeywordQuery(SearchQuery):
     """`keyword_query` as one SQL expression, so the search needs no extra round trip:
     to_tsquery('simple', replace(plainto_tsquery('english', text)::text, ' & ', ' | '))."""
@@ -193,18 +211,22 @@ def keyword_query(text: str) -> SearchQuery | None:
 def _vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float], dict]:
     if vector is None:
         return [], {}, {}
-    with transaction.atomic(), connection.cursor() as cursor:
-        # Filtered HNSW: keep scanning the index until n rows pass the scope filter. One round
-        # trip for both settings (ef_search is our own integer, not user input).
-        cursor.execute(
-            f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {max(40, int(n))}"
-        )
-        rows = list(
-            base.filter(embedding__isnull=False)
-            .annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")
-            .values_list("id", "distance", "created_at", "importance")[:n]
-        )
+    query = (
+        base.filter(embedding__isnull=False)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("id", "distance", "created_at", "importance")[:n]
+    )
+    # Filtered HNSW: keep scanning the index until n rows pass the scope filter.
+    if n <= DEFAULT_EF_SEARCH and not connection.in_atomic_block and _session_scan_set():
+        rows = list(query)  # the connection already scans iteratively; ef_search's default fits
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # One round trip for both settings (ef_search is our own integer, not user input).
+            cursor.execute(
+                f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {max(40, int(n))}"
+            )
+            rows = list(query)
     # relaxed_order may return rows slightly out of order; the exact distances fix that.
     rows.sort(key=lambda r: r[1])
     return [r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: (r[2], r[3]) for r in rows}
