@@ -134,3 +134,30 @@ def shot():
             page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture
+def persona_pages(browser, daphne, session_cookie):
+    """`persona_pages({"gm": gm, "player": player}, height=900)`: a logged-in page per persona,
+    each in its own browser context (closed after the test)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    contexts = []
+
+    def make(users: dict, height: int = 800) -> dict:
+        made = {}
+        for name, user in users.items():
+            context = browser.new_context(base_url=daphne, viewport={"width": 1280, "height": height})
+            context.add_cookies([{"name": "sessionid", "value": session_cookie(user), "url": daphne}])
+            context.set_default_timeout(TIMEOUT_MS)
+            contexts.append(context)
+            made[name] = context.new_page()
+        return made
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -7,25 +7,14 @@ import re
 
 import pytest
 
-from tests.e2e.test_play import TIMEOUT_MS, _act, _wait_narrations
+from tests.e2e.test_play import _act, _wait_narrations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def two_pages(browser, daphne, gm, player, session_cookie):
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    made = {}
-    for name, user in (("gm", gm), ("player", player)):
-        context = browser.new_context(base_url=daphne, viewport={"width": 1280, "height": 900})
-        context.add_cookies([{"name": "sessionid", "value": session_cookie(user), "url": daphne}])
-        context.set_default_timeout(TIMEOUT_MS)
-        made[name] = context.new_page()
-    yield made
-    for page in made.values():
-        page.context.close()
+def two_pages(persona_pages, gm, player):
+    return persona_pages({"gm": gm, "player": player}, height=900)
 
 
 def test_the_mission_panel_follows_the_game_live(two_pages, session, shot):

@@ -14,7 +14,6 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-TIMEOUT_MS = 15_000
 OUTCOME = re.compile(r"^(Critical success|Success|Failure|Critical failure)$")
 SEQS_JS = "() => Array.from(document.querySelectorAll('#log [data-seq]'), e => Number(e.dataset.seq))"
 TEXT_JS = "id => { const e = document.getElementById(id); return e ? e.textContent : null; }"
@@ -26,20 +25,8 @@ CLOSE_CODE_JS = """url => new Promise(resolve => {
 
 
 @pytest.fixture
-def pages(browser, daphne, gm, player, outsider, session_cookie):
-    """A logged-in page per persona, each in its own browser context."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    made = {}
-    for name, user in (("gm", gm), ("player", player), ("outsider", outsider)):
-        context = browser.new_context(base_url=daphne, viewport={"width": 1280, "height": 800})
-        context.add_cookies([{"name": "sessionid", "value": session_cookie(user), "url": daphne}])
-        context.set_default_timeout(TIMEOUT_MS)
-        made[name] = context.new_page()
-    yield made
-    for page in made.values():
-        page.context.close()
+def pages(persona_pages, gm, player, outsider):
+    return persona_pages({"gm": gm, "player": player, "outsider": outsider})
 
 
 def _seqs(page) -> list[int]:

@@ -9,26 +9,14 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-TIMEOUT_MS = 15_000
 TO_END_JS = "el => { el.focus(); el.setSelectionRange(el.value.length, el.value.length); }"
 TO_START_JS = "el => { el.focus(); el.setSelectionRange(0, 0); }"
 
 
 @pytest.fixture
-def tables(browser, daphne, gm, player, session_cookie):
+def tables(persona_pages, gm, player):
     """A logged-in page for the GM and one for the player, each in its own browser context."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    made = {}
-    for name, user in (("gm", gm), ("player", player)):
-        context = browser.new_context(base_url=daphne, viewport={"width": 1280, "height": 1000})
-        context.add_cookies([{"name": "sessionid", "value": session_cookie(user), "url": daphne}])
-        context.set_default_timeout(TIMEOUT_MS)
-        made[name] = context.new_page()
-    yield made
-    for page in made.values():
-        page.context.close()
+    return persona_pages({"gm": gm, "player": player}, height=1000)
 
 
 def _open(page, session) -> None:
