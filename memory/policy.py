@@ -99,7 +99,49 @@ def decide(campaign_id: int, events: Iterable[EventView], names: Mapping[int, st
             drafts += _each(
                 spaces, "semantic", f"Objective: {payload['objective']}", 0.7, event, ("objective",)
             )
+        elif event.type in _GAME_EVENTS and (text := _game_text(event.type, payload)):
+            importance, tags = _GAME_EVENTS[event.type]
+            drafts += _each(spaces, "episodic", text, importance, event, tags)
     return drafts
+
+
+# The game engine's events worth remembering: (importance, tags).
+_GAME_EVENTS = {
+    "NpcSpoke": (0.6, ("npc", "dialogue")),
+    "CardDrawn": (0.7, ("twist", "card")),
+    "TwistTriggered": (0.7, ("twist",)),
+    "ObjectiveCompleted": (0.7, ("objective", "progress")),
+    "ObjectiveRevealed": (0.6, ("objective",)),
+    "SceneChanged": (0.5, ("scene", "location")),
+    "MissionCompleted": (0.9, ("mission",)),
+    "MissionFailed": (0.9, ("mission",)),
+    "RewardGranted": (0.5, ("reward", "loot")),
+}
+
+
+def _game_text(kind: str, payload: Mapping) -> str:
+    if kind == "NpcSpoke" and payload.get("line"):
+        return f"{payload.get('name') or payload.get('npc')} said: \u201c{payload['line']}\u201d"
+    if kind == "CardDrawn" and payload.get("text"):
+        return f"Twist — {payload.get('title')}: {payload['text']}"
+    if kind == "TwistTriggered" and payload.get("text"):
+        return f"Twist: {payload['text']}"
+    if kind == "ObjectiveCompleted" and payload.get("text"):
+        return f"Objective complete: {payload['text']}"
+    if kind == "ObjectiveRevealed" and payload.get("text"):
+        return f"New objective: {payload['text']}"
+    if kind == "SceneChanged" and payload.get("title"):
+        description = (payload.get("scene_info") or {}).get("description", "")
+        return f"Scene: {payload['title']}. {description}".strip()
+    if kind == "MissionCompleted":
+        return "The mission was completed."
+    if kind == "MissionFailed":
+        return f"The mission failed: {payload.get('text', '')}".strip()
+    if kind == "RewardGranted" and payload.get("items"):
+        items = ", ".join(f"{i['item']} x{i['qty']}" for i in payload["items"])
+        holder = (payload.get("holder") or {}).get("name") or "the party"
+        return f"{holder} received {items}."
+    return ""
 
 
 def _each(spaces, kind, text, importance, event: EventView, tags) -> list[Draft]:
