@@ -132,10 +132,15 @@ class PlaySession(models.Model):
         ACTIVE = "active", "Active"
         ENDED = "ended", "Ended"
 
+    class Kind(models.TextChoices):
+        PARTY = "party", "Party"
+        STAGE = "stage", "Stage"  # speakers, a queue and an audience; actions batched per window
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sessions")
     number = models.PositiveIntegerField()
     title = models.CharField(max_length=120, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PARTY)
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=0)
@@ -202,3 +207,97 @@ class Snapshot(models.Model):
 
     def __str__(self):
         return f"snapshot @{self.seq}"
+
+
+# ---- stage mode: alliances, fireteams and the stage's seats ---------------------------------
+
+
+class Alliance(models.Model):
+    """A faction the players' fireteams can side with; its reputation moves with the story."""
+
+    REPUTATION_MIN, REPUTATION_MAX = -100, 100
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="alliances")
+    name = models.CharField(max_length=80)
+    reputation = models.IntegerField(default=0)
+    members = models.ManyToManyField(Membership, through="AllianceMember", related_name="alliances")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="alliance_name_unique")]
+
+    def __str__(self):
+        return self.name
+
+
+class AllianceMember(models.Model):
+    alliance = models.ForeignKey(Alliance, on_delete=models.CASCADE, related_name="memberships")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alliance", "membership"], name="alliance_member_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.membership_id} in {self.alliance_id}"
+
+
+class Fireteam(models.Model):
+    """A squad. Voice is ids and labels only: a voice room id a client or bridge may join."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="fireteams")
+    name = models.CharField(max_length=60)
+    alliance = models.ForeignKey(
+        Alliance, null=True, blank=True, on_delete=models.SET_NULL, related_name="fireteams"
+    )
+    voice_room_id = models.SlugField(max_length=80, unique=True)
+    voice_label = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="fireteam_name_unique")]
+
+    def __str__(self):
+        return self.name
+
+
+class FireteamMember(models.Model):
+    """One fireteam per member per campaign (a Membership belongs to exactly one campaign)."""
+
+    fireteam = models.ForeignKey(Fireteam, on_delete=models.CASCADE, related_name="memberships")
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="fireteam_seat")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.membership_id} in {self.fireteam_id}"
+
+
+class StageSeat(models.Model):
+    """Where a member sits in a stage session: the fast projection of the stage events
+    (HandRaised, HandApproved, SpeakerMuted, TeamAssigned, …) kept in the event log."""
+
+    class Role(models.TextChoices):
+        MODERATOR = "moderator", "Moderator"
+        SPEAKER = "speaker", "Speaker"
+        AUDIENCE = "audience", "Audience"
+
+    session = models.ForeignKey(PlaySession, on_delete=models.CASCADE, related_name="seats")
+    membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="seats")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AUDIENCE)
+    # Set while a hand is up; the queue is the raised hands in this order.
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    muted = models.BooleanField(default=False)
+    team = models.ForeignKey(Fireteam, null=True, blank=True, on_delete=models.SET_NULL, related_name="seats")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "membership"], name="stage_seat_unique")]
+        indexes = [models.Index(fields=["session", "hand_raised_at"], name="stage_seat_queue")]
+
+    def __str__(self):
+        return f"{self.membership_id} as {self.role} in {self.session_id}"

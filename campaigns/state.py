@@ -213,3 +213,65 @@ def state_hash(state: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON form (sorted keys, no whitespace)."""
     canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# ---- stage mode (campaigns.stage): beat windows that batch actions ----------------------------
+# A stage's actions are flagged `batched`: they wait in their beat window, not in `pending`,
+# so the per-action turn runner never answers them. Closing a window moves it to
+# `unsummarised` until the GM's batch summary (a Narration with `batch`) answers it.
+
+
+def _stage(state) -> dict[str, Any]:
+    # setdefault: sessions (and snapshots) from before stage mode have no "stage" key.
+    return state.setdefault("stage", {"window": None, "windows": 0, "unsummarised": []})
+
+
+def _action_or_batched(state, event, payload):
+    if not payload.get("batched"):
+        _action(state, event, payload)
+        return
+    window = _stage(state)["window"]
+    if window is not None and window["n"] == payload.get("window"):
+        window["actions"].append(event.seq)
+    if event.actor_id is not None:
+        key = str(event.actor_id)
+        state["participants"][key] = state["participants"].get(key, 0) + 1
+
+
+def _narration_or_batch(state, event, payload):
+    _narration(state, event, payload)
+    if payload.get("batch") is not None:
+        stage = _stage(state)
+        stage["unsummarised"] = [w for w in stage["unsummarised"] if w["n"] != payload["batch"]]
+
+
+def _batch_window_opened(state, event, payload):
+    stage = _stage(state)
+    n = payload.get("window") or stage["windows"] + 1
+    stage["windows"] = max(stage["windows"], n)
+    stage["window"] = {
+        "n": n,
+        "opened_seq": event.seq,
+        "seconds": payload.get("seconds"),
+        "closes_at": payload.get("closes_at"),
+        "actions": [],
+    }
+
+
+def _batch_window_closed(state, event, payload):
+    stage = _stage(state)
+    window = stage["window"]
+    if window is None or window["n"] != payload.get("window"):
+        return
+    stage["window"] = None
+    stage["unsummarised"].append({"n": window["n"], "close_seq": event.seq, "actions": window["actions"]})
+
+
+_HANDLERS.update(
+    {
+        "Action": _action_or_batched,
+        "Narration": _narration_or_batch,
+        "BatchWindowOpened": _batch_window_opened,
+        "BatchWindowClosed": _batch_window_closed,
+    }
+)

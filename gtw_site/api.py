@@ -6,6 +6,7 @@ from ninja.security import django_auth
 
 from campaigns.api import router as campaigns_router
 from campaigns.errors import DomainError
+from campaigns.stage_api import router as stage_router
 from gtw_site.auth import BearerTokenAuth
 from gtw_site.tokens_api import router as tokens_router
 from memory.api import router as memory_router
@@ -22,6 +23,7 @@ api.add_router("/", campaigns_router)
 api.add_router("/tokens", tokens_router)
 api.add_router("/", memory_router)
 api.add_router("/", game_router)
+api.add_router("/", stage_router)
 
 
 @api.exception_handler(MissionInvalid)

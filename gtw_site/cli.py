@@ -394,6 +394,14 @@ def cmd_deck(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.which == "stage":
+        from gtw_site import bench_stage
+
+        return bench_stage.main(args)
+    if args.which == "fanout":
+        from gtw_site import bench_fanout
+
+        return bench_fanout.main(args)
     if args.which == "mission":
         from gtw_site import bench_mission
 
@@ -424,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     memory.add_argument("--user", help="whose membership the import runs as")
     memory.set_defaults(func=cmd_memory)
     bench = sub.add_parser("bench", help="benchmarks (print p50/p95/p99, update docs/BENCHMARKS.md)")
-    bench.add_argument("which", choices=["turn", "memory", "mission"])
+    bench.add_argument("which", choices=["turn", "memory", "mission", "fanout", "stage"])
     bench.add_argument("--clients", type=int, default=8)
     bench.add_argument("--turns", type=int, default=20)
     bench.add_argument("--memories", type=int, default=100_000, help="memory: how many memories")
@@ -432,6 +440,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--rebuild", action="store_true", help="memory: rebuild the dataset")
     bench.add_argument("--lines", type=int, default=1000, help="mission: lines of the generated mission")
     bench.add_argument("--steps", type=int, default=10_000, help="mission: runtime steps to time")
+    bench.add_argument("--messages", type=int, default=200, help="fanout: events broadcast to the session")
+    bench.add_argument("--rate", type=float, default=20.0, help="fanout: events per second")
+    bench.add_argument("--layer", choices=["core", "pubsub"], default="core", help="fanout: channel layer")
+    bench.add_argument("--web-workers", type=int, default=2, help="fanout: Daphne processes")
+    bench.add_argument("--participants", type=int, default=50, help="stage: people on the stage")
+    bench.add_argument("--teams", type=int, default=5, help="stage: fireteams")
+    bench.add_argument("--windows", type=int, default=5, help="stage: measured beat windows")
     bench.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
     bench.add_argument(
         "--trace", action="store_true", help="turn: print where the time goes (a cross-process timeline)"

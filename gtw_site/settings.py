@@ -172,24 +172,62 @@ if DB_POOL:
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# GTW_CHANNEL_LAYER: core (default) | pubsub. Both are channels-redis; docs/BENCHMARKS.md
+# ("gtw bench fanout") measures them side by side at 500 sockets in one session.
+_REDIS_HOSTS = [
+    {
+        "address": REDIS_URL,
+        # redis-py 8 defaults to a 5 s socket timeout — exactly channels-redis's 5 s blocking
+        # pop — so an idle consumer's receive could time out and kill the socket. Give reads a
+        # margin.
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,
+        # redis-py 8's pool *fails* ("Too many connections") past 100 connections in use, and
+        # every socket of a process that connects or drops at once (a reconnect storm, the
+        # end of a 500-seat stage) holds one for its group_add/group_discard: a failed discard
+        # leaves a dead channel in the group for group_expiry. Measured with
+        # `gtw bench fanout --clients 500`.
+        "max_connections": 1000,
+    }
+]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            # redis-py 8 defaults to a 5 s socket timeout — exactly channels-redis's 5 s blocking
-            # pop — so an idle consumer's receive could time out and kill the socket. Give reads
-            # a margin over the blocking pop.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
-            # channels-redis drops group messages *silently* once a channel holds `capacity`
-            # messages. Deltas are coalesced (~75 ms) so a live client never queues more than a
-            # handful; 1,500 leaves room for a client that stalls for a couple of minutes of
-            # play before it is considered gone (it then heals the gap from the event store).
+            "hosts": _REDIS_HOSTS,
+            # What `capacity` bounds in channels-redis 4: (1) per Daphne *process*, the Redis
+            # sorted set all its sockets' messages pass through (one entry per group send, not
+            # per socket) — full only if the whole process stops reading, and then the *newest*
+            # are dropped silently; (2) per socket, the in-process buffer of a consumer that is
+            # not taking messages (a stalled client), which drops its *oldest*. Deltas are
+            # coalesced (~75 ms), so a live socket holds a handful; 1,500 is a couple of minutes
+            # of busy play for one that stalls. Losses are detected by seq and healed from the
+            # event store (the next event's gap, or the socket's heartbeat for a lost last one);
+            # narration deltas are not healed — the Narration event carries the whole text.
             "capacity": env_int("GTW_CHANNEL_CAPACITY", 1500),
+            # A message older than this is dropped unread: past it the socket is gone or far
+            # behind, and the store is the better source anyway.
             "expiry": 30,
+            # Must outlast the longest connection (a channel silently leaves its groups after
+            # it); the cost is that a crashed process's channels stay in their groups — each
+            # group send writes one message to the dead process's expiring key — for this long.
             "group_expiry": 86400,
         },
     }
 }
+if env_str("GTW_CHANNEL_LAYER", "core") == "pubsub":
+    # One PUBLISH per group send, fanned out in each process. No capacity and no expiry: a
+    # stalled socket's messages queue in Daphne's memory until Daphne's ping timeout closes it.
+    CHANNEL_LAYERS["default"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": _REDIS_HOSTS},
+    }
+
+# Presence (realtime/presence.py): Redis keys per session; a connection without a heartbeat for
+# GTW_PRESENCE_TTL_S is gone (its Daphne crashed), one is sent every GTW_PRESENCE_HEARTBEAT_S.
+GTW_PRESENCE_KEY_PREFIX = "gtw:presence"
+GTW_PRESENCE_TTL_S = float(env_int("GTW_PRESENCE_TTL_S", 30))
+GTW_PRESENCE_HEARTBEAT_S = float(env_int("GTW_PRESENCE_HEARTBEAT_S", 10))
 
 CACHES = {
     "default": {

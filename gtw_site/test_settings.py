@@ -17,3 +17,8 @@ GTW_LLM = {**GTW_LLM, "narrator": {**GTW_LLM["narrator"], "provider": "offline"}
 GTW_LLM["offline"] = {"word_delay_s": float(os.environ.get("GTW_OFFLINE_WORD_DELAY_MS", "0")) / 1000.0}
 GTW_DELTA_COALESCE_MS = 20
 GTW_SNAPSHOT_EVERY = 5
+# Parallel test workers share one Redis and their databases hand out the same session ids:
+# keep their channel-layer groups (session.<id>) apart. A test's Daphne subprocess inherits
+# the variable, so it shares its own worker's prefix.
+CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405
+GTW_PRESENCE_KEY_PREFIX = f"gtw:presence:{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"

@@ -70,6 +70,12 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         raise Forbidden("Spectators can watch but not act.")
     if session.status != PlaySession.Status.ACTIVE:
         raise Conflict("This session has ended; ask the GM to resume it.")
+    if session.kind == PlaySession.Kind.STAGE:  # batched per beat window, never a turn of its own
+        from campaigns.stage import stage_action_submit
+
+        return stage_action_submit(
+            session=session, membership=membership, text=text, idempotency_key=idempotency_key
+        )
     character = Character.objects.filter(campaign_id=session.campaign_id, owner=user).first()
     payload = {"text": text, "character": character.name if character else None}
     with transaction.atomic():

@@ -174,3 +174,33 @@ class DeltaStream:
             )
         self.index = 0
         self.sent_any = False
+
+
+# ---- stage mode (campaigns.stage, narrative.stage_turns, realtime.stage_consumer) -----------
+
+
+def stage_group(session_id: int) -> str:
+    return f"stage.{session_id}"
+
+
+def team_group(fireteam_id: int) -> str:
+    return f"team.{fireteam_id}"
+
+
+def stage_changed(session_id: int, html: dict[str, str], roster: dict[str, Any]) -> None:
+    """The stage's roster (moderators, speakers, the queue, audience, teams, the beat window) to
+    every stage socket. `html` holds the roster partial per view ("moderator", "member"); each
+    socket forwards the one its seat may see. Call after commit."""
+    _send(stage_group(session_id), {"type": "stage.roster", "html": html, "roster": roster})
+
+
+async def stage_presence_async(session_id: int, online: int) -> None:
+    """How many are connected to the stage: a count, not the list, so a join storm of hundreds
+    stays a few bytes per socket."""
+    layer = get_channel_layer()
+    await layer.group_send(stage_group(session_id), {"type": "stage.presence", "online": online})
+
+
+def team_notice(fireteam_id: int, notice: dict[str, Any]) -> None:
+    """Something for one fireteam's sockets only (its squad debrief). Call after commit."""
+    _send(team_group(fireteam_id), {"type": "team.notice", **notice})

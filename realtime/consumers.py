@@ -7,11 +7,16 @@ Two wire formats on one socket: `?format=json` for scripts and the benchmark, HT
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import random
+import time
 import uuid
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -29,6 +34,17 @@ CLOSE_FORBIDDEN = 4403
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message):
+        # Channels' own dispatch first runs close_old_connections() in the thread-sensitive
+        # executor — one thread hop per socket per message. Fanning one event out to 250 sockets
+        # of a Daphne process that was most of its CPU (docs/BENCHMARKS.md, "gtw bench
+        # fanout"). Every database call here goes through database_sync_to_async, which closes
+        # old connections around itself, so the hop bought nothing.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self):
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         self.user = self.scope.get("user")
@@ -37,6 +53,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.last_seq: int | None = None
         self.held: list[dict] = []
         self.joined = False
+        self.heartbeat_task: asyncio.Task | None = None
+        self.last_beat = 0.0
+        self.heal_mark = 0  # the session's version at the previous heartbeat
         membership = await self._membership()
         await self.accept()
         if membership is None:
@@ -50,21 +69,32 @@ class SessionConsumer(AsyncWebsocketConsumer):
         baseline = await self._current_version()
         await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
         self.joined = True
-        online = await presence.join(self.session_id, self.user.username)
-        await self._announce_presence(online)
+        await presence.join(self.session_id, self.user.username, self.channel_name)
+        self.last_beat = time.monotonic()
+        self.heartbeat_task = asyncio.create_task(self._heartbeat())
+        # Beats only while this consumer runs: if it dies without disconnect() (an exception),
+        # its entry must go stale and be pruned, not be kept alive by an orphaned task.
+        asyncio.current_task().add_done_callback(lambda _, beats=self.heartbeat_task: beats.cancel())
+        presence.announce_soon(self.session_id, self._announce_presence)
         if self.json_mode:
             start = query.get("last_seq", [None])[0]
             await self._catch_up(int(start) if start is not None and start.isdigit() else baseline)
 
     async def disconnect(self, code):
+        if task := getattr(self, "heartbeat_task", None):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if getattr(self, "joined", False):
             await self.channel_layer.group_discard(
                 broadcast.session_group(self.session_id), self.channel_name
             )
-            online = await presence.leave(self.session_id, self.user.username)
-            await self._announce_presence(online)
+            await presence.leave(self.session_id, self.channel_name)
+            presence.announce_soon(self.session_id, self._announce_presence)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.joined and time.monotonic() - self.last_beat >= presence.FRAME_BEAT_MIN_S:
+            await self._beat()  # every frame is a heartbeat (at most one Redis call a second)
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         if len(raw.encode("utf-8")) > settings.GTW_WS_MAX_FRAME_BYTES:
             await self._error(
@@ -150,6 +180,43 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._send_json({"type": "presence", "online": message["online"]})
         else:
             await self.send(text_data=message["html"])
+
+    async def session_heal(self, message):
+        """Sent by our own heartbeat through the channel layer, so it runs in order with the
+        group messages: a gap is healed when the next event arrives, but a lost *last* event
+        has no successor, so compare with the store now and then. Only what was committed
+        before the previous beat counts as lost: anything newer may still be queued for us (a
+        busy process runs behind), and fetching it again would add work just when it hurts."""
+        if self.last_seq is None:
+            return
+        if self.last_seq < self.heal_mark:
+            await self._send_range(self.last_seq, None)
+        self.heal_mark = await self._current_version()
+
+    # ---- presence ------------------------------------------------------------------------
+
+    async def _heartbeat(self):
+        interval = presence.heartbeat_interval()
+        # Spread the beats of sockets that connected together (a reconnect storm).
+        await asyncio.sleep(interval * random.uniform(0.5, 1.0))
+        while True:
+            try:
+                await self._beat()
+                if self.last_seq is not None:
+                    await self.channel_layer.send(self.channel_name, {"type": "session.heal"})
+            except Exception:
+                logger.warning("heartbeat for session %s failed", self.session_id, exc_info=True)
+            await asyncio.sleep(interval)
+
+    async def _beat(self):
+        self.last_beat = time.monotonic()
+        try:
+            changed = await presence.heartbeat(self.session_id, self.user.username, self.channel_name)
+        except Exception:
+            logger.warning("presence heartbeat for session %s failed", self.session_id, exc_info=True)
+            return
+        if changed:
+            presence.announce_soon(self.session_id, self._announce_presence)
 
     # ---- helpers -----------------------------------------------------------------------
 

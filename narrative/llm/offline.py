@@ -595,6 +595,11 @@ class OfflineNarrator:
         return random.Random(f"gtw-offline:{seed}:{c.turn}")
 
     def stream(self, request: base.ChatRequest) -> Iterator[base.StreamEvent]:
+        if isinstance(request.context, dict) and "batch" in request.context:
+            from narrative.llm import offline_batch  # stage mode: one summary for a beat window
+
+            yield from offline_batch.stream_batch(request, self.word_delay_s)
+            return
         messages = list(request.messages or [])
         c = _read_context(request.context, messages)
         rng = self._rng(request, c)

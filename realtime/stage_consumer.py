@@ -1,0 +1,255 @@
+"""The stage socket (`ws/stage/<session_id>/`). Thin, like the session socket it extends: it
+authenticates (4403 for non-members), joins `session.<id>` (the event log, seq-healed and
+audience-filtered by SessionConsumer), `stage.<id>` (roster and presence) and `team.<id>` while
+its member is on a fireteam (squad debriefs), validates frames and calls campaigns.stage.
+
+Spectators get the same stream, read-only: every write frame is refused by the services with a
+message that says why. `?format=json` for scripts and the benchmark; HTML (htmx out-of-band
+partials) for the stage page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from pydantic import ValidationError
+
+from campaigns.errors import DomainError
+from campaigns.selectors import may_see
+from realtime import broadcast, presence
+from realtime import stage as rt
+from realtime.consumers import SessionConsumer
+from realtime.messages import ActionFrame, Ping
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NOT_A_STAGE = 4404
+CLEAR_NOTICE = '<div id="notice" role="alert" aria-live="assertive" hx-swap-oob="true"></div>'
+
+
+class StageConsumer(SessionConsumer):
+    """SessionConsumer's connection (auth, `session.<id>`, presence heartbeats, seq healing)
+    plus the stage: its groups, its frames, its roster."""
+
+    async def connect(self):
+        self.team_id: int | None = None
+        self.roster: dict | None = None
+        self.roster_version = -1
+        self.box: str | None = None
+        self.on_stage = False
+        await super().connect()  # closes non-members with 4403
+        if getattr(self, "membership", None) is None:
+            return
+        roster = await self._seat_and_roster()
+        if roster is None:
+            await self.close(code=CLOSE_NOT_A_STAGE)
+            return
+        await self.channel_layer.group_add(broadcast.stage_group(self.session_id), self.channel_name)
+        self.on_stage = True
+        await self._follow_team(roster)
+        self.roster, self.roster_version = roster, roster["version"]
+        if self.json_mode:
+            await self._send_json({"type": "roster", "roster": roster})
+
+    async def disconnect(self, code):
+        await super().disconnect(code)
+        if getattr(self, "on_stage", False):
+            await self.channel_layer.group_discard(broadcast.stage_group(self.session_id), self.channel_name)
+            if self.team_id is not None:
+                await self.channel_layer.group_discard(broadcast.team_group(self.team_id), self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.joined and time.monotonic() - self.last_beat >= presence.FRAME_BEAT_MIN_S:
+            await self._beat()  # every frame is a heartbeat, as on the session socket
+        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        if len(raw.encode("utf-8")) > settings.GTW_WS_MAX_FRAME_BYTES:
+            await self._error(
+                "frame_too_large", f"Frames are limited to {settings.GTW_WS_MAX_FRAME_BYTES} bytes."
+            )
+            return
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            await self._error("malformed", "That frame is not valid JSON.")
+            return
+        if not isinstance(data, dict) or data.get("type") not in rt.KNOWN_TYPES:
+            kind = data.get("type") if isinstance(data, dict) else None
+            await self._error(
+                "unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(rt.KNOWN_TYPES)}."
+            )
+            return
+        try:
+            frame = rt.stage_frame.validate_python(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
+            await self._error("invalid", f"{where}: {first['msg']}")
+            return
+        try:
+            if isinstance(frame, rt.StageHello):
+                self.box = frame.box
+                await self._catch_up(frame.last_seq)
+                await self._push_roster(await self._load_roster())
+            elif isinstance(frame, Ping):
+                await self._send_json({"type": "pong"})
+            elif isinstance(frame, ActionFrame):
+                seq = await self._submit(frame)
+                await self._ack(seq, frame.idempotency_key)
+            else:
+                await database_sync_to_async(self._stage_call, thread_sensitive=False)(frame)
+                if self.json_mode:
+                    await self._send_json({"type": "ok", "frame": frame.type})
+                elif frame.type != "window_check":
+                    await self.send(text_data=CLEAR_NOTICE)  # done: an earlier refusal no longer applies
+        except DomainError as exc:
+            await self._error(exc.code, exc.message)
+
+    # ---- group messages ------------------------------------------------------------------
+
+    async def session_presence(self, message):
+        pass  # the play page's party panel (a play socket on this session); the stage counts instead
+
+    async def _announce_presence(self, online: list[str]):
+        # Called (coalesced) by SessionConsumer's presence code: a count, not a rendered party.
+        await broadcast.stage_presence_async(self.session_id, len(online))
+
+    async def stage_presence(self, message):
+        if self.json_mode:
+            await self._send_json({"type": "presence", "online": message["online"]})
+        else:
+            count = int(message["online"])
+            await self.send(text_data=f'<span id="online-count" hx-swap-oob="true">{count}</span>')
+
+    async def stage_roster(self, message):
+        roster = message["roster"]
+        if roster["version"] < self.roster_version:
+            return  # older than the snapshot this socket already has
+        self.roster_version = roster["version"]
+        await self._follow_team(roster)
+        if self.json_mode:
+            self.roster = roster
+            await self._send_json({"type": "roster", "roster": roster})
+            return
+        seat = roster["seats"].get(self.user.username) or {}
+        await self.send(
+            text_data=message["html"]["moderator" if seat.get("role") == "moderator" else "member"]
+        )
+        await self._push_self(roster)
+
+    async def team_notice(self, message):
+        if message.get("session") != self.session_id or not may_see(message.get("audience"), self.membership):
+            return  # the same fireteam in another stage of the campaign, or no longer ours
+        if self.json_mode:
+            notice = {k: message[k] for k in ("seq", "fireteam", "text")}
+            await self._send_json({"type": "squad", **notice})
+        else:
+            await self.send(text_data=rt.squad_html(message))
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    async def _deliver(self, message):
+        event = message["event"]
+        if (
+            not self.json_mode
+            and rt.is_stage_entry(event)
+            and may_see(event.get("audience"), self.membership)
+        ):
+            message = {**message, "html": rt.entry_oob_html(self.session_id, event)}
+        await super()._deliver(message)
+
+    async def _push_roster(self, roster: dict):
+        """Everything roster-shaped, for this socket only (after hello)."""
+        await self._follow_team(roster)
+        if self.json_mode:
+            await self._send_json({"type": "roster", "roster": roster})
+            return
+        seat = roster["seats"].get(self.user.username) or {}
+        await self.send(text_data=rt.roster_html(roster, moderator=seat.get("role") == "moderator"))
+        await self._push_self(roster)
+
+    async def _push_self(self, roster: dict):
+        self.roster, self.roster_version = roster, max(self.roster_version, roster["version"])
+        username = self.user.username
+        await self.send(text_data=rt.me_html(roster, username))
+        key = rt.box_key(roster, username)
+        if key != self.box:  # only when it changes: a re-render would wipe a half-typed action
+            self.box = key
+            await self.send(text_data=rt.action_box_html(roster, username))
+
+    async def _follow_team(self, roster: dict):
+        """Join `team.<id>` for the member's fireteam (spectators never have one)."""
+        seat = roster["seats"].get(self.user.username) or {}
+        team = seat.get("team")
+        if team == self.team_id:
+            return
+        if self.team_id is not None:
+            await self.channel_layer.group_discard(broadcast.team_group(self.team_id), self.channel_name)
+        if team is not None:
+            await self.channel_layer.group_add(broadcast.team_group(team), self.channel_name)
+        self.team_id = team
+        try:
+            await presence.set_team(self.session_id, self.user.username, str(team) if team else None)
+        except Exception:  # the presence roster is a convenience; the socket carries on
+            logger.warning("could not record the team of %s", self.user.username, exc_info=True)
+
+    async def _ack(self, seq: int, key: str):
+        if self.json_mode:
+            await self._send_json({"type": "ack", "seq": seq, "idempotency_key": key})
+            return
+        roster = await self._load_roster()
+        self.box = rt.box_key(roster, self.user.username)
+        await self.send(text_data=rt.action_box_html(roster, self.user.username) + CLEAR_NOTICE)  # new key
+
+    @database_sync_to_async
+    def _seat_and_roster(self) -> dict | None:
+        from campaigns.models import PlaySession
+        from campaigns.stage import seat_ensure, stage_roster, window_check
+
+        session = PlaySession.objects.select_related("campaign").get(pk=self.session_id)
+        if session.kind != PlaySession.Kind.STAGE:
+            return None
+        seat_ensure(session=session, membership=self.membership)
+        window_check(session)
+        return stage_roster(session)
+
+    @database_sync_to_async
+    def _load_roster(self) -> dict:
+        from campaigns.models import PlaySession
+        from campaigns.stage import stage_roster
+
+        return stage_roster(PlaySession.objects.get(pk=self.session_id))
+
+    def _stage_call(self, frame) -> None:
+        """Runs a write frame through campaigns.stage (in a worker thread: closing a window may
+        run its whole batch turn inline when tasks run synchronously)."""
+        from campaigns import stage
+
+        session, membership = stage.stage_get(viewer=self.user, session_id=self.session_id)
+        if frame.type == "window_check":
+            stage.window_check(session)
+            return
+        if frame.type == "raise_hand":
+            stage.hand_raise(session=session, membership=membership)
+        elif frame.type == "lower_hand":
+            stage.hand_lower(session=session, membership=membership)
+        elif frame.type == "window_open":
+            stage.window_open(session=session, membership=membership, seconds=frame.seconds)
+        elif frame.type == "window_close":
+            stage.window_close(session=session, membership=membership)
+        else:
+            target = stage.target_get(campaign_id=session.campaign_id, username=frame.username)
+            common = {"session": session, "membership": membership, "target": target}
+            if frame.type == "assign_team":
+                stage.team_assign(**common, fireteam_id=frame.fireteam)
+            elif frame.type in ("mute", "unmute"):
+                stage.speaker_mute(**common, muted=frame.type == "mute")
+            elif frame.type in ("promote", "demote"):
+                stage.moderator_set(**common, moderator=frame.type == "promote")
+            else:
+                {"approve": stage.hand_approve, "deny": stage.hand_deny, "remove": stage.speaker_remove}[
+                    frame.type
+                ](**common)
