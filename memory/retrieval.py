@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -139,10 +140,10 @@ def search_scoped(
     # (created_at, importance) per candidate, for the recency/importance tie-breakers; read with
     # the candidates themselves rather than in another round trip.
     info: dict[int, tuple] = {}
-    if mode in ("hybrid", "vector"):
-        vector_ids, distances, info = _vector_candidates(
-            base, embed_query(query) if vector is None else vector, n
-        )
+    embedding = None
+    if mode in ("hybrid", "vector") and vector is None:
+        # The query's embedding (ONNX releases the GIL) while the keyword search runs.
+        embedding = _embed_pool.submit(embed_query, query)
     keyword_ids: list[int] = []
     if mode in ("hybrid", "keyword"):
         tsquery = KeywordQuery(query)
@@ -155,6 +156,11 @@ def search_scoped(
         for memory_id, created_at, importance in rows:
             keyword_ids.append(memory_id)
             info[memory_id] = (created_at, importance)
+    if mode in ("hybrid", "vector"):
+        vector_ids, distances, vector_info = _vector_candidates(
+            base, embedding.result() if embedding is not None else vector, n
+        )
+        info.update(vector_info)
     ranked = ranking.rank(ranking.merge(vector_ids, keyword_ids, info, distances), now=timezone.now())[:k]
     # Not the vector and tsvector columns: parsing 384 floats per row is most of this query.
     by_id = Memory.objects.defer("embedding", "search").in_bulk([s.id for s in ranked])
@@ -165,6 +171,7 @@ def search_scoped(
 
 
 DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
+_embed_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gtw-embed")
 _scan_set: weakref.WeakSet = weakref.WeakSet()
 
 
