@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/lint-imports
 
 bench: $(STAMP)
-	$(VENV)/bin/gtw bench turn --clients 1 && $(VENV)/bin/gtw bench turn --clients 8 && $(VENV)/bin/gtw bench turn --clients 50 && $(VENV)/bin/gtw bench mission
+	$(VENV)/bin/gtw bench turn --clients 1 && $(VENV)/bin/gtw bench turn --clients 8 && $(VENV)/bin/gtw bench turn --clients 50 && $(VENV)/bin/gtw bench mission && $(VENV)/bin/gtw bench stage && $(VENV)/bin/gtw bench fanout --clients 500 --layer pubsub
 
 clean-venv:
 	rm -rf $(VENV)
