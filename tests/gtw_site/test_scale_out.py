@@ -319,3 +319,133 @@ def test_two_daphne_processes_share_narration_presence_and_survive_a_kill(tmp_pa
     finally:
         out = stop_gtw(proc)
     assert "web-" in out and "restarting it" in out, out
+
+
+def setup_stage(data: Path, players: int) -> tuple[int, str, list[tuple[str, str]]]:
+    """A stage session, its GM's token and `players` players with tokens (through the services)."""
+    code = textwrap.dedent(f"""
+        import json, django
+        django.setup()
+        from campaigns import stage
+        from campaigns.models import Membership, PlaySession
+        from gtw_site.bench_fanout import setup_game
+        from gtw_site.models import ApiToken
+        session_id, players = setup_game({players}, prefix="stage")
+        party = PlaySession.objects.get(pk=session_id)
+        gm = Membership.objects.get(campaign=party.campaign, role="gm")
+        opened = stage.stage_open(membership=gm, title="scale-out stage")
+        token = ApiToken.issue(user=gm.user, name="stage-scale")[1]
+        print("GAME", json.dumps({{"stage": opened.pk, "gm": token, "players": players}}))
+    """)
+    env = {**gtw_env(data), "DJANGO_SETTINGS_MODULE": "gtw_site.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("GAME ")), None)
+    assert line, result.stdout + result.stderr
+    game = json.loads(line[5:])
+    return game["stage"], game["gm"], [tuple(p) for p in game["players"]]
+
+
+@dataclass
+class StageSocket:
+    username: str
+    token: str
+    ws: object = None
+    pid: int | None = None
+    roster: dict | None = None
+    oks: int = 0
+    reader: asyncio.Task | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def connect(self, port: int, stage_id: int) -> None:
+        self.ws = await connect(
+            f"ws://127.0.0.1:{port}/ws/stage/{stage_id}/?format=json",
+            additional_headers={"Authorization": f"Bearer {self.token}"},
+            origin=f"http://127.0.0.1:{port}",
+            proxy=None,
+        )
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self.ws:
+                frame = json.loads(raw)
+                if frame["type"] == "roster":
+                    if self.roster is None or frame["roster"]["version"] >= self.roster["version"]:
+                        self.roster = frame["roster"]
+                elif frame["type"] == "ok":
+                    self.oks += 1
+                self.changed.set()
+
+    async def until(self, predicate, what: str) -> None:
+        deadline = time.monotonic() + WAIT
+        while not predicate(self):
+            self.changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.username} (pid {self.pid}): timed out waiting for {what}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), left)
+
+
+def _seat(socket: StageSocket, username: str) -> dict:
+    return ((socket.roster or {}).get("seats") or {}).get(username) or {}
+
+
+async def stage_scenario(proc, port: int, stage_id: int, gm_token: str, sockets: list[StageSocket]) -> None:
+    import urllib.request
+
+    pids = daphne_pids(proc)
+    for s in sockets:
+        await s.connect(port, stage_id)
+        s.pid = server_pid(s.ws.local_address[1], pids)
+    tries = 0
+    while len({s.pid for s in sockets}) < 2 and tries < 40:  # make sure both processes serve some
+        s = sockets[tries % len(sockets)]
+        await s.ws.close()
+        s.reader.cancel()
+        s.roster = None
+        await s.connect(port, stage_id)
+        s.pid = server_pid(s.ws.local_address[1], pids)
+        tries += 1
+    assert len({s.pid for s in sockets}) == 2, "both Daphne processes serve stage sockets"
+    asker = sockets[0]
+    watchers = [s for s in sockets if s.pid != asker.pid]
+
+    # A hand raised through a socket on one process shows in the queue on the other's sockets.
+    oks = asker.oks
+    await asker.ws.send(json.dumps({"type": "raise_hand"}))
+    await asker.until(lambda s: s.oks > oks, "the raise_hand ack")
+    for s in sockets:
+        await s.until(lambda s: _seat(s, asker.username).get("hand_raised_at"), "the raised hand")
+        assert [q["username"] for q in s.roster["queue"]] == [asker.username]
+
+    # The GM approves over HTTP (either process); every socket sees the same new speaker.
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/stage/{stage_id}/approve",
+        method="POST",
+        data=json.dumps({"username": asker.username}).encode(),
+        headers={"Authorization": f"Bearer {gm_token}", "Content-Type": "application/json"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=WAIT) as response:
+        assert response.status == 200
+    for s in sockets:
+        await s.until(lambda s: _seat(s, asker.username).get("role") == "speaker", "the new speaker")
+    versions = {s.roster["version"] for s in sockets}
+    assert len(versions) == 1, f"one roster everywhere, got versions {versions}"
+    assert watchers and all(s.roster["queue"] == [] for s in sockets)
+    for s in sockets:
+        await s.ws.close()
+
+
+def test_stage_state_is_the_same_on_both_daphne_processes(tmp_path):
+    port = free_port()
+    proc = start_gtw(tmp_path, port)
+    try:
+        stage_id, gm_token, players = setup_stage(tmp_path, PLAYERS)
+        sockets = [StageSocket(u, t) for u, t in players]
+        asyncio.run(asyncio.wait_for(stage_scenario(proc, port, stage_id, gm_token, sockets), 120))
+    finally:
+        stop_gtw(proc)
