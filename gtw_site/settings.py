@@ -215,9 +215,13 @@ CHANNEL_LAYERS = {
         },
     }
 }
-if env_str("GTW_CHANNEL_LAYER", "core") == "pubsub":
-    # One PUBLISH per group send, fanned out in each process. No capacity and no expiry: a
-    # stalled socket's messages queue in Daphne's memory until Daphne's ping timeout closes it.
+if env_str("GTW_CHANNEL_LAYER", "pubsub") == "pubsub":
+    # The default: one PUBLISH per group send, fanned out in each process — the layer that keeps
+    # 500 sockets in one session under p95 100 ms (`core` falls behind at ~200 per process; docs/
+    # BENCHMARKS.md "gtw bench fanout"). No capacity and no expiry: a stalled socket's messages
+    # queue in Daphne's memory until Daphne's ping timeout closes it; delivery is at most once,
+    # and a lost event is healed by seq from the store (the next event's gap, or the heartbeat).
+    # GTW_CHANNEL_LAYER=core gives the bounded RedisChannelLayer above instead.
     CHANNEL_LAYERS["default"] = {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": _REDIS_HOSTS},
