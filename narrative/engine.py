@@ -182,6 +182,7 @@ class Batch:
         self.director_state = state.get("director") or director.DirectorState().to_dict()
         self.drawn = list(state.get("drawn") or [])
         self.statuses: dict[str, list] = {k: list(v) for k, v in (state.get("statuses") or {}).items()}
+        self.xp: dict[int, int] = {}  # character id -> XP after this step's rewards so far
         self._mission_changed = False
         self._director_changed = False
         self._statuses_changed = False
@@ -250,17 +251,23 @@ class Batch:
             finds.extend(loot.roll(table, rng, entry.get("count", 1)))
         items = loot.combine([*({"item": i, "qty": 1} for i in payload.get("items", [])), *finds])
         xp = int(payload.get("xp") or 0)
-        party = [
-            {
-                "character_id": c.id,
-                "name": c.name,
-                "xp": min(progression.MAX_XP, c.xp + xp),
-                "level": progression.level_for_xp(min(progression.MAX_XP, c.xp + xp)),
-                "levels_gained": progression.level_for_xp(min(progression.MAX_XP, c.xp + xp))
-                - progression.level_for_xp(c.xp),
-            }
-            for c in self.rules.characters
-        ]
+        party = []
+        for c in self.rules.characters:
+            # Several rewards in one step (an objective's, then the mission's) add up.
+            before = self.xp.get(c.id, c.xp)
+            after, gained = (
+                progression.grant_xp(before, min(xp, progression.MAX_GRANT)) if xp > 0 else (before, 0)
+            )
+            self.xp[c.id] = after
+            party.append(
+                {
+                    "character_id": c.id,
+                    "name": c.name,
+                    "xp": after,
+                    "level": progression.level_for_xp(after),
+                    "levels_gained": gained,
+                }
+            )
         holder = next((c for c in self.rules.characters if c.owner_id == self.actor_id), None) or (
             self.rules.characters[0] if self.rules.characters else None
         )

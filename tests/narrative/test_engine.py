@@ -367,3 +367,23 @@ def test_after_two_refusals_the_narrator_continues_without_tools(session, player
     assert (
         Event.objects.get(session=session, type="Narration").payload["text"] == "The GM shrugs and moves on."
     )
+
+
+def test_rewards_in_one_step_add_up(session, gm, player):
+    # Completing the last objectives completes the mission too: both rewards in one append.
+    engine.gm_override(session=session, actor_id=gm.pk, change={"objective": "dock", "status": "complete"})
+    session.refresh_from_db()
+    engine.gm_override(session=session, actor_id=gm.pk, change={"objective": "power", "status": "complete"})
+    session.refresh_from_db()
+    engine.gm_override(session=session, actor_id=gm.pk, change={"objective": "crate", "status": "complete"})
+    rewards = [e.payload for e in Event.objects.filter(session=session, type="RewardGranted").order_by("seq")]
+    assert sum(r["xp"] for r in rewards) == 50 + 100 + 75 + 200
+    kira = Character.objects.get(campaign=session.campaign, owner=player)
+    assert kira.xp == 425 and kira.level == progression_level(425)
+    assert_replays(session)
+
+
+def progression_level(xp):
+    from missions.rules import progression
+
+    return progression.level_for_xp(xp)
