@@ -50,10 +50,22 @@ def turns_running() -> int:
     return sum(1 for m in client.zrange(key, 0, -1) if not m.startswith(own))
 
 
-def wait_for_turns(max_wait: float = 2.0, poll: float = 0.02) -> float:
-    """Sleep while any turn runs, up to `max_wait` seconds. Returns how long it waited."""
+_last_full_wait = 0.0
+
+
+def wait_for_turns(max_wait: float = 2.0, poll: float = 0.02, grace: float = 10.0) -> float:
+    """Sleep while any turn runs, up to `max_wait` seconds. Returns how long it waited.
+
+    After a wait that ran out (turns back to back), tasks in the next `grace` seconds don't wait
+    at all, so a table that never pauses can't starve memory work into a growing backlog."""
+    global _last_full_wait
     start = time.monotonic()
+    if start - _last_full_wait < grace:
+        return 0.0
     with contextlib.suppress(Exception):  # see turn_running: never let this stop the task
-        while turns_running() and time.monotonic() - start < max_wait:
+        while turns_running():
+            if time.monotonic() - start >= max_wait:
+                _last_full_wait = time.monotonic()
+                break
             time.sleep(poll)
     return time.monotonic() - start
