@@ -82,6 +82,7 @@ class Rules:
     dda_config: dda.DdaConfig
     characters: list[CharacterInfo] = field(default_factory=list)
     statuses: dict[str, dict] = field(default_factory=dict)  # the pack's status effect catalogue
+    mission_hash: str | None = None
 
     def seed(self, seq: int) -> int:
         return dice.derive_seed(self.campaign_id, self.session_id, seq)
@@ -153,6 +154,7 @@ def load_rules(session: PlaySession) -> Rules:
         session_id=session.pk,
         biome=(ast or {}).get("biome") or ((session.state or {}).get("scene") or {}).get("biome"),
         mission_ast=ast,
+        mission_hash=mission.get("hash") if ast else None,
         decks=loaded_decks,
         loot_tables=tables,
         director_config=director_config,
@@ -178,6 +180,16 @@ class Batch:
         self.actor_id = actor_id
         self.events: list[events.NewEvent] = []
         mission = state.get("mission") or {}
+        if mission.get("hash") != rules.mission_hash:
+            # The GM switched missions after the rules were loaded: play the live state's mission.
+            ast = mission_ast(mission.get("hash"))
+            rules = replace(
+                rules,
+                mission_ast=ast,
+                mission_hash=mission.get("hash") if ast else None,
+                biome=(ast or {}).get("biome") or rules.biome,
+            )
+            self.rules = rules
         self.mission_state = mission.get("state")
         self.director_state = state.get("director") or director.DirectorState().to_dict()
         self.drawn = list(state.get("drawn") or [])

@@ -387,3 +387,18 @@ def progression_level(xp):
     from missions.rules import progression
 
     return progression.level_for_xp(xp)
+
+
+def test_a_mission_switch_between_loading_and_appending_plays_the_new_mission(session, gm):
+    stale = PlaySession.objects.select_related("campaign__pack", "campaign__personality").get(pk=session.pk)
+    engine.mission_start(session=session, slug="thule-descent", actor_id=gm.pk)
+
+    def end_turn(batch):  # built with the rules loaded for vesper-relay, appended onto thule-descent
+        batch.add("Note", {})
+        batch.feed({"type": "TurnEnded"})
+
+    engine.append_engine(stale, end_turn)
+    session.refresh_from_db()
+    assert session.state["mission"]["slug"] == "thule-descent"
+    assert session.state["mission"]["state"]["turns"] == 1
+    assert_replays(session)
