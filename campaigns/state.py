@@ -94,7 +94,13 @@ def _session_opened(state, event, payload):
 
 
 def _action(state, event, payload):
-    state["pending"].append(event.seq)
+    if payload.get("batched"):
+        # A stage action waits in its beat window, not in `pending` (see stage mode below).
+        window = _stage(state)["window"]
+        if window is not None and window["n"] == payload.get("window"):
+            window["actions"].append(event.seq)
+    else:
+        state["pending"].append(event.seq)
     if event.actor_id is not None:
         key = str(event.actor_id)
         state["participants"][key] = state["participants"].get(key, 0) + 1
@@ -106,6 +112,9 @@ def _narration(state, event, payload):
         state["pending"].remove(action_seq)
     state["failed"].pop(str(action_seq), None)
     state["last_narration_seq"] = event.seq
+    if payload.get("batch") is not None:  # a stage's batch summary answers its window
+        stage = _stage(state)
+        stage["unsummarised"] = [w for w in stage["unsummarised"] if w["n"] != payload["batch"]]
 
 
 def _turn_failed(state, event, payload):
@@ -216,33 +225,14 @@ def state_hash(state: Mapping[str, Any]) -> str:
 
 
 # ---- stage mode (campaigns.stage): beat windows that batch actions ----------------------------
-# A stage's actions are flagged `batched`: they wait in their beat window, not in `pending`,
-# so the per-action turn runner never answers them. Closing a window moves it to
-# `unsummarised` until the GM's batch summary (a Narration with `batch`) answers it.
+# A stage's actions are flagged `batched`: they wait in their beat window, not in `pending`
+# (`_action`), so the per-action turn runner never answers them. Closing a window moves it to
+# `unsummarised` until the GM's batch summary (a Narration with `batch`, `_narration`) answers it.
 
 
 def _stage(state) -> dict[str, Any]:
     # setdefault: sessions (and snapshots) from before stage mode have no "stage" key.
     return state.setdefault("stage", {"window": None, "windows": 0, "unsummarised": []})
-
-
-def _action_or_batched(state, event, payload):
-    if not payload.get("batched"):
-        _action(state, event, payload)
-        return
-    window = _stage(state)["window"]
-    if window is not None and window["n"] == payload.get("window"):
-        window["actions"].append(event.seq)
-    if event.actor_id is not None:
-        key = str(event.actor_id)
-        state["participants"][key] = state["participants"].get(key, 0) + 1
-
-
-def _narration_or_batch(state, event, payload):
-    _narration(state, event, payload)
-    if payload.get("batch") is not None:
-        stage = _stage(state)
-        stage["unsummarised"] = [w for w in stage["unsummarised"] if w["n"] != payload["batch"]]
 
 
 def _batch_window_opened(state, event, payload):
@@ -269,8 +259,6 @@ def _batch_window_closed(state, event, payload):
 
 _HANDLERS.update(
     {
-        "Action": _action_or_batched,
-        "Narration": _narration_or_batch,
         "BatchWindowOpened": _batch_window_opened,
         "BatchWindowClosed": _batch_window_closed,
     }
