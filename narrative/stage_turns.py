@@ -191,7 +191,8 @@ def group_by_team(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_context(session: PlaySession, window: dict, groups: list[dict[str, Any]]) -> dict[str, Any]:
-    from narrative.turns import _game_context  # the narrator's engine view, shared with party turns
+    # The narrator's engine view and personality, shared with party turns.
+    from narrative.turns import _game_context, personality_context
 
     state = session.state or {}
     personality = session.campaign.personality
@@ -205,17 +206,7 @@ def build_context(session: PlaySession, window: dict, groups: list[dict[str, Any
         "objective": state.get("objective"),
         "beat": state.get("beat"),
         **game,
-        "personality": (
-            {
-                "id": personality.slug,
-                "name": personality.name,
-                "tone": personality.tone,
-                "verbosity": personality.verbosity,
-                "system_prompt": personality.system_prompt,
-            }
-            if personality
-            else None
-        ),
+        "personality": personality_context(personality),
         "turn": window["n"],
     }
 

@@ -207,17 +207,7 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
         "objective": state.get("objective"),
         "beat": state.get("beat"),
         **_game_context(session, state),
-        "personality": (
-            {
-                "id": personality.slug,
-                "name": personality.name,
-                "tone": personality.tone,
-                "verbosity": personality.verbosity,
-                "system_prompt": personality.system_prompt,
-            }
-            if personality
-            else None
-        ),
+        "personality": personality_context(personality),
         "recent": [
             {
                 "type": e.type,
@@ -235,6 +225,19 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     context["memories"] = [m.text for m in recalled]
     context["recalled_ids"] = [m.pk for m in recalled]
     return context
+
+
+def personality_context(personality) -> dict[str, Any] | None:
+    """The GM personality as the narrator's context carries it."""
+    if personality is None:
+        return None
+    return {
+        "id": personality.slug,
+        "name": personality.name,
+        "tone": personality.tone,
+        "verbosity": personality.verbosity,
+        "system_prompt": personality.system_prompt,
+    }
 
 
 def _game_context(session: PlaySession, state: dict) -> dict[str, Any]:
