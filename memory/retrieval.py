@@ -189,7 +189,11 @@ def _session_scan_set() -> bool:
 
 
 class KeywordQuery(SearchQuery):
-    """`keyword_query` as one SQL expression, so the search needs no extra round trip:
+    """Any of the question's words, not all of them: a question rarely repeats the memory's
+    wording ("which ship was given code V4-2140?"), and websearch syntax turned every word into
+    a requirement (and "-12.5" into NOT 12.5). PostgreSQL's own parser makes the lexemes (so
+    "-12.5" matches "-12.5" in the text), then AND becomes OR; "simple" so they are stemmed once.
+    One SQL expression inside the search, no extra round trip:
     to_tsquery('simple', replace(plainto_tsquery('english', text)::text, ' & ', ' | '))."""
 
     def __init__(self, text: str):
@@ -199,20 +203,6 @@ class KeywordQuery(SearchQuery):
     def as_sql(self, compiler, connection, **extra):
         sql = "replace(plainto_tsquery('english'::regconfig, %s)::text, ' & ', ' | ')"
         return f"to_tsquery('simple'::regconfig, {sql})", [self.text]
-
-
-def keyword_query(text: str) -> SearchQuery | None:
-    """Any of the question's words, not all of them: a question rarely repeats the memory's
-    wording ("which ship was given code V4-2140?"), and websearch syntax turned every word into
-    a requirement (and "-12.5" into NOT 12.5). PostgreSQL's own parser makes the lexemes (so
-    "-12.5" matches "-12.5" in the text), then AND becomes OR."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT replace(plainto_tsquery('english', %s)::text, ' & ', ' | ')", [text])
-        raw = cursor.fetchone()[0]
-    if not raw:
-        return None
-    # "simple": the lexemes are already stemmed by the english parser above; stem them once only.
-    return SearchQuery(raw, search_type="raw", config="simple")
 
 
 def _vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float], dict]:

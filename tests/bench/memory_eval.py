@@ -313,7 +313,7 @@ def what_ifs(e: EvalSet, ctx: dict, relevant: list[set[int]]) -> list[tuple[str,
     for q in e.questions:
         vec, dist, _ = retrieval._vector_candidates(base, retrieval.embed_query(q["q"]), 100)
         every_word = SearchQuery(q["q"], search_type="websearch", config="english")  # up to 2026-11-25
-        lists.append((vec, dist, keyword(retrieval.keyword_query(q["q"]), 100), keyword(every_word, 100)))
+        lists.append((vec, dist, keyword(retrieval.KeywordQuery(q["q"]), 100), keyword(every_word, 100)))
     now = timezone.now()
     W = ranking.Weights
     w, old = W(), W(recency=0.3, importance=0.3)
