@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import connection
 
 ENTRY_TTL_S = 30.0
+EXPECTED_TTL_S = 3.0
 
 
 def _key() -> str:
@@ -27,11 +28,32 @@ def _client():
     return cache._cache.get_client(write=True)
 
 
+def _expected(session_id: int) -> str:
+    return f"next:{session_id}"
+
+
+def turn_expected(session_id: int) -> None:
+    """A turn was just scheduled: background work waits from now on, not only once the runner
+    has the turn (the memory job for the action itself would otherwise run in that gap, beside
+    the turn's start). `turn_running` takes the entry over; unclaimed, it expires."""
+    with contextlib.suppress(Exception):  # see turn_running
+        _client().zadd(_key(), {_expected(session_id): time.time() + EXPECTED_TTL_S})
+
+
+def turn_unexpected(session_id: int) -> None:
+    """The scheduled runner found nothing to do (a replayed action)."""
+    with contextlib.suppress(Exception):
+        _client().zrem(_key(), _expected(session_id))
+
+
 @contextlib.contextmanager
 def turn_running(session_id: int):
     member = f"{os.getpid()}:{session_id}"
     try:
-        _client().zadd(_key(), {member: time.time() + ENTRY_TTL_S})
+        pipe = _client().pipeline(transaction=False)
+        pipe.zadd(_key(), {member: time.time() + ENTRY_TTL_S})
+        pipe.zrem(_key(), _expected(session_id))
+        pipe.execute()
     except Exception:  # noqa: BLE001 — priority is an optimisation; a Redis hiccup must not stop a turn
         member = None
     try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -97,6 +97,11 @@ def embed_query(query: str) -> list[float] | None:
     except ProviderError:
         logger.warning("query embedding failed; keyword recall only", exc_info=True)
         return None
+
+
+def embed_query_async(query: str) -> Future:
+    """`embed_query` in a thread; the future's result goes to `recall_for_player(vector=…)`."""
+    return _embed_pool.submit(embed_query, query)
 
 
 def mark_recalled(memory_ids: list[int]) -> None:

@@ -12,6 +12,7 @@ from django.db import transaction
 from campaigns.errors import Forbidden, Invalid
 from campaigns.models import Character, Event, Membership, PlaySession
 from campaigns.services import check_storable
+from gtw_site import jobs
 from gtw_site.providers import ProviderError
 from memory import policy
 from memory.models import Memory, campaign_namespace, player_namespace
@@ -96,10 +97,8 @@ def memory_record(
 def queue_record_from_events(session_id: int, events: list[Event]) -> None:
     """Event-store listener. Hands the work to the memory cluster, so neither a player's
     request nor the running turn waits for memory writes (ids only in the payload)."""
-    from django_q.tasks import async_task
-
     if events:
-        async_task(
+        jobs.enqueue(
             "memory.tasks.record_events",
             session_id,
             [e.seq for e in events],
@@ -149,9 +148,7 @@ def record_from_events(session_id: int, events: list[Event]) -> list[Memory]:
         narrations = (session.state.get("counts") or {}).get("Narration", 0)
         every = settings.GTW_MEMORY["summary_every"]
         if every and narrations and narrations % every == 0:
-            from django_q.tasks import async_task
-
-            async_task(
+            jobs.enqueue(
                 "memory.tasks.summarize_session", session_id, group="memory", cluster=settings.MEMORY_CLUSTER
             )
     return memories
@@ -166,12 +163,10 @@ def _embed_flag() -> str:
 
 
 def schedule_embedding() -> None:
-    from django_q.tasks import async_task
-
     # Debounced: one queued embedding job at a time is enough, it drains the whole backlog.
     if not cache.add(_embed_flag(), 1, timeout=60):
         return
-    async_task(
+    jobs.enqueue(
         "memory.tasks.embed_pending",
         group="memory",
         task_name="embed-pending",

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 
 from campaigns import events
 from campaigns.models import Character, Event, FireteamMember, PlaySession
-from gtw_site import busy
+from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
 from missions.rules import dice
@@ -47,10 +47,8 @@ FALLBACK_PROVIDER = "offline-fallback"
 
 
 def schedule_batches(session_id: int) -> None:
-    from django_q.tasks import async_task
-
     mark("batch.scheduled")
-    async_task(
+    jobs.enqueue(
         "narrative.stage_turns.run_pending_batches",
         session_id,
         task_name=f"stage-batches-{session_id}",

@@ -20,7 +20,7 @@ import functools
 import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from campaigns.errors import Conflict, Forbidden, Invalid
 from campaigns.models import Character, Event, PlaySession
 from campaigns.selectors import session_membership_get
 from campaigns.services import check_storable
-from gtw_site import busy
+from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
 from missions.rules import dice
@@ -82,7 +82,7 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         # Registered before the append so it runs first on commit, ahead of the event-store
         # listeners (memory) and the broadcast: the turn is what players wait for. A replayed
         # key schedules a runner that finds nothing new to do.
-        transaction.on_commit(lambda: schedule_turns(session.pk))
+        transaction.on_commit(lambda: schedule_turns(session.pk, query=text))
         result = events.append(
             session.pk,
             [events.NewEvent(type="Action", payload=payload, actor_id=user.pk)],
@@ -112,16 +112,22 @@ def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult
     return result
 
 
-def schedule_turns(session_id: int) -> None:
-    from django_q.tasks import async_task
-
+def schedule_turns(session_id: int, query: str | None = None) -> None:
+    """Start the session's turn runner. `query` is the new action's text, if there is one: the
+    runner embeds it for recall while it takes the lock and loads the session."""
     mark("turn.scheduled")
-    async_task(
-        "narrative.turns.run_pending_turns", session_id, task_name=f"turns-{session_id}", group="turns"
+    busy.turn_expected(session_id)  # before the enqueue: tests run the task inline, right there
+    options = {"query": query} if _recall_text(query) else {}
+    jobs.enqueue(
+        "narrative.turns.run_pending_turns",
+        session_id,
+        task_name=f"turns-{session_id}",
+        group="turns",
+        **options,
     )
 
 
-def run_pending_turns(session_id: int) -> int:
+def run_pending_turns(session_id: int, query: str | None = None) -> int:
     """Answer every pending action of the session, oldest first. Returns how many ran.
 
     Only one runner per session at a time; a second one returns at once, and the first
@@ -130,6 +136,7 @@ def run_pending_turns(session_id: int) -> int:
     """
     ran = 0
     mark("runner.started")
+    vectors = _prefetch_vectors(query)
     while True:
         if not _try_lock(session_id):
             return ran
@@ -143,7 +150,7 @@ def run_pending_turns(session_id: int) -> int:
                     break
                 try:
                     with busy.turn_running(session_id):
-                        run_turn(session, pending[0])
+                        run_turn(session, pending[0], vectors)
                 except Exception as exc:
                     logger.exception("turn for action %s in session %s crashed", pending[0], session_id)
                     _fail(session, pending[0], f"internal error ({type(exc).__name__})")
@@ -152,6 +159,8 @@ def run_pending_turns(session_id: int) -> int:
             _unlock(session_id)
         session = PlaySession.objects.only("state", "status").get(pk=session_id)
         if not session.state.get("pending") or session.status != PlaySession.Status.ACTIVE:
+            if not ran:
+                busy.turn_unexpected(session_id)  # nothing to do (a replayed action)
             return ran
 
 
@@ -166,17 +175,21 @@ def _unlock(session_id: int) -> None:
         cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, session_id])
 
 
-def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
+def build_context(
+    session: PlaySession, action: Event, vectors: dict[str, Future] | None = None
+) -> dict[str, Any]:
     """Everything the narrator may know for this turn: scene, sheet, objective, personality,
-    recent events. Built from the acting player's point of view."""
+    recent events. Built from the acting player's point of view. `vectors`: query embeddings
+    already under way (text -> future), from `_prefetch_vectors`."""
     # Recall (query embedding — ONNX releases the GIL — then two searches) runs in a thread
     # with its own connection while this one reads the rest. A separate connection only sees
     # committed rows, so inside a transaction (tests) it runs here, in order.
     query = _recall_query(action)
+    vector = (vectors or {}).get(query) if query is not None else None
     campaign = session.campaign
     recall = None
     if query is not None and not connection.in_atomic_block:
-        recall = _recall_pool.submit(_recall_in_thread, campaign.pk, action, query)
+        recall = _recall_pool.submit(_recall_in_thread, campaign.pk, action, query, vector)
     pack = campaign.pack.data
     character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
     recent = (
@@ -221,7 +234,7 @@ def build_context(session: PlaySession, action: Event) -> dict[str, Any]:
     # Recall scoped to the acting player: campaign memory plus their own private memory,
     # filtered in SQL. Never another player's secrets.
     mark("turn.recall")
-    recalled = recall.result() if recall is not None else _recall(campaign.pk, action, query)
+    recalled = recall.result() if recall is not None else _recall(campaign.pk, action, query, vector)
     context["memories"] = [m.text for m in recalled]
     context["recalled_ids"] = [m.pk for m in recalled]
     return context
@@ -268,29 +281,46 @@ def _game_context(session: PlaySession, state: dict) -> dict[str, Any]:
 _recall_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtw-recall")
 
 
-def _recall_query(action: Event) -> str | None:
-    text = action.payload.get("text", "")
-    if action.actor_id is None or not text.strip() or settings.GTW_MEMORY["recall_k"] <= 0:
+def _recall_text(text: str | None) -> str | None:
+    """What recall searches for, given an action's text (None: no recall)."""
+    if not isinstance(text, str) or not text.strip() or settings.GTW_MEMORY["recall_k"] <= 0:
         return None
     return text[:2000]
 
 
-def _recall_in_thread(campaign_id: int, action: Event, query: str) -> list:
+def _recall_query(action: Event) -> str | None:
+    return None if action.actor_id is None else _recall_text(action.payload.get("text", ""))
+
+
+def _prefetch_vectors(query: str | None) -> dict[str, Future]:
+    """Start embedding the newest action's text now (a few ms of ONNX, in a thread), so the
+    turn's recall finds the vector ready instead of computing it on the hot path."""
+    from memory.retrieval import embed_query_async
+
+    text = _recall_text(query)
+    return {text: embed_query_async(text)} if text is not None else {}
+
+
+def _recall_in_thread(campaign_id: int, action: Event, query: str, vector: Future | None) -> list:
     from django.db import close_old_connections
 
     try:
-        return _recall(campaign_id, action, query)
+        return _recall(campaign_id, action, query, vector)
     finally:
         close_old_connections()  # honours CONN_MAX_AGE: workers keep it, tests close it
 
 
-def _recall(campaign_id: int, action: Event, query: str | None) -> list:
+def _recall(campaign_id: int, action: Event, query: str | None, vector: Future | None = None) -> list:
     from memory.retrieval import recall_for_player
 
     if query is None:
         return []
     hits = recall_for_player(
-        campaign_id=campaign_id, user_id=action.actor_id, query=query, k=settings.GTW_MEMORY["recall_k"]
+        campaign_id=campaign_id,
+        user_id=action.actor_id,
+        query=query,
+        k=settings.GTW_MEMORY["recall_k"],
+        vector=vector.result() if vector is not None else None,
     )
     # The action itself was just remembered; it is no news to the narrator.
     return [h.memory for h in hits if h.memory.source_seq != action.seq][:5]
@@ -351,11 +381,11 @@ def _mission_prompt(view: dict | None) -> dict[str, str]:
     }
 
 
-def run_turn(session: PlaySession, action_seq: int) -> None:
+def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] | None = None) -> None:
     """Narrate one pending action. Caller holds the session's turn lock."""
     mark("turn.started")
     action = Event.objects.select_related("actor").get(session=session, seq=action_seq)
-    context = build_context(session, action)
+    context = build_context(session, action, vectors)
     mark("turn.context_built")
     messages = build_messages(context)
     provider = registry.get("narrator")
@@ -471,10 +501,10 @@ def _recap(session: PlaySession, action_seq: int) -> None:
 def _mark_recalled(memory_ids: list[int]) -> None:
     # On the memory cluster: the embedding job holds row locks on memories it is embedding,
     # and this UPDATE would wait for them while we hold the session's turn lock.
-    from django_q.tasks import async_task
-
     if memory_ids:
-        async_task("memory.tasks.mark_recalled", memory_ids, group="memory", cluster=settings.MEMORY_CLUSTER)
+        jobs.enqueue(
+            "memory.tasks.mark_recalled", memory_ids, group="memory", cluster=settings.MEMORY_CLUSTER
+        )
 
 
 def _stream_with_retry(

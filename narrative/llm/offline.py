@@ -287,6 +287,8 @@ class _Writer:
         self.rng, self.c, self.slots = rng, c, slots
         self.ambience = P.AMBIENCE.get(c.biome_kind, P.AMBIENCE["void"])
         self.used: list[str] = []
+        # `.` never crossed a newline in the frame regex this replaces: match line by line.
+        self.recent_lines = [line.lower() for old in c.recent for line in old.split("\n")]
 
     @staticmethod
     @functools.cache
@@ -309,9 +311,26 @@ class _Writer:
 
     @staticmethod
     @functools.cache
-    def _frame(template: str) -> re.Pattern[str]:
-        """Matches any filling of a template, so a reused frame is caught even with new names in it."""
-        return re.compile(".+?".join(re.escape(p) for p in re.split(r"\{[a-z_0-9]+\}", template)), re.I)
+    def _frame(template: str) -> tuple[str, ...]:
+        """The template's fixed text between its slots, lower-cased (see `_reuses`)."""
+        return tuple(p.lower() for p in re.split(r"\{[a-z_0-9]+\}", template))
+
+    def _reuses(self, template: str) -> bool:
+        """Whether a recent line is a filling of this template (even with new names in it): its
+        fixed parts in order on one line, each slot holding at least one character. The same
+        test as the regex `part.+?part.+?part` (case-insensitive), as plain `str.find`s: that
+        regex over every recent line was most of the narrator's time to its first word."""
+        parts = self._frame(template)
+        for line in self.recent_lines:
+            pos = 0
+            for part in parts:
+                found = line.find(part, pos)
+                if found < 0:
+                    break
+                pos = found + len(part) + 1  # the next part starts after a non-empty slot
+            else:
+                return True
+        return False
 
     def pick(self, templates: Sequence[str]) -> str:
         usable = [
@@ -323,7 +342,7 @@ class _Writer:
         for template in self.rng.sample(usable, len(usable)):
             text = self._render(template)
             fallback = fallback or text
-            if not any(self._frame(template).search(old) for old in self.c.recent):
+            if not self._reuses(template):
                 self.used.append(template)
                 return text
         return fallback
