@@ -1,19 +1,16 @@
 """The event store: append with an expected version, idempotency keys, snapshots.
 
-Optimistic concurrency. An append reads the session's version, folds the new events through
-the pure reducer, inserts them at version+1…, and moves the session row forward with
-`UPDATE … WHERE version = <read version>`. Two writers racing on one version: the loser
-blocks on the (session, seq) unique index until the winner commits, then fails; with an
-explicit `expected_version` it gets VersionConflict, without one it re-reads and tries again.
+One writer per session at a time. An append locks the session row (`SELECT … FOR UPDATE`),
+folds the new events through the pure reducer, inserts them at version+1… and moves the row
+forward, all in one transaction. A second writer waits for the lock, then reads the version the
+first one left: without `expected_version` its events follow on; with a stale one it gets
+VersionConflict. (The (session, seq) unique index stays as the last line of defence.)
 
 A replayed idempotency key returns the events it first created, untouched.
 """
 
 from __future__ import annotations
 
-import logging
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,10 +20,6 @@ from django.db import IntegrityError, transaction
 
 from campaigns import state as reducer
 from campaigns.models import Event, PlaySession, Snapshot
-
-logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 25
 
 # Called after commit with (session_id, new events). Other apps (memory) subscribe in their
 # AppConfig.ready, so the event store does not import them.
@@ -86,51 +79,47 @@ def append(
     """Append events atomically. The idempotency key (if any) is stored on the first event.
 
     `derive(state, next_seq)`, instead of `new_events`, computes the events from the session's
-    state as it is inside the append's transaction (game rules that read and change state:
-    the mission runtime, the director). It runs again if the append has to retry, so it must be
-    a pure function of its arguments. Returning no events appends nothing.
+    state as it is inside the append's transaction, with the session row locked (game rules
+    that read and change state: the mission runtime, the director). Returning no events
+    appends nothing.
 
     Runs in its own transaction (a savepoint if the caller has one open), so callers may use
     `transaction.on_commit` after it for broadcasts.
     """
     session_id = session if isinstance(session, int) else session.pk
-    if idempotency_key:
-        existing = find_replay(session_id, idempotency_key)
-        if existing is not None:
-            return existing
     if derive is not None:
         new_events = derive
     if not new_events:
+        if idempotency_key and (existing := find_replay(session_id, idempotency_key)) is not None:
+            return existing
         current = PlaySession.objects.values_list("version", flat=True).get(pk=session_id)
         if expected_version is not None and expected_version != current:
             raise VersionConflict(expected_version, current)
         return AppendResult(events=[], version=current)
-
-    for attempt in range(MAX_ATTEMPTS):
-        try:
-            result = _try_append(session_id, new_events, expected_version, idempotency_key)
-            created = result.events
-            for listener in _listeners:
-                transaction.on_commit(lambda fn=listener, new=created: fn(session_id, new), robust=True)
-            return result
-        except _Retry:
-            logger.debug("append to session %s lost a race (attempt %s)", session_id, attempt + 1)
-            # Jittered backoff so a crowd of writers spreads out instead of colliding again.
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-            if idempotency_key:
-                existing = find_replay(session_id, idempotency_key)
-                if existing is not None:
-                    return existing
-    raise VersionConflict(expected_version or -1, PlaySession.objects.get(pk=session_id).version)
+    try:
+        result = _append_locked(session_id, new_events, expected_version, idempotency_key)
+    except IntegrityError:
+        # Only a writer that went around the row lock can collide with us; a replayed key is
+        # still a replay.
+        if idempotency_key and (existing := find_replay(session_id, idempotency_key)) is not None:
+            return existing
+        raise
+    if not result.replayed:
+        created = result.events
+        for listener in _listeners:
+            transaction.on_commit(lambda fn=listener, new=created: fn(session_id, new), robust=True)
+    return result
 
 
-class _Retry(Exception):
-    pass
-
-
-def _try_append(session_id, new_events, expected_version, idempotency_key) -> AppendResult:
+def _append_locked(session_id, new_events, expected_version, idempotency_key) -> AppendResult:
     with transaction.atomic():
-        row = PlaySession.objects.values("version", "state", "campaign_id").get(pk=session_id)
+        row = (
+            PlaySession.objects.select_for_update(of=("self",)).values("version", "state").get(pk=session_id)
+        )
+        # After the lock, in a statement of its own: under READ COMMITTED it sees an append
+        # with the same key that committed while we waited.
+        if idempotency_key and (existing := find_replay(session_id, idempotency_key)) is not None:
+            return existing
         version = row["version"]
         if expected_version is not None and expected_version != version:
             raise VersionConflict(expected_version, version)
@@ -156,21 +145,10 @@ def _try_append(session_id, new_events, expected_version, idempotency_key) -> Ap
             )
             state = reducer.apply(state, to_record(event))
             created.append(event)
-        try:
-            with transaction.atomic():
-                Event.objects.bulk_create(created)
-        except IntegrityError as exc:
-            if expected_version is not None and "event_seq_unique" in str(exc):
-                actual = PlaySession.objects.get(pk=session_id).version
-                raise VersionConflict(expected_version, actual) from exc
-            raise _Retry from exc
-        moved = PlaySession.objects.filter(pk=session_id, version=version).update(
+        Event.objects.bulk_create(created)
+        PlaySession.objects.filter(pk=session_id).update(
             version=seq, state=state, state_hash=reducer.state_hash(state)
         )
-        if not moved:
-            if expected_version is not None:
-                raise VersionConflict(expected_version, PlaySession.objects.get(pk=session_id).version)
-            raise _Retry
         every = settings.GTW_SNAPSHOT_EVERY
         first, last = version + 1, seq
         if every and (last // every) > ((first - 1) // every):

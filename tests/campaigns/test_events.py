@@ -86,7 +86,7 @@ def test_two_appends_racing_on_the_same_expected_version(session):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appends_without_expected_version_all_land(session):
-    """Writers that don't pin a version retry on conflict: 6 threads x 5 appends, no loss."""
+    """Writers that don't pin a version queue on the row lock: 6 threads x 5 appends, no loss."""
     errors = []
 
     def worker(n):

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def test_server_killed_mid_turn_then_turn_is_rerun(session, player, monkeypatch):
-    monkeypatch.setattr(turns, "schedule_turns", lambda session_id: None)
+    monkeypatch.setattr(turns, "schedule_turns", lambda session_id, query=None: None)
     action = turns.submit_action(
         session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="kill-1"
     ).events[0]

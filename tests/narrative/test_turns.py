@@ -70,7 +70,7 @@ def test_only_one_runner_per_session(session, player, monkeypatch):
     import psycopg
     from django.db import connection
 
-    monkeypatch.setattr(turns, "schedule_turns", lambda session_id: None)
+    monkeypatch.setattr(turns, "schedule_turns", lambda session_id, query=None: None)
     turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="l1")
     dsn = connection.get_connection_params()
     other = psycopg.connect(
