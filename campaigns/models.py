@@ -82,7 +82,11 @@ class Membership(models.Model):
 
     @property
     def can_act(self) -> bool:
-        return self.role in (self.Role.GM, self.Role.PLAYER)
+        return self.role_can_act(self.role)
+
+    @classmethod
+    def role_can_act(cls, role: str) -> bool:
+        return role in (cls.Role.GM, cls.Role.PLAYER)
 
 
 class Invite(models.Model):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery
 
 from campaigns.errors import NotFound
-from campaigns.models import Campaign, Event, Membership, PlaySession
+from campaigns.models import Campaign, Character, Event, Membership, PlaySession
 
 
 def campaign_list(*, viewer) -> list[Campaign]:
@@ -44,6 +44,26 @@ def session_membership_get(*, viewer, session_id: int) -> tuple[PlaySession, Mem
         raise NotFound("No such session.")
     membership = Membership.objects.get(campaign_id=session.campaign_id, user=viewer)
     return session, membership
+
+
+def session_actor_get(*, viewer, session_id: int) -> PlaySession:
+    """The session as a player acting in it needs it, in one query: the bare session row plus
+    `actor_role` (the viewer's role) and `actor_character` (their character's name or None).
+    NotFound for non-members, as in `session_membership_get`."""
+    if not viewer.is_authenticated:
+        raise NotFound("No such session.")
+    character = Character.objects.filter(campaign_id=OuterRef("campaign_id"), owner=viewer).order_by("pk")
+    session = (
+        PlaySession.objects.filter(pk=session_id, campaign__memberships__user=viewer)
+        .annotate(
+            actor_role=F("campaign__memberships__role"),
+            actor_character=Subquery(character.values("name")[:1]),
+        )
+        .first()
+    )
+    if session is None:
+        raise NotFound("No such session.")
+    return session
 
 
 def visible_to(queryset, membership: Membership):

@@ -30,8 +30,8 @@ from django.db.models import Q
 
 from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid
-from campaigns.models import Character, Event, PlaySession
-from campaigns.selectors import session_membership_get
+from campaigns.models import Character, Event, Membership, PlaySession
+from campaigns.selectors import session_actor_get, session_membership_get
 from campaigns.services import check_storable
 from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
@@ -65,19 +65,19 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
     check_storable(text, what="The action")
     if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.match(idempotency_key):
         raise Invalid("idempotency_key must be 1 to 80 characters of letters, digits, '.', '_', ':' or '-'.")
-    session, membership = session_membership_get(viewer=user, session_id=session_id)
-    if not membership.can_act:
+    session = session_actor_get(viewer=user, session_id=session_id)
+    if not Membership.role_can_act(session.actor_role):
         raise Forbidden("Spectators can watch but not act.")
     if session.status != PlaySession.Status.ACTIVE:
         raise Conflict("This session has ended; ask the GM to resume it.")
     if session.kind == PlaySession.Kind.STAGE:  # batched per beat window, never a turn of its own
         from campaigns.stage import stage_action_submit
 
+        session, membership = session_membership_get(viewer=user, session_id=session_id)
         return stage_action_submit(
             session=session, membership=membership, text=text, idempotency_key=idempotency_key
         )
-    character = Character.objects.filter(campaign_id=session.campaign_id, owner=user).first()
-    payload = {"text": text, "character": character.name if character else None}
+    payload = {"text": text, "character": session.actor_character}
     with transaction.atomic():
         # Registered before the append so it runs first on commit, ahead of the event-store
         # listeners (memory) and the broadcast: the turn is what players wait for. A replayed
@@ -136,10 +136,14 @@ def run_pending_turns(session_id: int, query: str | None = None) -> int:
     """
     ran = 0
     mark("runner.started")
-    vectors = _prefetch_vectors(query)
+    vectors: dict[str, Future] = {}
     while True:
         if not _try_lock(session_id):
             return ran
+        if not ran and not vectors:
+            # Once we have the lock (a runner that finds it taken embeds nothing): the embedding
+            # runs in a thread while we load the session and the action.
+            vectors = _prefetch_vectors(query)
         try:
             while True:
                 session = PlaySession.objects.select_related(

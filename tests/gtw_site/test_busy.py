@@ -41,3 +41,29 @@ def test_waits_are_bounded_and_a_busy_table_cannot_starve_memory_work(clean, mon
     monkeypatch.setattr(busy, "turns_running", lambda: 0)
     clock[0] += 11
     assert busy.wait_for_turns() == 0.0
+
+
+def test_a_scheduled_turn_counts_until_its_runner_takes_it_over(clean):
+    """From schedule_turns to the runner's lock, memory work already waits; the running turn
+    replaces the entry (so it isn't counted twice), and a runner with nothing to do drops it."""
+    busy.turn_expected(5)
+    assert busy.turns_running() == 1
+    with busy.turn_running(5):
+        assert busy.turns_running() == 0  # only our own (running) entry is left
+    assert busy.turns_running() == 0
+    busy.turn_expected(6)
+    busy.turn_unexpected(6)
+    assert busy.turns_running() == 0
+    busy._client().zadd(busy._key(), {"next:7": time.time() - 1})  # never claimed: expired
+    assert busy.turns_running() == 0
+
+
+def test_schedule_turns_marks_the_turn_expected_before_the_runner_starts(clean, monkeypatch):
+    from narrative import turns
+
+    seen = []
+    monkeypatch.setattr(turns.jobs, "enqueue", lambda *a, **kw: seen.append((busy.turns_running(), kw)))
+    turns.schedule_turns(3, query="I hack the door")
+    turns.schedule_turns(4, query="   ")
+    assert seen[0] == (1, {"task_name": "turns-3", "group": "turns", "query": "I hack the door"})
+    assert seen[1][1] == {"task_name": "turns-4", "group": "turns"}  # nothing to embed

@@ -64,6 +64,43 @@ def test_actions_queue_and_are_answered_in_order(session, player, gm):
     assert answered == [first.events[0].seq, second.events[0].seq]
 
 
+def test_the_runner_embeds_the_action_before_recall_needs_it(session, player, run_on_commit, monkeypatch):
+    """schedule_turns hands the runner the action's text; the recall gets that vector instead
+    of embedding the query on the turn's hot path."""
+    from memory import retrieval
+
+    seen = []
+    real = retrieval.recall_for_player
+    monkeypatch.setattr(
+        retrieval, "recall_for_player", lambda **kw: seen.append((kw["query"], kw["vector"])) or real(**kw)
+    )
+    run_on_commit(session_id=session.pk, user=player, text="I scan the cargo bay", idempotency_key="v1")
+    assert [query for query, _ in seen] == ["I scan the cargo bay"]
+    assert seen[0][1] == retrieval.embed_query("I scan the cargo bay")  # a real vector, computed ahead
+
+
+def test_the_action_names_each_actors_own_character(session, player, gm, django_user_model):
+    """The Action carries the actor's character (one query reads session, role and character):
+    each member gets their own, a member without one gets none, a spectator can't act."""
+    from campaigns import selectors, services
+    from campaigns.errors import Forbidden
+
+    gm_seat = selectors.membership_get(viewer=gm, campaign_id=session.campaign_id)
+    newcomer, watcher = (django_user_model.objects.create_user(n, password="pw-long-enough") for n in "nw")
+    for user, role in ((newcomer, "player"), (watcher, "spectator")):
+        invite = services.invite_create(membership=gm_seat, role=role)
+        services.invite_accept(code=invite.code, user=user)
+    names = [
+        turns.submit_action(session_id=session.pk, user=u, text="I wave", idempotency_key=f"c{i}")
+        .events[0]
+        .payload["character"]
+        for i, u in enumerate((player, gm, newcomer))
+    ]
+    assert names == ["Kira Vance", "Ossian", None]
+    with pytest.raises(Forbidden):
+        turns.submit_action(session_id=session.pk, user=watcher, text="I wave", idempotency_key="w")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_only_one_runner_per_session(session, player, monkeypatch):
     """While another connection holds the session's turn lock, a second runner does nothing."""
