@@ -102,10 +102,11 @@ def _mission_out(m: Mission, **extra) -> dict:
     }
 
 
-def _require_designer(user) -> None:
-    """Installing content: staff, or anyone who runs a campaign as its GM."""
+def _require_designer(user, doing: str = "install missions and decks") -> None:
+    """Installing content, or reading a mission's source: staff, or anyone who runs a campaign
+    as its GM."""
     if not (user.is_staff or Membership.objects.filter(user=user, role=Membership.Role.GM).exists()):
-        raise Forbidden("Only GMs and staff can install missions and decks.")
+        raise Forbidden(f"Only GMs and staff can {doing}.")
 
 
 def _game(session) -> dict:
@@ -127,6 +128,8 @@ def mission_list(request):
 
 @router.get("/missions/{slug}", response=MissionDetail)
 def mission_detail(request, slug: str):
+    # The source holds hidden objectives, twists and fail states: spoilers for players.
+    _require_designer(request.user, "read a mission's source (it holds the hidden objectives and twists)")
     mission = Mission.objects.filter(slug=slug).order_by("-installed_at", "-pk").first()
     if mission is None:
         raise NotFound(f"No mission '{slug}' is installed.")

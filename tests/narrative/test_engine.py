@@ -247,6 +247,16 @@ def test_mission_api_lists_installs_and_reports_errors(session, gm_client, outsi
     assert gm_client.get("/api/missions/nope").status_code == 404
 
 
+def test_a_missions_source_is_for_gms_not_players(session, gm_client, player_client, outsider_client):
+    """The list (titles, summaries) is a catalogue; the source would spoil hidden objectives."""
+    detail = gm_client.get("/api/missions/vesper-relay")
+    assert detail.status_code == 200 and "hidden until" in detail.json()["source"]
+    for client in (player_client, outsider_client):
+        refused = client.get("/api/missions/vesper-relay")
+        assert refused.status_code == 403 and "hidden objectives" in refused.json()["detail"]
+        assert "source" not in client.get("/api/missions").json()[0]
+
+
 def test_deck_api_installs_only_trusted_untampered_decks(session, gm_client):
     listed = gm_client.get("/api/decks").json()
     assert {d["slug"] for d in listed} == {"reach-twists", "reach-hazards"}
