@@ -290,30 +290,42 @@ def table_row(n: int, turns: int, r: Results, machine: str, command: str) -> str
     )
 
 
-def _clients(row: str) -> int:
-    return int(row.split("|")[1])
+def update_section(
+    text: str, section: str, how: str, header: str, row: str, key_cols: int, *, sort: bool = False
+) -> str:
+    """Add or replace `row` in the first table of `section` (rows match on their first
+    `key_cols` cells; with `sort`, rows are ordered by those cells, numbers as numbers);
+    everything else in the file, other sections and the notes under a table included, stays."""
 
+    def key(line: str) -> list[str]:
+        return [c.strip() for c in line.split("|")[1 : 1 + key_cols]]
 
-def update_doc(text: str, row: str, n: int) -> str:
-    """Replace (or add) the row for N in our section's table; leave everything else as it is."""
-    if SECTION not in text:
+    def order(line: str) -> tuple:
+        return tuple((0, int(c), "") if c.isdigit() else (1, 0, c) for c in key(line))
+
+    if section not in text:
         head = text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n"
-        return head + f"{SECTION}\n\n{HOW_MEASURED}\n\n{TABLE_HEADER}\n{row}\n"
-    start = text.index(SECTION)
-    following = re.search(r"^## ", text[start + len(SECTION) :], re.M)
-    end = start + len(SECTION) + following.start() if following else len(text)
+        return head + f"{section}\n\n{how}\n\n{header}\n{row}\n"
+    start = text.index(section)
+    following = re.search(r"^## ", text[start + len(section) :], re.M)
+    end = start + len(section) + following.start() if following else len(text)
     lines = text[start:end].split("\n")
-    # Only our table (the one headed "| clients |"); other tables and notes stay as they are.
-    top = next((i for i, ln in enumerate(lines) if ln.startswith("| clients |")), None)
+    top = next((i for i, ln in enumerate(lines) if ln.startswith(header.split("\n")[0][:12])), None)
     if top is None:
-        lines[1:1] = ["", TABLE_HEADER, row]
+        lines[1:1] = ["", header, row]
     else:
         bottom = top
         while bottom < len(lines) and lines[bottom].startswith("|"):
             bottom += 1
-        rows = [ln for ln in lines[top:bottom] if re.match(r"^\|\s*\d+\s*\|", ln) and _clients(ln) != n]
-        lines[top:bottom] = [TABLE_HEADER, *sorted([*rows, row], key=_clients)]
+        keep = [ln for ln in lines[top + 2 : bottom] if key(ln) != key(row)]
+        rows = sorted([*keep, row], key=order) if sort else [*keep, row]
+        lines[top:bottom] = [header, *rows]
     return text[:start] + "\n".join(lines) + text[end:]
+
+
+def update_doc(text: str, row: str) -> str:
+    """Our section's table, with the row for this N replaced (or added), rows by N."""
+    return update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=1, sort=True)
 
 
 def main(args) -> int:
@@ -384,7 +396,7 @@ def main(args) -> int:
             print(f"  {label:22s} {median:7.1f} {worst:7.1f}  n={count}")
     if not args.no_write:
         DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(update_doc(DOC.read_text() if DOC.exists() else "", row, n))
+        DOC.write_text(update_doc(DOC.read_text() if DOC.exists() else "", row))
         print(f"updated {DOC.relative_to(BASE_DIR)}")
     summary = {f"p{q}_ms": _ms(percentile(results.first_delta, q)) for q in (50, 95, 99)}
     print(json.dumps({"clients": n, **summary, "commit_p95_ms": _ms(percentile(results.commit, 95))}))

@@ -23,7 +23,6 @@ import logging
 import math
 import multiprocessing
 import os
-import re
 import resource
 import secrets
 import signal
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gtw_site.bench import _machine, _stop_server, _wait_healthy, percentile
+from gtw_site.bench import _machine, _ms, _stop_server, _wait_healthy, percentile, update_section
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / "var" / "bench-fanout"
@@ -286,10 +285,6 @@ summed over clients (M x N when nothing is lost); lost counts messages a client 
 Clients, server, PostgreSQL and Redis share the machine."""
 
 
-def _ms(value: float) -> float | None:
-    return round(value, 1) if math.isfinite(value) else None  # JSON has no NaN
-
-
 def table_row(run: Run, machine: str, command: str) -> str:
     lat = run.latencies
     values = [percentile(lat, q) for q in (50, 95, 99)] + [max(lat, default=math.nan)]
@@ -300,35 +295,10 @@ def table_row(run: Run, machine: str, command: str) -> str:
     )
 
 
-def _row_key(row: str) -> tuple[str, int]:
-    cells = [c.strip() for c in row.split("|")]
-    return cells[1], int(cells[2])
-
-
 def update_doc(text: str, row: str) -> str:
     """Replace (or add) the row for this (layer, clients) in our section's table; leave the
     rest of the section (notes, recommendation) and the file as they are."""
-    if SECTION not in text:
-        head = text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n"
-        return head + f"{SECTION}\n\n{HOW_MEASURED}\n\n{TABLE_HEADER}\n{row}\n"
-    start = text.index(SECTION)
-    following = re.search(r"^## ", text[start + len(SECTION) :], re.M)
-    end = start + len(SECTION) + following.start() if following else len(text)
-    lines = text[start:end].split("\n")
-    top = next((i for i, ln in enumerate(lines) if ln.startswith("| layer |")), None)
-    if top is None:
-        lines[1:1] = ["", TABLE_HEADER, row]
-    else:
-        bottom = top
-        while bottom < len(lines) and lines[bottom].startswith("|"):
-            bottom += 1
-        rows = [
-            ln
-            for ln in lines[top:bottom]
-            if re.match(r"^\|\s*[a-z]+\s*\|\s*\d+\s*\|", ln) and _row_key(ln) != _row_key(row)
-        ]
-        lines[top:bottom] = [TABLE_HEADER, *sorted([*rows, row], key=_row_key)]
-    return text[:start] + "\n".join(lines) + text[end:]
+    return update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=2, sort=True)
 
 
 # ---- main -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ time). Then the wall time of `search_scoped(scope_filter(campaign, player, is_gm
 random queries, and the recall@10 of its vector candidates against an exact search under the same
 filter. Not a test: prints a table and a final JSON line and (unless --no-write) updates
 docs/BENCHMARKS.md.
-setup(), copy_memories() and update_section() also serve `python -m tests.bench.memory_eval`.
+setup() and copy_memories() also serve `python -m tests.bench.memory_eval`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from gtw_site.bench import BASE_DIR, DATA_DIR, DOC, UNSET_ENV, _machine, _ms, percentile
+from gtw_site.bench import BASE_DIR, DATA_DIR, DOC, UNSET_ENV, _machine, _ms, percentile, update_section
 
 DB_NAME = "gtw_bench_memory"
 SECTION = "## gtw bench memory"
@@ -347,32 +347,6 @@ code search runs) against an exact search under the same filter (`enable_indexsc
 *HNSW forced* the same code with `enable_sort = off`, so the filtered HNSW scan (iterative,
 relaxed order, ef_search 40) must answer: the JSON line's `recall_at_10_vs_exact`.
 Targets: p95 < 25 ms, recall ≥ 0.95."""
-
-
-def update_section(text: str, section: str, how: str, header: str, row: str, key_cols: int) -> str:
-    """Add or replace `row` in the first table of `section` (rows match on their first
-    `key_cols` cells); everything else in the file, other sections included, stays as it is."""
-
-    def key(line: str) -> list[str]:
-        return [c.strip() for c in line.split("|")[1 : 1 + key_cols]]
-
-    if section not in text:
-        head = text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n"
-        return head + f"{section}\n\n{how}\n\n{header}\n{row}\n"
-    start = text.index(section)
-    following = re.search(r"^## ", text[start + len(section) :], re.M)
-    end = start + len(section) + following.start() if following else len(text)
-    lines = text[start:end].split("\n")
-    top = next((i for i, ln in enumerate(lines) if ln.startswith(header.split("\n")[0][:12])), None)
-    if top is None:
-        lines[1:1] = ["", header, row]
-    else:
-        bottom = top
-        while bottom < len(lines) and lines[bottom].startswith("|"):
-            bottom += 1
-        keep = [ln for ln in lines[top + 2 : bottom] if key(ln) != key(row)]
-        lines[top:bottom] = [header, *keep, row]
-    return text[:start] + "\n".join(lines) + text[end:]
 
 
 def main(args) -> int:

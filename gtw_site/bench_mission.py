@@ -13,7 +13,7 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from gtw_site.bench import BASE_DIR, DOC, _machine
+from gtw_site.bench import BASE_DIR, DOC, _machine, update_section
 from missions import bench
 
 SECTION = "## gtw bench mission"
@@ -48,7 +48,6 @@ def table_row(result: dict, machine: str, date: str, command: str) -> str:
 
 def update_doc(text: str, row: str) -> str:
     """Add or replace our row (same lines and steps) in the section; everything else stays."""
-    from gtw_site.bench_memory import update_section  # numpy: only when we write the doc
 
     return update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=2)
 

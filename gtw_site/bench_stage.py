@@ -36,7 +36,16 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 
 from gtw_site import trace
-from gtw_site.bench import BASE_DIR, DOC, _machine, _start_server, _stop_server, _wait_healthy, percentile
+from gtw_site.bench import (
+    BASE_DIR,
+    DOC,
+    _machine,
+    _start_server,
+    _stop_server,
+    _wait_healthy,
+    percentile,
+    update_section,
+)
 from gtw_site.trace import mark
 
 DATA_DIR = BASE_DIR / "var" / "bench-stage"
@@ -320,8 +329,6 @@ def main(args) -> int:
         print(f"  {label:24s} {statistics.median(values):8.1f}")
     print(f"  {'clients (median)':24s} {percentile(results.delivered, 50):8.1f}")
     if not getattr(args, "no_write", False):
-        from gtw_site.bench_memory import update_section
-
         DOC.write_text(
             update_section(
                 DOC.read_text() if DOC.exists() else "", SECTION, HOW_MEASURED, TABLE_HEADER, row, 3

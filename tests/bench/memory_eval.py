@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     from gtw_site import bench_memory as bm
-    from gtw_site.bench import BASE_DIR, DOC
+    from gtw_site.bench import BASE_DIR, DOC, update_section
 
     e = generate()
     GENERATED.parent.mkdir(exist_ok=True)
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         text = DOC.read_text() if DOC.exists() else ""
         for row in rows:
-            text = bm.update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=1)
+            text = update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=1)
         DOC.write_text(text)
         print(f"updated {DOC.relative_to(BASE_DIR)}")
     print(f"run time {time.perf_counter() - started:.0f} s")
