@@ -109,3 +109,29 @@ def test_hand_window_action_and_one_summary_for_everyone(pages, stage, shot):
     if SCREENSHOT:
         gm_page.screenshot(path=SCREENSHOT, full_page=True)
         player_page.screenshot(path=SCREENSHOT.replace(".png", "-speaker.png"), full_page=True)
+
+
+def test_a_timed_window_closes_itself_and_a_dropped_network_rejoins(pages, stage):
+    """The browser counts a timed window down and asks the server to close it at zero (no
+    moderator click); a spectator whose network drops says so and rejoins when it is back,
+    missing nothing that happened meanwhile."""
+    from playwright.sync_api import expect
+
+    gm_page, spectator_page = pages["gm"], pages["spectator"]
+    for page in (gm_page, spectator_page):
+        page.goto(f"/sessions/{stage.pk}/stage/")
+        expect(page.locator("#conn")).to_have_text("live")
+
+    spectator_page.context.set_offline(True)
+    expect(spectator_page.locator("#conn")).to_contain_text("offline")
+    gm_page.get_by_label(re.compile("Seconds")).fill("2")
+    gm_page.get_by_role("button", name="Open window").click()
+    expect(gm_page.locator("#window-countdown")).to_be_visible()
+    # Nobody clicks "Close window": the countdown reaches zero and the page asks the server.
+    expect(gm_page.locator("#window-panel")).to_contain_text("Beat 1 is done", timeout=15_000)
+    expect(gm_page.locator("#log .entry.batch-summary")).to_have_count(1)
+
+    spectator_page.context.set_offline(False)
+    expect(spectator_page.locator("#conn")).to_have_text("live")
+    expect(spectator_page.locator("#log .entry.batch-summary")).to_have_count(1)  # caught up, once
+    expect(spectator_page.locator("#window-panel")).to_contain_text("Beat 1 is done")
