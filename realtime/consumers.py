@@ -92,7 +92,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await presence.leave(self.session_id, self.channel_name)
             presence.announce_soon(self.session_id, self._announce_presence)
 
-    async def receive(self, text_data=None, bytes_data=None):
+    known_types = KNOWN_TYPES  # the frame types this socket takes (the stage socket has more)
+
+    async def _read_frame(self, text_data, bytes_data) -> dict | None:
+        """Every frame: a heartbeat, then the size limit, JSON and a known type. The frame as a
+        dict, or None once the client has been sent an error frame (the socket stays up)."""
         if self.joined and time.monotonic() - self.last_beat >= presence.FRAME_BEAT_MIN_S:
             await self._beat()  # every frame is a heartbeat (at most one Redis call a second)
         raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
@@ -100,17 +104,23 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._error(
                 "frame_too_large", f"Frames are limited to {settings.GTW_WS_MAX_FRAME_BYTES} bytes."
             )
-            return
+            return None
         try:
             data = json.loads(raw)
         except ValueError:
             await self._error("malformed", "That frame is not valid JSON.")
-            return
-        if not isinstance(data, dict) or data.get("type") not in KNOWN_TYPES:
+            return None
+        if not isinstance(data, dict) or data.get("type") not in self.known_types:
             kind = data.get("type") if isinstance(data, dict) else None
             await self._error(
-                "unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(KNOWN_TYPES)}."
+                "unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(self.known_types)}."
             )
+            return None
+        return data
+
+    async def receive(self, text_data=None, bytes_data=None):
+        data = await self._read_frame(text_data, bytes_data)
+        if data is None:
             return
         try:
             frame = client_frame.validate_python(data)

@@ -10,12 +10,9 @@ partials) for the stage page.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 from pydantic import ValidationError
 
 from campaigns.errors import DomainError
@@ -32,8 +29,10 @@ CLEAR_NOTICE = '<div id="notice" role="alert" aria-live="assertive" hx-swap-oob=
 
 
 class StageConsumer(SessionConsumer):
-    """SessionConsumer's connection (auth, `session.<id>`, presence heartbeats, seq healing)
-    plus the stage: its groups, its frames, its roster."""
+    """SessionConsumer's connection (auth, `session.<id>`, presence heartbeats, seq healing,
+    frame checks) plus the stage: its groups, its frames, its roster."""
+
+    known_types = rt.KNOWN_TYPES
 
     async def connect(self):
         self.team_id: int | None = None
@@ -63,24 +62,8 @@ class StageConsumer(SessionConsumer):
                 await self.channel_layer.group_discard(broadcast.team_group(self.team_id), self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self.joined and time.monotonic() - self.last_beat >= presence.FRAME_BEAT_MIN_S:
-            await self._beat()  # every frame is a heartbeat, as on the session socket
-        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
-        if len(raw.encode("utf-8")) > settings.GTW_WS_MAX_FRAME_BYTES:
-            await self._error(
-                "frame_too_large", f"Frames are limited to {settings.GTW_WS_MAX_FRAME_BYTES} bytes."
-            )
-            return
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            await self._error("malformed", "That frame is not valid JSON.")
-            return
-        if not isinstance(data, dict) or data.get("type") not in rt.KNOWN_TYPES:
-            kind = data.get("type") if isinstance(data, dict) else None
-            await self._error(
-                "unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(rt.KNOWN_TYPES)}."
-            )
+        data = await self._read_frame(text_data, bytes_data)
+        if data is None:
             return
         try:
             frame = rt.stage_frame.validate_python(data)
