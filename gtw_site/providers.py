@@ -45,3 +45,26 @@ def clip(text: str, limit: int = 300) -> str:
     """One line of at most `limit` characters, for error messages that quote a vendor's reply."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def status_error(provider: str, status: int, detail: str, *, auth: str, model: str) -> ProviderError:
+    """A vendor's HTTP error status as a ProviderError a GM can act on: what happened, what to
+    check (`auth`: where the key comes from; `model`: the model name in use), and whether one
+    more try may help (timeouts, conflicts, rate limits and server errors)."""
+    detail = clip(detail)
+    if status == 401:
+        message = f"authentication failed (401) — {auth}"
+    elif status == 403:
+        message = f"permission denied (403): {detail}"
+    elif status == 404:
+        message = f"not found (404) — check the model name '{model}': {detail}"
+    elif status == 429:
+        message = f"rate limited (429): {detail}"
+    elif status == 529:  # Anthropic's "overloaded"
+        message = f"overloaded (529), try again shortly: {detail}"
+    elif status >= 500:
+        message = f"server error ({status}): {detail}"
+    else:
+        message = f"request rejected ({status}): {detail}"
+    retryable = status in (408, 409, 429) or status >= 500
+    return ProviderError(message, retryable=retryable, provider=provider, status=status)

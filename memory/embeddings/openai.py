@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import openai
 
-from gtw_site.providers import ProviderError, Usage
+from gtw_site.providers import ProviderError, Usage, status_error
 from memory.embeddings.base import normalise
 from narrative.llm.openai import _clip, _detail
 
@@ -123,19 +123,6 @@ class OpenAIEmbedder:
                     provider=self.name,
                     status=429,
                 )
-            detail = _clip(_detail(exc.body) or exc.message)
-            if status == 401:
-                message = f"authentication failed (401) — {self._key_hint()}"
-            elif status == 403:
-                message = f"permission denied (403): {detail}"
-            elif status == 404:
-                message = f"not found (404) — check the embedding model name '{self.model}': {detail}"
-            elif status == 429:
-                message = f"rate limited (429): {detail}"
-            elif status >= 500:
-                message = f"server error ({status}): {detail}"
-            else:
-                message = f"request rejected ({status}): {detail}"
-            retryable = status in (408, 409, 429) or status >= 500
-            return ProviderError(message, retryable=retryable, provider=self.name, status=status)
+            detail = _detail(exc.body) or exc.message
+            return status_error(self.name, status, detail, auth=self._key_hint(), model=self.model)
         return ProviderError(f"client error: {_clip(str(exc))}", retryable=False, provider=self.name)

@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 
-from gtw_site.providers import ProviderError, Usage
+from gtw_site.providers import ProviderError, Usage, status_error
 from gtw_site.providers import clip as _clip
 from narrative.llm.base import (
     ChatRequest,
@@ -183,21 +183,7 @@ class OpenAIChatProvider:
         return ProviderError(message, retryable=True, provider=self.name)
 
     def _status_error(self, status: int, detail: str) -> ProviderError:
-        detail = _clip(detail)
-        if status == 401:
-            message = f"authentication failed (401) — {self._key_hint()}"
-        elif status == 403:
-            message = f"permission denied (403): {detail}"
-        elif status == 404:
-            message = f"not found (404) — check the model name '{self.model}': {detail}"
-        elif status == 429:
-            message = f"rate limited (429): {detail}"
-        elif status >= 500:
-            message = f"server error ({status}): {detail}"
-        else:
-            message = f"request rejected ({status}): {detail}"
-        retryable = status in (408, 409, 429) or status >= 500
-        return ProviderError(message, retryable=retryable, provider=self.name, status=status)
+        return status_error(self.name, status, detail, auth=self._key_hint(), model=self.model)
 
 
 def _to_openai(message: Message) -> dict[str, Any]:
