@@ -190,11 +190,11 @@ def group_by_team(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def build_context(session: PlaySession, window: dict, groups: list[dict[str, Any]]) -> dict[str, Any]:
     # The narrator's engine view and personality, shared with party turns.
-    from narrative.turns import _game_context, personality_context
+    from narrative.turns import game_context, personality_context
 
     state = session.state or {}
     personality = session.campaign.personality
-    game = _game_context(session, state)
+    game = game_context(session, state)
     named_teams = sum(1 for g in groups if g["actions"])
     game["word_limit"] = max(game.get("word_limit") or 180, min(MAX_SUMMARY_WORDS, 80 + 70 * named_teams))
     return {
@@ -210,10 +210,10 @@ def build_context(session: PlaySession, window: dict, groups: list[dict[str, Any
 
 
 def build_messages(context: dict[str, Any]) -> list[Message]:
-    from narrative.turns import _mission_prompt, _prompt
+    from narrative.turns import mission_prompt, prompt_template
 
-    mission = _mission_prompt(context.get("mission"))
-    system = _prompt("stage_batch.txt").format(
+    mission = mission_prompt(context.get("mission"))
+    system = prompt_template("stage_batch.txt").format(
         personality=(context.get("personality") or {}).get(
             "system_prompt", "You are a fair, vivid game master."
         ),
@@ -354,9 +354,9 @@ def run_batch(session: PlaySession, window: dict) -> list:
         inside * 1000,
     )
     if not result.replayed and any(e.type == "BeatChanged" for e in created):
-        from narrative.turns import _recap
+        from narrative.turns import recap
 
-        _recap(session, close_seq)
+        recap(session, close_seq)
     return created
 
 

@@ -223,7 +223,7 @@ def build_context(
         "world": pack.get("world", {}),
         "objective": state.get("objective"),
         "beat": state.get("beat"),
-        **_game_context(session, state),
+        **game_context(session, state),
         "personality": personality_context(personality),
         "recent": [
             {
@@ -257,7 +257,7 @@ def personality_context(personality) -> dict[str, Any] | None:
     }
 
 
-def _game_context(session: PlaySession, state: dict) -> dict[str, Any]:
+def game_context(session: PlaySession, state: dict) -> dict[str, Any]:
     """The engine's view for the narrator: mission, objectives, clocks, NPCs present, the word
     window and intensity of the beat, the running combat."""
     from missions.rules import dda
@@ -338,12 +338,12 @@ def _archetype_name(pack: dict, slug: str) -> str:
 
 
 @functools.cache
-def _prompt(name: str) -> str:
+def prompt_template(name: str) -> str:
     return (PROMPTS / name).read_text()
 
 
 def build_messages(context: dict[str, Any]) -> list[Message]:
-    system = _prompt("narrator_system.txt").format(
+    system = prompt_template("narrator_system.txt").format(
         personality=(context.get("personality") or {}).get(
             "system_prompt", "You are a fair, vivid game master."
         ),
@@ -354,7 +354,7 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
         memories="\n".join(f"- {m}" for m in context.get("memories") or []) or "- (nothing yet)",
         word_limit=context.get("word_limit") or 180,
         intensity=context.get("intensity") or 1.0,
-        **_mission_prompt(context.get("mission")),
+        **mission_prompt(context.get("mission")),
     )
     messages = [Message(role="system", content=system)]
     for item in context.get("recent", []):
@@ -368,7 +368,7 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
     return messages
 
 
-def _mission_prompt(view: dict | None) -> dict[str, str]:
+def mission_prompt(view: dict | None) -> dict[str, str]:
     if not view:
         none = "none"
         return {"mission": "no mission is running", "objectives": none, "clocks": none, "npcs": none}
@@ -463,12 +463,12 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
 
     result = engine.append_engine(session, build, idempotency_key=f"narration:{action_seq}")
     if not result.replayed and any(e.type == "BeatChanged" for e in result.events):
-        _recap(session, action_seq)
+        recap(session, action_seq)
     # Bookkeeping for the memory page ("last recalled"), kept out of the first-delta path.
     _mark_recalled(context.get("recalled_ids") or [])
 
 
-def _recap(session: PlaySession, action_seq: int) -> None:
+def recap(session: PlaySession, action_seq: int) -> None:
     """At a beat change, a short "story so far" from the summarizer role (offline: extractive)."""
     recent = list(
         Event.objects.filter(session=session, type="Narration", audience__isnull=True)
