@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import F, OuterRef, Q, Subquery
 
-from campaigns.errors import NotFound
+from campaigns.errors import Forbidden, NotFound
 from campaigns.models import Campaign, Character, Event, Membership, PlaySession
 
 
@@ -44,6 +44,15 @@ def session_membership_get(*, viewer, session_id: int) -> tuple[PlaySession, Mem
         raise NotFound("No such session.")
     membership = Membership.objects.get(campaign_id=session.campaign_id, user=viewer)
     return session, membership
+
+
+def session_gm_get(*, viewer, session_id: int) -> PlaySession:
+    """The session, if the viewer is its campaign's GM (NotFound for outsiders, Forbidden for
+    players and spectators)."""
+    session, membership = session_membership_get(viewer=viewer, session_id=session_id)
+    if membership.role != Membership.Role.GM:
+        raise Forbidden("Only the GM can change the mission or the story beat.")
+    return session
 
 
 def session_actor_get(*, viewer, session_id: int) -> PlaySession:

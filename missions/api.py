@@ -10,9 +10,9 @@ from pydantic import Field
 
 from campaigns.errors import Forbidden, NotFound
 from campaigns.models import Membership, PersonalityPreset
+from campaigns.selectors import session_gm_get, session_membership_get
 from missions.models import Mission
-from missions.services import mission_install, missions_latest
-from missions.views import gm_session, override_change
+from missions.services import mission_install, missions_latest, override_from_fields
 from narrative import director, engine
 from narrative.services import deck_install, deck_list
 
@@ -145,15 +145,13 @@ def mission_create(request, data: MissionIn):
 
 @router.get("/sessions/{session_id}/game", response=GameOut)
 def game_get(request, session_id: int):
-    from campaigns.selectors import session_membership_get
-
     session, _ = session_membership_get(viewer=request.user, session_id=session_id)
     return _game(session)
 
 
 @router.post("/sessions/{session_id}/mission", response=GameOut)
 def mission_run(request, session_id: int, data: MissionRunIn):
-    session = gm_session(request.user, session_id)
+    session = session_gm_get(viewer=request.user, session_id=session_id)
     engine.mission_start(session=session, slug=data.slug, actor_id=request.user.pk)
     session.refresh_from_db()
     return _game(session)
@@ -161,8 +159,8 @@ def mission_run(request, session_id: int, data: MissionRunIn):
 
 @router.post("/sessions/{session_id}/mission/override", response=GameOut)
 def mission_override(request, session_id: int, data: OverrideIn):
-    session = gm_session(request.user, session_id)
-    change = override_change({k: v for k, v in data.dict().items() if v is not None})
+    session = session_gm_get(viewer=request.user, session_id=session_id)
+    change = override_from_fields({k: v for k, v in data.dict().items() if v is not None})
     engine.gm_override(session=session, actor_id=request.user.pk, change=change)
     session.refresh_from_db()
     return _game(session)
@@ -175,7 +173,7 @@ def director_get(request, session_id: int):
 
 @router.post("/sessions/{session_id}/director", response=GameOut)
 def director_set(request, session_id: int, data: BeatIn):
-    session = gm_session(request.user, session_id)
+    session = session_gm_get(viewer=request.user, session_id=session_id)
     engine.beat_set(session=session, beat=data.beat, actor_id=request.user.pk)
     session.refresh_from_db()
     return _game(session)

@@ -56,3 +56,19 @@ def mission_install(
 def missions_latest() -> list[Mission]:
     """The newest version of each installed mission."""
     return list(Mission.objects.order_by("slug", "-installed_at", "-pk").distinct("slug"))
+
+
+def override_from_fields(data) -> dict:
+    """A GM override (see narrative.engine.gm_override) from form or JSON fields: an objective
+    and its status, a clock and its value, or a scene."""
+    if data.get("objective"):
+        return {"objective": str(data["objective"])[:60], "status": str(data.get("status", ""))[:20]}
+    if data.get("clock"):
+        try:
+            value = int(data.get("value", ""))
+        except (TypeError, ValueError):
+            raise Invalid("A clock override needs a whole-number value.") from None
+        return {"clock": str(data["clock"])[:60], "value": value}
+    if data.get("scene"):
+        return {"scene": str(data["scene"])[:60]}
+    raise Invalid("Say what to override: an objective and its status, a clock and its value, or a scene.")
