@@ -113,8 +113,8 @@ def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult
 
 
 def schedule_turns(session_id: int, query: str | None = None) -> None:
-    """Start the session's turn runner. `query` is the new action's text, if there is one: the
-    runner embeds it for recall while it takes the lock and loads the session."""
+    """Start the session's turn runner. `query` is the new action's text, if there is one: once
+    the runner holds the session's lock, it embeds that for recall while it loads the session."""
     mark("turn.scheduled")
     busy.turn_expected(session_id)  # before the enqueue: tests run the task inline, right there
     options = {"query": query} if _recall_text(query) else {}
