@@ -47,7 +47,7 @@ class NewEvent:
     actor_id: int | None = None
     seed: int | None = None
     # Called with the seq the event will get, for payloads that depend on it (dice seeds
-    # derive from the seq). Runs again if the append has to retry at a later seq.
+    # derive from the seq). Runs under the session row lock, so the seq is final.
     build: Callable[[int], tuple[dict[str, Any], int | None]] | None = None
     audience: list[int] | None = None
 
