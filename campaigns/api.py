@@ -118,10 +118,9 @@ def session_branch(request, session_id: int, data: BranchIn):
 @router.get("/sessions/{session_id}/events", response=EventsOut)
 def event_list(request, session_id: int, after: int = 0, limit: int = 500):
     limit = max(1, min(limit, 1000))
-    events = selectors.session_events(
+    session, events = selectors.session_events_page(
         viewer=request.user, session_id=session_id, after=max(after, 0), limit=limit
     )
-    session, _ = selectors.session_membership_get(viewer=request.user, session_id=session_id)
     return {
         "version": session.version,
         "events": [

@@ -92,9 +92,18 @@ def may_see(event_audience, membership: Membership) -> bool:
 
 
 def session_events(*, viewer, session_id: int, after: int = 0, limit: int = 500) -> list[Event]:
+    return session_events_page(viewer=viewer, session_id=session_id, after=after, limit=limit)[1]
+
+
+def session_events_page(
+    *, viewer, session_id: int, after: int = 0, limit: int = 500
+) -> tuple[PlaySession, list[Event]]:
+    """The session and the events after `after` that the viewer may see (at most `limit`; page
+    on the last one's seq). The session is read first, so its version is never ahead of an
+    event appended while we read: `version` > the last seq means "there is more"."""
     session, membership = session_membership_get(viewer=viewer, session_id=session_id)
     events = Event.objects.filter(session=session, seq__gt=after).select_related("actor").order_by("seq")
-    return list(visible_to(events, membership)[:limit])
+    return session, list(visible_to(events, membership)[:limit])
 
 
 def campaign_members(*, campaign_id: int) -> list[Membership]:
