@@ -100,7 +100,8 @@ def session_events_page(
 ) -> tuple[PlaySession, list[Event]]:
     """The session and the events after `after` that the viewer may see (at most `limit`; page
     on the last one's seq). The session is read first, so its version is never ahead of an
-    event appended while we read: `version` > the last seq means "there is more"."""
+    event appended while we read (a version above the last seq: more may follow, or events
+    addressed to others)."""
     session, membership = session_membership_get(viewer=viewer, session_id=session_id)
     events = Event.objects.filter(session=session, seq__gt=after).select_related("actor").order_by("seq")
     return session, list(visible_to(events, membership)[:limit])
