@@ -7,7 +7,8 @@ and every operation of the OpenAPI schema, fills in the ids of a campaign the ou
 authorisation check. A refusal is 404 (no existence leak) or 403; the few operations that are
 global by design (your own campaign list, creating your own campaign, the content catalogue)
 may answer, but never with anything from the campaign. Anonymous callers get 401 or the login
-page. A player sees nothing of another player's private memory on any of these either.
+page. Every websocket route closes with 4403. A player sees nothing of another player's private
+memory on any of these either.
 """
 
 from __future__ import annotations
@@ -226,3 +227,32 @@ def test_another_player_never_reads_a_private_memory(world, content, campaign, g
         assert PRIVATE not in client.get(url).content.decode(errors="replace"), url
     found = _call(client, "post", "/api/memory/query", {"campaign": campaign.pk, "query": "vault code"})
     assert found.status_code == 200 and PRIVATE not in found.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_socket_closes_on_the_outsider_with_4403(world, outsider):
+    """Every websocket route (realtime.routing), for the outsider and for an anonymous caller."""
+    from asgiref.sync import async_to_sync
+    from channels.routing import URLRouter
+    from channels.testing import WebsocketCommunicator
+    from django.contrib.auth.models import AnonymousUser
+
+    from realtime.routing import websocket_urlpatterns
+
+    app = URLRouter(websocket_urlpatterns)
+    ids = {**world, "name": "notes"}
+    routes = ["/" + _fill(str(p.pattern), ids) for p in websocket_urlpatterns]
+    assert len(routes) >= 3
+
+    async def knock(url, user):
+        comm = WebsocketCommunicator(app, url)
+        comm.scope["user"] = user
+        connected, _ = await comm.connect()
+        closed = await comm.receive_output(timeout=5) if connected else {"code": "refused"}
+        await comm.disconnect()
+        return closed
+
+    for url in routes:
+        for user in (outsider, AnonymousUser()):
+            closed = async_to_sync(knock)(url, user)
+            assert closed.get("code") == 4403, f"{url} as {user}: {closed}"
