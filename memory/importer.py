@@ -35,9 +35,7 @@ def import_jsonl(
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
-            if not isinstance(item, dict):
-                raise Invalid("each line must be a JSON object")
+            item = _parse_line(raw)
             with transaction.atomic():
                 created += len(
                     services.memory_record(
@@ -55,6 +53,16 @@ def import_jsonl(
         if progress:
             progress(number, len(rows))
     return {"imported": created, "errors": errors[:100], "error_count": len(errors)}
+
+
+def _parse_line(raw: str) -> dict:
+    try:
+        item = json.loads(raw)
+    except RecursionError:
+        raise Invalid("the line is nested too deeply to be a memory") from None
+    if not isinstance(item, dict):
+        raise Invalid("each line must be a JSON object")
+    return item
 
 
 def progress_bar(label: str) -> Callable[[int, int], None]:

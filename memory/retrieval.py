@@ -24,6 +24,7 @@ from pgvector.django import CosineDistance
 from campaigns.errors import Invalid
 from campaigns.models import Membership
 from campaigns.selectors import membership_get
+from campaigns.services import check_storable
 from gtw_site.providers import ProviderError
 from memory import ranking
 from memory.models import Memory, campaign_namespace, player_namespace
@@ -120,6 +121,10 @@ def _validate(query, k, types, tags):
         raise Invalid(f"types must be among {', '.join(Memory.Type.values)}.")
     if tags and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
         raise Invalid("tags must be a list of strings.")
+    # PostgreSQL cannot take NUL (or an unpaired surrogate) even as a query parameter.
+    check_storable(query, what="The query")
+    for tag in tags or []:
+        check_storable(tag, what="A tag")
 
 
 def search_scoped(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+import math
 
 from django.conf import settings
 from django.core.cache import cache
@@ -16,10 +17,13 @@ from gtw_site import jobs
 from gtw_site.providers import ProviderError
 from memory import policy
 from memory.models import Memory, campaign_namespace, player_namespace
+from memory.summaries import SUMMARY_KEY, SUMMARY_TAG
 
 logger = logging.getLogger(__name__)
 
 MAX_NOTE_CHARS = 50_000
+MAX_METADATA_BYTES = 16_000
+MAX_METADATA_DEPTH = 32
 EMBED_BATCH = 64
 
 
@@ -28,15 +32,68 @@ class TooLarge(Invalid):
     code = "too_large"
 
 
-def _clean_tags(tags: Iterable[str] | None) -> list[str]:
+def _clean_tags(tags: list[str] | tuple[str, ...] | None) -> list[str]:
+    # A bare string is iterable too: "secret" must not become ['s', 'e', 'c', 'r', 'e', 't'].
+    if tags is None:
+        return []
+    if not isinstance(tags, list | tuple):
+        raise Invalid("tags must be a list of strings.")
     out = []
-    for tag in tags or []:
+    for tag in tags:
         if not isinstance(tag, str) or not tag.strip() or len(tag) > 40:
             raise Invalid("Tags are non-empty strings of at most 40 characters.")
         out.append(check_storable(tag.strip().lower(), what="A tag"))
     if len(out) > 20:
         raise Invalid("At most 20 tags per memory.")
+    if SUMMARY_TAG in out:
+        raise Invalid(f"The tag '{SUMMARY_TAG}' is reserved for the game's own session summaries.")
     return out
+
+
+def _check_json_value(value, *, depth: int) -> list:
+    """One metadata value: storable as PostgreSQL jsonb. Returns the values nested in it."""
+    if depth > MAX_METADATA_DEPTH:
+        raise Invalid(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep.")
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise Invalid("metadata keys must be strings.")
+            check_storable(key, what="A metadata key")
+        return list(value.values())
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        check_storable(value, what="A metadata value")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise Invalid("metadata numbers must be finite (no NaN or Infinity).")
+    elif value is not None and not isinstance(value, bool | int | float):
+        raise Invalid("metadata holds only JSON values: objects, lists, strings, numbers, booleans, null.")
+    return []
+
+
+def _clean_metadata(metadata: dict | None) -> dict:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise Invalid("metadata must be a JSON object.")
+    if SUMMARY_KEY in metadata:
+        raise Invalid(f"The metadata key '{SUMMARY_KEY}' is reserved for the game's own session summaries.")
+    # Iterative, not recursive: a deeply nested value must be an Invalid, not a RecursionError.
+    pending = [(metadata, 0)]
+    while pending:
+        value, depth = pending.pop()
+        pending += [(child, depth + 1) for child in _check_json_value(value, depth=depth)]
+    size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_METADATA_BYTES:
+        raise TooLarge(f"metadata is at most {MAX_METADATA_BYTES:,} bytes as JSON (this is {size:,}).")
+    return metadata
+
+
+def _clean_importance(importance) -> float:
+    # Compared before float(): float() of a huge JSON integer overflows.
+    if isinstance(importance, bool) or not isinstance(importance, int | float) or not 0 <= importance <= 1:
+        raise Invalid("importance is a number between 0 and 1.")
+    return float(importance)
 
 
 def memory_record(
@@ -45,7 +102,7 @@ def memory_record(
     text: str,
     type: str = Memory.Type.DECLARATIVE,
     visibility: str = "campaign",
-    tags: Iterable[str] | None = None,
+    tags: list[str] | tuple[str, ...] | None = None,
     metadata: dict | None = None,
     importance: float = 0.5,
 ) -> list[Memory]:
@@ -64,8 +121,8 @@ def memory_record(
         raise Invalid("visibility must be 'campaign' or 'private'.")
     if visibility == "campaign" and not membership.can_act:
         raise Forbidden("Spectators can keep private notes only.")
-    if not 0 <= float(importance) <= 1:
-        raise Invalid("importance is between 0 and 1.")
+    importance = _clean_importance(importance)
+    metadata = _clean_metadata(metadata)
     namespace = (
         campaign_namespace(membership.campaign_id)
         if visibility == "campaign"
@@ -82,10 +139,10 @@ def memory_record(
                 text=piece,
                 tags=tag_list,
                 metadata={
-                    **(metadata or {}),
+                    **metadata,
                     **({"part": i + 1, "of": len(pieces)} if len(pieces) > 1 else {}),
                 },
-                importance=float(importance),
+                importance=importance,
                 created_by=membership.user,
             )
             for i, piece in enumerate(pieces)

@@ -17,12 +17,28 @@ SYSTEM = (
     "what was learned (names, places, numbers), what changed, what is unresolved. Dense, factual, "
     "at most 120 words, no flourishes."
 )
+# Marks a summary; `memory_record` refuses both on notes, so players cannot forge one.
+SUMMARY_TAG = "summary"
+SUMMARY_KEY = "summary_of_session"
+
+
+def summaries_of(campaign_id: int):
+    """The summaries the system wrote for this campaign: in its namespace, written by nobody,
+    tagged, and ending at an event. A player's note is none of these, whatever its tags say."""
+    return Memory.objects.filter(
+        campaign_id=campaign_id,
+        namespace=campaign_namespace(campaign_id),
+        created_by__isnull=True,
+        tags__contains=[SUMMARY_TAG],
+        source_seq__isnull=False,
+    )
 
 
 def summarize_session(session_id: int) -> Memory | None:
     session = PlaySession.objects.select_related("campaign").get(pk=session_id)
     last = (
-        Memory.objects.filter(campaign_id=session.campaign_id, metadata__summary_of_session=session_id)
+        summaries_of(session.campaign_id)
+        .filter(**{f"metadata__{SUMMARY_KEY}": session_id})
         .order_by("-source_seq")
         .first()
     )
@@ -66,7 +82,7 @@ def summarize_session(session_id: int) -> Memory | None:
             source_seq__gt=upto,
             source_seq__lte=last_seq,
         )
-        .exclude(tags__contains=["summary"])
+        .exclude(tags__contains=[SUMMARY_TAG])
         .values_list("id", flat=True)
     )
     with transaction.atomic():
@@ -76,11 +92,11 @@ def summarize_session(session_id: int) -> Memory | None:
             type=Memory.Type.DECLARATIVE,
             text=f"Summary of {session} (events {first_seq} to {last_seq}): {text}",
             importance=0.8,
-            tags=["summary"],
+            tags=[SUMMARY_TAG],
             sources=sources,
             source_session=session,
             source_seq=last_seq,
-            metadata={"summary_of_session": session_id, "from_seq": first_seq, "to_seq": last_seq},
+            metadata={SUMMARY_KEY: session_id, "from_seq": first_seq, "to_seq": last_seq},
         )
         from memory.services import schedule_embedding
 
@@ -90,12 +106,4 @@ def summarize_session(session_id: int) -> Memory | None:
 
 def latest_recap(session: PlaySession) -> Memory | None:
     """The newest summary of this campaign, for the 'Previously…' line on the play page."""
-    return (
-        Memory.objects.filter(
-            campaign_id=session.campaign_id,
-            namespace=campaign_namespace(session.campaign_id),
-            tags__contains=["summary"],
-        )
-        .order_by("-created_at")
-        .first()
-    )
+    return summaries_of(session.campaign_id).order_by("-created_at").first()
