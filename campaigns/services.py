@@ -262,6 +262,11 @@ def session_whisper(*, session: PlaySession, membership: Membership, to_user_id:
 def session_end(*, session: PlaySession, membership: Membership) -> PlaySession:
     _require_gm(membership)
     with transaction.atomic():
+        if session.kind == PlaySession.Kind.STAGE:
+            from campaigns import stage  # stage imports this module
+
+            # An open beat window closes with the session: its actions still get their summary.
+            stage.window_close_on_end(session=session, membership=membership)
         events.append(session, [events.NewEvent(type="SessionEnded", actor_id=membership.user_id)])
         PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ENDED)
     session.refresh_from_db()

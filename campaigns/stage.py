@@ -47,7 +47,7 @@ from campaigns.models import (
     PlaySession,
     StageSeat,
 )
-from campaigns.services import _opening_payload, clean_text
+from campaigns.services import _opening_payload, check_storable, clean_text
 
 WINDOW_SECONDS_MAX = 3600
 # scope -> (how many, per how many seconds, what they are called in the refusal)
@@ -95,6 +95,8 @@ def stage_get(*, viewer, session_id: int) -> tuple[PlaySession, Membership]:
 def is_moderator(session: PlaySession, membership: Membership) -> bool:
     if membership.role == Membership.Role.GM:
         return True
+    if membership.role == Membership.Role.SPECTATOR:
+        return False  # spectators watch, whatever their seat says
     return StageSeat.objects.filter(
         session=session, membership=membership, role=StageSeat.Role.MODERATOR
     ).exists()
@@ -179,6 +181,7 @@ def target_get(*, campaign_id: int, username: str | None = None, membership_id: 
         target = qs.filter(pk=membership_id).first()
         label = f"#{membership_id}"
     elif username:
+        check_storable(username, what="The username")
         target = qs.filter(user__username=username).first()
         label = f"'{username}'"
     else:
@@ -340,6 +343,7 @@ def team_assign(
         _set_fireteam(target, team)
         seat.team = team
         seat.save(update_fields=["team", "updated_at"])
+        _sync_seats(target, team, except_session_id=session.pk)  # the same member in other stages
         payload |= {"fireteam_id": team.pk if team else None, "fireteam": team.name if team else None}
         _record(session, "TeamAssigned", payload | {"previous": previous}, actor_id=membership.user_id)
     return seat
@@ -362,6 +366,8 @@ def moderator_set(
         seat = seat_ensure(session=session, membership=target, lock=True)
         if target.role == Membership.Role.GM:
             raise Conflict("The game master always moderates.")
+        if moderator and target.role == Membership.Role.SPECTATOR:
+            raise Invalid("Spectators watch the stage; they can't be made moderators.")
         role = StageSeat.Role.MODERATOR if moderator else StageSeat.Role.AUDIENCE
         if (seat.role == StageSeat.Role.MODERATOR) == moderator:
             return seat
@@ -381,6 +387,9 @@ def moderator_set(
 
 
 def current_window(session: PlaySession) -> dict | None:
+    """The open beat window; none once the session has ended (nobody can act or close it then)."""
+    if session.status != PlaySession.Status.ACTIVE:
+        return None
     return ((session.state or {}).get("stage") or {}).get("window")
 
 
@@ -449,20 +458,43 @@ def window_close(
     refuses when nothing is open; the timer's (`due_only`) closes only a window whose time is up,
     and quietly does nothing otherwise — two closers racing append one BatchWindowClosed."""
     if membership is not None:
+        _require_active(session)
         _require_moderator(session, membership)
+    return _close(
+        session, membership=membership, due_only=due_only, reason="timer" if due_only else "moderator"
+    )
+
+
+def window_close_on_end(*, session: PlaySession, membership: Membership) -> list:
+    """Close the open window (if any) as the session ends, so its actions still get their batch
+    turn and no timer is left behind. For services.session_end to call in its transaction, before
+    it appends SessionEnded; nothing open appends nothing."""
+    if session.kind != PlaySession.Kind.STAGE:
+        return []
+    return _close(session, membership=membership, quiet=True, reason="session ended")
+
+
+def _close(
+    session: PlaySession,
+    *,
+    membership: Membership | None,
+    reason: str,
+    due_only: bool = False,
+    quiet: bool = False,
+) -> list:
     at = now()
 
     def derive(state, next_seq):
         window = (state.get("stage") or {}).get("window")
         if window is None:
-            if due_only:
+            if due_only or quiet:
                 return []
             raise Conflict("No beat window is open.")
         if due_only and not _due(window, at):
             return []
         payload = {
             "window": window["n"],
-            "reason": "timer" if due_only else "moderator",
+            "reason": reason,
             "by": membership.user.username if membership else None,
             "actions": list(window["actions"]),
         }
@@ -515,6 +547,10 @@ def stage_action_submit(*, session: PlaySession, membership: Membership, text: s
     """Record a stage action into the open beat window (narrative.turns.submit_action routes
     here for stage sessions after validating the text, the key and the member). The action is
     `batched`: it waits for its window's batch turn instead of starting a turn of its own."""
+    key = f"action:{membership.user_id}:{idempotency_key}"
+    replay = events.find_replay(session.pk, key)
+    if replay is not None:
+        return replay  # a client retrying an accepted action gets it back, uncharged
     rate_check(scope="action", user_id=membership.user_id)
     if window_check(session):
         raise Conflict("That beat window has just closed; wait for the next one.")
@@ -548,9 +584,7 @@ def stage_action_submit(*, session: PlaySession, membership: Membership, text: s
         ]
 
     with transaction.atomic():
-        result = events.append(
-            session.pk, derive=derive, idempotency_key=f"action:{membership.user_id}:{idempotency_key}"
-        )
+        result = events.append(session.pk, derive=derive, idempotency_key=key)
         if not result.replayed:
             from realtime import broadcast
 
@@ -661,14 +695,13 @@ def fireteam_member_remove(*, membership: Membership, fireteam: Fireteam, target
         _sync_seats(target, None)
 
 
-def _sync_seats(target: Membership, team: Fireteam | None) -> None:
+def _sync_seats(target: Membership, team: Fireteam | None, except_session_id: int | None = None) -> None:
     """Seats in live stages follow a campaign-level team change (no event: it is not a story
-    beat of any one session)."""
-    sessions = list(
-        StageSeat.objects.filter(membership=target, session__status=PlaySession.Status.ACTIVE).values_list(
-            "session_id", flat=True
-        )
-    )
+    beat of any one session). `except_session_id`: a stage whose seat the caller moved itself."""
+    seats = StageSeat.objects.filter(membership=target, session__status=PlaySession.Status.ACTIVE)
+    if except_session_id is not None:
+        seats = seats.exclude(session_id=except_session_id)
+    sessions = list(seats.values_list("session_id", flat=True))
     StageSeat.objects.filter(membership=target, session_id__in=sessions).update(team=team)
     for session_id in sessions:
         transaction.on_commit(lambda sid=session_id: _send_roster(sid))
@@ -812,7 +845,7 @@ def stage_roster(session: PlaySession) -> dict[str, Any]:
     everyone = [entry(s) for s in seats]
     state = session.state or {}
     stage = state.get("stage") or {}
-    window = stage.get("window")
+    window = current_window(session)
     return {
         "session": session.pk,
         # Rosters are snapshots; a socket drops one older than what it has (seat changes always
