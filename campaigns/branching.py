@@ -1,8 +1,16 @@
 """Branch a campaign at an event: a new campaign whose history (events and memories) is the
 parent's up to seq S, and its own after. Copies, not references: later play in the parent can
-never leak into the branch, and vice versa."""
+never leak into the branch, and vice versa.
+
+Copies keep their original `created_at`, so "before the branch point" means the same thing in
+a branch as in its parent (and a branch of a branch inherits what its parent inherited).
+Characters are copied as they were at seq S, and the copied events name the branch's
+characters, so replaying the branch's log gives exactly its stored state."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -12,17 +20,17 @@ from campaigns.errors import Invalid
 from campaigns.events import to_record
 from campaigns.models import Campaign, Character, Event, Membership, PlaySession
 from campaigns.services import _require_gm, clean_text
+from missions.rules import progression
+
+BATCH = 500
 
 
 @transaction.atomic
 def campaign_branch(
     *, membership: Membership, session: PlaySession, at_seq: int, name: str = ""
 ) -> PlaySession:
-    from memory.models import Memory, campaign_namespace
-
     _require_gm(membership)
-    if not isinstance(at_seq, int) or not 1 <= at_seq <= session.version:
-        raise Invalid(f"at_seq must be between 1 and {session.version}.")
+    _check_branchable(session, at_seq)
     parent = session.campaign
     name = clean_text(name or f"{parent.name} (branch at #{at_seq})", what="The branch name", max_len=120)
     branch = Campaign.objects.create(
@@ -31,60 +39,183 @@ def campaign_branch(
     Membership.objects.bulk_create(
         Membership(campaign=branch, user_id=m.user_id, role=m.role) for m in parent.memberships.all()
     )
-    Character.objects.bulk_create(
-        Character(
-            campaign=branch, owner_id=c.owner_id, name=c.name, archetype=c.archetype, attributes=c.attributes
-        )
-        for c in parent.characters.all()
-    )
     events = list(Event.objects.filter(session=session, seq__lte=at_seq).order_by("seq"))
-    state = reducer.replay(to_record(e) for e in events)
-    new_session = PlaySession.objects.create(
-        campaign=branch,
-        number=1,
-        title=f"{session} (branch)",
-        opened_by=membership.user,
-        version=at_seq,
-        state=state,
-        state_hash=reducer.state_hash(state),
+    cutoff = events[-1].created_at
+    ids = _copy_characters(parent, branch, _rewards_after(session, at_seq, cutoff))
+    new_session = _copy_session(session, branch, events, ids, opened_by=membership.user)
+    _copy_memories(session, new_session, at_seq, cutoff)
+    return new_session
+
+
+def _check_branchable(session: PlaySession, at_seq: int) -> None:
+    if session.kind == PlaySession.Kind.STAGE:
+        # A stage lives on its seats, queue and batch windows, kept outside the copied log.
+        raise Invalid("Stage sessions can't be branched; branch a party session.")
+    if not isinstance(at_seq, int) or not 1 <= at_seq <= session.version:
+        raise Invalid(f"at_seq must be between 1 and {session.version}.")
+
+
+def _keep_created_at(objs: list, originals: list[datetime]) -> None:
+    """bulk_create stamps auto_now_add fields with "now"; put the originals back."""
+    if not objs:
+        return
+    for obj, created_at in zip(objs, originals, strict=True):
+        obj.created_at = created_at
+    type(objs[0]).objects.bulk_update(objs, ["created_at"], batch_size=BATCH)
+
+
+# ---- characters, as they were at seq S -------------------------------------------------------
+
+
+def _rewards_after(session: PlaySession, at_seq: int, cutoff: datetime) -> list[dict]:
+    """The RewardGranted payloads the parent got after the branch point: later in this session,
+    or later in time in its other sessions (the same line the memories are cut at)."""
+    later = Q(session=session, seq__gt=at_seq) | (~Q(session=session) & Q(created_at__gt=cutoff))
+    rewards = Event.objects.filter(session__campaign_id=session.campaign_id, type="RewardGranted")
+    return list(rewards.filter(later).values_list("payload", flat=True))
+
+
+def _xp_before(character: Character, rewards: list[dict]) -> int:
+    """Party entries hold the XP after each grant; XP only grows, so the lowest "after minus
+    grant" is the XP before the first of `rewards`."""
+    before = [
+        member["xp"] - min(max(int(reward.get("xp") or 0), 0), progression.MAX_GRANT)
+        for reward in rewards
+        for member in reward.get("party") or []
+        if member.get("character_id") == character.pk
+    ]
+    return max(0, min([character.xp, *before]))
+
+
+def _inventory_before(character: Character, rewards: list[dict]) -> list[dict]:
+    """The holder's inventory without the items `rewards` added (see engine.apply_projections)."""
+    mine = [r for r in rewards if (r.get("holder") or {}).get("character_id") == character.pk]
+    if not mine:
+        return character.inventory
+    held = {i["item"]: i["qty"] for i in character.inventory or []}
+    for reward in mine:
+        for find in reward.get("items") or []:
+            held[find["item"]] = held.get(find["item"], 0) - find["qty"]
+    return [{"item": k, "qty": v} for k, v in sorted(held.items()) if v > 0]
+
+
+def _progress_before(character: Character, rewards: list[dict]) -> dict[str, Any]:
+    xp = _xp_before(character, rewards)
+    level = character.level if xp == character.xp else progression.level_for_xp(xp)
+    return {"xp": xp, "level": level, "inventory": _inventory_before(character, rewards)}
+
+
+def _copy_characters(parent: Campaign, branch: Campaign, later_rewards: list[dict]) -> dict[int, int]:
+    """Copy the characters without `later_rewards`; returns parent character id → branch's."""
+    originals = list(parent.characters.order_by("pk"))
+    copies = Character.objects.bulk_create(
+        Character(
+            campaign=branch,
+            owner_id=c.owner_id,
+            name=c.name,
+            archetype=c.archetype,
+            attributes=c.attributes,
+            **_progress_before(c, later_rewards),
+        )
+        for c in originals
     )
-    Event.objects.bulk_create(
+    return {c.pk: copy.pk for c, copy in zip(originals, copies, strict=True)}
+
+
+# ---- the session and its events --------------------------------------------------------------
+
+
+def _remap(value: Any, ids: dict[int, int]) -> Any:
+    """A payload with its character ids pointed at the branch's characters: `character_id`
+    fields, the keys of `status_state` and the "pc:<id>" combatants of an initiative order."""
+    if isinstance(value, list):
+        return [_remap(v, ids) for v in value]
+    if not isinstance(value, dict):
+        return value
+    keys = {str(old): str(new) for old, new in ids.items()}
+    out = {}
+    for key, v in value.items():
+        if key == "character_id" and isinstance(v, int) and not isinstance(v, bool):
+            out[key] = ids.get(v, v)
+        elif key == "status_state" and isinstance(v, dict):
+            out[key] = {keys.get(k, k): _remap(e, ids) for k, e in v.items()}
+        elif key == "id" and isinstance(v, str) and v.startswith("pc:"):
+            out[key] = "pc:" + keys.get(v[3:], v[3:])
+        else:
+            out[key] = _remap(v, ids)
+    return out
+
+
+def _copy_session(
+    session: PlaySession, branch: Campaign, events: list[Event], ids: dict[int, int], *, opened_by
+) -> PlaySession:
+    copies = [
         Event(
-            session=new_session,
             seq=e.seq,
             type=e.type,
             actor_id=e.actor_id,
-            payload=e.payload,
+            payload=_remap(e.payload, ids),
             seed=e.seed,
             idempotency_key=e.idempotency_key,
             audience=e.audience,
         )
         for e in events
+    ]
+    state = reducer.replay(to_record(e) for e in copies)
+    new_session = PlaySession.objects.create(
+        campaign=branch,
+        number=1,
+        title=f"{session} (branch)",
+        opened_by=opened_by,
+        version=events[-1].seq,
+        state=state,
+        state_hash=reducer.state_hash(state),
     )
-    cutoff = events[-1].created_at
-    inherited = Memory.objects.filter(campaign=parent).filter(
-        Q(source_session=session, source_seq__lte=at_seq)
-        | (~Q(source_session=session) & Q(created_at__lte=cutoff))
-        | (Q(source_session__isnull=True) & Q(created_at__lte=cutoff))
-    )
-    old_ns, new_ns = campaign_namespace(parent.pk), campaign_namespace(branch.pk)
-    Memory.objects.bulk_create(
-        Memory(
-            campaign=branch,
-            namespace=new_ns if m.namespace == old_ns else m.namespace,
-            type=m.type,
-            text=m.text,
-            embedding=m.embedding,
-            embedding_model=m.embedding_model,
-            tags=m.tags,
-            metadata=m.metadata,
-            importance=m.importance,
-            source_session=new_session if m.source_session_id == session.pk else None,
-            source_seq=m.source_seq,
-            sources=[],
-            inherited_from_id=m.pk,
-            created_by_id=m.created_by_id,
-        )
-        for m in inherited.iterator()
-    )
+    for e in copies:
+        e.session = new_session
+    Event.objects.bulk_create(copies, batch_size=BATCH)
+    _keep_created_at(copies, [e.created_at for e in events])
     return new_session
+
+
+# ---- memories --------------------------------------------------------------------------------
+
+
+def _copy_memories(session: PlaySession, new_session: PlaySession, at_seq: int, cutoff: datetime) -> None:
+    """This session's memories up to seq S; the campaign's others (notes, other sessions) made
+    no later than event S."""
+    from memory.models import Memory, campaign_namespace
+
+    parent_id, branch_id = session.campaign_id, new_session.campaign_id
+    inherited = list(
+        Memory.objects.filter(campaign_id=parent_id)
+        .filter(
+            Q(source_session=session, source_seq__lte=at_seq)
+            | (~Q(source_session=session) & Q(created_at__lte=cutoff))
+        )
+        .order_by("pk")
+    )
+    old_ns, new_ns = campaign_namespace(parent_id), campaign_namespace(branch_id)
+    copies = Memory.objects.bulk_create(
+        (
+            Memory(
+                campaign_id=branch_id,
+                namespace=new_ns if m.namespace == old_ns else m.namespace,
+                type=m.type,
+                text=m.text,
+                embedding=m.embedding,
+                embedding_model=m.embedding_model,
+                tags=m.tags,
+                metadata=m.metadata,
+                importance=m.importance,
+                source_session=new_session if m.source_session_id == session.pk else None,
+                source_seq=m.source_seq,
+                sources=[],
+                inherited_from_id=m.pk,
+                created_by_id=m.created_by_id,
+            )
+            for m in inherited
+        ),
+        batch_size=BATCH,
+    )
+    _keep_created_at(copies, [m.created_at for m in inherited])
