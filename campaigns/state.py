@@ -70,7 +70,11 @@ def apply(state: Mapping[str, Any], event: EventRecord) -> dict[str, Any]:
     return new
 
 
-RECENT_OUTCOMES = 12
+# Check outcomes kept for DDA: as many as its widest window (missions.rules.dda.MAX_WINDOW; a
+# test holds them equal). A check event records how many it kept ("outcomes_kept"), so logs
+# written when 12 were kept replay exactly as they were folded then.
+RECENT_OUTCOMES = 50
+LEGACY_RECENT_OUTCOMES = 12
 
 
 def _engine_state(state, payload):
@@ -135,7 +139,15 @@ def _turn_retried(state, event, payload):
 def _dice_rolled(state, event, payload):
     state["last_roll"] = {"seq": event.seq, "outcome": payload.get("outcome"), "total": payload.get("total")}
     if payload.get("kind") == "check" and payload.get("outcome"):
-        state["outcomes"] = [*state.get("outcomes", []), payload["outcome"]][-RECENT_OUTCOMES:]
+        keep = _outcomes_kept(payload)
+        state["outcomes"] = [*state.get("outcomes", []), payload["outcome"]][-keep:]
+
+
+def _outcomes_kept(payload) -> int:
+    kept = payload.get("outcomes_kept")
+    if type(kept) is not int or not 1 <= kept <= RECENT_OUTCOMES:
+        return LEGACY_RECENT_OUTCOMES  # events from before the count was recorded
+    return kept
 
 
 def _mission_started(state, event, payload):

@@ -5,8 +5,9 @@
 
 `step` never mutates its inputs and never raises on an event dict: events it doesn't understand
 (unknown type, missing or mistyped fields, unknown ids) leave the state unchanged with no effects.
-After applying an event it settles the rules to a fixpoint (at most MAX_PASSES passes), in this order
-within each pass:
+After applying an event it settles the rules to a fixpoint, in this order within each pass (every pass
+that changes something makes a change that can't be undone within the event, so `pass_limit(ast)`
+passes always reach the fixpoint):
 
   1. reveal hidden objectives whose `hidden until` holds
   2. fail objectives whose `fail when` holds
@@ -37,7 +38,6 @@ from missions.dsl.ast import BEATS
 from missions.dsl.printer import condition as condition_text
 
 STATE_VERSION = 1
-MAX_PASSES = 32
 OUTCOMES = ("critical_success", "success", "failure", "critical_failure")
 OBJECTIVE_STATUSES = ("hidden", "active", "complete", "failed")
 
@@ -83,15 +83,16 @@ class _Event:
 _NO_EVENT = _Event(None)
 
 
-def initial_state(ast: dict[str, Any]) -> dict[str, Any]:
-    """The state before play: first scene, objectives visible unless `hidden until`, clocks at 0."""
+def initial_state(ast: dict[str, Any], beat: str | None = BEATS[0]) -> dict[str, Any]:
+    """The state before play: first scene, objectives visible unless `hidden until`, clocks at 0,
+    at story beat `beat` (a new session opens at the director's first beat, inciting)."""
     return {
         "version": STATE_VERSION,
         "mission": ast["slug"],
         "status": "active",
         "ended_by": None,
         "scene": ast["scenes"][0]["id"] if ast["scenes"] else None,
-        "beat": None,
+        "beat": beat if beat in BEATS else None,
         "turns": 0,
         "objectives": {
             o["id"]: ("hidden" if o["hidden_until"] is not None else "active") for o in ast["objectives"]
@@ -298,6 +299,14 @@ def _clock_effect(clock: dict[str, Any], value: int, by: int) -> dict[str, Any]:
     }
 
 
+def pass_limit(ast: dict[str, Any]) -> int:
+    """Passes `_settle` may need: one per change that can happen during an event (an objective is
+    revealed, then completed or failed; each tick rule fires once; each scene is entered once; each
+    twist fires once), plus the pass that finds nothing left to do."""
+    ticks = sum(len(clock["ticks"]) for clock in ast["clocks"])
+    return 2 * len(ast["objectives"]) + ticks + len(ast["scenes"]) + len(ast["twists"]) + 1
+
+
 def _settle(
     ix: _Index, before: dict[str, Any], state: dict[str, Any], event: _Event, effects: list[dict]
 ) -> None:
@@ -307,7 +316,7 @@ def _settle(
     was_true = [holds(ix, tick["when"], before) for _, tick in ticks]
     ticked = [False] * len(ticks)
     entered = {state["scene"], event.scene}
-    for _ in range(MAX_PASSES):
+    for _ in range(pass_limit(ast)):
         changed = False
         for obj in ast["objectives"]:
             cond = obj["hidden_until"]  # None when a GM override hid it: only the GM reveals it again

@@ -76,7 +76,13 @@ def canonical_bytes(deck: Mapping[str, Any]) -> bytes:
         raise DeckError(f"deck is not plain JSON data: {exc}") from None
     except RecursionError:
         raise DeckError("deck is nested too deeply") from None
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate (such as "\\ud800" in the JSON) is not a character UTF-8 can hold.
+        raise DeckError(
+            f"deck text is not valid Unicode: a lone surrogate {text[exc.start]!r} at character {exc.start}"
+        ) from None
 
 
 def _b64decode(text: Any, what: str) -> bytes:
@@ -453,6 +459,10 @@ class Draw:
         return {"card": _copy_card(self.card), "provenance": dict(self.provenance)}
 
 
+def _strings(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
 def _check_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
     if context is None:
         return {}
@@ -464,10 +474,13 @@ def _check_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
             f"unknown draw context field(s): {', '.join(unknown)}; "
             f"expected {', '.join(sorted(_CONTEXT_KEYS))}"
         )
-    for key in ("biome", "faction", "beat"):
+    for key in ("biome", "beat"):
         value = context.get(key)
         if value is not None and not isinstance(value, str):
             raise DeckError(f"draw context {key} must be a string, got {value!r}")
+    faction = context.get("faction")
+    if faction is not None and not isinstance(faction, str) and not _strings(faction):
+        raise DeckError(f"draw context faction must be a string or a list of strings, got {faction!r}")
     if context.get("beat") is not None and context["beat"] not in BEATS:
         raise DeckError(f"draw context beat {context['beat']!r} is not one of {', '.join(BEATS)}")
     clocks = context.get("clocks")
@@ -480,20 +493,36 @@ def _check_context(context: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(context)
 
 
+def _context_values(ctx: Mapping[str, Any], key: str) -> set[str]:
+    """The context's values for `key` as a set (faction may list every faction in the scene)."""
+    value = ctx.get(key)
+    if value is None:
+        return set()
+    return {value} if isinstance(value, str) else set(value)
+
+
 def prerequisites_met(card: Mapping[str, Any], context: Mapping[str, Any] | None) -> bool:
     """True when the scene `context` satisfies every prerequisite of `card`.
 
     A card that requires a biome, faction or beat is only eligible when the context names one
-    of the listed values (an unknown biome does not satisfy "ice-moon"); ``clock_min`` needs
-    each named clock at or above its minimum (a missing clock counts as 0).
+    of the listed values (an unknown biome does not satisfy "ice-moon"; the context's faction may
+    be a list, the factions present, and any one of them will do); ``clock_min`` needs each named
+    clock at or above its minimum (a missing clock counts as 0).
     """
     ctx = _check_context(context)
     requires = card.get("requires") or {}
     for key in ("biome", "faction", "beat"):
-        if key in requires and ctx.get(key) not in requires[key]:
+        if key in requires and not _context_values(ctx, key) & set(requires[key]):
             return False
     clocks = ctx.get("clocks") or {}
     return all(clocks.get(name, 0) >= minimum for name, minimum in requires.get("clock_min", {}).items())
+
+
+def _where_values(key: str, value: Any) -> list[str]:
+    wanted = [value] if isinstance(value, str) else value
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(v, str) for v in wanted):
+        raise DeckError(f"where {key} must be a string or a non-empty list of strings, got {value!r}")
+    return wanted
 
 
 def matches(card: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
@@ -509,9 +538,7 @@ def matches(card: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
     for key, value in where.items():
         if key not in _WHERE_KEYS:
             raise DeckError(f"unknown where key {key!r}; expected one of {', '.join(_WHERE_KEYS)}")
-        wanted = [value] if isinstance(value, str) else value
-        if not isinstance(wanted, list) or not wanted or not all(isinstance(v, str) for v in wanted):
-            raise DeckError(f"where {key} must be a string or a non-empty list of strings, got {value!r}")
+        wanted = _where_values(key, value)
         if key in ("id", "kind"):
             if card.get(key) not in wanted:
                 return False
@@ -520,6 +547,26 @@ def matches(card: Mapping[str, Any], where: Mapping[str, Any]) -> bool:
         if allowed is not None and not set(allowed) & set(wanted):
             return False
     return True
+
+
+def where_context(where: Mapping[str, Any] | None, context: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The draw context under a DSL ``where`` filter.
+
+    ``where faction == "helix"`` asks for a helix card, so it brings helix into play: a card that
+    requires helix becomes eligible even when no helix NPC is in the scene. The context's other
+    fields are left as they are.
+    """
+    ctx = _check_context(context)
+    if not isinstance(where, Mapping) or where.get("faction") is None:
+        return ctx
+    wanted = _where_values("faction", where["faction"])
+    ctx["faction"] = sorted(_context_values(ctx, "faction") | set(wanted))
+    return ctx
+
+
+def card_key(deck_slug: str, card_id: str) -> str:
+    """How a drawn card is remembered across decks: ``"deck:card"`` (see `candidates`' exclude)."""
+    return f"{deck_slug}:{card_id}"
 
 
 def _check_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -537,6 +584,11 @@ def _check_weights(weights: Mapping[str, float] | None) -> dict[str, float]:
             raise DeckError(f"deck weight for {kind} must be 0..100, got {weight}")
         out[kind] = float(weight)
     return out
+
+
+def _excluded(deck: Deck, card: Mapping[str, Any], excluded: set[str]) -> bool:
+    # A bare card id excludes that card in every deck; "deck:card" (card_key) only in its deck.
+    return card["id"] in excluded or card_key(deck.slug, card["id"]) in excluded
 
 
 def candidates(
@@ -561,7 +613,7 @@ def candidates(
     found = []
     for deck in deck_list:
         for card in deck.cards:
-            if card["id"] in excluded or (kind is not None and card["kind"] != kind):
+            if _excluded(deck, card, excluded) or (kind is not None and card["kind"] != kind):
                 continue
             if not prerequisites_met(card, ctx):
                 continue
@@ -583,9 +635,11 @@ def draw(
 ) -> Draw | None:
     """Draw one eligible card, or None when nothing fits.
 
-    `context`: ``{"biome", "faction", "beat", "clocks": {name: value}}`` (all optional).
+    `context`: ``{"biome", "faction", "beat", "clocks": {name: value}}`` (all optional;
+    ``faction`` may be a list: the factions present in the scene).
     `weights`: the personality's sampling weight per kind (default 1.0; 0 disables a kind).
-    `exclude`: card ids already drawn. `seed`, when given, is stored in the provenance so the
+    `exclude`: cards already drawn, as ``"deck:card"`` keys (`card_key`, what the engine
+    records) or bare card ids (that id in any deck). `seed`, when given, is stored in the provenance so the
     draw can be replayed with ``random.Random(seed)``.
     """
     if not isinstance(rng, random.Random):

@@ -195,6 +195,7 @@ class Batch:
         self.drawn = list(state.get("drawn") or [])
         self.statuses: dict[str, list] = {k: list(v) for k, v in (state.get("statuses") or {}).items()}
         self.xp: dict[int, int] = {}  # character id -> XP after this step's rewards so far
+        self._xp_now: dict[int, int] | None = None  # XP as it is now, read under lock (current_xp)
         self._mission_changed = False
         self._director_changed = False
         self._statuses_changed = False
@@ -227,6 +228,21 @@ class Batch:
         for effect in effects:
             self._effect(effect)
         return effects
+
+    def start_mission(self, payload: dict, ast: dict, *, actor_id: int | None = None) -> None:
+        """MissionStarted (payload from `_start_payload`), then settle the new mission at its
+        opening beat, so `beat inciting` conditions and `at beat inciting` twists act at once."""
+        self.add("MissionStarted", payload, actor_id=actor_id)
+        self.rules = replace(
+            self.rules,
+            mission_ast=ast,
+            mission_hash=payload["mission_ref"]["hash"],
+            biome=ast.get("biome") or self.rules.biome,
+        )
+        self.mission_state = payload["mission_state"]
+        self.director_state = payload["director_state"]
+        self.drawn = []  # the reducer forgets the drawn cards on MissionStarted too
+        self.feed({"type": "BeatChanged", "beat": self.director_state["beat"]})
 
     def _effect(self, effect: dict) -> None:
         kind = effect["type"]
@@ -262,14 +278,13 @@ class Batch:
                 continue
             finds.extend(loot.roll(table, rng, entry.get("count", 1)))
         items = loot.combine([*({"item": i, "qty": 1} for i in payload.get("items", [])), *finds])
-        xp = int(payload.get("xp") or 0)
+        xp = min(max(int(payload.get("xp") or 0), 0), progression.MAX_GRANT)  # what is granted
+        current = self.current_xp()
         party = []
         for c in self.rules.characters:
             # Several rewards in one step (an objective's, then the mission's) add up.
-            before = self.xp.get(c.id, c.xp)
-            after, gained = (
-                progression.grant_xp(before, min(xp, progression.MAX_GRANT)) if xp > 0 else (before, 0)
-            )
+            before = self.xp.get(c.id, current.get(c.id, c.xp))
+            after, gained = progression.grant_xp(before, xp) if xp > 0 else (before, 0)
             self.xp[c.id] = after
             party.append(
                 {
@@ -296,44 +311,82 @@ class Batch:
             seeded=True,
         )
 
+    def current_xp(self) -> dict[int, int]:
+        """Character id -> XP now. The rules were loaded before the session lock, so their XP
+        may predate a concurrent reward; this reads it inside the append, locking the rows until
+        the commit (in pk order, so two rewarding appends can't deadlock)."""
+        if self._xp_now is None:
+            ids = [c.id for c in self.rules.characters]
+            rows = Character.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+            self._xp_now = dict(rows.values_list("pk", "xp"))
+        return self._xp_now
+
     # -- story decks
 
-    def draw_context(self) -> dict:
+    def scene_factions(self) -> list[str]:
+        """The factions of the NPCs present in the current scene (sorted, for seeded draws)."""
+        ast, state = self.rules.mission_ast, self.mission_state
+        if not ast or not state:
+            return []
+        return sorted({n["faction"] for n in runtime.describe(ast, state)["npcs"] if n["faction"]})
+
+    def draw_context(self, where: dict | None = None) -> dict:
+        """What card prerequisites are checked against; a `where` faction brings that faction in."""
         clocks = (self.mission_state or {}).get("clocks") or {}
-        return {
+        context = {
             "biome": self.rules.biome,
             "beat": self.director_state.get("beat"),
             "clocks": dict(clocks),
+            "faction": self.scene_factions(),
         }
+        return deck_rules.where_context(where, context)
 
-    def draw(
-        self, deck_or_kind: str | None, *, where: dict | None = None, twist: str | None = None
-    ) -> dict | None:
-        """Draw a card (seeded by the CardDrawn event's seq); None when no card fits."""
+    def _pick(self, deck_or_kind: str | None, where: dict, seed: int) -> tuple[deck_rules.Draw | None, str]:
+        """The seeded draw, or None and why not. A draw that can't be made (a filter the decks
+        don't know) is logged and comes back empty: it must never fail the append."""
         pool = [d for d in self.rules.decks if d.slug == deck_or_kind] or list(self.rules.decks)
         kind = deck_or_kind if deck_or_kind in deck_rules.CARD_KINDS else None
-        if where:
-            pool = [replace(d, cards=tuple(c for c in d.cards if deck_rules.matches(c, where))) for d in pool]
-        seq = self.next_seq
-        seed = self.rules.seed(seq)
         weights = {k: v for k, v in self.rules.deck_weights.items() if k in deck_rules.CARD_KINDS}
         try:
+            if where:
+                pool = [
+                    replace(d, cards=tuple(c for c in d.cards if deck_rules.matches(c, where))) for d in pool
+                ]
             drawn = deck_rules.draw(
                 pool,
                 random.Random(seed),
                 kind=kind,
-                context=self.draw_context(),
+                context=self.draw_context(where),
                 weights=weights or None,
                 exclude=set(self.drawn),
                 seed=seed,
             )
         except deck_rules.DeckError as exc:
-            logger.warning("deck draw failed: %s", exc)
-            return None
+            logger.warning("deck draw (%s where %s) can't be made: %s", deck_or_kind, where, exc)
+            return None, f"the draw can't be made: {exc}"
+        return drawn, "" if drawn else "no card fits this scene and beat"
+
+    def _note_no_card(self, twist: str, why: str) -> None:
+        """A twist whose draw found no card says so on its TwistTriggered event."""
+        for i in range(len(self.events) - 1, -1, -1):
+            event = self.events[i]
+            if event.type == "TwistTriggered" and event.payload.get("twist") == twist:
+                self.events[i] = replace(event, payload={**event.payload, "no_card": why})
+                return
+
+    def draw(
+        self, deck_or_kind: str | None, *, where: dict | None = None, twist: str | None = None
+    ) -> dict | None:
+        """Draw a card (seeded by the CardDrawn event's seq); None when no card fits or the
+        draw can't be made (a twist's event then notes why)."""
+        seed = self.rules.seed(self.next_seq)
+        drawn, why = self._pick(deck_or_kind, where or {}, seed)
         if drawn is None:
+            if twist is not None:
+                self._note_no_card(twist, why)
             return None
         card = drawn.card
-        key = f"{drawn.provenance['deck']}:{card['id']}"
+        key = deck_rules.card_key(drawn.provenance["deck"], card["id"])
         self.drawn.append(key)
         payload = {
             **drawn.provenance,
@@ -486,6 +539,13 @@ def dda_state(state: dict) -> dda.DdaState:
     return dda.DdaState.from_dict(state.get("dda") or dda.DdaState().to_dict())
 
 
+def dc_offset(state: dict, config: dda.DdaConfig) -> int:
+    """The DC offset to apply now: the stored one, pulled inside today's caps (they may have been
+    narrowed since it was stored; `dda.adjust` pulls it in too, but only after the next check)."""
+    offset = dda_state(state).dc_offset
+    return max(config.dc_min_offset, min(config.dc_max_offset, offset))
+
+
 # ---- after commit: the projections outside the event log ---------------------------------------
 
 
@@ -557,7 +617,7 @@ def _start_payload(mission) -> dict:
             "hash": mission.content_hash,
             "summary": ast.get("summary", ""),
         },
-        "mission_state": runtime.initial_state(ast),
+        "mission_state": runtime.initial_state(ast, beat=director.DirectorState().beat),
         "director_state": director.DirectorState().to_dict(),
         "beat": director.BEAT_LABELS["inciting"],
         "objective": objective,
@@ -590,7 +650,7 @@ def mission_start(*, session: PlaySession, slug: str, actor_id: int | None = Non
         raise Conflict("This session has ended; resume it first.")
 
     def build(batch: Batch):
-        batch.add("MissionStarted", _start_payload(mission), actor_id=actor_id)
+        batch.start_mission(_start_payload(mission), mission.ast, actor_id=actor_id)
 
     return append_engine(session, build, actor_id=actor_id)
 

@@ -9,18 +9,22 @@ derived from its seq, so replaying the log reproduces every number.
 from __future__ import annotations
 
 import json
+import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jsonschema
 
 from campaigns import events
+from campaigns import state as reducer
 from campaigns.models import Character, Event
 from missions import runtime
-from missions.rules import dda, dice, initiative
-from narrative import engine
+from missions.rules import dda, dice, initiative, loot, progression, status
+from narrative import decks, director, engine
 from narrative.llm.base import ToolCall, ToolSpec
+
+logger = logging.getLogger(__name__)
 
 ATTRIBUTES = ["might", "agility", "wits", "tech", "presence"]
 
@@ -209,6 +213,20 @@ _BY_NAME = {t.name: t for t in TOOLS}
 # Built once: re-checking the schema itself on every call was ~10% of a turn's CPU.
 _VALIDATORS = {t.name: jsonschema.Draft202012Validator(t.parameters) for t in TOOLS}
 MAX_DRAWS_PER_TURN = 1
+# A rule that still says no once a call has passed its schema and `_refusal` (a number out of a
+# rule's range, say) is a refusal for the model, never an error that fails the turn.
+RULE_ERRORS = (
+    dda.DdaError,
+    dice.DiceError,
+    initiative.InitiativeError,
+    loot.LootError,
+    progression.ProgressionError,
+    status.StatusError,
+    decks.DeckError,
+    director.DirectorError,
+)
+# Characters Postgres can't store in a JSON document: NUL and lone surrogates.
+_UNSTORABLE = {0, *range(0xD800, 0xE000)}
 
 
 @dataclass
@@ -223,7 +241,7 @@ def call_key(action_seq: int, round_no: int, index: int, call: ToolCall) -> str:
     (after a crash) gets the original event back instead of a second roll, even when the model
     phrases the call differently the second time: the state it sees has moved on (the first
     run's roll already completed an objective), and a committed roll is never rolled again."""
-    return f"tool:{action_seq}:{round_no}:{index}:{call.name[:40]}"
+    return f"tool:{action_seq}:{round_no}:{index}:{storable(call.name[:40])}"
 
 
 def dispatch(
@@ -243,39 +261,10 @@ def dispatch(
     replay = events.find_replay(session.pk, key)
     if replay is not None:  # a re-run turn: the call already happened
         return _outcome_of(replay.events), []
-    spec = _BY_NAME.get(call.name)
-    error = None
-    if spec is None:
-        error = f"unknown tool '{call.name}'; available: {', '.join(_BY_NAME)}"
-    elif call.raw_arguments.strip() and not call.arguments and not _is_empty_object(call.raw_arguments):
-        error = f"arguments are not valid JSON: {call.raw_arguments[:120]!r}"
-    else:
-        problem = next(iter(_VALIDATORS[call.name].iter_errors(call.arguments)), None)
-        if problem is not None:
-            error = f"invalid arguments for {call.name}: {problem.message}"
-    if error is None:
-        error = _refusal(session, action_seq, call)
-
+    call = replace(call, arguments=whole_numbers(call.arguments))
+    error = _invalid(call) or _refusal(session, action_seq, call)
     if error is not None:
-        result = events.append(
-            session,
-            [
-                events.NewEvent(
-                    type="ToolRefused",
-                    actor_id=None,
-                    payload={
-                        "action_seq": action_seq,
-                        "tool": call.name,
-                        "error": error,
-                        "arguments": call.arguments or call.raw_arguments[:500],
-                    },
-                )
-            ],
-            idempotency_key=key,
-        )
-        return ToolOutcome({"error": error}, result.version, refused=True), (
-            [] if result.replayed else result.events
-        )
+        return _refuse(session, key, action_seq, call, error)
 
     if call.name == "world_query":
         view = engine.mission_view(session.state) or {}
@@ -287,9 +276,81 @@ def dispatch(
         return ToolOutcome({"topic": topic, topic: data}, None), []
 
     build = _BUILDERS[call.name](campaign_id, action_seq, actor_id, character, call.arguments)
-    result = engine.append_engine(session, build, idempotency_key=key, actor_id=actor_id, send=False)
+    try:
+        result = engine.append_engine(session, build, idempotency_key=key, actor_id=actor_id, send=False)
+    except RULE_ERRORS as exc:  # the append rolled back: nothing happened but the refusal
+        logger.info("tool %s refused by a rule: %s", call.name, exc)
+        return _refuse(session, key, action_seq, call, f"the game's rules refuse this call: {exc}")
     created = [] if result.replayed else result.events
     return _outcome_of(result.events), created
+
+
+def _invalid(call: ToolCall) -> str | None:
+    """Why the call is malformed (unknown tool, bad JSON, schema, unstorable text), or None."""
+    if call.name not in _BY_NAME:
+        return f"unknown tool '{call.name}'; available: {', '.join(_BY_NAME)}"
+    if call.raw_arguments.strip() and not call.arguments and not _is_empty_object(call.raw_arguments):
+        return f"arguments are not valid JSON: {call.raw_arguments[:120]!r}"
+    if _has_unstorable(call.arguments):
+        return (
+            "arguments contain a NUL (\\u0000) or a lone surrogate character, which the game can't "
+            "store; send the text without it"
+        )
+    problem = next(iter(_VALIDATORS[call.name].iter_errors(call.arguments)), None)
+    if problem is not None:
+        return f"invalid arguments for {call.name}: {problem.message}"
+    return None
+
+
+def _refuse(session, key: str, action_seq: int, call: ToolCall, error: str) -> tuple[ToolOutcome, list]:
+    """Record a ToolRefused (what can't be stored removed) and return the reason to the model."""
+    payload = {
+        "action_seq": action_seq,
+        "tool": call.name,
+        "error": error,
+        "arguments": call.arguments or call.raw_arguments[:500],
+    }
+    result = events.append(
+        session,
+        [events.NewEvent(type="ToolRefused", actor_id=None, payload=storable(payload))],
+        idempotency_key=key,
+    )
+    return ToolOutcome({"error": error}, result.version, refused=True), (
+        [] if result.replayed else result.events
+    )
+
+
+def whole_numbers(value: Any) -> Any:
+    """`value` with every whole float (12.0) made an int (12). A JSON schema takes 12.0 as an
+    integer, but the rules behind it check `isinstance(x, int)`; what passes one passes both."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
+def _has_unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return any(ord(ch) in _UNSTORABLE for ch in value)
+    if isinstance(value, dict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable(v) for v in value)
+    return False
+
+
+def storable(value: Any) -> Any:
+    """`value` without the characters Postgres can't keep in JSON (NUL, lone surrogates)."""
+    if isinstance(value, str):
+        return "".join(ch for ch in value if ord(ch) not in _UNSTORABLE)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
 
 
 def _is_empty_object(raw: str) -> bool:
@@ -351,9 +412,8 @@ def _outcome_of(created: list) -> ToolOutcome:
     first = created[0]
     if first.type == "ToolRefused":
         return ToolOutcome({"error": first.payload.get("error", "refused")}, first.seq, refused=True)
-    payload = {
-        k: v for k, v in first.payload.items() if k not in ("action_seq", "mission_state", "director_state")
-    }
+    hidden = ("action_seq", "mission_state", "director_state", "outcomes_kept")
+    payload = {k: v for k, v in first.payload.items() if k not in hidden}
     if first.type == "DiceRolled":
         payload["seed"] = first.seed
     follow = [
@@ -394,8 +454,8 @@ def _skill_check(campaign_id, action_seq, actor_id, character, args):
     def build(batch: engine.Batch):
         seq = batch.next_seq
         seed = batch.rules.seed(seq)
-        adjustment = engine.dda_state(batch.state)
-        dc = dda.apply_dc(args["dc"], adjustment)
+        offset = engine.dc_offset(batch.state, batch.rules.dda_config)
+        dc = dda.apply_dc(args["dc"], offset)
         acting = next((c for c in batch.rules.characters if c.owner_id == actor_id), None)
         from_status = batch.status_modifier(acting.id if acting else None, args["attribute"])
         check = dice.skill_check(
@@ -415,7 +475,8 @@ def _skill_check(campaign_id, action_seq, actor_id, character, args):
                 "reason": args.get("reason", ""),
                 "character": (character or {}).get("name"),
                 "base_dc": args["dc"],
-                "dc_offset": adjustment.dc_offset,
+                "dc_offset": offset,
+                "outcomes_kept": reducer.RECENT_OUTCOMES,
                 "status_modifier": from_status,
                 **check.to_dict(),
             },

@@ -20,11 +20,13 @@ MAX_CONDITION_DEPTH = 32
 MAX_NUMBER = 1_000_000_000
 CLOCK_SIZE_RANGE = (1, 12)
 LOOT_COUNT_RANGE = (1, 99)
-MAX_XP = 1_000_000
+# The most XP one reward can grant: missions.rules.progression.MAX_GRANT, what the engine grants.
+MAX_XP = 100_000
 
 BEATS = ("inciting", "rising", "twist", "climax", "denouement")
 DECK_KINDS = ("twist", "complication", "hazard", "agenda")
-WHERE_KEYS = ("biome", "beat", "faction", "tag")
+# The card fields a `draw ... where` can filter on (narrative.decks.matches; cards have no tags).
+WHERE_KEYS = ("biome", "beat", "faction")
 CHECK_RESULTS = ("succeeded", "failed", "critically_succeeded", "critically_failed")
 OBJECTIVE_STATES = ("complete", "failed", "active")
 COMPARISONS = (">=", "<=", "==", "!=", ">", "<")

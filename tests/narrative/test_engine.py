@@ -106,7 +106,13 @@ def test_deck_draws_are_seeded_limited_and_replayable(session, player):
         decks,
         random.Random(card.seed),
         kind="complication",
-        context={"biome": "derelict-station", "beat": "inciting", "clocks": {"reactor": 0, "alarm": 0}},
+        # The scene's factions come from the NPCs present: Ossian, at the docking ring, is Helix.
+        context={
+            "biome": "derelict-station",
+            "beat": "inciting",
+            "clocks": {"reactor": 0, "alarm": 0},
+            "faction": ["helix"],
+        },
         seed=card.seed,
     )
     assert again.provenance["card"] == card.payload["card"]
