@@ -145,7 +145,8 @@ def rate_check(*, scope: str, user_id: int) -> None:
 
 def seat_ensure(*, session: PlaySession, membership: Membership, lock: bool = False) -> StageSeat:
     """The member's seat, created on first use: the GM moderates, everyone else starts in the
-    audience, on their fireteam if they have one."""
+    audience, on their fireteam if they have one. A new seat changes the roster (its audience),
+    so it is sent after commit (no event: joining the audience is not a story beat)."""
     qs = StageSeat.objects.select_related("team")
     if lock:
         qs = qs.select_for_update(of=("self",))
@@ -159,6 +160,7 @@ def seat_ensure(*, session: PlaySession, membership: Membership, lock: bool = Fa
     try:
         with transaction.atomic():
             StageSeat.objects.create(session=session, membership=membership, role=role, team_id=team_id)
+            transaction.on_commit(lambda sid=session.pk: _send_roster(sid))
     except IntegrityError:
         pass  # created by a concurrent request
     return qs.get(session=session, membership=membership)

@@ -102,13 +102,15 @@ def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult
     if str(action_seq) not in (session.state.get("failed") or {}):
         raise Conflict("That turn is not waiting for a retry.")
     with transaction.atomic():
-        transaction.on_commit(lambda: schedule_turns(session.pk))  # first, as in submit_action
         result = events.append(
             session.pk,
             [events.NewEvent(type="TurnRetried", payload={"action_seq": action_seq}, actor_id=user.pk)],
         )
         created = result.events
+        # Broadcast first, then schedule (unlike submit_action): TurnRetried opens the preview
+        # the turn's deltas stream into, so it must reach clients before the first delta.
         transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+        transaction.on_commit(lambda: schedule_turns(session.pk))
     return result
 
 

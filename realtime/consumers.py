@@ -31,6 +31,8 @@ from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame,
 logger = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
+# Catch-up reads the event store in pages of this many events (each one a query and a render).
+CATCH_UP_PAGE = 2000
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
@@ -50,8 +52,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         query = parse_qs(self.scope.get("query_string", b"").decode())
         self.json_mode = query.get("format", ["html"])[0] == "json"
+        start = parse_last_seq(query.get("last_seq", [None])[0])
         self.last_seq: int | None = None
-        self.held: list[dict] = []
+        # An htmx socket takes group messages before its hello; the hello reads the store, so
+        # only the highest seq seen is kept (never the messages: a silent tab would hold them all).
+        self.held_upto = 0
+        self.streams: set[int] = set()  # turns whose preview this socket has opened (see deltas)
         self.joined = False
         self.heartbeat_task: asyncio.Task | None = None
         self.last_beat = 0.0
@@ -75,10 +81,9 @@ class SessionConsumer(AsyncWebsocketConsumer):
         # Beats only while this consumer runs: if it dies without disconnect() (an exception),
         # its entry must go stale and be pruned, not be kept alive by an orphaned task.
         asyncio.current_task().add_done_callback(lambda _, beats=self.heartbeat_task: beats.cancel())
-        presence.announce_soon(self.session_id, self._announce_presence)
+        presence.announce_soon(self.session_id, self._announce_presence, kind=self.presence_kind)
         if self.json_mode:
-            start = query.get("last_seq", [None])[0]
-            await self._catch_up(int(start) if start is not None and start.isdigit() else baseline)
+            await self._catch_up(baseline if start is None else start, version=baseline)
 
     async def disconnect(self, code):
         if task := getattr(self, "heartbeat_task", None):
@@ -90,9 +95,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 broadcast.session_group(self.session_id), self.channel_name
             )
             await presence.leave(self.session_id, self.channel_name)
-            presence.announce_soon(self.session_id, self._announce_presence)
+            presence.announce_soon(self.session_id, self._announce_presence, kind=self.presence_kind)
 
     known_types = KNOWN_TYPES  # the frame types this socket takes (the stage socket has more)
+    presence_kind = "play"  # whose presence announcement this socket sends (see announce_soon)
 
     async def _read_frame(self, text_data, bytes_data) -> dict | None:
         """Every frame: a heartbeat, then the size limit, JSON and a known type. The frame as a
@@ -107,13 +113,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return None
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than json can parse
             await self._error("malformed", "That frame is not valid JSON.")
             return None
-        if not isinstance(data, dict) or data.get("type") not in self.known_types:
-            kind = data.get("type") if isinstance(data, dict) else None
+        kind = data.get("type") if isinstance(data, dict) else None
+        if not isinstance(kind, str) or kind not in self.known_types:
             await self._error(
-                "unknown_type", f"Unknown frame type {kind!r}; expected one of {sorted(self.known_types)}."
+                "unknown_type",
+                f"Unknown frame type {repr(kind)[:80]}; expected one of {sorted(self.known_types)}.",
             )
             return None
         return data
@@ -148,7 +155,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def session_event(self, message):
         if self.last_seq is None:
-            self.held.append(message)  # an htmx client that has not said hello yet
+            self.held_upto = max(self.held_upto, message["seq"])  # an htmx client before its hello
             return
         seq = message["seq"]
         if seq <= self.last_seq:
@@ -160,10 +167,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
     async def session_delta(self, message):
         if self.last_seq is None:
             return
-        if message["action_seq"] > self.last_seq:
-            # The turn runner starts before the Action's own broadcast goes out; the Action is
-            # committed, so fetch it (and anything before it) first: the preview needs its entry.
-            await self._send_range(self.last_seq, message["action_seq"])
+        await self._open_stream(message["action_seq"])
         if self.json_mode:
             await self._send_json(
                 {
@@ -203,6 +207,28 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._send_range(self.last_seq, None)
         self.heal_mark = await self._current_version()
 
+    async def _open_stream(self, action_seq: int):
+        """Before a turn's first delta, the event that opens its preview: the Action (the turn
+        runner starts before the Action's own broadcast goes out), a TurnRetried (its broadcast
+        may be overtaken too, or lost) or a stage's BatchWindowClosed. It is committed before the
+        turn runs, so fetch it (and anything before it) from the store: the preview needs it."""
+        if action_seq in self.streams:
+            return
+        upto = action_seq if action_seq > self.last_seq else await self._current_version()
+        if upto > self.last_seq:
+            await self._send_range(self.last_seq, upto)
+        self.streams.add(action_seq)
+
+    def _track_streams(self, event: dict):
+        """Which turns' previews this socket has opened (Narration or TurnFailed closes one)."""
+        kind, payload = event.get("type"), event.get("payload") or {}
+        if kind in ("Action", "BatchWindowClosed"):
+            self.streams.add(event["seq"])
+        elif kind == "TurnRetried":
+            self.streams.add(payload.get("action_seq"))
+        elif kind in ("Narration", "TurnFailed"):
+            self.streams.discard(payload.get("action_seq", payload.get("close_seq")))
+
     # ---- presence ------------------------------------------------------------------------
 
     async def _heartbeat(self):
@@ -226,11 +252,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
             logger.warning("presence heartbeat for session %s failed", self.session_id, exc_info=True)
             return
         if changed:
-            presence.announce_soon(self.session_id, self._announce_presence)
+            presence.announce_soon(self.session_id, self._announce_presence, kind=self.presence_kind)
 
     # ---- helpers -----------------------------------------------------------------------
 
     async def _deliver(self, message):
+        self._track_streams(message["event"])
         if not may_see(message["event"].get("audience"), self.membership):
             self.last_seq = message["seq"]  # a whisper to someone else: skip it, keep the seq
             return
@@ -240,16 +267,27 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=message["html"])
         self.last_seq = message["seq"]
 
-    async def _catch_up(self, after: int):
-        self.last_seq = after
-        await self._send_range(after, None)
-        held, self.held = self.held, []
-        for message in held:
-            await self.session_event(message)
+    async def _catch_up(self, after: int, version: int | None = None):
+        """Everything after `after` from the store. A seq beyond the log (a client of a reset
+        database) counts from the log's end, or the socket would skip every event until then."""
+        if version is None:
+            version = await self._current_version()
+        self.last_seq = min(after, version)
+        await self._send_range(self.last_seq, None)
+        # What came through the group before the hello is in the store; this only makes sure.
+        held_upto, self.held_upto = self.held_upto, 0
+        if held_upto > self.last_seq:
+            await self._send_range(self.last_seq, held_upto)
 
     async def _send_range(self, after: int, upto: int | None):
-        for message in await self._load_range(after, upto):
-            await self._deliver(message)
+        """Deliver the stored events in (after, upto] (None: to the end), page by page."""
+        while True:
+            page = await self._load_range(after, upto)
+            for message in page:
+                await self._deliver(message)
+            if len(page) < CATCH_UP_PAGE:
+                return
+            after = page[-1]["seq"]
 
     @database_sync_to_async
     def _load_range(self, after: int, upto: int | None) -> list[dict]:
@@ -266,7 +304,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
         state = PlaySession.objects.values_list("state", flat=True).get(pk=self.session_id) or {}
         pending = state.get("pending", [])
-        rows = list(qs[:2000])
+        rows = list(qs[:CATCH_UP_PAGE])
         last_engine = max((e.seq for e in rows if e.type in ENGINE_EVENTS), default=None)
         return [
             {
@@ -358,3 +396,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _send_json(self, data: dict):
         await self.send(text_data=json.dumps(data))
+
+
+def parse_last_seq(raw: str | None) -> int | None:
+    """`?last_seq=` as a seq, or None (catch up from now) when absent, not a number (`int()`
+    refuses some strings `isdigit()` accepts, like "²") or negative."""
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if value >= 0 else None

@@ -48,7 +48,8 @@ PRUNE_CHUNK = 500  # Lua's unpack() has a stack limit; prune ghosts in chunks.
 # Per event loop (redis-py's asyncio connections belong to the loop that made them; Daphne has
 # one loop, tests one per test), weakly, so a finished loop's entries go with it.
 _clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> (client, scripts)
-_announcing: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {session: task}
+# loop -> {(session, kind): task}
+_announcing: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def ttl() -> float:
@@ -221,21 +222,26 @@ async def set_team(session_id: int, username: str, team: str | None) -> None:
         await pipe.execute()
 
 
-def announce_soon(session_id: int, announce: Callable[[list[str]], Awaitable[None]]) -> None:
+def announce_soon(
+    session_id: int, announce: Callable[[list[str]], Awaitable[None]], *, kind: str = "play"
+) -> None:
     """Call `announce(online)` once, ANNOUNCE_COALESCE_S from now, unless a call for this
-    session is already pending in this process (it will read the roster then, so it includes
-    this change). The roster is read after the pending mark is cleared: a change that lands
-    while we read schedules another announcement, so the last one sent is always current."""
+    session and `kind` is already pending in this process (it will read the roster then, so it
+    includes this change). Each kind of socket (the play page's party panel, the stage's count)
+    announces to its own group, so one kind's pending call never stands in for another's. The
+    roster is read after the pending mark is cleared: a change that lands while we read
+    schedules another announcement, so the last one sent is always current."""
     loop = asyncio.get_running_loop()
     pending = _announcing.setdefault(loop, {})
-    if session_id in pending:
+    key = (session_id, kind)
+    if key in pending:
         return
 
     async def fire():
         try:
             await asyncio.sleep(ANNOUNCE_COALESCE_S)
         finally:
-            pending.pop(session_id, None)
+            pending.pop(key, None)
         try:
             roster = await online(session_id)
             await announce(roster)
@@ -243,8 +249,8 @@ def announce_soon(session_id: int, announce: Callable[[list[str]], Awaitable[Non
             # then renders then sends); if the roster moved since our read, ours may be the stale
             # one to arrive last, so go again. The last announcement is then always current.
             if await online(session_id) != roster:
-                announce_soon(session_id, announce)
+                announce_soon(session_id, announce, kind=kind)
         except Exception:
             logger.warning("presence announcement for session %s failed", session_id, exc_info=True)
 
-    pending[session_id] = loop.create_task(fire())
+    pending[key] = loop.create_task(fire())

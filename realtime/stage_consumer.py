@@ -33,6 +33,7 @@ class StageConsumer(SessionConsumer):
     frame checks) plus the stage: its groups, its frames, its roster."""
 
     known_types = rt.KNOWN_TYPES
+    presence_kind = "stage"  # a count to `stage.<id>`, announced apart from the play page's party
 
     async def connect(self):
         self.team_id: int | None = None
@@ -43,12 +44,15 @@ class StageConsumer(SessionConsumer):
         await super().connect()  # closes non-members with 4403
         if getattr(self, "membership", None) is None:
             return
+        # Join `stage.<id>` first, then read the roster (as SessionConsumer joins, then catches
+        # up): a change committed in between arrives through the group and is not lost; an older
+        # one is dropped by version in stage_roster.
+        await self.channel_layer.group_add(broadcast.stage_group(self.session_id), self.channel_name)
+        self.on_stage = True  # from here disconnect() leaves the group, closed below or not
         roster = await self._seat_and_roster()
         if roster is None:
             await self.close(code=CLOSE_NOT_A_STAGE)
             return
-        await self.channel_layer.group_add(broadcast.stage_group(self.session_id), self.channel_name)
-        self.on_stage = True
         await self._follow_team(roster)
         self.roster, self.roster_version = roster, roster["version"]
         if self.json_mode:

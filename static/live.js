@@ -6,7 +6,8 @@
 //     hello: function () { return {box: "…"}; },  // more fields for the hello frame (optional)
 //     closed: {4403: "not a member of this session"},  // texts for the server's close codes
 //   });
-//   live.send({type: "…"});  // false until a socket has opened (live.ready())
+//   live.send({type: "…"});  // false until a socket has opened
+//   live.open();  // a socket is open right now (htmx queues what is sent while it is not)
 (function () {
   "use strict";
   var OFFLINE = 4000;  // our own close code: the browser reported that the network is gone
@@ -120,7 +121,7 @@
     }
 
     return {
-      ready: function () { return wrapper !== null; },  // a socket has opened (htmx reconnects it)
+      open: function () { return socket !== null && socket.readyState === WebSocket.OPEN; },
       send: function (frame) {
         if (!wrapper) { return false; }
         wrapper.send(JSON.stringify(frame));

@@ -24,9 +24,11 @@
     var text = left >= 60 ? Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0") : left + "s";
     if (el.textContent !== text) { el.textContent = text; }
     var n = el.dataset.window;
-    if (remaining <= 0 && live.ready() && Date.now() >= (nextCheck[n] || 0)) {
+    // Only while the socket is open: htmx queues frames sent while it is down and would flood
+    // the server with stale checks on reconnect (the hello brings the window's state anyway).
+    if (remaining <= 0 && live.open() && Date.now() >= (nextCheck[n] || 0)) {
       nextCheck[n] = Date.now() + 1000 + Math.random() * 1000;
-      setTimeout(function () { live.send({ type: "window_check" }); }, Math.random() * 400);
+      setTimeout(function () { if (live.open()) { live.send({ type: "window_check" }); } }, Math.random() * 400);
     }
   };
   setInterval(tick, 250);
