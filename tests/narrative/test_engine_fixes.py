@@ -21,24 +21,9 @@ from missions.rules import dda, progression
 from missions.services import mission_install
 from narrative import decks as deck_rules
 from narrative import engine, tools
-from narrative.llm.base import ToolCall
+from tests.narrative.test_engine import call
 
 DECKS = Path(__file__).resolve().parents[2] / "content" / "packs" / "starter" / "decks"
-
-
-def call(session, player, name, arguments, *, action_seq=None, round_no=0, index=0):
-    session.refresh_from_db()
-    character = Character.objects.filter(campaign=session.campaign, owner=player).first()
-    return tools.dispatch(
-        session=session,
-        campaign_id=session.campaign_id,
-        action_seq=action_seq or session.version,
-        actor_id=player.pk,
-        character={"name": character.name, "attributes": character.attributes},
-        call=ToolCall(id="c1", name=name, arguments=arguments, raw_arguments=json.dumps(arguments)),
-        round_no=round_no,
-        index=index,
-    )
 
 
 def log(session):

@@ -18,6 +18,7 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from realtime.routing import websocket_urlpatterns
+from tests.realtime.test_consumer import receive_until
 from tests.realtime.test_stage_consumer import fresh_rate_limits, player2, spectator, stage  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,15 +39,6 @@ def communicator(session_id, user, query="format=json", path="sessions"):
     comm = WebsocketCommunicator(app, f"/ws/{path}/{session_id}/?{query}")
     comm.scope["user"] = user
     return comm
-
-
-async def receive_until(comm, predicate, wait=10):
-    frames = []
-    while True:
-        frame = json.loads(await comm.receive_from(timeout=wait))
-        frames.append(frame)
-        if predicate(frame):
-            return frames
 
 
 async def drain(comm, secs):
@@ -110,6 +102,18 @@ def fail_the_provider(monkeypatch):
 
     monkeypatch.setattr(OfflineNarrator, "stream", broken)
     return lambda: monkeypatch.setattr(OfflineNarrator, "stream", real)
+
+
+def failed_turn(session, player, monkeypatch) -> int:
+    """An action whose GM turn failed (so it waits for a retry); returns its seq."""
+    from narrative import turns
+
+    restore = fail_the_provider(monkeypatch)
+    result = turns.submit_action(
+        session_id=session.pk, user=player, text="I look around", idempotency_key="k1"
+    )
+    restore()
+    return result.events[0].seq
 
 
 # ---- 1. crafted frames and query strings ---------------------------------------------------
@@ -378,15 +382,8 @@ def test_a_retried_turns_deltas_follow_its_turn_retried(session, player, monkeyp
 def test_a_delta_that_overtakes_a_turn_retried_fetches_it_first(session, player, gm, monkeypatch):
     """A worker's first delta may beat (or outlive) the TurnRetried broadcast: the socket sends
     the committed TurnRetried first, then the delta, and the late broadcast is no duplicate."""
-    from narrative import turns
 
-    restore = fail_the_provider(monkeypatch)
-    action_seq = (
-        turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="k1")
-        .events[0]
-        .seq
-    )
-    restore()
+    action_seq = failed_turn(session, player, monkeypatch)
 
     async def go():
         from channels.layers import get_channel_layer
@@ -423,13 +420,7 @@ def test_retry_turn_broadcasts_before_it_schedules(session, player, monkeypatch)
     from narrative import turns
     from realtime import broadcast
 
-    restore = fail_the_provider(monkeypatch)
-    action_seq = (
-        turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="k1")
-        .events[0]
-        .seq
-    )
-    restore()
+    action_seq = failed_turn(session, player, monkeypatch)
     calls = []
     monkeypatch.setattr(broadcast, "events_committed", lambda sid, created: calls.append("broadcast"))
     monkeypatch.setattr(turns, "schedule_turns", lambda sid, query=None: calls.append("schedule"))
