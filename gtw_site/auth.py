@@ -14,6 +14,12 @@ LAST_USED_PRECISION = timedelta(seconds=60)
 
 
 def user_for_token(raw: str):
+    token = token_for(raw)
+    return token.user if token is not None else None
+
+
+def token_for(raw: str) -> ApiToken | None:
+    """The live token (with its user) for a raw bearer value, or None."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > 200:
         return None
     token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
@@ -24,7 +30,12 @@ def user_for_token(raw: str):
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
+    return token
+
+
+def token_alive(token_id: int) -> bool:
+    """Whether a token a socket was opened with still stands (not revoked, its user active)."""
+    return ApiToken.objects.filter(pk=token_id, user__is_active=True).exists()
 
 
 class BearerTokenAuth(HttpBearer):
@@ -36,7 +47,9 @@ class BearerTokenAuth(HttpBearer):
 
 
 class TokenAuthMiddleware:
-    """Lets scripts open the session socket with a bearer token instead of a cookie."""
+    """Lets scripts open the session socket with a bearer token instead of a cookie. The token's
+    id rides in the scope (`api_token_id`): sockets re-check it while open (see
+    realtime.consumers.TokenWatch), so revoking a token also ends its live connections."""
 
     def __init__(self, inner):
         self.inner = inner
@@ -45,7 +58,7 @@ class TokenAuthMiddleware:
         headers = dict(scope.get("headers") or [])
         value = headers.get(b"authorization", b"").decode("latin-1")
         if value.lower().startswith("bearer "):
-            user = await database_sync_to_async(user_for_token)(value[7:].strip())
-            if user is not None:
-                scope = {**scope, "user": user}
+            token = await database_sync_to_async(token_for)(value[7:].strip())
+            if token is not None:
+                scope = {**scope, "user": token.user, "api_token_id": token.pk}
         return await self.inner(scope, receive, send)

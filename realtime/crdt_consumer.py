@@ -27,6 +27,7 @@ from pycrdt import YMessageType, YSyncMessageType, get_state
 
 from campaigns.errors import NotFound
 from realtime import crdt
+from realtime.tokenwatch import TokenWatch
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(RATE_PER_S, BURST)
         self.limited = False
         self.resync: asyncio.Task | None = None
+        self.token = TokenWatch(self.scope)
         membership = await self._membership()
         await self.accept()
         if membership is None:
@@ -103,6 +105,9 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
             return
         if len(bytes_data) > MAX_FRAME_BYTES:
             await self._error("frame_too_large", f"Frames are limited to {MAX_FRAME_BYTES // 1024} KB.")
+            return
+        if await self.token.revoked():  # at most every few seconds: a frame per keystroke
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         if not self.bucket.take():
             await self._rate_limited()

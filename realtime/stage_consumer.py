@@ -33,6 +33,7 @@ class StageConsumer(SessionConsumer):
     frame checks) plus the stage: its groups, its frames, its roster."""
 
     known_types = rt.KNOWN_TYPES
+    read_types = frozenset(rt.KNOWN_TYPES - rt.WRITE_TYPES)
     presence_kind = "stage"  # a count to `stage.<id>`, announced apart from the play page's party
 
     async def connect(self):

@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
+from campaigns.models import Event
 from realtime.routing import websocket_urlpatterns
 from tests.realtime.test_consumer import receive_until
 from tests.realtime.test_stage_consumer import fresh_rate_limits, player2, spectator, stage  # noqa: F401
@@ -529,3 +530,43 @@ def test_the_stage_page_asks_about_a_due_window_only_while_its_socket_is_open(tm
     result = json.loads(out.stdout)
     assert result["offline"] == ["hello"]
     assert result["online"] == ["hello", "window_check"]
+
+
+# ---- a revoked API token ends the sockets it opened ------------------------------------------
+
+
+def test_revoking_a_token_ends_its_live_sockets(session, player, monkeypatch):
+    """Scripts connect with `Authorization: Bearer …`. Once the owner revokes the token, the next
+    write on its socket closes it (4403) instead of acting; reads and heartbeats notice within
+    TokenWatch.RECHECK_S; the shared-doc socket too."""
+    from gtw_site.auth import TokenAuthMiddleware
+    from gtw_site.models import ApiToken
+    from realtime import tokenwatch
+
+    monkeypatch.setattr(tokenwatch, "RECHECK_S", 0.0)
+    token, raw = ApiToken.issue(user=player, name="script")
+    stack = TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+
+    def socket(path):
+        headers = [(b"authorization", f"Bearer {raw}".encode())]
+        comm = WebsocketCommunicator(stack, path, headers=headers)
+        comm.scope["user"] = None  # no cookie: only the token
+        return comm
+
+    async def go():
+        play = socket(f"/ws/sessions/{session.pk}/?format=json")
+        assert (await play.connect())[0]
+        await drain(play, 0.3)
+        docs = socket(f"/ws/sessions/{session.pk}/docs/notes/")
+        assert (await docs.connect())[0]
+        while not await docs.receive_nothing(timeout=0.3):  # its binary sync step 1
+            await docs.receive_output()
+        await database_sync_to_async(ApiToken.objects.filter(pk=token.pk).delete)()
+        action = {"type": "action", "text": "I pick the lock", "idempotency_key": "after-revoke"}
+        await play.send_to(text_data=json.dumps(action))
+        assert (await play.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4403}
+        await docs.send_to(bytes_data=b"\x00\x00\x01\x00")  # a sync step 1 with an empty vector
+        assert (await docs.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4403}
+
+    run(go)
+    assert not Event.objects.filter(session=session, idempotency_key__endswith="after-revoke").exists()
