@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.urls import reverse
 from ninja import Router, Status
 
 from campaigns import selectors, services
@@ -52,9 +50,8 @@ def campaign_create(request, data: CampaignIn):
 def invite_create(request, campaign_id: int, data: InviteIn | None = None):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
     invite = services.invite_create(membership=membership, role=(data.role if data else "player"))
-    path = reverse("invite_accept", args=[invite.code])
-    base = settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
-    return Status(201, {"code": invite.code, "url": f"{base}{path}", "expires_at": invite.expires_at})
+    url = selectors.invite_url(request, invite.code)
+    return Status(201, {"code": invite.code, "url": url, "expires_at": invite.expires_at})
 
 
 @router.post("/invites/{code}/accept", response=AcceptOut)

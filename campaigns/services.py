@@ -57,13 +57,14 @@ def _require_gm(membership: Membership) -> None:
 @transaction.atomic
 def campaign_create(*, user, name: str, pack_slug: str, personality_slug: str | None = None) -> Campaign:
     name = clean_text(name, what="The campaign name", max_len=NAME_MAX)
-    pack = ContentPack.objects.filter(slug=pack_slug).first()
+    pack = ContentPack.objects.filter(slug=check_storable(pack_slug, what="The pack")).first()
     if pack is None:
         available = ", ".join(ContentPack.objects.values_list("slug", flat=True)) or "none installed"
         raise Invalid(f"There is no content pack called '{pack_slug}' (available: {available}).")
     personality = None
     if personality_slug:
-        personality = PersonalityPreset.objects.filter(slug=personality_slug).first()
+        slug = check_storable(personality_slug, what="The personality")
+        personality = PersonalityPreset.objects.filter(slug=slug).first()
         if personality is None:
             raise Invalid(f"There is no GM personality called '{personality_slug}'.")
     else:
@@ -76,7 +77,8 @@ def campaign_create(*, user, name: str, pack_slug: str, personality_slug: str | 
 @transaction.atomic
 def campaign_set_personality(*, membership: Membership, personality_slug: str) -> Campaign:
     _require_gm(membership)
-    preset = PersonalityPreset.objects.filter(slug=personality_slug).first()
+    slug = check_storable(personality_slug, what="The personality")
+    preset = PersonalityPreset.objects.filter(slug=slug).first()
     if preset is None:
         raise Invalid(f"There is no GM personality called '{personality_slug}'.")
     campaign = membership.campaign
@@ -100,6 +102,7 @@ def invite_create(*, membership: Membership, role: str = Membership.Role.PLAYER)
 
 @transaction.atomic
 def invite_accept(*, code: str, user) -> Membership:
+    check_storable(code, what="The invite code")
     invite = Invite.objects.select_for_update().select_related("campaign").filter(code=code).first()
     if invite is None:
         raise NotFound("That invite link is not valid.")
@@ -210,8 +213,11 @@ def session_resume(*, session: PlaySession, membership: Membership) -> PlaySessi
     if session.status == PlaySession.Status.ENDED:
         _require_gm(membership)
         with transaction.atomic():
-            events.append(session, [events.NewEvent(type="SessionResumed", actor_id=membership.user_id)])
-            PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ACTIVE)
+            # Re-read under the lock: two resumes racing append one SessionResumed.
+            locked = PlaySession.objects.select_for_update().values_list("status", flat=True)
+            if locked.get(pk=session.pk) == PlaySession.Status.ENDED:
+                events.append(session, [events.NewEvent(type="SessionResumed", actor_id=membership.user_id)])
+                PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ACTIVE)
     session.refresh_from_db()
     from narrative.turns import schedule_turns  # a turn needs the narrative app; import at call time
 
@@ -224,6 +230,8 @@ def session_whisper(*, session: PlaySession, membership: Membership, to_user_id:
     """The GM tells one player something only their character learns. The event is visible to
     that player (and the GM) only, and becomes a memory in that player's private namespace."""
     _require_gm(membership)
+    if session.status != PlaySession.Status.ACTIVE:
+        raise Conflict("This session has ended; resume it to whisper.")
     text = clean_text(text, what="The whisper", max_len=2000)
     target = (
         Membership.objects.select_related("user")
@@ -262,6 +270,10 @@ def session_whisper(*, session: PlaySession, membership: Membership, to_user_id:
 def session_end(*, session: PlaySession, membership: Membership) -> PlaySession:
     _require_gm(membership)
     with transaction.atomic():
+        # Locked and re-read: a double click or a second tab must not end it twice.
+        status = PlaySession.objects.select_for_update().values_list("status", flat=True).get(pk=session.pk)
+        if status != PlaySession.Status.ACTIVE:
+            raise Conflict("This session has already ended.")
         if session.kind == PlaySession.Kind.STAGE:
             from campaigns import stage  # stage imports this module
 

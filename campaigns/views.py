@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns import selectors, services
-from campaigns.errors import DomainError
+from campaigns.errors import Conflict, DomainError
 from campaigns.models import ContentPack, Event, Membership, PersonalityPreset, PlaySession
 from gtw_site.models import ApiToken
+from gtw_site.tokens import token_issue, token_revoke
 from memory.summaries import latest_recap
 
 
@@ -76,7 +77,8 @@ def campaign_detail(request, campaign_id: int):
             "my_character": mine,
             "archetypes": campaign.pack.archetypes,
             "attribute_names": campaign.pack.data.get("attribute_rules", {}).get("names", []),
-            "sessions": campaign.sessions.order_by("-number"),
+            # Stage sessions are listed under "Stage & fireteams", with a link to the stage page.
+            "sessions": campaign.sessions.filter(kind=PlaySession.Kind.PARTY).order_by("-number"),
             "personalities": PersonalityPreset.objects.all(),
         },
     )
@@ -87,7 +89,7 @@ def campaign_detail(request, campaign_id: int):
 def invite_create(request, campaign_id: int):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
     invite = services.invite_create(membership=membership, role=request.POST.get("role", "player"))
-    url = request.build_absolute_uri(reverse("invite_accept", args=[invite.code]))
+    url = selectors.invite_url(request, invite.code)
     return render(request, "campaigns/campaign.html#invite-link", {"invite": invite, "invite_url": url})
 
 
@@ -156,7 +158,8 @@ def session_resume(request, session_id: int):
 @require_POST
 def session_end(request, session_id: int):
     session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
-    services.session_end(session=session, membership=membership)
+    with contextlib.suppress(Conflict):  # already ended (a double click, a second tab)
+        services.session_end(session=session, membership=membership)
     return redirect("play", session.pk)
 
 
@@ -220,6 +223,8 @@ def _game_panel(session, membership) -> dict:
 @login_required
 def play(request, session_id: int):
     session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
+    if session.kind == PlaySession.Kind.STAGE:
+        return redirect("stage", session.pk)  # a stage has its own page and socket
     events = list(
         selectors.visible_to(Event.objects.filter(session=session), membership)
         .select_related("actor")
@@ -252,13 +257,13 @@ def tokens(request):
     new_token = None
     if request.method == "POST":
         if request.POST.get("revoke"):
-            ApiToken.objects.filter(user=request.user, pk=request.POST["revoke"]).delete()
+            token_revoke(user=request.user, token_id=request.POST["revoke"])
         else:
-            _, new_token = ApiToken.issue(
-                user=request.user, name=request.POST.get("name", "").strip() or "script"
-            )
-    return render(
+            _, new_token = token_issue(user=request.user, name=request.POST.get("name", ""))
+    response = render(
         request,
         "account/tokens.html",
         {"tokens": ApiToken.objects.filter(user=request.user), "new_token": new_token},
     )
+    response["Cache-Control"] = "no-store"  # a new token is on this page, once
+    return response
