@@ -8,6 +8,7 @@ import openai
 
 from gtw_site.providers import ProviderError, Usage, status_error
 from memory.embeddings.base import normalise
+from narrative.llm.base import safe_url
 from narrative.llm.openai import _clip, _detail
 
 
@@ -104,7 +105,7 @@ class OpenAIEmbedder:
         return "check OPENAI_API_KEY"
 
     def _where(self) -> str:
-        return self.base_url or "the OpenAI API"
+        return safe_url(self.base_url) if self.base_url else "the OpenAI API"  # no credentials
 
     def _error(self, exc: openai.OpenAIError) -> ProviderError:
         if isinstance(exc, openai.APITimeoutError):

@@ -12,6 +12,7 @@ import httpx2
 from gtw_site.providers import ProviderError, Usage, status_error
 from gtw_site.providers import clip as _clip
 from narrative.llm.base import (
+    CallDeadline,
     ChatRequest,
     Message,
     StreamEnd,
@@ -19,6 +20,9 @@ from narrative.llm.base import (
     TextDelta,
     ToolCall,
     ToolCallEvent,
+    safe_url,
+    scrub,
+    url_secrets,
 )
 
 _STOP_REASONS = {
@@ -47,17 +51,28 @@ class AnthropicChatProvider:
         # Settings hand over "" for unset; the SDK would take that as the URL itself.
         self.base_url = base_url or None
         self.timeout = timeout
+        self.last_usage = Usage()
         if not api_key:
             # The SDK would only notice on the first request, and then with a bare TypeError.
             raise ProviderError(
                 "no API key configured — check ANTHROPIC_API_KEY", retryable=False, provider=self.name
             )
-        # max_retries=0: the turn pipeline makes its own single retry.
+        # Blanked out of any text a server echoes back into an error message.
+        self._secrets = url_secrets(self.base_url, api_key)
+        self._deadline = CallDeadline(timeout)
+        # max_retries=0: the turn pipeline makes its own single retry. The SDK's timeout is per
+        # socket read (a `ping` every few seconds would keep a call alive for ever); the hook
+        # bounds the whole call.
         self._client = anthropic.Anthropic(
-            api_key=api_key, base_url=self.base_url, timeout=timeout, max_retries=0
+            api_key=api_key,
+            base_url=self.base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=anthropic.DefaultHttpxClient(event_hooks={"response": [self._deadline.hook]}),
         )
 
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        self._deadline.start()
         try:
             events = self._client.messages.create(**self._params(request), stream=True)
         except anthropic.AnthropicError as exc:
@@ -106,27 +121,27 @@ class AnthropicChatProvider:
             # Unlike openai's, this SDK lets transport errors during iteration escape raw.
             raise self._transport_error(exc, mid_stream=True) from exc
         except ValueError as exc:
-            raise ProviderError(
-                f"the server sent a malformed stream ({exc})", retryable=True, provider=self.name
-            ) from exc
+            raise self._fail(f"the server sent a malformed stream ({exc})", retryable=True) from exc
         finally:
             events.close()
 
         if not finished:
-            raise ProviderError(
-                "the response ended before the model finished — the connection was cut",
-                retryable=True,
-                provider=self.name,
+            raise self._fail(
+                "the response ended before the model finished — the connection was cut", retryable=True
             )
         yield StreamEnd(stop_reason=_STOP_REASONS.get(stop or "", "stop"), usage=Usage(tokens_in, tokens_out))
 
     def complete(self, request: ChatRequest) -> str:
+        self.last_usage = Usage()
+        self._deadline.start()
         try:
             message = self._client.messages.create(**self._params(request))
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from exc
         except httpx2.HTTPError as exc:
             raise self._transport_error(exc) from exc
+        if message.usage is not None:
+            self.last_usage = Usage(_input_tokens(message.usage), message.usage.output_tokens or 0)
         return "".join(block.text for block in message.content if block.type == "text")
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
@@ -146,6 +161,12 @@ class AnthropicChatProvider:
             ]
         return params
 
+    def _fail(self, message: str, *, retryable: bool, status: int | None = None) -> ProviderError:
+        """Every error this adapter raises: players and telemetry see the text, keys never."""
+        return ProviderError(
+            scrub(message, self._secrets), retryable=retryable, provider=self.name, status=status
+        )
+
     def _error(self, exc: anthropic.AnthropicError, *, mid_stream: bool = False) -> ProviderError:
         if isinstance(exc, anthropic.APIConnectionError):
             return self._transport_error(exc, mid_stream=mid_stream)
@@ -155,26 +176,26 @@ class AnthropicChatProvider:
             detail = _clip(str(error.get("message") or exc.message))
             if exc.status_code < 400:
                 # An `error` event inside a 200 stream: the SDK raises it with the stream's status.
-                return ProviderError(
+                return self._fail(
                     f"the server reported an error mid-response: {detail}",
                     retryable=True,
-                    provider=self.name,
                     status=_ERROR_TYPE_STATUS.get(str(error.get("type"))),
                 )
             return self._status_error(exc.status_code, detail)
-        return ProviderError(f"client error: {_clip(str(exc))}", retryable=False, provider=self.name)
+        return self._fail(f"client error: {_clip(str(exc))}", retryable=False)
 
     def _transport_error(self, exc: Exception, *, mid_stream: bool = False) -> ProviderError:
-        if isinstance(exc, (httpx2.TimeoutException, anthropic.APITimeoutError)):
-            return ProviderError(
-                f"timed out after {float(self.timeout)}s", retryable=True, provider=self.name
-            )
-        where = self.base_url or "the Anthropic API"
+        if isinstance(exc, (httpx2.TimeoutException, anthropic.APITimeoutError)) or self._deadline.passed():
+            return self._fail(f"timed out after {float(self.timeout)}s", retryable=True)
+        where = safe_url(self.base_url) if self.base_url else "the Anthropic API"
         message = "the connection dropped mid-response" if mid_stream else f"could not connect to {where}"
-        return ProviderError(message, retryable=True, provider=self.name)
+        return self._fail(message, retryable=True)
 
     def _status_error(self, status: int, detail: str) -> ProviderError:
-        return status_error(self.name, status, detail, auth="check ANTHROPIC_API_KEY", model=self.model)
+        error = status_error(
+            self.name, status, scrub(detail, self._secrets), auth="check ANTHROPIC_API_KEY", model=self.model
+        )
+        return self._fail(error.message, retryable=error.retryable, status=error.status)
 
 
 def _to_anthropic(messages: list[Message]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ requests as OpenAI, minus a few options; this adapter sends only the common subs
 from __future__ import annotations
 
 from gtw_site.providers import ProviderError
+from narrative.llm.base import safe_url
 from narrative.llm.openai import OpenAIChatProvider
 
 
@@ -36,8 +37,10 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
             model=model, api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, name=name
         )
 
+    # Base URLs may carry credentials (http://user:pass@host, ?api_key=…): messages show
+    # only scheme, host and path.
     def _key_hint(self) -> str:
-        return f"check the API key configured for {self.base_url}"
+        return f"check the API key configured for {safe_url(self.base_url or '')}"
 
     def _where(self) -> str:
-        return f"{self.base_url} — is the server running?"
+        return f"{safe_url(self.base_url or '')} — is the server running?"

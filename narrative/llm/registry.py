@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from gtw_site.providers import ProviderError, Usage, load_factory
+from gtw_site.providers import ProviderError, Usage, clip, load_factory
 from gtw_site.telemetry import record_call
 from narrative.llm.base import ChatProvider, ChatRequest, StreamEnd, StreamEvent
 
@@ -66,24 +66,53 @@ class Recorded:
     def stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         started = time.monotonic()
         usage = Usage()
+        ended = False
+        error = "stopped: the caller stopped reading the stream"
+        events: Iterator[StreamEvent] | None = None
         try:
-            for event in self.inner.stream(request):
+            events = self.inner.stream(request)
+            for event in events:
                 if isinstance(event, StreamEnd):
                     usage = event.usage
+                    ended = True
                 yield event
+            error = ""
         except ProviderError as exc:
-            self._record(started, usage, ok=False, error=str(exc))
+            error = str(exc)
             raise
-        self._record(started, usage)
+        except GeneratorExit:
+            # The consumer stopped iterating; after the StreamEnd that is a finished call.
+            if ended:
+                error = ""
+            raise
+        except BaseException as exc:
+            error = _unexpected(exc)
+            raise
+        finally:
+            try:
+                # Close the adapter's stream now, so its HTTP response is released with it.
+                close = getattr(events, "close", None)
+                if close is not None:
+                    close()
+            finally:
+                self._record(started, usage, ok=not error, error=error)
 
     def complete(self, request: ChatRequest) -> str:
         started = time.monotonic()
+        usage = Usage()
+        error = ""
         try:
             text = self.inner.complete(request)
+            # Adapters that learn the token counts leave them in `last_usage`.
+            usage = getattr(self.inner, "last_usage", None) or Usage()
         except ProviderError as exc:
-            self._record(started, Usage(), ok=False, error=str(exc))
+            error = str(exc)
             raise
-        self._record(started, Usage())
+        except BaseException as exc:
+            error = _unexpected(exc)
+            raise
+        finally:
+            self._record(started, usage, ok=not error, error=error)
         return text
 
     def _record(self, started: float, usage: Usage, ok: bool = True, error: str = "") -> None:
@@ -96,6 +125,10 @@ class Recorded:
             ok=ok,
             error=error,
         )
+
+
+def _unexpected(exc: BaseException) -> str:
+    return clip(f"unexpected {type(exc).__name__}: {exc}".rstrip(": "), 200)
 
 
 def get(role: str) -> Recorded:

@@ -46,6 +46,13 @@ class Reply:
     usage_with_finish: bool = False
     # OpenAI only: interleave the tool calls' deltas instead of sending them one after another.
     interleave_calls: bool = False
+    # OpenAI only: how tool-call deltas are numbered. "distinct": OpenAI's own (index 0, 1, …,
+    # id and name on the first delta only); "zero": Ollama's (every call index 0); "absent":
+    # Gemini's OpenAI endpoint (no index). The last two send each call's opener with its first
+    # piece of arguments, as those servers send a call whole.
+    call_index: str = "distinct"
+    # OpenAI only: give every argument delta an id of its own, as some servers do.
+    renumber_ids: bool = False
     status: int = 200
     error_message: str = ""
     error_code: str | None = None  # OpenAI only: the body's `code`
@@ -57,6 +64,11 @@ class Reply:
     drop_after: int | None = None  # close the socket mid-body (incomplete chunked response)
     truncate_after: int | None = None  # end the body cleanly, but early
     error_event_after: int | None = None  # send the vendor's in-stream error event, then end
+    # A server that trickles: wait `gap` seconds before every SSE event (or body piece), and
+    # first send `keepalives` frames that carry nothing: SSE comments (OpenAI), `ping` events
+    # (Anthropic), or whitespace ahead of a JSON body (non-streamed replies).
+    gap: float = 0.0
+    keepalives: int = 0
 
     @classmethod
     def error(cls, status: int, message: str = "") -> Reply:
@@ -158,6 +170,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if reply.status != 200:
                 self._send_json(reply.status, _error_body(vendor, reply))
+            elif not body.get("stream") and (reply.gap or reply.keepalives):
+                full = _openai_json(reply, body) if vendor == "openai" else _anthropic_json(reply, body)
+                self._trickle_json(wire, reply, full)
             elif body.get("stream"):
                 frames = _openai_frames(reply, body) if vendor == "openai" else _anthropic_frames(reply, body)
                 self._stream(wire, vendor, reply, frames)
@@ -175,12 +190,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _trickle_json(self, wire: WireServer, reply: Reply, payload: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for piece in [" \n"] * reply.keepalives + [json.dumps(payload)]:
+            if wire.closing.wait(reply.gap):
+                return
+            self._chunk(piece)
+        self.wfile.write(b"0\r\n\r\n")
+
     def _stream(self, wire: WireServer, vendor: str, reply: Reply, frames: list[str]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        keepalive = ": keepalive\n\n" if vendor == "openai" else _sse("ping", {"type": "ping"})
+        for _ in range(reply.keepalives):
+            if wire.closing.wait(reply.gap):
+                return
+            self._chunk(keepalive)
         for sent, frame in enumerate(frames):
+            if reply.gap and wire.closing.wait(reply.gap):
+                return
             if sent == reply.drop_after:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -250,6 +283,21 @@ def _openai_frames(reply: Reply, body: dict[str, Any]) -> list[str]:
     pieces = [
         [{"index": i, "function": {"arguments": p}} for p in c.pieces] for i, c in enumerate(reply.tool_calls)
     ]
+    if reply.renumber_ids:
+        for c, deltas in zip(reply.tool_calls, pieces, strict=True):
+            for n, delta in enumerate(deltas):
+                delta["id"] = f"{c.id}-{n}"
+    if reply.call_index != "distinct":
+        for opener, deltas in zip(openers, pieces, strict=True):
+            if deltas:
+                opener["function"]["arguments"] = deltas.pop(0)["function"]["arguments"]
+            for delta in [opener, *deltas]:
+                if reply.call_index == "zero":
+                    delta["index"] = 0
+                else:
+                    del delta["index"]
+            if not opener["id"]:
+                del opener["id"]
     if reply.interleave_calls:
         frames += [chunk({"tool_calls": [opener]}) for opener in openers]
         longest = max((len(p) for p in pieces), default=0)
