@@ -18,7 +18,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,7 +30,7 @@ def _data_dir() -> Path:
     return Path(os.environ.get("GTW_DATA_DIR") or BASE_DIR / "var").resolve()
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     sys.stderr.write(f"gtw: {message}\n")
     raise SystemExit(code)
 
@@ -134,9 +137,13 @@ def _demo_accounts(out) -> None:
 def cmd_up(args) -> int:
     data_dir = _data_dir()
     os.environ["GTW_DATA_DIR"] = str(data_dir)
+    # Settings allow this host (unless GTW_ALLOWED_HOSTS says otherwise): the URL printed below
+    # must answer. The children inherit it.
+    os.environ["GTW_HOST"] = args.host
     lock = acquire_folder_lock(data_dir)
     sock = bind_port(args.host, args.port)
-    lock.write(f"pid {os.getpid()}, http://{args.host}:{args.port}/")
+    port = sock.getsockname()[1]  # --port 0: the one the kernel picked
+    lock.write(f"pid {os.getpid()}, http://{args.host}:{port}/")
     lock.flush()
     started = time.monotonic()
     out = sys.stdout
@@ -158,22 +165,23 @@ def cmd_up(args) -> int:
     if stopping:
         out.write("gtw: stopped before serving.\n")
         return 0
+    sup = Supervisor(out, pass_fds=(sock.fileno(),))
+    try:
+        _start_children(sup, sock, args.web_workers)
+        code = _serve(sup, args, port, data_dir, settings, started, lambda: stopping)
+    except CrashLoop as exc:
+        sys.stderr.write(f"gtw: {exc}\n")
+        code = 1
+    finally:
+        out.write("\ngtw: stopping…\n")
+        sup.stop()
+        sock.close()
+        out.write("gtw: stopped. Your data is kept in " + str(data_dir) + "\n")
+    return code
+
+
+def _start_children(sup: Supervisor, sock: socket.socket, web_workers: int) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gtw_site.settings", "PYTHONUNBUFFERED": "1"}
-    children: list[tuple] = []  # (name, cmd, proc, extra_env, nice)
-
-    def spawn(name: str, cmd: list[str], extra_env: dict | None = None, nice: int = 0) -> subprocess.Popen:
-        # Own process group each, so stopping one also stops the workers it forked.
-        proc = subprocess.Popen(
-            cmd,
-            cwd=BASE_DIR,
-            env={**env, **(extra_env or {})},
-            pass_fds=(sock.fileno(),),
-            process_group=0,
-            preexec_fn=lambda: _die_with_parent(nice),
-        )
-        children.append((name, cmd, proc, extra_env, nice))
-        return proc
-
     daphne_cmd = [
         sys.executable,
         "-m",
@@ -185,57 +193,64 @@ def cmd_up(args) -> int:
     ]
     # Connection reuse (see DATABASES in settings): a pool per Daphne process, one kept
     # connection per task worker.
-    web_env = {"GTW_DB_POOL": os.environ.get("GTW_DB_POOL", "1")}
-    task_env = {"GTW_DB_CONN_MAX_AGE": os.environ.get("GTW_DB_CONN_MAX_AGE", "300")}
-    for i in range(args.web_workers):
-        spawn(f"web-{i + 1}", daphne_cmd, web_env)
-    spawn("tasks", [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"], task_env)
+    web_env = {**env, "GTW_DB_POOL": os.environ.get("GTW_DB_POOL", "1")}
+    task_env = {**env, "GTW_DB_CONN_MAX_AGE": os.environ.get("GTW_DB_CONN_MAX_AGE", "300")}
+    qcluster = [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"]
+    for i in range(web_workers):
+        sup.add(Child(f"web-{i + 1}", daphne_cmd, web_env))
+    # A restarted turns cluster lost whatever turn it was running: re-run unanswered turns.
+    sup.add(Child("tasks", qcluster, task_env, runs_turns=True))
     # Memory jobs (embedding, summaries) get their own cluster and a lower CPU priority, so
     # turns never queue behind them.
-    spawn(
-        "memory-tasks",
-        [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
-        {"Q_CLUSTER_NAME": "gtw-memory", **task_env},
-        nice=10,
-    )
+    sup.add(Child("memory-tasks", qcluster, {**task_env, "Q_CLUSTER_NAME": "gtw-memory"}, nice=10))
 
-    from narrative.turns import resume_all_pending
 
-    resumed = resume_all_pending()
+def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: float, stopping) -> int:
+    """Start-up banner, then supervise until Ctrl-C. Raises CrashLoop."""
+    out = sup.out
+    resumed = _resume_turns(out)
     if resumed:
         out.write(f"  re-running unanswered turns in {resumed} session(s)\n")
-    url = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}/"  # noqa: S104
-    if not _wait_http(args.port, timeout=20):
-        out.write("gtw: the web server did not answer within 20 s; see the messages above.\n")
+    services = _service_keeper(data_dir, settings, out)
+    host = _display_host(args.host)
+    url = f"http://{host}:{port}/"
+    # The probe also supervises: a web worker that dies at start is restarted (or given up on).
+    ready = _wait_http(_probe_host(args.host), port, READY_TIMEOUT_S, tick=sup.check, stopping=stopping)
+    if stopping():
+        return 0
     database = f"embedded PostgreSQL in {data_dir / 'pg'}" if settings.EMBEDDED_POSTGRES else "DATABASE_URL"
+    if ready:
+        out.write(f"\n  Galactic Tale Weaver is up at {url}  (ready in {time.monotonic() - started:.1f} s)\n")
+    else:
+        out.write(
+            f"\ngtw: the web server did not answer at {url} within {READY_TIMEOUT_S:g} s; "
+            f"see the messages above. Still trying.\n"
+        )
     out.write(
-        f"\n  Galactic Tale Weaver is up at {url}  (ready in {time.monotonic() - started:.1f} s)\n"
         f"  database: {database}"
         f" · redis: {'embedded' if settings.EMBEDDED_REDIS else 'REDIS_URL'}"
-        f" · web workers: {args.web_workers}\n  Press Ctrl-C to stop.\n\n"
+        f" · web workers: {args.web_workers}\n"
     )
+    if args.host in _WILDCARD_HOSTS and not os.environ.get("GTW_ALLOWED_HOSTS", "").strip():
+        out.write("  Players on other machines: set GTW_ALLOWED_HOSTS to the name or address they use.\n")
+    out.write("  Press Ctrl-C to stop.\n\n")
     out.flush()
-
-    try:
-        _supervise(children, spawn, data_dir, settings, lambda: stopping, out)
-    finally:
-        out.write("\ngtw: stopping…\n")
-        for _, _, proc, _, _ in children:
-            # Only the main process: django-q2's cluster stops its own workers, and hangs if
-            # they all get SIGTERM at once. The group is SIGKILLed below if it won't stop.
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for _, _, proc, _, _ in children:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        sock.close()
-        out.write("gtw: stopped. Your data is kept in " + str(data_dir) + "\n")
+    _supervise(sup, services, lambda: _resume_turns(out), stopping)
     return 0
+
+
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104
+
+
+def _probe_host(host: str) -> str:
+    """Where the readiness probe connects: the bound address, or loopback for a wildcard bind."""
+    return "127.0.0.1" if host in _WILDCARD_HOSTS else host
+
+
+def _display_host(host: str) -> str:
+    if host in (*_WILDCARD_HOSTS, "127.0.0.1"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
 
 
 def _die_with_parent(nice: int = 0) -> None:
@@ -253,11 +268,175 @@ def _die_with_parent(nice: int = 0) -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _supervise(children, spawn, data_dir, settings, stopping, out) -> None:
+# ---- Supervision ------------------------------------------------------------------------------
+
+READY_TIMEOUT_S = 20.0  # how long start-up waits for the web server to answer
+RESUME_EVERY_S = 45.0  # re-run turns a killed task worker left unanswered
+GROUP_GRACE_S = 5.0  # a dead child's leftover processes get this long after SIGTERM
+STOP_GRACE_S = 10.0  # at Ctrl-C, each child gets this long to stop its own workers
+
+
+class CrashLoop(Exception):
+    """A child crashed too often in too short a time: restarting it again would not help."""
+
+
+@dataclass
+class Child:
+    name: str
+    cmd: list[str]
+    env: dict[str, str]
+    nice: int = 0
+    runs_turns: bool = False
+    proc: subprocess.Popen | None = None
+    crashes: list[float] = field(default_factory=list)  # monotonic times of recent exits
+    restart_at: float | None = None  # set while it waits out its back-off
+
+
+class Supervisor:
+    """Starts each child in its own process group, restarts one that exits (backing off
+    exponentially, giving up after `max_crashes` within `crash_window_s`), and stops them all.
+
+    A child's group holds what it forked (the task cluster's sentinel and workers): a dead child's
+    group is killed before it is restarted, or its workers would live on beside the new ones."""
+
+    def __init__(
+        self,
+        out,
+        pass_fds: tuple[int, ...] = (),
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 15.0,
+        max_crashes: int = 5,
+        crash_window_s: float = 60.0,
+        group_grace_s: float = GROUP_GRACE_S,
+    ):
+        self.out = out
+        self.pass_fds = pass_fds
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.max_crashes = max_crashes
+        self.crash_window_s = crash_window_s
+        self.group_grace_s = group_grace_s
+        self.children: list[Child] = []
+        self.groups: set[int] = set()  # every group started and not yet seen gone
+
+    def add(self, child: Child) -> Child:
+        self.children.append(child)
+        self._start(child)
+        return child
+
+    def _start(self, child: Child) -> None:
+        child.proc = subprocess.Popen(
+            child.cmd,
+            cwd=BASE_DIR,
+            env=child.env,
+            pass_fds=self.pass_fds,
+            process_group=0,
+            preexec_fn=lambda: _die_with_parent(child.nice),
+        )
+        child.restart_at = None
+        self.groups.add(child.proc.pid)
+
+    def check(self, now: float | None = None) -> list[Child]:
+        """Handle children that exited; start those whose back-off is over. Returns the
+        children restarted. Raises CrashLoop."""
+        now = time.monotonic() if now is None else now
+        restarted = []
+        for child in self.children:
+            if child.restart_at is None and child.proc.poll() is not None:
+                self._exited(child, now)
+            if child.restart_at is not None and now >= child.restart_at:
+                self._start(child)
+                restarted.append(child)
+        return restarted
+
+    def _exited(self, child: Child, now: float) -> None:
+        code = child.proc.returncode
+        self._kill_groups([child.proc.pid], self.group_grace_s)
+        child.crashes = [t for t in child.crashes if now - t < self.crash_window_s] + [now]
+        if len(child.crashes) >= self.max_crashes:
+            raise CrashLoop(
+                f"{child.name} {_exit_text(code)} (exit {len(child.crashes)} within "
+                f"{self.crash_window_s:g} s); giving up. See its messages above."
+            )
+        delay = min(self.max_backoff_s, self.backoff_s * 2 ** (len(child.crashes) - 1))
+        self.out.write(f"gtw: {child.name} {_exit_text(code)}; restarting it in {delay:g} s.\n")
+        self.out.flush()
+        child.restart_at = now + delay
+
+    def _kill_groups(self, pgids: list[int], grace: float) -> None:
+        """SIGTERM the groups, SIGKILL whatever is left of them after `grace` seconds."""
+        left = _wait_groups_gone([pgid for pgid in pgids if _signal_group(pgid, signal.SIGTERM)], grace)
+        left = _wait_groups_gone([pgid for pgid in left if _signal_group(pgid, signal.SIGKILL)], 1.0)
+        # Forget only groups seen gone: a number still in use as a group id is never reused, so
+        # one kept here can't be a stranger's by the time `stop` signals it again.
+        self.groups.difference_update(set(pgids) - set(left))
+
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """SIGTERM each running child (only the main process: django-q2's cluster stops its own
+        workers, and hangs if they all get SIGTERM at once), then clear every group ever started."""
+        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._kill_groups(sorted(self.groups), min(grace, self.group_grace_s))
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """False if the group is gone."""
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _wait_groups_gone(pgids: list[int], timeout: float) -> list[int]:
+    """Waits up to `timeout` s for the groups to empty; returns those still alive."""
+    deadline = time.monotonic() + timeout
+    while (pgids := [pgid for pgid in pgids if _group_alive(pgid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pgids
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live process is left in the group. Zombies don't count: where PID 1 never reaps
+    orphans (some containers) a killed worker stays one forever."""
+    if not os.path.isdir("/proc"):
+        return _signal_group(pgid, 0)
+    return any(_live_group(e.name) == pgid for e in os.scandir("/proc") if e.name.isdigit())
+
+
+def _live_group(pid: str) -> int | None:
+    """The process group of a live process (from /proc/PID/stat); None for a zombie or a gone one."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # After "PID (COMM) ": state, ppid, pgrp, … — COMM may hold spaces and parentheses.
+    state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+    return None if state in ("Z", "X", "x") else int(pgrp)
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
+
+
+def _service_keeper(data_dir: Path, settings, out) -> Callable[[], None]:
+    """Restarts embedded PostgreSQL / Redis if they stopped under us."""
     from gtw_site import embedded
 
-    while not stopping():
-        time.sleep(0.5)
+    def keep() -> None:
         if settings.EMBEDDED_POSTGRES:
             with contextlib.suppress(Exception):
                 if embedded.restart_postgres_if_down(data_dir):
@@ -266,21 +445,73 @@ def _supervise(children, spawn, data_dir, settings, stopping, out) -> None:
             with contextlib.suppress(Exception):
                 if embedded.restart_redis_if_down(data_dir):
                     out.write("gtw: Redis had stopped; restarted it.\n")
-        for i, (name, cmd, proc, extra_env, nice) in enumerate(list(children)):
-            if proc.poll() is not None and not stopping():
-                out.write(f"gtw: {name} exited with {proc.returncode}; restarting it.\n")
-                children.pop(i)
-                spawn(name, cmd, extra_env, nice)
-                break
+
+    return keep
 
 
-def _wait_http(port: int, timeout: float) -> bool:
+def _resume_turns(out) -> int:
+    """Schedule a runner for every session with unanswered turns (idempotent: runners take a
+    per-session lock). Returns how many sessions had some; 0 if the database is unreachable."""
+    from django.db import connection
+
+    from narrative.turns import resume_all_pending
+
+    try:
+        return resume_all_pending()
+    except Exception as exc:  # noqa: BLE001 - a database blip must not stop the supervisor
+        out.write(f"gtw: could not check for unanswered turns ({type(exc).__name__}); will retry.\n")
+        return 0
+    finally:
+        # Between calls the connection would only go stale (a restarted embedded server).
+        if not connection.in_atomic_block:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def _supervise(
+    sup: Supervisor,
+    services: Callable[[], None],
+    resume: Callable[[], int],
+    stopping: Callable[[], bool],
+    tick: float = 0.5,
+    resume_every: float = RESUME_EVERY_S,
+) -> None:
+    """Until `stopping()`: keep the embedded services and the children up, and re-run unanswered
+    turns after the turns cluster restarts and every `resume_every` seconds (a task worker killed
+    mid-turn is replaced by django-q, but its turn is lost). Raises CrashLoop."""
+    next_resume = time.monotonic() + resume_every
+    while not stopping():
+        time.sleep(tick)
+        services()
+        if stopping():
+            break
+        restarted = sup.check()
+        now = time.monotonic()
+        if any(child.runs_turns for child in restarted):
+            if resumed := resume():
+                sup.out.write(f"gtw: re-running unanswered turns in {resumed} session(s)\n")
+                sup.out.flush()
+            next_resume = now + resume_every
+        elif now >= next_resume:
+            resume()
+            next_resume = now + resume_every
+
+
+def _wait_http(
+    host: str,
+    port: int,
+    timeout: float,
+    tick: Callable[[], object] = lambda: None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> bool:
+    """True once http://host:port/healthz answers (any status). Calls `tick` between tries."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+    while time.monotonic() < deadline and not stopping():
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1) as s:
             s.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
             if s.recv(12).startswith(b"HTTP/1."):
                 return True
+        tick()
         time.sleep(0.2)
     return False
 
@@ -289,8 +520,6 @@ def cmd_doctor(args) -> int:
     _setup_django()
     from django.conf import settings
     from django.db import connection
-
-    from narrative.llm.registry import resolve_provider_name
 
     ok = True
 
@@ -326,11 +555,28 @@ def cmd_doctor(args) -> int:
     except Exception as exc:  # noqa: BLE001
         line(False, "redis", f"unreachable: {exc}")
     for role in ("narrator", "summarizer"):
-        name = resolve_provider_name(role)
-        model = settings.GTW_LLM.get(name, {}).get("model", "procedural")
-        line(True, role, f"{name} ({model})")
+        line(*_provider_check(role))
     sys.stdout.write("all good\n" if ok else "some checks failed\n")
     return 0 if ok else 1
+
+
+def _provider_check(role: str, conf: dict | None = None) -> tuple[bool, str, str]:
+    """(ok, role, detail) for doctor: builds the role's adapter as a turn would, so a bad
+    provider name or a missing key shows here rather than at the first turn."""
+    from django.conf import settings
+
+    from gtw_site.providers import ProviderError
+    from narrative.llm.registry import build, resolve_provider_name
+
+    conf = conf or settings.GTW_LLM
+    name = resolve_provider_name(role, conf)
+    try:
+        provider = build(role, conf)
+    except ProviderError as exc:
+        return False, role, str(exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. an SDK that fails to import
+        return False, role, f"{name}: {type(exc).__name__}: {exc}"
+    return True, role, f"{name} ({getattr(provider, 'model', None) or 'procedural'})"
 
 
 def cmd_memory(args) -> int:
@@ -419,9 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gtw", description="Galactic Tale Weaver")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the game server (web + tasks + embedded services)")
-    up.add_argument("--port", type=int, default=int(os.environ.get("GTW_PORT", "8000")))
+    # Defaults from the environment are read after parsing, so a bad one never breaks --help.
+    up.add_argument("--port", type=_port, help="default: GTW_PORT or 8000")
     up.add_argument("--host", default=os.environ.get("GTW_HOST", "127.0.0.1"))
-    up.add_argument("--web-workers", type=int, default=int(os.environ.get("GTW_WEB_WORKERS", "1")))
+    up.add_argument("--web-workers", type=_at_least_one, help="default: GTW_WEB_WORKERS or 1")
     up.set_defaults(func=cmd_up)
     doctor = sub.add_parser("doctor", help="check the database, pgvector, Redis and providers")
     doctor.set_defaults(func=cmd_doctor)
@@ -468,9 +715,57 @@ def main(argv: list[str] | None = None) -> int:
         args.deck_args = unknown + args.deck_args
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if getattr(args, "web_workers", 1) < 1:
-        parser.error("--web-workers must be at least 1")
-    return args.func(args)
+    if args.command == "up":
+        args.port = _from_env(args.port, "GTW_PORT", "8000", _port)
+        args.web_workers = _from_env(args.web_workers, "GTW_WEB_WORKERS", "1", _at_least_one)
+    return _run(args)
+
+
+def _run(args) -> int:
+    """Configuration mistakes (environment, DATABASE_URL) read as one line, not a traceback."""
+    from dj_database_url import UnknownSchemeError
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db.utils import OperationalError
+
+    try:
+        return args.func(args)
+    except (ImproperlyConfigured, UnknownSchemeError) as exc:
+        _fail(f"configuration error: {exc}")
+    except OperationalError as exc:
+        _fail(f"cannot use the database: {' '.join(str(exc).split())}")
+    except OverflowError as exc:
+        _fail(f"a number is out of range: {exc}")
+
+
+def _port(text: str) -> int:
+    value = _whole_number(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = _whole_number(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+
+
+def _from_env(given, name: str, default: str, convert: Callable[[str], int]) -> int:
+    """The option's value if given, else the environment variable's (checked the same way)."""
+    if given is not None:
+        return given
+    try:
+        return convert(os.environ.get(name, "").strip() or default)
+    except argparse.ArgumentTypeError as exc:
+        _fail(f"{name} {exc}")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ With no environment at all, PostgreSQL + pgvector and Redis run embedded (gtw_si
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -29,12 +32,25 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
-    return int(value) if value else default
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
 
 
 def env_float(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
-    return float(value) if value else default
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise ImproperlyConfigured(f"{name} must be a number (e.g. 2.5), got {value!r}")
+    return number
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -52,16 +68,48 @@ def _secret_key() -> str:
     if key := env_str("GTW_SECRET_KEY"):
         return key
     # A self-hoster who never set one still gets a stable, private key across restarts.
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return secret_key_file(DATA_DIR / "secret_key")
+
+
+def secret_key_file(path: Path) -> str:
+    """The key in `path`, created on first use. O_EXCL: of two processes starting at once on a
+    fresh folder exactly one writes it, and it is private (0600) from the moment it exists."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return _read_secret_key(path)
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _read_secret_key(path: Path, wait_s: float = 5.0) -> str:
+    # Empty while the process that created it is still writing it: wait a moment.
+    deadline = time.monotonic() + wait_s
+    while not (key := path.read_text().strip()):
+        if time.monotonic() > deadline:
+            raise ImproperlyConfigured(
+                f"{path} is empty. Delete it (a new key is made; everyone is signed out) "
+                f"or set GTW_SECRET_KEY."
+            )
+        time.sleep(0.05)
+    return key
+
+
+def _allowed_hosts() -> list[str]:
+    """GTW_ALLOWED_HOSTS, else the loopback names plus the address `gtw up --host` binds (it
+    passes GTW_HOST on), so the URL it prints answers. Never "*" by default."""
+    hosts = ["localhost", "127.0.0.1", "[::1]"]
+    bound = env_str("GTW_HOST")
+    if bound and bound not in ("0.0.0.0", "::", "*"):  # noqa: S104 - a wildcard bind is not a name
+        hosts.append(f"[{bound}]" if ":" in bound else bound)
+    return env_list("GTW_ALLOWED_HOSTS", list(dict.fromkeys(hosts)))
 
 
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("GTW_DEBUG", False)
-ALLOWED_HOSTS = env_list("GTW_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = _allowed_hosts()
 CSRF_TRUSTED_ORIGINS = env_list("GTW_CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("GTW_SITE_URL", "")
 
@@ -152,11 +200,20 @@ REDIS_URL = _redis.url if _redis else env_str("REDIS_URL")
 # their connection (GTW_DB_CONN_MAX_AGE, set by `gtw up`). A fresh backend per request or task
 # cost 5-10 ms on the turn's path under load (docs/BENCHMARKS.md).
 DB_POOL = env_bool("GTW_DB_POOL", False)
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=0 if DB_POOL else env_int("GTW_DB_CONN_MAX_AGE", 0)
-    )
-}
+
+
+def _database(url: str, conn_max_age: int) -> dict:
+    try:
+        return dj_database_url.parse(url, conn_max_age=conn_max_age)
+    except ValueError as exc:  # UnknownSchemeError, ParseError; the message never echoes the URL
+        reason = str(exc).split(". ")[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a valid database URL ({reason}); "
+            f"expected postgres://USER:PASSWORD@HOST:PORT/NAME"
+        ) from None
+
+
+DATABASES = {"default": _database(DATABASE_URL, 0 if DB_POOL else env_int("GTW_DB_CONN_MAX_AGE", 0))}
 if env_str("GTW_DB_NAME"):
     # Lets a helper process (the e2e test's Daphne, the benchmark) share a test database.
     DATABASES["default"]["NAME"] = env_str("GTW_DB_NAME")
@@ -230,8 +287,8 @@ if env_str("GTW_CHANNEL_LAYER", "pubsub") == "pubsub":
 # Presence (realtime/presence.py): Redis keys per session; a connection without a heartbeat for
 # GTW_PRESENCE_TTL_S is gone (its Daphne crashed), one is sent every GTW_PRESENCE_HEARTBEAT_S.
 GTW_PRESENCE_KEY_PREFIX = "gtw:presence"
-GTW_PRESENCE_TTL_S = float(env_int("GTW_PRESENCE_TTL_S", 30))
-GTW_PRESENCE_HEARTBEAT_S = float(env_int("GTW_PRESENCE_HEARTBEAT_S", 10))
+GTW_PRESENCE_TTL_S = env_float("GTW_PRESENCE_TTL_S", 30.0)
+GTW_PRESENCE_HEARTBEAT_S = env_float("GTW_PRESENCE_HEARTBEAT_S", 10.0)
 
 CACHES = {
     "default": {

@@ -157,6 +157,7 @@ def free_port() -> int:
 def start_gtw(data: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
     env = {**os.environ, "GTW_DATA_DIR": str(data), "GTW_Q_WORKERS": "1"}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("GTW_DB_NAME", None)  # the test database name of the run, not of this fresh cluster
     proc = subprocess.Popen(
         [*GTW, "up", "--port", str(port)],
         cwd=ROOT,
@@ -245,6 +246,7 @@ def test_ctrl_c_during_start_up_stops_cleanly(tmp_path):
     `gtw up` with a KeyboardInterrupt and orphaned Daphne and the task cluster."""
     env = {**os.environ, "GTW_DATA_DIR": str(tmp_path)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    env.pop("GTW_DB_NAME", None)  # the test database name of the run, not of this fresh cluster
     proc = subprocess.Popen(
         [*GTW, "up", "--port", str(free_port())],
         cwd=ROOT,
