@@ -1,11 +1,12 @@
 """Shared documents of a play session — notes, inventory, map — as Yjs CRDTs.
 
 Clients edit their own Yjs copy and exchange updates with the server over the standard y-protocols
-sync protocol (realtime/crdt_consumer.py). The server is a durable peer: every accepted update is
-appended as a row (`SharedDocUpdate`) and committed before anyone hears of it; a document's content
-is the merge of its rows. Updates commute, so appends need no ordering — only compaction (folding
-the rows into one snapshot) takes a lock, and it deletes exactly the rows it merged, so an update
-appended meanwhile survives as a row of its own.
+sync protocol (realtime/crdt_consumer.py). The server is a durable peer: an incoming update is
+applied to the stored document and only what it actually changed (the diff) is appended as a row
+(`SharedDocUpdate`) and committed before anyone hears of it; a document's content is the merge of
+its rows. Updates commute, so appends need no ordering — only compaction (rebuilding the rows into
+one snapshot, which drops deleted content) takes a lock, and it deletes exactly the rows it merged,
+so an update appended meanwhile survives as a row of its own.
 
 Document shapes (one fixed root per document; others are refused):
     notes      Y.Text  "text"
@@ -38,8 +39,15 @@ logger = logging.getLogger(__name__)
 
 ROOTS = {"notes": "text", "inventory": "items", "map": "markers"}
 DOC_NAMES = tuple(ROOTS)
+# What one update or sync step 2 may add to a document (its diff: new content and deletions).
 MAX_UPDATE_BYTES = 256 * 1024
-# All rows of one document together; a cheap ceiling so one member cannot fill the database.
+# A sync step 2 always carries the peer's whole delete set, so on a long-lived document it is far
+# bigger than what it changes: it gets its own raw bound, a sanity limit only (the diff is capped
+# above). 1 MiB is Daphne's default websocket message size, which drops anything bigger anyway;
+# 64 bytes are left for the frame's header. Keep SYNC_FRAME_BYTES in static/shared-docs.js equal.
+MAX_SYNC_BYTES = 1024 * 1024 - 64
+# The document once rebuilt (deleted content garbage-collected); the rows stored in between are
+# compacted before they pass it. A ceiling so one member cannot fill the database.
 MAX_DOC_BYTES = 4 * 1024 * 1024
 COMPACT_AFTER = 200
 MAP_COLS, MAP_ROWS = 12, 8
@@ -74,10 +82,10 @@ class Frame:
     payload: bytes
 
 
-def _read_var_uint(data: bytes, pos: int) -> tuple[int, int]:
+def _read_var_uint(data: bytes, pos: int, max_shift: int = 28) -> tuple[int, int]:
     value, shift = 0, 0
     while True:
-        if pos >= len(data) or shift > 28:  # at most 5 bytes: lengths and types fit in 32 bits
+        if pos >= len(data) or shift > max_shift:  # 5 bytes: lengths and types fit in 32 bits
             raise DocRefused("malformed", "Truncated or oversized integer in the frame.")
         byte = data[pos]
         pos += 1
@@ -135,8 +143,7 @@ def _rows(session_id: int, name: str) -> list[bytes]:
 
 
 def _merge(updates: list[bytes]) -> bytes:
-    """Merge updates losslessly. Rebuilding through a Doc would also drop deleted text, but it
-    silently loses structs still waiting for a missing dependency (and deletions of them)."""
+    """Merge updates losslessly (deleted content included: compaction rebuilds, see _rebuild)."""
     if not updates:
         return EMPTY_UPDATE
     if len(updates) == 1:
@@ -233,27 +240,105 @@ def shared_docs_for(*, viewer, session_id: int) -> dict[str, dict[str, Any]]:
 # ---- writing -------------------------------------------------------------------------------
 
 
-def update_validate(name: str, state: bytes, update: bytes) -> None:
-    """Refuse an update that is too big, does not decode and apply on top of `state`, or writes
-    a root other than the document's own. Pure: no database."""
+@dataclass(frozen=True)
+class Change:
+    """What an update did to a document: `diff` is the update of what it changed (EMPTY_UPDATE if
+    nothing); `pending` says part of it waits for content the server does not hold (an earlier
+    update that was refused or dropped) — that part is not stored, the sender must resend it."""
+
+    diff: bytes
+    pending: bool
+
+
+def _uint(data: bytes, pos: int) -> tuple[int, int]:
+    return _read_var_uint(data, pos, max_shift=63)  # client ids take up to 53 bits
+
+
+def _state_vector(vector: bytes) -> dict[int, int]:
+    count, pos = _uint(vector, 0)
+    clocks = {}
+    for _ in range(count):
+        client, pos = _uint(vector, pos)
+        clocks[client], pos = _uint(vector, pos)
+    return clocks
+
+
+def _beyond(update: bytes, vector: bytes) -> bytes | None:
+    """The part of `update` a doc with state `vector` could not integrate — structs past its
+    clocks, or deletions of them — or None if there is none."""
+    rest = get_update(update, vector)
+    structs, pos = _uint(rest, 0)
+    if structs:
+        return rest
+    clocks = _state_vector(vector)
+    clients, pos = _uint(rest, pos)
+    for _ in range(clients):
+        client, pos = _uint(rest, pos)
+        ranges, pos = _uint(rest, pos)
+        for _ in range(ranges):
+            clock, pos = _uint(rest, pos)
+            length, pos = _uint(rest, pos)
+            if clock + length > clocks.get(client, 0):
+                return rest
+    return None
+
+
+def _too_large(limit: int) -> DocRefused:
+    return DocRefused("too_large", f"One change is limited to {limit // 1024} KB; this one is bigger.")
+
+
+def _changes(name: str, state: bytes, update: bytes, *, sync_step2: bool) -> tuple[Change, Doc]:
+    """Apply `update` to a Doc of `state` and capture what it changed. Refuses (DocRefused) an
+    update too big (raw, or its diff), one that does not decode, or one that writes a root other
+    than the document's own. Returns the change and the Doc after it. Pure: no database."""
     _check_name(name)
-    if len(update) > MAX_UPDATE_BYTES:
-        raise DocRefused("too_large", f"Updates are limited to {MAX_UPDATE_BYTES // 1024} KB.")
-    if len(state) + len(update) > MAX_DOC_BYTES:
-        raise DocRefused("doc_full", f"This document has reached its {MAX_DOC_BYTES // 2**20} MB limit.")
+    raw_limit = MAX_SYNC_BYTES if sync_step2 else MAX_UPDATE_BYTES
+    if len(update) > raw_limit:
+        raise _too_large(raw_limit)
     doc = doc_from_update(state)
+    before = set(doc.keys())
+    captured: list[bytes] = []
+    sub = doc.observe(lambda event: captured.append(event.update))
     try:
         doc.apply_update(update)
+        pending = update != EMPTY_UPDATE and _beyond(update, doc.get_state()) is not None
     except Exception as exc:  # yrs reports bad input as ValueError/RuntimeError
         raise DocRefused("malformed", "That update cannot be decoded or applied.") from exc
-    extra = set(doc.keys()) - {ROOTS[name]}
+    finally:
+        doc.unobserve(sub)
+    extra = set(doc.keys()) - before - {ROOTS[name]}
     if extra:
         raise DocRefused("invalid", f"The {name} document has no {sorted(extra)[0]!r}.")
+    diff = _merge(captured)
+    if len(diff) > MAX_UPDATE_BYTES:
+        raise _too_large(MAX_UPDATE_BYTES)
+    return Change(diff, pending), doc
 
 
-def shared_doc_apply(*, session_id: int, name: str, update: bytes, user=None) -> bool:
-    """Validate and durably append one client update. Returns False for an empty update (nothing
-    stored, nothing to broadcast); raises DocRefused for one that must not be stored.
+def update_changes(name: str, state: bytes, update: bytes, *, sync_step2: bool = False) -> Change:
+    """What `update` would change on top of `state` (see _changes). Pure: no database."""
+    return _changes(name, state, update, sync_step2=sync_step2)[0]
+
+
+def shared_doc_changes(*, session_id: int, name: str, update: bytes, sync_step2: bool = False) -> Change:
+    """What `update` would change in the stored document; stores nothing."""
+    _check_name(name)
+    if update == EMPTY_UPDATE:
+        return Change(EMPTY_UPDATE, False)
+    state = shared_doc_state(session_id=session_id, name=name)
+    return update_changes(name, state, update, sync_step2=sync_step2)
+
+
+def shared_doc_write(
+    *, session_id: int, name: str, update: bytes, user=None, sync_step2: bool = False
+) -> Change:
+    """Validate one client update (or sync step 2) and durably append what it changed. Nothing
+    is stored when it changes nothing (a step 2 with nothing new, a repeat); raises DocRefused for
+    one that must not be stored. Broadcast `diff`, never the incoming update.
+
+    The size cap applies to the document rebuilt with deleted content dropped: when the rows
+    would pass MAX_DOC_BYTES, they are compacted first, and only a rebuilt document that is still
+    too big refuses the change.
 
     Trusted: the caller has checked that `user` may write this session's documents. Compacts the
     document afterwards, in its own transaction, once it holds more than COMPACT_AFTER rows.
@@ -262,39 +347,81 @@ def shared_doc_apply(*, session_id: int, name: str, update: bytes, user=None) ->
 
     _check_name(name)
     if update == EMPTY_UPDATE:
-        return False
-    if len(update) > MAX_UPDATE_BYTES:  # before loading anything
-        raise DocRefused("too_large", f"Updates are limited to {MAX_UPDATE_BYTES // 1024} KB.")
-    update_validate(name, shared_doc_state(session_id=session_id, name=name), update)
+        return Change(EMPTY_UPDATE, False)
+    raw_limit = MAX_SYNC_BYTES if sync_step2 else MAX_UPDATE_BYTES
+    if len(update) > raw_limit:  # before loading anything
+        raise _too_large(raw_limit)
+    state = shared_doc_state(session_id=session_id, name=name)
+    change, after = _changes(name, state, update, sync_step2=sync_step2)
+    if change.diff == EMPTY_UPDATE:
+        return change
+    if len(state) + len(change.diff) > MAX_DOC_BYTES:
+        if len(after.get_update()) > MAX_DOC_BYTES:  # the rebuilt document, this change included
+            raise DocRefused("doc_full", f"This document has reached its {MAX_DOC_BYTES // 2**20} MB limit.")
+        doc_id = SharedDoc.objects.only("pk").get(session_id=session_id, name=name).pk
+        shared_doc_compact(doc_id=doc_id, force=True)  # drops deleted content: room again
     with transaction.atomic():
         doc, _ = SharedDoc.objects.get_or_create(session_id=session_id, name=name)
         # Taking the row lock orders this append after a running compaction (which holds it).
         SharedDoc.objects.filter(pk=doc.pk).update(updated_at=timezone.now())
-        SharedDocUpdate.objects.create(doc=doc, data=update, by=user if user and user.pk else None)
+        SharedDocUpdate.objects.create(doc=doc, data=change.diff, by=user if user and user.pk else None)
         count = SharedDocUpdate.objects.filter(doc=doc).count()
     if count > COMPACT_AFTER:
         shared_doc_compact(doc_id=doc.pk)
-    return True
+    return change
 
 
-def shared_doc_compact(*, doc_id: int) -> int:
-    """Fold a document's rows into one snapshot row. Returns how many rows it replaced.
+def shared_doc_apply(
+    *, session_id: int, name: str, update: bytes, user=None, sync_step2: bool = False
+) -> bool:
+    """shared_doc_write, answering only whether anything was stored."""
+    change = shared_doc_write(
+        session_id=session_id, name=name, update=update, user=user, sync_step2=sync_step2
+    )
+    return change.diff != EMPTY_UPDATE
+
+
+def _rebuild(merged: bytes) -> tuple[bytes, bytes | None]:
+    """The document rebuilt through a Doc — deleted content garbage-collected, only the deleted
+    structure kept, as Yjs does — and the part still waiting for a missing dependency (a Doc
+    would silently drop it), or None."""
+    doc = doc_from_update(merged)
+    vector = doc.get_state()
+    pending = _beyond(merged, vector) if merged != EMPTY_UPDATE else None
+    return doc.get_update(), pending
+
+
+def shared_doc_compact(*, doc_id: int, force: bool = False) -> int:
+    """Rebuild a document's rows into one snapshot row, dropping deleted content. Returns how many
+    rows it replaced. A single row is rebuilt only with `force`, and kept if that gains nothing.
 
     Holds the document row lock, so two compactions never merge the same rows; deletes by the ids
-    it read, so a row appended concurrently (not yet visible to it) is kept, never lost.
+    it read, so a row appended concurrently (not yet visible to it) is kept, never lost. Content
+    still waiting for a missing dependency is kept as a row of its own.
     """
     from realtime.models import SharedDoc, SharedDocUpdate
 
     with transaction.atomic():
         doc = SharedDoc.objects.select_for_update().get(pk=doc_id)
         rows = list(SharedDocUpdate.objects.filter(doc=doc).order_by("id").values_list("id", "data"))
-        if len(rows) <= 1:
+        if not rows or (len(rows) == 1 and not force):
             return 0
         merged = _merge([bytes(data) for _, data in rows])
-        SharedDocUpdate.objects.create(doc=doc, data=merged, is_snapshot=True)
+        snapshot, pending = _rebuild(merged)
+        if len(rows) == 1 and len(snapshot) + len(pending or b"") >= len(merged):
+            return 0
+        SharedDocUpdate.objects.create(doc=doc, data=snapshot, is_snapshot=True)
+        if pending is not None:
+            SharedDocUpdate.objects.create(doc=doc, data=pending)
         SharedDocUpdate.objects.filter(id__in=[pk for pk, _ in rows]).delete()
         SharedDoc.objects.filter(pk=doc.pk).update(compacted_at=timezone.now())
-    logger.info("compacted shared doc %s: %d rows into one", doc_id, len(rows))
+    logger.info(
+        "compacted shared doc %s: %d rows (%d bytes) into %d bytes",
+        doc_id,
+        len(rows),
+        len(merged),
+        len(snapshot),
+    )
     return len(rows)
 
 

@@ -3,8 +3,12 @@ sync over binary frames.
 
     server -> client on connect   sync step 1 (the server's state vector)
     client -> server step 1       -> server replies step 2 (what the client lacks)
-    client -> server step 2/update -> validated, committed, then relayed as an update to the
-                                     other sockets of the document (group doc.<session>.<name>)
+    client -> server step 2/update -> applied to the stored document; what it changed (if
+                                     anything) is committed, then relayed as an update to the
+                                     other sockets of the document (group doc.<session>.<name>);
+                                     if part of it waits for content the server lacks (an earlier
+                                     update refused or dropped), the server sends step 1 again so
+                                     the client's step 2 resends everything
     awareness                     ignored
     errors                        text frames {"type": "error", "code": ..., "message": ...};
                                   the socket stays up
@@ -33,8 +37,11 @@ logger = logging.getLogger(__name__)
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_UNKNOWN_DOC = 4404
-# A frame carries one update plus a few bytes of framing.
+# A frame carries one update plus a few bytes of framing; a sync step 2 (which always carries the
+# client's whole delete set) has a larger sanity bound, see crdt.MAX_SYNC_BYTES.
 MAX_FRAME_BYTES = max(settings.GTW_WS_MAX_FRAME_BYTES, crdt.MAX_UPDATE_BYTES + 64)
+MAX_SYNC_FRAME_BYTES = crdt.MAX_SYNC_BYTES + 64
+STEP2_PREFIX = bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2])
 # Per connection: a keystroke is one update, so people typing stay far below this; a script does not.
 RATE_PER_S = 50.0
 BURST = 200
@@ -103,8 +110,9 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
         if bytes_data is None:
             await self._error("malformed", "This socket speaks binary y-protocols frames only.")
             return
-        if len(bytes_data) > MAX_FRAME_BYTES:
-            await self._error("frame_too_large", f"Frames are limited to {MAX_FRAME_BYTES // 1024} KB.")
+        limit = MAX_SYNC_FRAME_BYTES if bytes_data[:2] == STEP2_PREFIX else MAX_FRAME_BYTES
+        if len(bytes_data) > limit:
+            await self._error("frame_too_large", f"Frames are limited to {limit // 1024} KB.")
             return
         if await self.token.revoked():  # at most every few seconds: a frame per keystroke
             await self.close(code=CLOSE_FORBIDDEN)
@@ -126,7 +134,7 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
                 )
                 await self.send(bytes_data=crdt.step2_frame(diff))
             else:
-                await self._apply(frame.payload)
+                await self._apply(frame.payload, sync_step2=frame.sync == YSyncMessageType.SYNC_STEP2)
         except crdt.DocRefused as exc:
             await self._error(exc.code, exc.message)
 
@@ -139,20 +147,33 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
 
     # ---- helpers -----------------------------------------------------------------------
 
-    async def _apply(self, update: bytes) -> None:
+    async def _apply(self, update: bytes, *, sync_step2: bool) -> None:
         if update == crdt.EMPTY_UPDATE:
             return  # a step 2 with nothing new: not a write, so fine from a spectator too
         if self.read_only:
+            # A step 2 always carries the delete set: only a change is a write.
+            change = await _db(
+                crdt.shared_doc_changes,
+                session_id=self.session_id,
+                name=self.doc_name,
+                update=update,
+                sync_step2=sync_step2,
+            )
+            if change.diff == crdt.EMPTY_UPDATE:
+                return
             raise crdt.DocRefused("read_only", "Spectators can read the shared documents but not edit them.")
-        stored = await _db(
-            crdt.shared_doc_apply,
+        change = await _db(
+            crdt.shared_doc_write,
             session_id=self.session_id,
             name=self.doc_name,
             update=update,
             user=self.user,
+            sync_step2=sync_step2,
         )
-        if stored:
-            await crdt.send_doc_update(self.session_id, self.doc_name, update, sender=self.channel_name)
+        if change.diff != crdt.EMPTY_UPDATE:
+            await crdt.send_doc_update(self.session_id, self.doc_name, change.diff, sender=self.channel_name)
+        if change.pending:
+            self._schedule_resync()
 
     async def _send_step1(self) -> None:
         state = await _db(crdt.shared_doc_state, session_id=self.session_id, name=self.doc_name)
@@ -167,6 +188,9 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
             await self._error(
                 "rate_limited", f"Too many updates: at most {RATE_PER_S:g} a second (bursts of {BURST})."
             )
+        self._schedule_resync()
+
+    def _schedule_resync(self) -> None:
         if self.resync is None or self.resync.done():
             self.resync = asyncio.ensure_future(self._resync_later())
 

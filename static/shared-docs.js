@@ -6,6 +6,11 @@
 // server's step 2 brings what we lack; after that, updates flow both ways. Every document
 // is also kept in localStorage, so edits made offline survive a reload and merge on the
 // next connect. Needs window.GTWYjs (static/vendor/yjs/yjs.bundle.js).
+//
+// The server refuses a change that is too big (too_large, frame_too_large) or that would fill the
+// document (doc_full); later edits that build on refused content cannot be stored either, so the
+// status then says "Not saved" until a step 2 of ours goes through. A paste too big for one
+// change is refused here, before it reaches the document.
 (function () {
   "use strict";
   var root = document.getElementById("shared-docs");
@@ -20,14 +25,32 @@
   var REMOTE = "remote";   // transaction origin: came from the server
   var STORED = "stored";   // transaction origin: loaded from localStorage
   var LOCAL = "local";     // transaction origin: this page's UI
+  var MERGED = "merged";   // transaction origin: another tab's copy, merged on save (sent on)
   var FLUSH_MS = 40;       // coalesce keystrokes into one update frame
   var SAVE_MS = 250;
   var RESYNC_MS = 30000;   // heal anything a dropped group message cost us
   var LABELS = { notes: "notes", inventory: "inventory", map: "map" };
   var COLS = 12, ROWS = 8, COL_NAMES = "ABCDEFGHIJKL";
   var KINDS = { ally: "Ally", enemy: "Enemy", objective: "Objective", hazard: "Hazard", poi: "Landmark" };
+  // Mirror realtime/crdt.py (tests/realtime/test_crdt_fixes.py checks they match).
+  var MAX_CHANGE_BYTES = 256 * 1024;       // MAX_UPDATE_BYTES: the most one change may add
+  var SYNC_FRAME_BYTES = 1024 * 1024;      // MAX_SYNC_BYTES + 64: the biggest sync step 2 frame
+  var CHANGE_MARGIN = 1024;                // what Yjs adds around the inserted text
+  var KEEP_MS = 30 * 24 * 3600 * 1000;     // local copies of sessions not opened for this long go
+  var INDEX_KEY = "gtw-docs:index";        // store-key prefix -> when a page last opened it
+  var REFUSALS = {
+    too_large: "your last change was too big — undo it, or delete what you pasted, and add it in smaller pieces",
+    frame_too_large: "your changes are too big to send at once — undo the last big change",
+    doc_full: "this document is full — delete something to make room"
+  };
 
   var $ = function (id) { return document.getElementById(id); };
+  // Keys written by other members (marker kinds, item ids) must never reach Object.prototype.
+  var has = function (obj, key) { return Object.prototype.hasOwnProperty.call(obj, key); };
+  var utf8Length = function (text) {
+    if (typeof TextEncoder === "function") { return new TextEncoder().encode(text).length; }
+    return text.length * 3;
+  };
   var uid = function () {
     return (Date.now().toString(36) + Math.random().toString(36).slice(2, 10));
   };
@@ -59,6 +82,10 @@
     this.ws = null;
     this.state = "connecting";  // connecting | syncing | synced | offline | refused
     this.refusal = "";
+    this.unsaved = "";      // why the server refused a change of ours; "" once a step 2 went through
+    this.clean = false;     // our last step 2 was sent and nothing was refused since
+    this.saveFailed = false;
+    this.lastSaved = null;  // the copy this page last read or wrote: unchanged means no other tab wrote
     this.queue = [];    // local updates made while the socket was down; the next step 2 carries them
     this.outbox = [];   // local updates waiting for the next flush
     this.flushTimer = null;
@@ -83,6 +110,7 @@
       var saved = window.localStorage.getItem(this.storeKey());
       if (saved) {
         Y.applyUpdate(this.doc, fromB64(saved), STORED);
+        this.lastSaved = saved;
         return true;
       }
     } catch (e) { /* private mode or a corrupt copy: start from the server's */ }
@@ -92,9 +120,32 @@
   Link.prototype.save = function () {
     clearTimeout(this.saveTimer);
     this.saveTimer = null;
+    var storage;
+    try { storage = window.localStorage; } catch (e) { return; }  // storage disabled: nothing to keep
+    if (!storage) { return; }
     try {
-      window.localStorage.setItem(this.storeKey(), toB64(Y.encodeStateAsUpdate(this.doc)));
-    } catch (e) { /* quota: the server still has everything it acknowledged */ }
+      // Another tab of this session may have saved its own offline edits: merge them in first
+      // (into the doc, so deleted content is dropped and they show and get sent here too).
+      var saved = storage.getItem(this.storeKey());
+      if (saved && saved !== this.lastSaved) { Y.applyUpdate(this.doc, fromB64(saved), MERGED); }
+    } catch (e) { /* a corrupt copy: ours replaces it */ }
+    try {
+      var copy = toB64(Y.encodeStateAsUpdate(this.doc));
+      storage.setItem(this.storeKey(), copy);
+      this.lastSaved = copy;
+      this.saveFailed = false;
+    } catch (e) {
+      // Quota: the server still has everything it acknowledged; say so if it does not yet.
+      if (!this.saveFailed && this.unsent()) {
+        notice("This device's storage is full: your unsent changes to the " + LABELS[this.name] +
+          " are not kept here, so keep this page open until it says Synced.");
+      }
+      this.saveFailed = true;
+    }
+  };
+
+  Link.prototype.unsent = function () {
+    return this.queue.length > 0 || this.outbox.length > 0 || this.state !== "synced" || !!this.unsaved;
   };
 
   Link.prototype.scheduleSave = function () {
@@ -130,12 +181,16 @@
       this.outbox = [];
       return;
     }
-    var update = this.outbox.length === 1 ? this.outbox[0] : Y.mergeUpdates(this.outbox);
+    var merged = this.outbox.length === 1 ? this.outbox[0] : Y.mergeUpdates(this.outbox);
+    // Coalesced keystrokes go as one frame, unless together they pass what one change may add.
+    var updates = merged.length > MAX_CHANGE_BYTES ? this.outbox : [merged];
     this.outbox = [];
-    var encoder = encoding.createEncoder();
-    encoding.writeVarUint(encoder, MESSAGE_SYNC);
-    sync.writeUpdate(encoder, update);
-    this.ws.send(encoding.toUint8Array(encoder));
+    for (var i = 0; i < updates.length; i++) {
+      var encoder = encoding.createEncoder();
+      encoding.writeVarUint(encoder, MESSAGE_SYNC);
+      sync.writeUpdate(encoder, updates[i]);
+      this.ws.send(encoding.toUint8Array(encoder));
+    }
   };
 
   Link.prototype.sendStep1 = function () {
@@ -160,6 +215,7 @@
       if (self.ws !== ws) { return; }
       self.state = "syncing";
       self.answered = false;
+      self.clean = false;
       self.awaiting = 0;
       self.sendStep1();
       render.status();
@@ -182,7 +238,15 @@
       // Our step 2 carries everything the server lacks, the offline queue included. The server
       // handles a socket's frames in order, so the answer to the step 1 sent after it tells us
       // the step 2 is stored: only then do we say "synced".
-      if (!readOnly) { this.ws.send(encoding.toUint8Array(encoder)); }
+      if (!readOnly) {
+        var reply = encoding.toUint8Array(encoder);
+        if (reply.length > SYNC_FRAME_BYTES) {
+          this.refuse("frame_too_large", "");  // the server would drop the connection on it
+        } else {
+          this.ws.send(reply);
+          this.clean = true;
+        }
+      }
       this.queue = [];
       this.answered = true;
       this.sendStep1();
@@ -191,6 +255,7 @@
       if (this.answered && this.awaiting === 0) {
         this.state = "synced";
         this.retries = 0;
+        if (this.clean) { this.unsaved = ""; }  // our step 2 was stored: the server has it all
       }
       if (!this.ready) { this.ready = true; render.ready(this.name); }
     }
@@ -204,8 +269,22 @@
     if (frame.code === "read_only") {
       readOnly = true;
       render.readOnly();
+    } else if (frame.code !== "rate_limited") {  // rate limits heal by themselves (the server asks again)
+      this.refuse(frame.code, frame.message);
+      return;
     }
     notice(frame.message || "The server refused a change.");
+  };
+
+  // The server lacks a change of ours, and everything built on it: say so until a step 2 of
+  // ours (sent when the server asks again: on connect, or when a later edit needs what it lacks)
+  // goes through.
+  Link.prototype.refuse = function (code, message) {
+    var reason = has(REFUSALS, code) ? REFUSALS[code] : "the server refused a change" + (message ? " (" + message + ")" : "");
+    this.unsaved = reason;
+    this.clean = false;
+    notice("Not saved: " + reason + ".");
+    render.status();
   };
 
   Link.prototype.onClose = function (ws, code) {
@@ -255,10 +334,15 @@
     var all = function (state) { return names.every(function (n) { return links[n].state === state; }); };
     var some = function (state) { return names.some(function (n) { return links[n].state === state; }); };
     var pending = names.filter(function (n) { return links[n].queue.length > 0; });
+    var unsaved = names.filter(function (n) { return links[n].unsaved; });
     var state, text;
     if (some("refused")) {
       state = "refused";
       text = "Shared docs unavailable: " + links[names.filter(function (n) { return links[n].state === "refused"; })[0]].refusal + ".";
+    } else if (unsaved.length) {
+      state = "unsaved";
+      text = "Not saved: " + LABELS[unsaved[0]] + " — " + links[unsaved[0]].unsaved +
+        ". Others do not see your changes to it until then.";
     } else if (some("offline") || !navigator.onLine) {
       state = "offline";
       text = "Offline — " + (pending.length
@@ -273,7 +357,7 @@
     }
     root.dataset.state = state;
     if (el && el.textContent !== text) { el.textContent = text; }
-    if (el) { el.className = "docs-status " + ({ synced: "ok", offline: "warn", refused: "bad" }[state] || ""); }
+    if (el) { el.className = "docs-status " + ({ synced: "ok", offline: "warn", refused: "bad", unsaved: "bad" }[state] || ""); }
   };
 
   var canEdit = function (name) { return !readOnly && links[name] && links[name].ready; };
@@ -319,6 +403,15 @@
       var before = ytext.toString(), after = ta.value;
       if (before === after) { return; }
       var d = diff(before, after);
+      var size = d.insert ? utf8Length(d.insert) : 0;
+      if (size > MAX_CHANGE_BYTES - CHANGE_MARGIN) {
+        // The server would refuse it, and every later edit building on it: keep it out.
+        ta.value = before;
+        ta.setSelectionRange(d.index, d.index);
+        notice("Not added: that is " + Math.ceil(size / 1024) + " KB of text, and one change can add at most " +
+          Math.floor((MAX_CHANGE_BYTES - CHANGE_MARGIN) / 1024) + " KB. Paste it in smaller pieces.");
+        return;
+      }
       link.doc.transact(function () {
         if (d.remove) { ytext.delete(d.index, d.remove); }
         if (d.insert) { ytext.insert(d.index, d.insert); }
@@ -397,7 +490,7 @@
     };
     var draw = function () {
       if (!link.ready) { return; }
-      var seen = {};
+      var seen = Object.create(null);
       yitems.toArray().forEach(function (item) {
         if (!(item instanceof Y.Map)) { return; }
         var id = String(item.get("id") || ""), name = String(item.get("name") || "").trim();
@@ -467,7 +560,7 @@
         if (!m || typeof m !== "object") { return; }
         var mx = m.x, my = m.y, label = String(m.label || "").trim();
         if (!label || mx !== Math.floor(mx) || my !== Math.floor(my) || mx < 0 || mx >= COLS || my < 0 || my >= ROWS) { return; }
-        out.push({ id: id, x: mx, y: my, label: label.slice(0, 40), kind: KINDS[m.kind] ? m.kind : "poi" });
+        out.push({ id: id, x: mx, y: my, label: label.slice(0, 40), kind: has(KINDS, m.kind) ? m.kind : "poi" });
       });
       out.sort(function (a, b) { return a.label.toLowerCase() < b.label.toLowerCase() ? -1 : a.label.toLowerCase() > b.label.toLowerCase() ? 1 : 0; });
       return out;
@@ -484,7 +577,7 @@
       if (i < 0) { return; }
       var cx = i % COLS, cy = Math.floor(i / COLS);
       var moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-      if (moves[evt.key]) {
+      if (has(moves, evt.key)) {
         cx = Math.max(0, Math.min(COLS - 1, cx + moves[evt.key][0]));
         cy = Math.max(0, Math.min(ROWS - 1, cy + moves[evt.key][1]));
       } else if (evt.key === "Home") { cx = 0; } else if (evt.key === "End") { cx = COLS - 1; } else { return; }
@@ -517,10 +610,10 @@
           link.doc.transact(function () { ymarkers.delete(id); }, LOCAL);
           labelInput.focus();
         } else if (button.classList.contains("marker-pick")) {
-          var m = ymarkers.get(id);
+          var m = markers().filter(function (mk) { return mk.id === id; })[0];
           if (m) {
             labelInput.value = m.label;
-            kindSelect.value = KINDS[m.kind] ? m.kind : "poi";
+            kindSelect.value = m.kind;
             moveFocus(m.y * COLS + m.x);
           }
         }
@@ -528,7 +621,7 @@
     }
 
     var draw = function () {
-      var all = link.ready ? markers() : [], at = {};
+      var all = link.ready ? markers() : [], at = Object.create(null);
       all.forEach(function (m) { (at[m.y * COLS + m.x] = at[m.y * COLS + m.x] || []).push(m); });
       cells.forEach(function (cell, i) {
         var here = at[i] || [], name = cellName(i % COLS, Math.floor(i / COLS));
@@ -598,6 +691,30 @@
   };
 
   // ---- start ----------------------------------------------------------------------------
+
+  // Local copies of sessions this browser has not opened for KEEP_MS go (ours never).
+  (function prune() {
+    try {
+      var storage = window.localStorage, now = Date.now(), prefixes = Object.create(null), i, key;
+      var index = JSON.parse(storage.getItem(INDEX_KEY) || "{}");
+      if (!index || typeof index !== "object") { index = {}; }
+      for (i = 0; i < storage.length; i++) {
+        key = storage.key(i);
+        if (key && key.indexOf("gtw-docs:v1:") === 0) { prefixes[key.slice(0, key.lastIndexOf(":"))] = true; }
+      }
+      var keep = {};
+      Object.keys(prefixes).forEach(function (prefix) {
+        var at = has(index, prefix) && typeof index[prefix] === "number" ? index[prefix] : now;
+        if (prefix !== STORE_KEY && now - at > KEEP_MS) {
+          Object.keys(LABELS).forEach(function (name) { storage.removeItem(prefix + ":" + name); });
+        } else {
+          keep[prefix] = at;
+        }
+      });
+      keep[STORE_KEY] = now;
+      storage.setItem(INDEX_KEY, JSON.stringify(keep));
+    } catch (e) { /* no storage: nothing to prune */ }
+  })();
 
   ["notes", "inventory", "map"].forEach(function (name) { links[name] = new Link(name); });
   bindNotes(links.notes);
