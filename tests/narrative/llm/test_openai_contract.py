@@ -12,7 +12,7 @@ import pytest
 from gtw_site.providers import ProviderError, Usage
 from narrative.llm.base import ChatRequest, Message, StreamEnd, TextDelta, ToolCall, ToolCallEvent, ToolSpec
 from narrative.llm.openai import OpenAIChatProvider
-from tests.narrative.llm.wire_server import Reply, ScriptedCall, WireServer
+from tests.narrative.llm.wire_server import Reply, ScriptedCall, WireServer, drain
 
 ROLL = ToolSpec(
     name="roll_check",
@@ -39,16 +39,6 @@ def provider(wire: WireServer) -> OpenAIChatProvider:
 def ask(**kwargs) -> ChatRequest:
     messages = [Message("system", "You are the game master."), Message("user", "I pick the airlock's lock.")]
     return ChatRequest(messages=messages, **kwargs)
-
-
-def drain(events) -> tuple[list, ProviderError | None]:
-    seen = []
-    try:
-        for event in events:
-            seen.append(event)
-    except ProviderError as exc:
-        return seen, exc
-    return seen, None
 
 
 def texts(events) -> list[str]:

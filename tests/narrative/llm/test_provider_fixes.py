@@ -19,7 +19,7 @@ from narrative.llm.base import ChatRequest, Message, StreamEnd, TextDelta, ToolC
 from narrative.llm.openai import OpenAIChatProvider
 from narrative.llm.openai_compatible import OpenAICompatibleProvider
 from narrative.llm.registry import Recorded
-from tests.narrative.llm.wire_server import Reply, ScriptedCall, WireServer
+from tests.narrative.llm.wire_server import Reply, ScriptedCall, WireServer, drain
 
 ROLL = ToolSpec(name="roll", description="Roll dice.", parameters={"type": "object"})
 
@@ -33,16 +33,6 @@ def wire() -> Iterator[WireServer]:
 def ask(**kwargs) -> ChatRequest:
     messages = [Message("system", "You are the game master."), Message("user", "I pick the lock.")]
     return ChatRequest(messages=messages, **kwargs)
-
-
-def drain(events) -> tuple[list, ProviderError | None]:
-    seen = []
-    try:
-        for event in events:
-            seen.append(event)
-    except ProviderError as exc:
-        return seen, exc
-    return seen, None
 
 
 def calls(events):

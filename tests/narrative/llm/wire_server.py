@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from gtw_site.providers import ProviderError
+
 
 @dataclass
 class ScriptedCall:
@@ -417,3 +419,14 @@ def _anthropic_json(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
         "stop_sequence": None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
     }
+
+
+def drain(events) -> tuple[list, ProviderError | None]:
+    """Every stream event until the end or a ProviderError (returned, not raised)."""
+    seen = []
+    try:
+        for event in events:
+            seen.append(event)
+    except ProviderError as exc:
+        return seen, exc
+    return seen, None
