@@ -2,6 +2,7 @@ from ninja import Router, Status
 
 from campaigns import selectors, services
 from campaigns.branching import campaign_branch
+from campaigns.links import invite_url
 from campaigns.schemas import (
     AcceptOut,
     ActionIn,
@@ -50,7 +51,7 @@ def campaign_create(request, data: CampaignIn):
 def invite_create(request, campaign_id: int, data: InviteIn | None = None):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
     invite = services.invite_create(membership=membership, role=(data.role if data else "player"))
-    url = selectors.invite_url(request, invite.code)
+    url = invite_url(request, invite.code)
     return Status(201, {"code": invite.code, "url": url, "expires_at": invite.expires_at})
 
 

@@ -111,13 +111,3 @@ def campaign_members(*, campaign_id: int) -> list[Membership]:
     return list(
         Membership.objects.filter(campaign_id=campaign_id).select_related("user").order_by("joined_at")
     )
-
-
-def invite_url(request, code: str) -> str:
-    """The link a GM sends: on GTW_SITE_URL when set (behind a proxy the request's own host and
-    scheme are the internal ones), else on the host the GM is using."""
-    from django.conf import settings
-    from django.urls import reverse
-
-    base = (settings.SITE_URL or request.build_absolute_uri("/")).rstrip("/")
-    return base + reverse("invite_accept", args=[code])

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns import selectors, services
 from campaigns.errors import Conflict, DomainError
+from campaigns.links import invite_url
 from campaigns.models import ContentPack, Event, Membership, PersonalityPreset, PlaySession
 from gtw_site.models import ApiToken
 from gtw_site.tokens import token_issue, token_revoke
@@ -89,7 +90,7 @@ def campaign_detail(request, campaign_id: int):
 def invite_create(request, campaign_id: int):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
     invite = services.invite_create(membership=membership, role=request.POST.get("role", "player"))
-    url = selectors.invite_url(request, invite.code)
+    url = invite_url(request, invite.code)
     return render(request, "campaigns/campaign.html#invite-link", {"invite": invite, "invite_url": url})
 
 

@@ -76,6 +76,13 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise RuntimeError(f"/healthz did not answer 200 within {timeout:.0f} s")
 
 
+def server_failed(exc: BaseException, log_path: Path, name: str = "gtw bench") -> int:
+    """Say why a benchmark run failed, with the end of the server's log; the exit status."""
+    tail = log_path.read_text(errors="replace")[-3000:]
+    sys.stderr.write(f"{name}: {exc!r}\n--- end of {log_path} ---\n{tail}")
+    return 1
+
+
 def _stop_server(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -373,9 +380,7 @@ def main(args) -> int:
             print(f"  {n} client(s), session {session_id}, {turns} turns + {WARMUP_TURNS} warm-up")
             results = asyncio.run(_run(port, session_id, tokens, turns))
         except (RuntimeError, OSError) as exc:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            sys.stderr.write(f"gtw bench: {exc}\n--- end of {log_path} ---\n{tail}")
-            return 1
+            return server_failed(exc, log_path)
         except KeyboardInterrupt:
             sys.stderr.write("gtw bench: interrupted\n")
             return 130

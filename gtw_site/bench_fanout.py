@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gtw_site.bench import _machine, _ms, _stop_server, _wait_healthy, percentile, update_section
+from gtw_site.bench import (
+    _machine,
+    _ms,
+    _stop_server,
+    _wait_healthy,
+    percentile,
+    server_failed,
+    update_section,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / "var" / "bench-fanout"
@@ -430,9 +438,7 @@ def main(args) -> int:
             print(f"  {n} client(s), session {session_id}, {messages} messages at {rate:g}/s", flush=True)
             measure(proc, port, run, session_id, [token for _, token in players])
         except (RuntimeError, OSError) as exc:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            sys.stderr.write(f"gtw bench: {exc}\n--- end of {log_path} ---\n{tail}")
-            return 1
+            return server_failed(exc, log_path)
         except KeyboardInterrupt:
             sys.stderr.write("gtw bench: interrupted\n")
             return 130

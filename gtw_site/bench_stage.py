@@ -44,6 +44,7 @@ from gtw_site.bench import (
     _stop_server,
     _wait_healthy,
     percentile,
+    server_failed,
     update_section,
 )
 from gtw_site.trace import mark
@@ -313,9 +314,7 @@ def main(args) -> int:
             print(f"  {participants} participants on {teams} fireteams, stage {session_id}, {windows} beats")
             results = asyncio.run(_run(port, session_id, gm_token, tokens, windows))
         except (RuntimeError, OSError, TimeoutError) as exc:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            sys.stderr.write(f"gtw bench stage: {exc!r}\n--- end of {log_path} ---\n{tail}")
-            return 1
+            return server_failed(exc, log_path, "gtw bench stage")
         except KeyboardInterrupt:
             sys.stderr.write("gtw bench stage: interrupted\n")
             return 130
