@@ -5,7 +5,6 @@ local wire-format server, through the real SDKs."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -298,24 +297,18 @@ def test_abandoning_the_recorded_stream_closes_the_adapters():
 # 4. GTW_LLM_TIMEOUT bounds the whole call, not each socket read --------------------------------
 
 
-def timed(fn):
-    started = time.monotonic()
-    result = fn()
-    return result, time.monotonic() - started
-
-
 @pytest.mark.parametrize("kind", ["openai", "openai_compatible"])
 def test_a_trickling_stream_times_out(wire, kind):
-    # Every gap is under the per-read timeout; the whole reply would take ~4s.
+    # Every gap is under the per-read timeout; the whole reply would take ~4s, so an error after
+    # some words (not all ten) is the whole-call deadline at work.
     wire.script(Reply(text=[f"w{i} " for i in range(10)], gap=0.4))
     provider = openai_like(kind, wire.openai_base_url, timeout=1.0)
 
-    (events, error), elapsed = timed(lambda: drain(provider.stream(ask())))
+    events, error = drain(provider.stream(ask()))
 
     assert error is not None and error.retryable is True
     assert str(error) == f"{kind}: timed out after 1.0s"
     assert 0 < len(events) < 10
-    assert elapsed < 2.0
 
 
 @pytest.mark.parametrize("vendor", ["openai", "anthropic"])
@@ -329,12 +322,11 @@ def test_keepalives_do_not_keep_a_call_alive(wire, vendor):
     else:
         provider = openai_like("openai", wire.openai_base_url, timeout=1.0)
 
-    (events, error), elapsed = timed(lambda: drain(provider.stream(ask())))
+    events, error = drain(provider.stream(ask()))
 
     assert events == []
     assert error is not None and error.retryable is True
     assert str(error) == f"{vendor}: timed out after 1.0s"
-    assert elapsed < 2.0
 
 
 @pytest.mark.parametrize("vendor", ["openai", "anthropic"])
@@ -353,11 +345,10 @@ def test_complete_is_bounded_too(wire, vendor):
             provider.complete(ask())
         return caught.value
 
-    error, elapsed = timed(call)
+    error = call()
 
     assert error.retryable is True
     assert str(error) == f"{vendor}: timed out after 1.0s"
-    assert elapsed < 2.0
 
 
 @pytest.mark.parametrize("vendor", ["openai", "anthropic"])
