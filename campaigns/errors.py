@@ -38,3 +38,10 @@ class Conflict(DomainError):
 class Gone(DomainError):
     status = 410
     code = "gone"
+
+
+class RateLimited(DomainError):
+    """Too many requests of one kind from one user (gtw_site.ratelimit)."""
+
+    status = 429
+    code = "rate_limited"

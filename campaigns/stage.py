@@ -28,14 +28,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 from campaigns import events, selectors
-from campaigns.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from campaigns.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited  # noqa: F401 — RateLimited: re-exported
 from campaigns.models import (
     Alliance,
     AllianceMember,
@@ -48,10 +46,9 @@ from campaigns.models import (
     StageSeat,
 )
 from campaigns.services import _opening_payload, check_storable, clean_text
+from gtw_site import ratelimit
 
 WINDOW_SECONDS_MAX = 3600
-# scope -> (how many, per how many seconds, what they are called in the refusal)
-RATE_LIMITS = {"hand": (4, 60, "raised hands"), "action": (8, 30, "actions")}
 STAGE_EVENTS = frozenset(
     {
         "HandRaised",
@@ -69,11 +66,6 @@ STAGE_EVENTS = frozenset(
         "SquadSummary",
     }
 )
-
-
-class RateLimited(DomainError):
-    status = 429
-    code = "rate_limited"
 
 
 def now() -> datetime:
@@ -123,21 +115,8 @@ def _refuse_spectator(membership: Membership) -> None:
 
 
 def rate_check(*, scope: str, user_id: int) -> None:
-    """A fixed window per user in the shared cache (Redis): at most N per M seconds. Only the
-    flooding user is refused; everyone else has their own counter."""
-    limit, per, what = {**RATE_LIMITS, **getattr(settings, "GTW_STAGE_RATE_LIMITS", {})}[scope]
-    # The window starts at the user's first request (not at a clock boundary, which would let a
-    # flood straddling it through twice); per database, so deployments sharing Redis don't mix.
-    key = f"stage-rl:{connection.settings_dict['NAME']}:{scope}:{user_id}"
-    if cache.add(key, 1, timeout=per):
-        return
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: a new window
-        cache.add(key, 1, timeout=per)
-        return
-    if count > limit:
-        raise RateLimited(f"Slow down: at most {limit} {what} per {per} seconds.")
+    """Stage hands and actions: the shared per-user limits (scopes "stage_hand", "stage_action")."""
+    ratelimit.rate_check(scope=f"stage_{scope}", ident=user_id)
 
 
 # ---- seats ----------------------------------------------------------------------------------

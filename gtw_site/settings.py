@@ -391,6 +391,12 @@ GTW_DDA = {
     "dc_max_offset": env_int("GTW_DDA_DC_MAX", 3),
 }
 GTW_ACTION_MAX_CHARS = 2000
+# Per-user rate limits (gtw_site/ratelimit.py): scope -> (how many, per how many seconds, what
+# they are called in the refusal). 0 turns one off.
+GTW_RATE_LIMITS = {
+    "stage_hand": (4, 60, "raised hands"),
+    "stage_action": (8, 30, "actions"),
+}
 GTW_WS_MAX_FRAME_BYTES = 16 * 1024
 GTW_DELTA_COALESCE_MS = env_int("GTW_DELTA_COALESCE_MS", 75)
 GTW_INVITE_TTL_HOURS = env_int("GTW_INVITE_TTL_HOURS", 72)

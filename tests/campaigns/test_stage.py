@@ -8,7 +8,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 
 from campaigns import events as event_store
 from campaigns import selectors
@@ -30,18 +29,11 @@ def patch(client, url, data):
 @pytest.fixture(autouse=True)
 def fresh_rate_limits():
     """Rate-limit counters live in the shared Redis; start every test from zero."""
+    from gtw_site.ratelimit import rate_reset
 
-    def clear():
-        from django.db import connection
-
-        # Only this test database's counters: a parallel worker's test is using its own.
-        client = cache._cache.get_client(write=True)
-        for key in client.scan_iter(match=f"*stage-rl:{connection.settings_dict['NAME']}:*"):
-            client.delete(key)
-
-    clear()
+    rate_reset()
     yield
-    clear()
+    rate_reset()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from asgiref.sync import async_to_sync
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 
 from realtime.routing import websocket_urlpatterns
 from tests.conftest import _user
@@ -31,9 +30,9 @@ def fresh_channel_layer():
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits():
-    client = cache._cache.get_client(write=True)
-    for key in client.scan_iter(match="*stage-rl:*"):
-        client.delete(key)
+    from gtw_site.ratelimit import rate_reset
+
+    rate_reset()
 
 
 @pytest.fixture
