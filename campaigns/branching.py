@@ -34,7 +34,13 @@ def campaign_branch(
     parent = session.campaign
     name = clean_text(name or f"{parent.name} (branch at #{at_seq})", what="The branch name", max_len=120)
     branch = Campaign.objects.create(
-        name=name, pack=parent.pack, personality=parent.personality, created_by=membership.user
+        name=name,
+        pack=parent.pack,
+        personality=parent.personality,
+        created_by=membership.user,
+        # The branch plays the parent's pinned mission version, not whatever was uploaded since.
+        mission_slug=parent.mission_slug,
+        mission_hash=parent.mission_hash,
     )
     Membership.objects.bulk_create(
         Membership(campaign=branch, user_id=m.user_id, role=m.role) for m in parent.memberships.all()

@@ -55,6 +55,11 @@ class Campaign(models.Model):
     personality = models.ForeignKey(PersonalityPreset, null=True, blank=True, on_delete=models.SET_NULL)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The mission version this campaign plays (slug + content hash of an installed missions.Mission):
+    # pinned at creation and whenever the GM starts a mission, so a later upload of the same slug
+    # never changes the campaign's next session (issue 11). Empty until a mission is pinned.
+    mission_slug = models.CharField(max_length=80, blank=True, default="")
+    mission_hash = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

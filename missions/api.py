@@ -8,13 +8,20 @@ from typing import Any
 from ninja import Body, Router, Schema, Status
 from pydantic import Field
 
-from campaigns.errors import Forbidden, NotFound
-from campaigns.models import Membership, PersonalityPreset
+from campaigns.models import PersonalityPreset
 from campaigns.selectors import session_gm_get, session_membership_get
+from gtw_site.ratelimit import rate_check
 from missions.models import Mission
-from missions.services import mission_install, missions_latest, override_from_fields
+from missions.services import (
+    check_can_install_missions,
+    check_can_read_mission_source,
+    mission_get,
+    mission_install,
+    missions_latest,
+    override_from_fields,
+)
 from narrative import director, engine
-from narrative.services import deck_install, deck_list
+from narrative.services import check_can_install_decks, deck_install, deck_list
 
 router = Router(tags=["game"])
 
@@ -44,6 +51,9 @@ class MissionInstalled(MissionOut):
 
 class MissionRunIn(Schema):
     slug: str = Field(max_length=80)
+    # A specific installed version; without it the campaign's pinned version of its pinned
+    # mission, or the newest version of another mission.
+    content_hash: str | None = Field(default=None, max_length=64)
 
 
 class OverrideIn(Schema):
@@ -102,13 +112,6 @@ def _mission_out(m: Mission, **extra) -> dict:
     }
 
 
-def _require_designer(user, doing: str = "install missions and decks") -> None:
-    """Installing content, or reading a mission's source: staff, or anyone who runs a campaign
-    as its GM."""
-    if not (user.is_staff or Membership.objects.filter(user=user, role=Membership.Role.GM).exists()):
-        raise Forbidden(f"Only GMs and staff can {doing}.")
-
-
 def _game(session) -> dict:
     state = session.state or {}
     beat = (state.get("director") or {}).get("beat") or "inciting"
@@ -123,22 +126,22 @@ def _game(session) -> dict:
 
 @router.get("/missions", response=list[MissionOut])
 def mission_list(request):
+    # A catalogue for every signed-in user (a GM picks from it): titles and summaries are no
+    # secret; the source (hidden objectives, twists) is, and is only in the detail.
     return [_mission_out(m) for m in missions_latest()]
 
 
 @router.get("/missions/{slug}", response=MissionDetail)
 def mission_detail(request, slug: str):
-    # The source holds hidden objectives, twists and fail states: spoilers for players.
-    _require_designer(request.user, "read a mission's source (it holds the hidden objectives and twists)")
-    mission = Mission.objects.filter(slug=slug).order_by("-installed_at", "-pk").first()
-    if mission is None:
-        raise NotFound(f"No mission '{slug}' is installed.")
+    check_can_read_mission_source(request.user)
+    mission = mission_get(slug)
     return _mission_out(mission, source=mission.source, ast=mission.ast)
 
 
 @router.post("/missions", response={200: MissionInstalled, 201: MissionInstalled})
 def mission_create(request, data: MissionIn):
-    _require_designer(request.user)
+    check_can_install_missions(request.user)
+    rate_check(scope="content_install", ident=request.user.pk)
     mission, created = mission_install(source=data.source, filename=data.filename, user=request.user)
     return Status(201 if created else 200, _mission_out(mission, created=created))
 
@@ -152,7 +155,9 @@ def game_get(request, session_id: int):
 @router.post("/sessions/{session_id}/mission", response=GameOut)
 def mission_run(request, session_id: int, data: MissionRunIn):
     session = session_gm_get(viewer=request.user, session_id=session_id)
-    engine.mission_start(session=session, slug=data.slug, actor_id=request.user.pk)
+    engine.mission_start(
+        session=session, slug=data.slug, content_hash=data.content_hash, actor_id=request.user.pk
+    )
     session.refresh_from_db()
     return _game(session)
 
@@ -197,7 +202,8 @@ def decks_get(request):
 
 @router.post("/decks", response={200: DeckInstalled, 201: DeckInstalled})
 def deck_create(request, data: dict[str, Any] = Body(...)):  # noqa: B008 — ninja's body marker
-    _require_designer(request.user)
+    check_can_install_decks(request.user)
+    rate_check(scope="content_install", ident=request.user.pk)
     row, changed = deck_install(document=data, user=request.user)
     return Status(201 if changed else 200, _deck_out(row, changed=changed))
 

@@ -15,7 +15,12 @@ from narrative import engine
 @require_POST
 def mission_start(request, session_id: int):
     session = selectors.session_gm_get(viewer=request.user, session_id=session_id)
-    engine.mission_start(session=session, slug=request.POST.get("slug", "")[:80], actor_id=request.user.pk)
+    engine.mission_start(
+        session=session,
+        slug=request.POST.get("slug", ""),  # checked there: a malformed id is a 422, not a 500
+        content_hash=request.POST.get("content_hash") or None,
+        actor_id=request.user.pk,
+    )
     return redirect("play", session.pk)
 
 

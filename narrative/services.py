@@ -10,9 +10,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from campaigns.errors import Invalid
+from campaigns.errors import Forbidden, Invalid
+from campaigns.services import check_storable
 from narrative import decks
 from narrative.models import StoryDeck
+
+DECK_INSTALL_PERMISSION = "narrative.add_storydeck"
 
 
 @functools.cache
@@ -32,6 +35,40 @@ def trusted_keys() -> dict[str, str]:
     return _trusted_from(tuple(settings.GTW_DECK_TRUSTED_KEY_FILES), settings.GTW_DECK_TRUSTED_KEYS)
 
 
+def can_install_decks(user) -> bool:
+    """Installing a story deck is an operator's job: staff, or a user given the "Can add story
+    deck" permission (the admin checks the same). An installed deck feeds every campaign's
+    twists, so running a campaign of one's own is not enough."""
+    return bool(
+        user.is_authenticated and user.is_active and (user.is_staff or user.has_perm(DECK_INSTALL_PERMISSION))
+    )
+
+
+def check_can_install_decks(user) -> None:
+    if not can_install_decks(user):
+        raise Forbidden(
+            "Only the site's operators can install story decks (staff, or users given the "
+            "'Can add story deck' permission); running a campaign doesn't include it."
+        )
+
+
+def _check_storable_json(value, depth: int = 0) -> None:
+    """PostgreSQL's jsonb cannot hold NUL or a lone surrogate in any string, key or value: a
+    trusted signer's deck carrying one must be a 422, not a DataError. (Deck documents are
+    shallow; the depth guard only bounds the recursion.)"""
+    if depth > 64:
+        raise Invalid("The deck is nested too deeply.")
+    if isinstance(value, str):
+        check_storable(value, what="The deck")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable_json(key, depth + 1)
+            _check_storable_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable_json(item, depth + 1)
+
+
 def deck_install(*, document, user=None, pack=None) -> tuple[StoryDeck, bool]:
     """Verify and install (or update) a signed deck. Returns (deck, changed). Raises Invalid with
     the verifier's message for unsigned, untrusted, tampered or malformed decks."""
@@ -41,6 +78,7 @@ def deck_install(*, document, user=None, pack=None) -> tuple[StoryDeck, bool]:
             document = decks.parse_json_bytes(raw, "deck")
         except decks.DeckError as exc:
             raise Invalid(str(exc)) from None
+    _check_storable_json(document)
     try:
         deck = decks.verify_deck(document, trusted_keys())
     except decks.DeckError as exc:

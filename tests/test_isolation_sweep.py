@@ -9,6 +9,10 @@ global by design (your own campaign list, creating your own campaign, the conten
 may answer, but never with anything from the campaign. Anonymous callers get 401 or the login
 page. Every websocket route closes with 4403. A player sees nothing of another player's private
 memory on any of these either.
+
+"The outsider" is two personas: a user with no campaign, and "any signed-in user" — a GM of some
+other campaign (anyone can create one; issue 11). Running a campaign of one's own opens nothing
+of this one, and reads no mission source and installs no content either.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from gtw_site.api import api
 
 SECRET = "the-outsider-must-never-read-this"
 PRIVATE = "only-kira-knows-the-vault-code-4471"
+# Only in vesper-relay's source (a hidden objective's trigger): never in the public catalogue.
+MISSION_SOURCE = "met_ameline"
 
 # Operations that are not about one campaign: they may answer an outsider (with their own data).
 GLOBAL_API = {
@@ -41,10 +47,19 @@ GLOBAL_API = {
 GLOBAL_PAGES = {"", "healthz", "campaigns/new", "campaigns/join", "account/tokens/"}
 
 
+@pytest.fixture(params=["no-campaign", "gm-elsewhere"])
+def stranger(request, content, outsider):
+    """The outsider, as a user in no campaign, or as the GM of a campaign of their own."""
+    if request.param == "gm-elsewhere":
+        services.campaign_create(user=outsider, name="Their own sandbox", pack_slug="starter")
+    return outsider
+
+
 @pytest.fixture
 def world(db, content, campaign, characters, session, gm, player, outsider):
     from campaigns.models import Alliance, Fireteam
     from memory import services as memory_services
+    from memory.models import MemoryImport
     from narrative import turns
 
     campaign.name = f"Campaign {SECRET}"
@@ -58,6 +73,7 @@ def world(db, content, campaign, characters, session, gm, player, outsider):
     fireteam = Fireteam.objects.create(campaign=campaign, name="Red", voice_room_id="sweep-red")
     alliance = Alliance.objects.create(campaign=campaign, name="Pact")
     memory = memory_services.memory_record(membership=player_seat, text=PRIVATE, visibility="private")[0]
+    upload = MemoryImport.objects.create(campaign=campaign, created_by=player, filename=f"{SECRET}.jsonl")
     return {
         "campaign_id": campaign.pk,
         "session_id": session.pk,
@@ -66,6 +82,8 @@ def world(db, content, campaign, characters, session, gm, player, outsider):
         "alliance_id": alliance.pk,
         "memory_id": memory.pk,
         "action_seq": action.events[0].seq,
+        "seq": action.events[0].seq,  # an event of the session (e.g. the dice-verify route)
+        "import_id": upload.pk,  # the player's memory import
         "username": player.username,
         "slug": "vesper-relay",
         "code": "not-an-invite",  # an invite code is the capability itself: a wrong one is a 404
@@ -161,9 +179,10 @@ def _assert_no_leak(response, where: str):
     text = response.content.decode(errors="replace")
     assert SECRET not in text, f"{where} leaked the campaign to an outsider"
     assert PRIVATE not in text, f"{where} leaked a private memory"
+    assert MISSION_SOURCE not in text, f"{where} leaked a mission's source"
 
 
-def test_every_api_operation_refuses_the_outsider(world, outsider_client, player):
+def test_every_api_operation_refuses_the_outsider(world, stranger, outsider_client, player):
     ids = {**world, "player_id": player.pk}
     swept = 0
     for method, path, op, spec in _operations():
@@ -188,7 +207,7 @@ def test_every_api_operation_refuses_the_outsider(world, outsider_client, player
     assert swept >= 50  # the whole API, not a handful
 
 
-def test_every_page_refuses_the_outsider_and_sends_strangers_to_sign_in(world, outsider_client):
+def test_every_page_refuses_the_outsider_and_sends_strangers_to_sign_in(world, stranger, outsider_client):
     anonymous = Client()
     swept = 0
     for route in _pages():
@@ -230,7 +249,7 @@ def test_another_player_never_reads_a_private_memory(world, content, campaign, g
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_socket_closes_on_the_outsider_with_4403(world, outsider):
+def test_every_socket_closes_on_the_outsider_with_4403(world, stranger):
     """Every websocket route (realtime.routing), for the outsider and for an anonymous caller."""
     from asgiref.sync import async_to_sync
     from channels.routing import URLRouter
@@ -253,6 +272,33 @@ def test_every_socket_closes_on_the_outsider_with_4403(world, outsider):
         return closed
 
     for url in routes:
-        for user in (outsider, AnonymousUser()):
+        for user in (stranger, AnonymousUser()):
             closed = async_to_sync(knock)(url, user)
             assert closed.get("code") == 4403, f"{url} as {user}: {closed}"
+
+
+def test_a_gm_of_another_campaign_reads_no_mission_source_and_installs_nothing(world, outsider):
+    """issue 11 hole 1: "GM of any campaign" was enough to read every mission's hidden source and
+    to replace a mission or a deck for every campaign on the server. Real, valid bodies here (the
+    operation sweep's are minimal), so only the permission check stands in the way."""
+    from pathlib import Path
+
+    from missions.models import Mission
+    from narrative.models import StoryDeck
+
+    services.campaign_create(user=outsider, name="Their own sandbox", pack_slug="starter")
+    client = Client()
+    client.force_login(outsider)
+    for slug in Mission.objects.values_list("slug", flat=True).distinct():
+        response = client.get(f"/api/missions/{slug}")
+        assert response.status_code == 403, f"GET /api/missions/{slug} answered {response.status_code}"
+        assert "source" not in response.json()
+    starter = Path(__file__).resolve().parent.parent / "content" / "packs" / "starter"
+    source = (starter / "missions" / "vesper-relay.mission").read_text()
+    hijack = source.replace('"The Silence at Vesper Relay"', '"Vesper Relay, rewritten"')
+    assert _call(client, "post", "/api/missions", {"source": hijack}).status_code == 403
+    assert not Mission.objects.filter(title="Vesper Relay, rewritten").exists()
+    StoryDeck.objects.filter(slug="reach-twists").update(sha256="before")
+    deck = json.loads((starter / "decks" / "reach-twists.json").read_text())
+    assert _call(client, "post", "/api/decks", deck).status_code == 403
+    assert StoryDeck.objects.get(slug="reach-twists").sha256 == "before"

@@ -231,7 +231,15 @@ def test_gm_sets_the_beat_and_switches_missions_players_and_outsiders_cannot(
     assert_replays(session)
 
 
-def test_mission_api_lists_installs_and_reports_errors(session, gm_client, outsider_client):
+def grant(user, *codenames):
+    """Make `user` an operator who may install content (issue 11: running a campaign is not enough)."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+def test_mission_api_lists_installs_and_reports_errors(session, gm, gm_client, outsider_client):
+    grant(gm, "add_mission")
     listed = gm_client.get("/api/missions").json()
     assert {m["slug"] for m in listed} >= {"vesper-relay", "thule-descent", "rootbound-vault"}
     broken = 'mission x "X"\nbiome ice-moon\nsummary "s"\nscene a "A" { description "d" }\n'
@@ -245,7 +253,7 @@ def test_mission_api_lists_installs_and_reports_errors(session, gm_client, outsi
     new = source.replace('"The Silence at Vesper Relay"', '"The Silence at Vesper Relay (GM cut)"')
     r = gm_client.post("/api/missions", {"source": new}, content_type="application/json")
     assert r.status_code == 201 and r.json()["title"].endswith("(GM cut)")
-    # Someone who runs no campaign can't install content.
+    # Someone without the permission can't install content.
     assert (
         outsider_client.post("/api/missions", {"source": new}, content_type="application/json").status_code
         == 403
@@ -253,8 +261,11 @@ def test_mission_api_lists_installs_and_reports_errors(session, gm_client, outsi
     assert gm_client.get("/api/missions/nope").status_code == 404
 
 
-def test_a_missions_source_is_for_gms_not_players(session, gm_client, player_client, outsider_client):
+def test_a_missions_source_is_for_operators_not_players(
+    session, gm, gm_client, player_client, outsider_client
+):
     """The list (titles, summaries) is a catalogue; the source would spoil hidden objectives."""
+    grant(gm, "add_mission")
     detail = gm_client.get("/api/missions/vesper-relay")
     assert detail.status_code == 200 and "hidden until" in detail.json()["source"]
     for client in (player_client, outsider_client):
@@ -263,7 +274,8 @@ def test_a_missions_source_is_for_gms_not_players(session, gm_client, player_cli
         assert "source" not in client.get("/api/missions").json()[0]
 
 
-def test_deck_api_installs_only_trusted_untampered_decks(session, gm_client):
+def test_deck_api_installs_only_trusted_untampered_decks(session, gm, gm_client):
+    grant(gm, "add_storydeck")
     listed = gm_client.get("/api/decks").json()
     assert {d["slug"] for d in listed} == {"reach-twists", "reach-hazards"}
     doc = json.loads((DECKS / "reach-twists.json").read_text())
