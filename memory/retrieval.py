@@ -3,7 +3,9 @@ fusion (memory/ranking.py), boosted by recency and importance.
 
 Every query is scoped in SQL to what the viewer may see: the campaign namespace plus the
 viewer's own `player:<id>` namespace. The GM sees campaign memory, and players' private
-memories only when GTW_GM_OMNISCIENT is on. pgvector ≥ 0.8's iterative index scans keep a
+memories only when GTW_GM_OMNISCIENT is on. The narrator never mixes the two: the narration
+the table reads recalls the campaign namespace only, a player's private aside their own
+namespace only (`recall_for_player`). pgvector ≥ 0.8's iterative index scans keep a
 filtered HNSW query returning k rows even when most of the index belongs to other scopes.
 """
 
@@ -75,18 +77,49 @@ def memory_search(
 
 
 def recall_for_player(
-    *, campaign_id: int, user_id: int, query: str, k: int = 6, vector: list[float] | None = None
+    *,
+    campaign_id: int,
+    user_id: int,
+    query: str,
+    k: int = 6,
+    vector: list[float] | None = None,
+    private: bool = False,
 ) -> list[Recalled]:
-    """What the narrator may use when answering this player: never another player's secrets,
-    whatever the GM-omniscience setting. `vector` is the query's embedding if the caller
-    already has it (the turn runner computes it while it loads the rest of the context).
-    The caller marks what it used with `mark_recalled` once the turn is out of its hot path."""
+    """What the narrator may use when answering this player, never another player's secrets,
+    whatever the GM-omniscience setting. Two scopes, never mixed in one prompt:
+
+    - `private=False` (the narration the whole table reads): the campaign namespace only, what
+      everyone present may know;
+    - `private=True` (an aside addressed to this player alone): this player's own namespace only
+      (their private notes, the whispers they received).
+
+    `vector` is the query's embedding if the caller already has it (the turn runner computes it
+    while it loads the rest of the context). The caller marks what it used with `mark_recalled`
+    once the turn is out of its hot path."""
     return search_scoped(
-        scope=scope_filter(campaign_id=campaign_id, user_id=user_id, is_gm=False),
+        scope=private_scope(campaign_id=campaign_id, user_id=user_id)
+        if private
+        else table_scope(campaign_id=campaign_id),
         query=query,
         k=k,
         vector=vector,
     )
+
+
+def table_scope(*, campaign_id: int) -> Q:
+    """What everyone at the table may know: the campaign namespace."""
+    return Q(campaign_id=campaign_id, namespace=campaign_namespace(campaign_id))
+
+
+def private_scope(*, campaign_id: int, user_id: int) -> Q:
+    """What only this member knows: their own `player:<id>` namespace in this campaign."""
+    return Q(campaign_id=campaign_id, namespace=player_namespace(user_id))
+
+
+def has_private(*, campaign_id: int, user_id: int) -> bool:
+    """Whether the member has any private memory here (one indexed EXISTS), so a turn skips the
+    private search entirely for the many players who have none."""
+    return Memory.objects.filter(private_scope(campaign_id=campaign_id, user_id=user_id)).exists()
 
 
 def embed_query(query: str) -> list[float] | None:

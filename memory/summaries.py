@@ -8,6 +8,7 @@ from django.db import transaction
 
 from campaigns.models import Event, PlaySession
 from memory.models import Memory, campaign_namespace
+from narrative import prompts
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, Message
 
@@ -15,7 +16,7 @@ MIN_EVENTS = 3
 SYSTEM = (
     "Summarise this stretch of a role-playing session for the game master's notes: who did what, "
     "what was learned (names, places, numbers), what changed, what is unresolved. Dense, factual, "
-    "at most 120 words, no flourishes."
+    "at most 120 words, no flourishes. " + prompts.DATA_RULE
 )
 # Marks a summary; `memory_record` refuses both on notes, so players cannot forge one.
 SUMMARY_TAG = "summary"
@@ -64,7 +65,11 @@ def summarize_session(session_id: int) -> Memory | None:
     summarizer = registry.get("summarizer")
     text = summarizer.complete(
         ChatRequest(
-            messages=[Message(role="system", content=SYSTEM), Message(role="user", content="\n".join(lines))],
+            messages=[
+                Message(role="system", content=SYSTEM),
+                # Players' actions are their own words: data, never instructions.
+                Message(role="user", content=prompts.data_block("play", "\n".join(lines))),
+            ],
             max_tokens=300,
             temperature=0.2,
             seed=events[-1].seq,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gtw_site.providers import Usage
+from narrative import prompts
 from narrative.llm import base
 from narrative.llm import offline_phrases as P
 
@@ -597,6 +598,27 @@ def _narrate_card(w: _Writer, c: _Ctx, data: dict[str, Any]) -> str:
     return f"{w.pick(P.OPENERS[c.tone])} {title}: {text}".strip()
 
 
+def _aside_item(text: str, max_words: int = 30) -> str:
+    """One piece of private knowledge as a sentence: whitespace tidied, at most `max_words`."""
+    words = _s(text).split()
+    clipped = " ".join(words[:max_words]) + ("…" if len(words) > max_words else "")
+    return clipped if clipped[-1:] in ".!?…\"'”" else clipped + "."
+
+
+def write_aside(raw: Any, rng: random.Random, tone: str = "heroic") -> str:
+    """A private aside from `context["aside"]["items"]` (what only the actor knows, most
+    relevant first): "Only you recall: …", a second item if there is one, and a closing line
+    in the GM's tone. "" when there is nothing to tell."""
+    items = [t for t in (_s(x) for x in _l(_d(_d(raw).get("aside")).get("items"))) if t]
+    if not items:
+        return ""
+    parts = [f"{P.ASIDE_LEAD} {_aside_item(items[0])}"]
+    if len(items) > 1:
+        parts.append(f"{P.ASIDE_ALSO} {_aside_item(items[1], 20)}")
+    parts.append(rng.choice(P.ASIDE_CLOSERS.get(tone) or P.ASIDE_CLOSERS["heroic"]))
+    return " ".join(parts)
+
+
 class OfflineNarrator:
     """Procedural, deterministic sci-fi narration; calls `rules_skill_check` when an action is risky."""
 
@@ -618,6 +640,9 @@ class OfflineNarrator:
             from narrative.llm import offline_batch  # stage mode: one summary for a beat window
 
             yield from offline_batch.stream_batch(request, self.word_delay_s)
+            return
+        if isinstance(request.context, dict) and "aside" in request.context:
+            yield from self._stream_aside(request)  # a private aside (narrative.asides)
             return
         messages = list(request.messages or [])
         c = _read_context(request.context, messages)
@@ -704,10 +729,19 @@ class OfflineNarrator:
         usage = Usage(tokens_in=tokens_in, tokens_out=len(chunks) + (10 if call else 0))
         yield base.StreamEnd(stop_reason="tool_calls" if call else "stop", usage=usage)
 
+    def _stream_aside(self, request: base.ChatRequest) -> Iterator[base.StreamEvent]:
+        c = _read_context(request.context, [])
+        text = write_aside(request.context, self._rng(request, c), c.tone)
+        for chunk in re.findall(r"\S+\s*", text):
+            yield base.TextDelta(chunk)
+        yield base.StreamEnd(stop_reason="stop", usage=Usage(tokens_out=len(text.split())))
+
     def complete(self, request: base.ChatRequest) -> str:
         """An extractive summary of the last user message: its most representative sentences, in order."""
         user = next((m for m in reversed(request.messages or []) if getattr(m, "role", "") == "user"), None)
-        text = _s(getattr(user, "content", ""))
+        # Data blocks (narrative.prompts) fence the text; the summary is of what is inside.
+        content = getattr(user, "content", "")
+        text = _s(prompts.unwrap(content) if isinstance(content, str) else "")
         sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
         if len(sentences) <= 3:
             return text

@@ -1391,3 +1391,26 @@ STATUS_LINES = (
     "The slip costs more than time — {label}, and it shows.",
     "Nobody walks away from that clean — {label}.",
 )
+
+# ---- the private aside (narrative.asides): only the acting player reads it ----------------
+
+ASIDE_LEAD = "Only you recall:"
+ASIDE_ALSO = "You also know:"
+ASIDE_CLOSERS = {
+    "grim": (
+        "Nobody else at the table knows it. Yet.",
+        "Secrets keep people alive out here — or get them killed.",
+    ),
+    "wry": (
+        "Funny how nobody else seems to know that.",
+        "You could share it. You could also not.",
+    ),
+    "heroic": (
+        "Nobody else at the table knows it — use it well.",
+        "It may be the edge this moment needs.",
+    ),
+    "whimsical": (
+        "It tickles the back of your mind like a secret shared with the stars.",
+        "Nobody else knows — which makes it rather fun.",
+    ),
+}
