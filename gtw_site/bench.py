@@ -47,6 +47,9 @@ BENCH_ENV = {
     "GTW_DATA_DIR": str(DATA_DIR),
     "GTW_OFFLINE_WORD_DELAY_MS": "0",
     "GTW_NARRATOR_PROVIDER": "offline",
+    # Client 0 sends every turn back to back, faster than a player is allowed to (per-player
+    # action limit, settings.GTW_RATE_LIMITS): we measure latency here, not the quota.
+    "GTW_ACTION_RATE_LIMIT": "0",
 }
 # Always the embedded servers in var/bench: a benchmark must never write into a real database.
 UNSET_ENV = ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME")

@@ -1,13 +1,13 @@
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
+from campaigns.errors import NotFound
 from campaigns.selectors import membership_get
+from gtw_site.ratelimit import rate_check
 from memory import importer, selectors, services
+from memory.models import MemoryImport
 from memory.retrieval import memory_search
-from memory.schemas import ImportOut, MemoryCreated, MemoryIn, MemoryOut, QueryIn, QueryOut
-from memory.services import TooLarge
-
-MAX_IMPORT_BYTES = 20_000_000
+from memory.schemas import ImportJobOut, MemoryCreated, MemoryIn, MemoryOut, QueryIn, QueryOut
 
 router = Router(tags=["memory"])
 
@@ -29,6 +29,7 @@ def memory_out(m) -> dict:
 @router.post("/campaigns/{campaign_id}/memories", response={201: MemoryCreated})
 def memory_create(request, campaign_id: int, data: MemoryIn):
     membership = membership_get(viewer=request.user, campaign_id=campaign_id)
+    rate_check(scope="memory_note", ident=request.user.pk)
     memories = services.memory_record(
         membership=membership,
         text=data.text,
@@ -41,16 +42,32 @@ def memory_create(request, campaign_id: int, data: MemoryIn):
     return Status(201, {"id": memories[0].id, "ids": [m.id for m in memories]})
 
 
-@router.post("/campaigns/{campaign_id}/memories/import", response=ImportOut)
+def import_out(job: MemoryImport) -> dict:
+    return {**importer.import_status(job), "status_url": f"/api/memory/imports/{job.pk}"}
+
+
+@router.post("/campaigns/{campaign_id}/memories/import", response={202: ImportJobOut})
 def memory_import(request, campaign_id: int, file: UploadedFile = File(...)):  # noqa: B008 - ninja idiom
+    """Queue a JSONL file (one memory per line); poll `status_url` for progress and the result."""
     membership = membership_get(viewer=request.user, campaign_id=campaign_id)
-    if file.size > MAX_IMPORT_BYTES:
-        raise TooLarge(f"Imports are at most {MAX_IMPORT_BYTES // 1_000_000} MB; split the file.")
-    return importer.import_jsonl(membership=membership, lines=file.read().splitlines())
+    importer.check_size(file.size)  # before reading it
+    rate_check(scope="memory_import", ident=request.user.pk)
+    job = importer.import_queue(membership=membership, data=file.read(), filename=file.name or "")
+    return Status(202, import_out(job))
+
+
+@router.get("/memory/imports/{import_id}", response=ImportJobOut)
+def memory_import_status(request, import_id: int):
+    """Only whoever sent the file sees its import."""
+    job = MemoryImport.objects.defer("data").filter(pk=import_id, created_by_id=request.user.pk).first()
+    if job is None:
+        raise NotFound("No such import.")
+    return import_out(job)
 
 
 @router.post("/memory/query", response=QueryOut)
 def memory_query(request, data: QueryIn):
+    rate_check(scope="memory_query", ident=request.user.pk)
     hits = memory_search(
         viewer=request.user,
         campaign_id=data.campaign,

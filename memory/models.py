@@ -89,3 +89,45 @@ class Memory(models.Model):
     @property
     def is_private(self) -> bool:
         return self.namespace.startswith("player:")
+
+
+class MemoryImport(models.Model):
+    """A bulk import (JSONL) sent through the API or the memory page. The request only checks
+    the file's size and queues it; a job on the memory cluster records it line by line, saving
+    its progress as it goes, and keeps the result (how many memories, which lines failed why)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="memory_imports"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    filename = models.CharField(max_length=200, blank=True)
+    # The uploaded lines, as sent (bytes: a NUL in a line is that line's error, not the file's);
+    # emptied once the job has finished with them.
+    data = models.BinaryField(default=bytes, blank=True)
+    total_lines = models.PositiveIntegerField(default=0)
+    done_lines = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)  # the first 100: {"line", "error"}
+    message = models.TextField(blank=True)  # why a failed import stopped
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(name="memory_import_owner", fields=["created_by", "status"])]
+
+    def __str__(self):
+        return f"import #{self.pk} ({self.status}, {self.done_lines}/{self.total_lines})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

@@ -61,7 +61,20 @@ class ImportError_(Schema):
     error: str
 
 
-class ImportOut(Schema):
+class ImportJobOut(Schema):
+    """A bulk import queued on the memory cluster: progress while it runs, then the result."""
+
+    id: int
+    campaign: int
+    filename: str
+    status: str  # queued | running | done | failed
+    total_lines: int
+    done_lines: int
+    percent: int
     imported: int
-    errors: list[ImportError_]
     error_count: int
+    errors: list[ImportError_]
+    message: str
+    created_at: datetime
+    finished_at: datetime | None
+    status_url: str

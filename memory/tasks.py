@@ -1,4 +1,4 @@
-"""django-q2 jobs for memory: batch embedding and session summaries."""
+"""django-q2 jobs for memory: batch embedding, session summaries, bulk imports."""
 
 from __future__ import annotations
 
@@ -37,3 +37,13 @@ def mark_recalled(memory_ids: list[int]) -> None:
 def summarize_session(session_id: int) -> int | None:
     memory = summaries.summarize_session(session_id)
     return memory.pk if memory else None
+
+
+def import_memories(job_id: int) -> int | None:
+    """A queued bulk import (memory.importer.import_queue); returns how many memories it made."""
+    from memory.importer import import_run
+
+    wait_for_turns()
+    mark("memory.import")
+    job = import_run(job_id)
+    return job.imported if job is not None else None

@@ -10,6 +10,25 @@ from django.test import Client
 _ids = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_limits(request):
+    """Per-user rate-limit counters and waiting-task flags live in the shared Redis: a test that
+    uses the database starts and ends without any, so one test's actions can't use up another's
+    allowance (the product limits stay as they are)."""
+    uses_db = {"db", "transactional_db"} & set(request.fixturenames)
+    if not uses_db and request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    from gtw_site.jobs import queued_reset
+    from gtw_site.ratelimit import rate_reset
+
+    rate_reset()
+    queued_reset()
+    yield
+    rate_reset()
+    queued_reset()
+
+
 @pytest.fixture
 def content(db):
     from campaigns.content import content_load
