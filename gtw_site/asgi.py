@@ -15,11 +15,27 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.exceptions import SuspiciousOperation  # noqa: E402
+from django.http import Http404  # noqa: E402
 
 from gtw_site.auth import TokenAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.STATIC_URL else django_asgi_app
+
+class StaticFilesHandler(ASGIStaticFilesHandler):
+    """Django's static files handler, where a path that climbs out of the static folders
+    (`/static/../gtw_site/settings.py`, `%2e%2e`, `..%2f`) is a plain 404 like any missing file.
+    Django's raises SuspiciousFileOperation there, which this handler does not catch: "Exception
+    inside application" and a traceback in the log for every such probe."""
+
+    def serve(self, request):
+        try:
+            return super().serve(request)
+        except SuspiciousOperation:
+            raise Http404("No such file.") from None
+
+
+http_app = StaticFilesHandler(django_asgi_app) if settings.STATIC_URL else django_asgi_app
 
 application = ProtocolTypeRouter(
     {

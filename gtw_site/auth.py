@@ -13,11 +13,6 @@ from gtw_site.models import ApiToken, hash_token
 LAST_USED_PRECISION = timedelta(seconds=60)
 
 
-def user_for_token(raw: str):
-    token = token_for(raw)
-    return token.user if token is not None else None
-
-
 def token_for(raw: str) -> ApiToken | None:
     """The live token (with its user) for a raw bearer value, or None."""
     if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > 200:
@@ -40,16 +35,19 @@ def token_alive(token_id: int) -> bool:
 
 class BearerTokenAuth(HttpBearer):
     def authenticate(self, request, token):
-        user = user_for_token(token)
-        if user is not None:
-            request.user = user
-        return user
+        api_token = token_for(token)
+        if api_token is None:
+            return None
+        request.user = api_token.user
+        # Which requests came with a token rather than a signed-in session (see tokens_api).
+        request.api_token = api_token
+        return api_token.user
 
 
 class TokenAuthMiddleware:
     """Lets scripts open the session socket with a bearer token instead of a cookie. The token's
     id rides in the scope (`api_token_id`): sockets re-check it while open (see
-    realtime.consumers.TokenWatch), so revoking a token also ends its live connections."""
+    realtime.tokenwatch.AuthWatch), so revoking a token also ends its live connections."""
 
     def __init__(self, inner):
         self.inner = inner

@@ -22,3 +22,6 @@ GTW_SNAPSHOT_EVERY = 5
 # the variable, so it shares its own worker's prefix.
 CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"asgi-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405
 GTW_PRESENCE_KEY_PREFIX = f"gtw:presence:{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+# The same for the cache (allauth's login limits are keyed by address, not by database): a test
+# that clears its counters must not clear a parallel worker's.
+CACHES["default"]["KEY_PREFIX"] = f"gtw-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405

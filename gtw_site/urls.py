@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from campaigns import views
+from gtw_site import accounts
 from gtw_site.api import api
 from gtw_site.views import healthz
 from memory.views import memory_page
@@ -28,7 +29,11 @@ urlpatterns = [
     path("sessions/<int:session_id>/beat", mission_views.beat_set, name="session_beat"),
     path("sessions/<int:session_id>/override", mission_views.mission_override, name="session_override"),
     path("account/tokens/", views.tokens, name="tokens"),
+    # Before allauth's own: the same page, saying so when no mail can be sent.
+    path("accounts/password/reset/", accounts.PasswordResetView.as_view()),
     path("accounts/", include("allauth.urls")),
+    # Before the admin's own login form, which has no rate limits: sign in through allauth's.
+    path("admin/login/", accounts.admin_login),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
 ]

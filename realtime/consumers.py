@@ -27,7 +27,7 @@ from campaigns.errors import DomainError
 from campaigns.selectors import may_see
 from realtime import broadcast, presence
 from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, WhisperFrame, client_frame
-from realtime.tokenwatch import TokenWatch
+from realtime.tokenwatch import AuthWatch
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.heartbeat_task: asyncio.Task | None = None
         self.last_beat = 0.0
         self.heal_mark = 0  # the session's version at the previous heartbeat
-        self.token = TokenWatch(self.scope)
+        self.signin = AuthWatch(self.scope)
         membership = await self._membership()
         await self.accept()
         if membership is None:
@@ -100,7 +100,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             presence.announce_soon(self.session_id, self._announce_presence, kind=self.presence_kind)
 
     known_types = KNOWN_TYPES  # the frame types this socket takes (the stage socket has more)
-    read_types = frozenset({"hello", "ping"})  # frames that change nothing (see TokenWatch)
+    read_types = frozenset({"hello", "ping"})  # frames that change nothing (see AuthWatch)
     presence_kind = "play"  # whose presence announcement this socket sends (see announce_soon)
 
     async def _read_frame(self, text_data, bytes_data) -> dict | None:
@@ -126,8 +126,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 f"Unknown frame type {repr(kind)[:80]}; expected one of {sorted(self.known_types)}.",
             )
             return None
-        if await self.token.revoked(write=kind not in self.read_types):
-            await self.close(code=CLOSE_FORBIDDEN)  # the API token this socket opened with is gone
+        if await self.signin.revoked(write=kind not in self.read_types):
+            await self.close(code=CLOSE_FORBIDDEN)  # signed out, or its API token revoked
             return None
         return data
 
@@ -243,7 +243,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await asyncio.sleep(interval * random.uniform(0.5, 1.0))
         while True:
             try:
-                if await self.token.revoked():
+                if await self.signin.revoked():
                     await self.close(code=CLOSE_FORBIDDEN)
                     return
                 await self._beat()

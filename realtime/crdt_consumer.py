@@ -31,7 +31,7 @@ from pycrdt import YMessageType, YSyncMessageType, get_state
 
 from campaigns.errors import NotFound
 from realtime import crdt
-from realtime.tokenwatch import TokenWatch
+from realtime.tokenwatch import AuthWatch
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(RATE_PER_S, BURST)
         self.limited = False
         self.resync: asyncio.Task | None = None
-        self.token = TokenWatch(self.scope)
+        self.signin = AuthWatch(self.scope)
         membership = await self._membership()
         await self.accept()
         if membership is None:
@@ -114,7 +114,7 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
         if len(bytes_data) > limit:
             await self._error("frame_too_large", f"Frames are limited to {limit // 1024} KB.")
             return
-        if await self.token.revoked():  # at most every few seconds: a frame per keystroke
+        if await self.signin.revoked():  # at most every few seconds: a frame per keystroke
             await self.close(code=CLOSE_FORBIDDEN)
             return
         if not self.bucket.take():
@@ -142,6 +142,9 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
 
     async def doc_update(self, message):
         if message.get("sender") == self.channel_name:
+            return
+        if await self.signin.revoked():  # a socket that only listens stops reading too
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.send(bytes_data=crdt.update_frame(base64.b64decode(message["update"])))
 
