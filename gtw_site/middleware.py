@@ -1,5 +1,9 @@
+from csp.constants import SELF, UNSAFE_INLINE
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.core.exceptions import DisallowedHost
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
+from django.urls import NoReverseMatch, reverse
 
 
 class DatabaseUnavailableMiddleware:
@@ -40,3 +44,49 @@ class DomainErrorMiddleware:
         if isinstance(exception, DomainError):
             return render(request, "error.html", {"error": exception}, status=exception.status)
         return None
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's header (settings.CONTENT_SECURITY_POLICY), plus two things a static policy
+    cannot say:
+
+    - connect-src names the page's own websocket origin (ws:// or wss:// + the request's host).
+      CSP Level 3 lets 'self' match it, but older browsers (Safari before 15.4) do not, and a
+      live page without its socket is dead.
+    - The Django admin (staff only) may use inline styles: Django's change list writes a
+      <style> block and our admin columns use style attributes. Its scripts stay as strict as
+      everywhere else (Django 5.2's admin has no inline script).
+    """
+
+    def get_policy_parts(self, request, response, report_only: bool = False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        update = dict(parts.update or {})
+        origin = _ws_origin(request)
+        if origin:
+            update["connect-src"] = [*_as_list(update.get("connect-src")), origin]
+        if _is_admin(request.path_info):
+            parts.replace = {**(parts.replace or {}), "style-src": [SELF, UNSAFE_INLINE]}
+        parts.update = update
+        return parts
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
+def _ws_origin(request) -> str | None:
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return None  # Django refuses the request anyway; 'self' still covers same-origin sockets
+    return f"{'wss' if request.is_secure() else 'ws'}://{host}"
+
+
+def _is_admin(path: str) -> bool:
+    try:
+        prefix = reverse("admin:index")
+    except NoReverseMatch:
+        return False
+    return path.startswith(prefix)
