@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from campaigns import events
+from campaigns import events, signals
 from campaigns.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from campaigns.models import (
     Campaign,
@@ -71,6 +71,10 @@ def campaign_create(*, user, name: str, pack_slug: str, personality_slug: str | 
         personality = PersonalityPreset.objects.order_by("name").first()
     campaign = Campaign.objects.create(name=name, pack=pack, personality=personality, created_by=user)
     Membership.objects.create(campaign=campaign, user=user, role=Membership.Role.GM)
+    # Pin the pack's mission as installed right now: a later upload of the slug won't change it.
+    from missions.services import campaign_mission  # missions build on campaigns, not the reverse
+
+    campaign_mission(campaign=campaign)
     return campaign
 
 
@@ -175,10 +179,11 @@ def _opening_payload(campaign: Campaign) -> dict:
         "objective": (objectives[0] or {}).get("text"),
         "mission": mission.get("name"),
     }
-    # The pack's mission starts with the session when it is installed (the GM can switch).
+    # The campaign's pinned version of its mission starts with the session when it is installed
+    # (the GM can switch); never simply the newest upload of the slug (issue 11).
     from narrative.engine import mission_opening  # the engine builds on campaigns, not the reverse
 
-    return {**payload, **(mission_opening(mission.get("slug")) or {})}
+    return {**payload, **(mission_opening(campaign=campaign) or {})}
 
 
 def session_open(*, membership: Membership, title: str = "") -> PlaySession:
@@ -197,8 +202,12 @@ def session_open(*, membership: Membership, title: str = "") -> PlaySession:
         events.append(
             session,
             [
-                events.NewEvent(
-                    type="SessionOpened", payload=_opening_payload(campaign), actor_id=membership.user_id
+                # Its payload gains the dice commitment (campaigns.signals.session_lifecycle).
+                signals.lifecycle_event(
+                    "SessionOpened",
+                    session_id=session.pk,
+                    payload=_opening_payload(campaign),
+                    actor_id=membership.user_id,
                 )
             ],
         )
@@ -216,7 +225,10 @@ def session_resume(*, session: PlaySession, membership: Membership) -> PlaySessi
             # Re-read under the lock: two resumes racing append one SessionResumed.
             locked = PlaySession.objects.select_for_update().values_list("status", flat=True)
             if locked.get(pk=session.pk) == PlaySession.Status.ENDED:
-                events.append(session, [events.NewEvent(type="SessionResumed", actor_id=membership.user_id)])
+                resumed = signals.lifecycle_event(
+                    "SessionResumed", session_id=session.pk, actor_id=membership.user_id
+                )  # a new dice commitment: the old secret was revealed at the end
+                events.append(session, [resumed])
                 PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ACTIVE)
     session.refresh_from_db()
     from narrative.turns import schedule_turns  # a turn needs the narrative app; import at call time
@@ -279,7 +291,9 @@ def session_end(*, session: PlaySession, membership: Membership) -> PlaySession:
 
             # An open beat window closes with the session: its actions still get their summary.
             stage.window_close_on_end(session=session, membership=membership)
-        events.append(session, [events.NewEvent(type="SessionEnded", actor_id=membership.user_id)])
+        # SessionEnded reveals the dice secret (campaigns.signals.session_lifecycle).
+        ended = signals.lifecycle_event("SessionEnded", session_id=session.pk, actor_id=membership.user_id)
+        events.append(session, [ended])
         PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ENDED)
     session.refresh_from_db()
     return session

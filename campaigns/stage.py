@@ -32,7 +32,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from campaigns import events, selectors
+from campaigns import events, selectors, signals
 from campaigns.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited  # noqa: F401 — RateLimited: re-exported
 from campaigns.models import (
     Alliance,
@@ -207,7 +207,12 @@ def stage_open(*, membership: Membership, title: str = "") -> PlaySession:
         )
         payload = {**_opening_payload(campaign), "kind": "stage"}
         events.append(
-            session, [events.NewEvent(type="SessionOpened", payload=payload, actor_id=membership.user_id)]
+            session,
+            [
+                signals.lifecycle_event(
+                    "SessionOpened", session_id=session.pk, payload=payload, actor_id=membership.user_id
+                )
+            ],
         )
         seat_ensure(session=session, membership=membership)
     session.refresh_from_db()

@@ -12,6 +12,7 @@ from gtw_site.tokens_api import router as tokens_router
 from memory.api import router as memory_router
 from missions.api import router as game_router
 from missions.services import MissionInvalid
+from narrative.api import router as dice_router
 
 api = NinjaAPI(
     title="Galactic Tale Weaver API",
@@ -24,6 +25,7 @@ api.add_router("/tokens", tokens_router)
 api.add_router("/", memory_router)
 api.add_router("/", game_router)
 api.add_router("/", stage_router)
+api.add_router("/", dice_router)
 
 
 @api.exception_handler(MissionInvalid)

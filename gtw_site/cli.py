@@ -182,15 +182,7 @@ def cmd_up(args) -> int:
 
 def _start_children(sup: Supervisor, sock: socket.socket, web_workers: int) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gtw_site.settings", "PYTHONUNBUFFERED": "1"}
-    daphne_cmd = [
-        sys.executable,
-        "-m",
-        "daphne",
-        "--fd",
-        str(sock.fileno()),
-        "--proxy-headers",
-        "gtw_site.asgi:application",
-    ]
+    daphne_cmd = daphne_command(sock.fileno())
     # Connection reuse (see DATABASES in settings): a pool per Daphne process, one kept
     # connection per task worker.
     web_env = {**env, "GTW_DB_POOL": os.environ.get("GTW_DB_POOL", "1")}
@@ -203,6 +195,14 @@ def _start_children(sup: Supervisor, sock: socket.socket, web_workers: int) -> N
     # Memory jobs (embedding, summaries) get their own cluster and a lower CPU priority, so
     # turns never queue behind them.
     sup.add(Child("memory-tasks", qcluster, {**task_env, "Q_CLUSTER_NAME": "gtw-memory"}, nice=10))
+
+
+def daphne_command(fd: int) -> list[str]:
+    """A web worker serving the socket `fd`. No --proxy-headers: Daphne would take the client's
+    address from the left-most X-Forwarded-For entry, which the client writes itself. Behind a
+    proxy, GTW_PROXY_HOPS tells the login limits (allauth) how many entries from the right to
+    trust (settings, "Security: proxies and HTTPS")."""
+    return [sys.executable, "-m", "daphne", "--fd", str(fd), "gtw_site.asgi:application"]
 
 
 def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: float, stopping) -> int:
@@ -233,6 +233,8 @@ def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: 
     )
     if args.host in _WILDCARD_HOSTS and not os.environ.get("GTW_ALLOWED_HOSTS", "").strip():
         out.write("  Players on other machines: set GTW_ALLOWED_HOSTS to the name or address they use.\n")
+    for warning in security_warnings():
+        out.write(f"  WARNING: {warning}\n")
     out.write("  Press Ctrl-C to stop.\n\n")
     out.flush()
     _supervise(sup, services, lambda: _resume_turns(out), stopping)
@@ -240,6 +242,14 @@ def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: 
 
 
 _WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104
+
+
+def security_warnings() -> list[str]:
+    """What `gtw up` and `gtw doctor` shout about: configuration that is fine on a laptop and
+    dangerous on a server. Needs Django set up."""
+    from gtw_site.accounts import mail_warning
+
+    return [warning for warning in (mail_warning(),) if warning]
 
 
 def _probe_host(host: str) -> str:
@@ -556,7 +566,12 @@ def cmd_doctor(args) -> int:
         line(False, "redis", f"unreachable: {exc}")
     for role in ("narrator", "summarizer"):
         line(*_provider_check(role))
-    sys.stdout.write("all good\n" if ok else "some checks failed\n")
+    warnings = security_warnings()
+    for warning in warnings:
+        # A warning, not a failure: a laptop without mail is fine, a public server is not.
+        sys.stdout.write(f"  ! WARNING: {warning}\n")
+    verdict = "some checks failed" if not ok else "all good, but see the warnings" if warnings else "all good"
+    sys.stdout.write(f"{verdict}\n")
     return 0 if ok else 1
 
 
@@ -640,6 +655,10 @@ def cmd_deck(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    if args.which == "flood":
+        from gtw_site import bench_flood
+
+        return bench_flood.main(args)
     if args.which == "stage":
         from gtw_site import bench_stage
 
@@ -679,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     memory.add_argument("--user", help="whose membership the import runs as")
     memory.set_defaults(func=cmd_memory)
     bench = sub.add_parser("bench", help="benchmarks (print p50/p95/p99, update docs/BENCHMARKS.md)")
-    bench.add_argument("which", choices=["turn", "memory", "mission", "fanout", "stage"])
+    bench.add_argument("which", choices=["turn", "memory", "mission", "fanout", "stage", "flood"])
     bench.add_argument("--clients", type=int, default=8)
     bench.add_argument("--turns", type=int, default=20)
     bench.add_argument("--memories", type=int, default=100_000, help="memory: how many memories")
@@ -692,6 +711,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--layer", choices=["core", "pubsub"], default="core", help="fanout: channel layer")
     bench.add_argument("--web-workers", type=int, default=2, help="fanout: Daphne processes")
     bench.add_argument("--participants", type=int, default=50, help="stage: people on the stage")
+    bench.add_argument("--flooders", type=int, default=10, help="flood: players flooding another campaign")
+    bench.add_argument(
+        "--limits", choices=["on", "off"], default="on", help="flood: per-player action limits"
+    )
     bench.add_argument("--teams", type=int, default=5, help="stage: fireteams")
     bench.add_argument("--windows", type=int, default=5, help="stage: measured beat windows")
     bench.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")

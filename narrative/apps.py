@@ -13,6 +13,16 @@ class NarrativeConfig(AppConfig):
 
         post_spawn.connect(warm_worker, dispatch_uid="gtw-warm-worker")
 
+        # Fair dice: a secret per session, committed when it opens, revealed when it ends.
+        from django.db.models.signals import post_save
+
+        from campaigns.models import PlaySession
+        from campaigns.signals import session_lifecycle
+        from narrative import dice_secrets
+
+        post_save.connect(dice_secrets.on_session_created, sender=PlaySession, dispatch_uid="gtw-dice-secret")
+        session_lifecycle.connect(dice_secrets.on_session_lifecycle, dispatch_uid="gtw-dice-commitment")
+
 
 def warm_worker(sender, proc_name=None, **kwargs):
     """A task worker loads the local embedding model when it starts, not in a player's turn

@@ -6,7 +6,8 @@ append), then runs them *inside* the append (`events.append(derive=...)`) agains
 state as it is in that transaction, so a rule never acts on a stale state. Every change is an
 event; engine events carry the engine's new state (`mission_state`, `director_state`,
 `dda_state`) and the reducer copies it, so replaying the log reproduces the game exactly.
-Everything random is seeded from (campaign, session, seq) like the dice.
+Everything random is seeded from (campaign, session, seq) and the session's dice secret, like
+the dice (narrative.dice_secrets).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from django.conf import settings
 from django.db import transaction
 
 from campaigns import events
-from campaigns.errors import Conflict, Invalid, NotFound
+from campaigns.errors import Conflict, Invalid
 from campaigns.models import Character, PlaySession
 from missions import runtime
 from missions.rules import dda, dice, loot, progression, status
+from missions.services import campaign_mission, campaign_mission_pin, mission_for_start
 from narrative import decks as deck_rules
-from narrative import director
+from narrative import dice_secrets, director
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +85,15 @@ class Rules:
     characters: list[CharacterInfo] = field(default_factory=list)
     statuses: dict[str, dict] = field(default_factory=dict)  # the pack's status effect catalogue
     mission_hash: str | None = None
+    # (from_seq, secret) of the session's fair-dice secrets: Batch reads them under the session
+    # row lock, so a resume that committed a new secret after the rules were loaded counts.
+    dice_secrets: tuple[tuple[int, str], ...] = ()
+
+    def seed_key(self, seq: int) -> dice.SeedKey:
+        return dice.key_at(self.campaign_id, self.session_id, seq, self.dice_secrets)
 
     def seed(self, seq: int) -> int:
-        return dice.derive_seed(self.campaign_id, self.session_id, seq)
+        return self.seed_key(seq).seed(seq)
 
 
 # ---- loading ---------------------------------------------------------------------------------
@@ -174,6 +182,7 @@ class Batch:
     """Events one engine step appends. Built inside `events.append(derive=...)`."""
 
     def __init__(self, rules: Rules, state: dict, first_seq: int, *, actor_id: int | None = None):
+        rules = replace(rules, dice_secrets=dice_secrets.load(rules.session_id))
         self.rules = rules
         self.state = state
         self.first_seq = first_seq
@@ -206,11 +215,11 @@ class Batch:
 
     def add(self, type: str, payload: dict, *, actor_id: int | None = None, seeded: bool = False) -> int:
         seq = self.next_seq
-        self.events.append(
-            events.NewEvent(
-                type=type, payload=payload, actor_id=actor_id, seed=self.rules.seed(seq) if seeded else None
-            )
-        )
+        seed = None
+        if seeded:  # the event records which derivation (and commitment) its seed used
+            key = self.rules.seed_key(seq)
+            seed, payload = key.seed(seq), {**payload, "seed_from": key.record()}
+        self.events.append(events.NewEvent(type=type, payload=payload, actor_id=actor_id, seed=seed))
         return seq
 
     # -- the mission runtime
@@ -597,14 +606,6 @@ def append_engine(
 # ---- missions in a session ---------------------------------------------------------------------
 
 
-def _latest_mission(slug: str | None):
-    from missions.models import Mission
-
-    if not slug:
-        return None
-    return Mission.objects.filter(slug=slug).order_by("-installed_at", "-pk").first()
-
-
 def _start_payload(mission) -> dict:
     ast = mission.ast
     first_scene = ast["scenes"][0] if ast["scenes"] else None
@@ -634,25 +635,32 @@ def _start_payload(mission) -> dict:
     }
 
 
-def mission_opening(slug: str | None) -> dict | None:
-    """SessionOpened payload fields that start mission `slug` with the session (None when the
-    mission is not installed: the session then plays without one)."""
-    mission = _latest_mission(slug)
+def mission_opening(*, campaign) -> dict | None:
+    """SessionOpened payload fields that start the campaign's pinned mission version with the
+    session (None when it is not installed: the session then plays without one). Never the
+    newest upload of the slug: see missions.services.campaign_mission."""
+    mission = campaign_mission(campaign=campaign)
     return _start_payload(mission) if mission else None
 
 
-def mission_start(*, session: PlaySession, slug: str, actor_id: int | None = None):
-    """Start (or switch to) the latest installed version of mission `slug` in this session."""
-    mission = _latest_mission(slug)
-    if mission is None:
-        raise NotFound(f"No mission '{slug}' is installed.")
+def mission_start(
+    *, session: PlaySession, slug: str, content_hash: str | None = None, actor_id: int | None = None
+):
+    """Start (or switch to) mission `slug` in this session, and pin that version on the campaign
+    so its next sessions open with it. Which version: missions.services.mission_for_start.
+    Invalid for a malformed slug or hash, NotFound when it isn't installed."""
+    campaign = session.campaign
+    mission = mission_for_start(campaign=campaign, slug=slug, content_hash=content_hash)
     if session.status != PlaySession.Status.ACTIVE:
         raise Conflict("This session has ended; resume it first.")
 
     def build(batch: Batch):
         batch.start_mission(_start_payload(mission), mission.ast, actor_id=actor_id)
 
-    return append_engine(session, build, actor_id=actor_id)
+    with transaction.atomic():
+        result = append_engine(session, build, actor_id=actor_id)
+        campaign_mission_pin(campaign=campaign, mission=mission)
+    return result
 
 
 def mission_view(session_state: dict) -> dict | None:

@@ -32,3 +32,35 @@ class StoryDeck(models.Model):
     @property
     def cards(self) -> list[dict]:
         return self.document.get("deck", {}).get("cards", [])
+
+
+class DiceSecret(models.Model):
+    """The secret mixed into a session's dice seeds from `from_seq` on (gtw-dice-v2, see
+    missions.rules.dice). Only its SHA-256, `commitment`, is public while the session runs (in
+    the SessionOpened or SessionResumed event whose seq is `from_seq`); the secret itself is in
+    no event and no session state until the session ends and SessionEnded (seq `revealed_seq`)
+    reveals it. A resumed session gets a new one: the old one is public by then.
+
+    Rows are written by narrative.dice_secrets only, never changed except `revealed_seq`."""
+
+    session = models.ForeignKey(
+        "campaigns.PlaySession", on_delete=models.CASCADE, related_name="dice_secrets"
+    )
+    from_seq = models.PositiveIntegerField()
+    secret = models.CharField(max_length=64)
+    commitment = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revealed_seq = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session_id", "from_seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "from_seq"], name="dice_secret_one_per_seq"),
+        ]
+
+    def __str__(self):
+        return f"dice secret of session {self.session_id} from #{self.from_seq}"
+
+    @property
+    def revealed(self) -> bool:
+        return self.revealed_seq is not None

@@ -33,8 +33,7 @@ from campaigns.models import Character, Event, FireteamMember, PlaySession
 from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
-from missions.rules import dice
-from narrative import engine, tools
+from narrative import dice_secrets, engine, prompts, tools
 from narrative.llm import offline_batch, registry
 from narrative.llm.base import ChatRequest, Message, TextDelta, ToolCall
 from realtime import broadcast
@@ -132,7 +131,7 @@ def _roll_checks(session: PlaySession, seqs: list[int]) -> tuple[list[dict[str, 
             actor=username,
             scene=scene,
             schema=tools.SKILL_CHECK.parameters,
-            seed=dice.derive_seed(session.campaign_id, session.pk, action.seq),
+            seed=dice_secrets.seed_for(session.campaign_id, session.pk, action.seq),
         )
         check = None
         if args is not None:
@@ -210,23 +209,23 @@ def build_context(session: PlaySession, window: dict, groups: list[dict[str, Any
 
 
 def build_messages(context: dict[str, Any]) -> list[Message]:
-    from narrative.turns import mission_prompt, prompt_template
+    """The batch prompt. Everyone watching reads the summary, so it holds only public material:
+    the window's actions (no audience), the world and the mission; players' words and content
+    authors' text go in as fenced data blocks (narrative/prompts)."""
+    from narrative.turns import game_text, prompt_template
 
-    mission = mission_prompt(context.get("mission"))
     system = prompt_template("stage_batch.txt").format(
         personality=(context.get("personality") or {}).get(
             "system_prompt", "You are a fair, vivid game master."
         ),
-        world=json.dumps(context.get("world", {}), ensure_ascii=False)[:4000],
-        scene=json.dumps(context.get("scene"), ensure_ascii=False),
-        mission=mission["mission"],
-        objectives=mission["objectives"],
+        data_rule=prompts.DATA_RULE,
+        game=prompts.data_block("game", game_text(context, full=False)),
         beat=context.get("beat") or "Inciting",
         intensity=context.get("intensity") or 1.0,
         word_limit=context.get("word_limit") or 300,
     )
     batch = context["batch"]
-    lines = [f"Beat window {batch['window']}: {batch['count']} action(s)."]
+    lines = []
     for group in batch["groups"]:
         lines.append(f"{group['team'] or offline_batch.ON_STAGE}:")
         for action in group["actions"]:
@@ -236,7 +235,9 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
                 roll = f"{check['total']} vs DC {check['dc']}"
                 result = f" → {check['skill']} ({check['attribute']}) {roll}: {check['outcome']}"
             lines.append(f"- {action['name']} ({action['actor']}): {action['text']}{result}")
-    return [Message(role="system", content=system), Message(role="user", content="\n".join(lines))]
+    header = f"Beat window {batch['window']}: {batch['count']} action(s)."
+    user = header + "\n" + prompts.data_block("actions", "\n".join(lines))
+    return [Message(role="system", content=system), Message(role="user", content=user)]
 
 
 def _narrate(
@@ -291,7 +292,7 @@ def run_batch(session: PlaySession, window: dict) -> list:
     request = ChatRequest(
         messages=build_messages(context),
         tools=[],
-        seed=dice.derive_seed(session.campaign_id, session.pk, close_seq),
+        seed=dice_secrets.seed_for(session.campaign_id, session.pk, close_seq),
         context=context,
         max_tokens=1200,
     )

@@ -4,7 +4,8 @@ submit_action (untrusted entry points call it: API, websocket)
     validate → append Action [commit] → broadcast → schedule the session's turn runner
 
 run_pending_turns (a django-q2 task; inline in tests)
-    one runner per session (a PostgreSQL advisory lock), answering pending actions in seq order:
+    one runner per session (a PostgreSQL advisory lock), answering pending actions in seq order,
+    at most GTW_TURNS_PER_RUN of them before it re-queues the session behind other sessions' turns:
     context → narrator streams (deltas coalesced to clients) → tool calls validated and run by
     deterministic code, each an event → Narration [commit] → broadcast.
 
@@ -26,18 +27,17 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 
 from campaigns import events
-from campaigns.errors import Conflict, Forbidden, Invalid
+from campaigns.errors import Conflict, Forbidden, Invalid, RateLimited
 from campaigns.models import Character, Event, Membership, PlaySession
 from campaigns.selectors import session_actor_get, session_membership_get
 from campaigns.services import check_storable
 from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
+from gtw_site.ratelimit import rate_check
 from gtw_site.trace import mark
-from missions.rules import dice
-from narrative import director, engine, tools
+from narrative import dice_secrets, director, engine, prompts, tools
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, Message, TextDelta, ToolCall, ToolCallEvent
 from realtime import broadcast
@@ -77,17 +77,35 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         return stage_action_submit(
             session=session, membership=membership, text=text, idempotency_key=idempotency_key
         )
+    key = f"action:{user.pk}:{idempotency_key}"
+    replay = events.find_replay(session.pk, key)
+    if replay is not None:
+        # A client retrying an accepted action gets it back, never refused by the limits below.
+        # Still unanswered: its runner may have been lost, so schedule one (deduplicated).
+        if replay.events[0].seq in (session.state.get("pending") or []):
+            transaction.on_commit(lambda: schedule_turns(session.pk))
+        return replay
+    rate_check(scope="action", ident=user.pk)
     payload = {"text": text, "character": session.actor_character}
+    cap = settings.GTW_PENDING_ACTIONS_MAX
+
+    def derive(state, next_seq):
+        # Under the session row lock: two actions sent at once can't both slip under the cap.
+        waiting = state.get("pending") or []
+        mine = Event.objects.filter(session_id=session.pk, seq__in=waiting, actor_id=user.pk)
+        if 0 < cap <= len(waiting) and mine.count() >= cap:  # no query while the queue is short
+            raise RateLimited(
+                f"You already have {cap} actions waiting for the GM; wait for the GM to answer "
+                "them before you act again."
+            )
+        return [events.NewEvent(type="Action", payload=payload, actor_id=user.pk)]
+
     with transaction.atomic():
         # Registered before the append so it runs first on commit, ahead of the event-store
-        # listeners (memory) and the broadcast: the turn is what players wait for. A replayed
-        # key schedules a runner that finds nothing new to do.
+        # listeners (memory) and the broadcast: the turn is what players wait for. A key
+        # replayed in a race schedules a runner that finds nothing new to do.
         transaction.on_commit(lambda: schedule_turns(session.pk, query=text))
-        result = events.append(
-            session.pk,
-            [events.NewEvent(type="Action", payload=payload, actor_id=user.pk)],
-            idempotency_key=f"action:{user.pk}:{idempotency_key}",
-        )
+        result = events.append(session.pk, derive=derive, idempotency_key=key)
         if not result.replayed:
             created = result.events
             transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
@@ -120,7 +138,10 @@ def schedule_turns(session_id: int, query: str | None = None) -> None:
     mark("turn.scheduled")
     busy.turn_expected(session_id)  # before the enqueue: tests run the task inline, right there
     options = {"query": query} if _recall_text(query) else {}
-    jobs.enqueue(
+    # At most one runner per session waits in the queue: the waiting one answers whatever was
+    # committed before it starts, so a flood of actions takes one place in the queue, not one each.
+    jobs.enqueue_once(
+        f"turns-{session_id}",
         "narrative.turns.run_pending_turns",
         session_id,
         task_name=f"turns-{session_id}",
@@ -130,13 +151,21 @@ def schedule_turns(session_id: int, query: str | None = None) -> None:
 
 
 def run_pending_turns(session_id: int, query: str | None = None) -> int:
-    """Answer every pending action of the session, oldest first. Returns how many ran.
+    """Answer the session's pending actions, oldest first. Returns how many ran.
 
     Only one runner per session at a time; a second one returns at once, and the first
     re-checks the queue after releasing its lock so an action that arrived at the last moment
     is never stranded.
+
+    Fair to other sessions: after `GTW_TURNS_PER_RUN` turns the runner releases the lock and
+    schedules the session's next runner at the back of the task queue, so a session with a long
+    queue can't hold a worker while other sessions' turns wait. The rest stay `pending` and
+    committed; should this process die between the unlock and the enqueue, they are picked up
+    like any crashed turn (the next action, `session_resume`, or `gtw up` at start).
     """
     ran = 0
+    budget = settings.GTW_TURNS_PER_RUN
+    jobs.started(f"turns-{session_id}")  # first: a runner scheduled from now on queues again
     mark("runner.started")
     vectors: dict[str, Future] = {}
     while True:
@@ -147,7 +176,7 @@ def run_pending_turns(session_id: int, query: str | None = None) -> int:
             # runs in a thread while we load the session and the action.
             vectors = _prefetch_vectors(query)
         try:
-            while True:
+            while not (budget > 0 and ran >= budget):
                 session = PlaySession.objects.select_related(
                     "campaign", "campaign__pack", "campaign__personality"
                 ).get(pk=session_id)
@@ -168,6 +197,11 @@ def run_pending_turns(session_id: int, query: str | None = None) -> int:
             if not ran:
                 busy.turn_unexpected(session_id)  # nothing to do (a replayed action)
             return ran
+        if budget > 0 and ran >= budget:
+            # Our share is used up: the rest of this session's turns go to the back of the queue
+            # (after the unlock, so the next runner can't find the lock still taken and leave).
+            schedule_turns(session_id)
+            return ran
 
 
 def _try_lock(session_id: int) -> bool:
@@ -185,8 +219,10 @@ def build_context(
     session: PlaySession, action: Event, vectors: dict[str, Future] | None = None
 ) -> dict[str, Any]:
     """Everything the narrator may know for this turn: scene, sheet, objective, personality,
-    recent events. Built from the acting player's point of view. `vectors`: query embeddings
-    already under way (text -> future), from `_prefetch_vectors`."""
+    recent events, recalled memory. The narration goes to the whole table, so this holds only
+    what everyone present may know: events with no audience and the campaign namespace.
+    What only the actor knows goes into their private aside (narrative/asides.py), never here.
+    `vectors`: query embeddings already under way (text -> future), from `_prefetch_vectors`."""
     # Recall (query embedding — ONNX releases the GIL — then two searches) runs in a thread
     # with its own connection while this one reads the rest. A separate connection only sees
     # committed rows, so inside a transaction (tests) it runs here, in order.
@@ -200,8 +236,9 @@ def build_context(
     character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
     recent = (
         Event.objects.filter(session=session, seq__lt=action.seq, type__in=["Action", "Narration"])
-        # Only what the acting player could see: events addressed to someone else stay out.
-        .filter(Q(audience__isnull=True) | Q(audience__contains=[action.actor_id or 0]))
+        # Only what the whole table saw: an event with an audience (even one addressed to the
+        # actor) would reach everyone through the narration (issue 11, hole 2).
+        .filter(audience__isnull=True)
         .select_related("actor")
         .order_by("-seq")[: settings.GTW_RECENT_EVENTS_IN_CONTEXT]
     )
@@ -237,8 +274,8 @@ def build_context(
         ],
         "turn": state.get("counts", {}).get("Narration", 0) + 1,
     }
-    # Recall scoped to the acting player: campaign memory plus their own private memory,
-    # filtered in SQL. Never another player's secrets.
+    # Recall scoped to the table: campaign memory only, filtered in SQL. The actor's private
+    # memory shapes their aside after the narration commits, never the public text.
     mark("turn.recall")
     recalled = recall.result() if recall is not None else _recall(campaign.pk, action, query, vector)
     context["memories"] = [m.text for m in recalled]
@@ -327,6 +364,7 @@ def _recall(campaign_id: int, action: Event, query: str | None, vector: Future |
         query=query,
         k=settings.GTW_MEMORY["recall_k"],
         vector=vector.result() if vector is not None else None,
+        private=False,
     )
     # The action itself was just remembered; it is no news to the narrator.
     return [h.memory for h in hits if h.memory.source_seq != action.seq][:5]
@@ -345,29 +383,53 @@ def prompt_template(name: str) -> str:
 
 
 def build_messages(context: dict[str, Any]) -> list[Message]:
+    """The narrator's prompt. Everything players or content authors wrote (memories, actions,
+    names, mission and world text) goes in as a fenced data block (narrative/prompts)."""
+    memories = "\n".join(f"- {m}" for m in context.get("memories") or [])
     system = prompt_template("narrator_system.txt").format(
         personality=(context.get("personality") or {}).get(
             "system_prompt", "You are a fair, vivid game master."
         ),
-        world=json.dumps(context.get("world", {}), ensure_ascii=False)[:4000],
-        scene=json.dumps(context.get("scene"), ensure_ascii=False),
-        objective=context.get("objective") or "none yet",
+        data_rule=prompts.DATA_RULE,
+        game=prompts.data_block("game", game_text(context)),
         beat=context.get("beat") or "Inciting",
-        memories="\n".join(f"- {m}" for m in context.get("memories") or []) or "- (nothing yet)",
+        memories=prompts.data_block("memories", memories) if memories else "(nothing yet)",
         word_limit=context.get("word_limit") or 180,
         intensity=context.get("intensity") or 1.0,
-        **mission_prompt(context.get("mission")),
     )
     messages = [Message(role="system", content=system)]
     for item in context.get("recent", []):
-        role = "assistant" if item["type"] == "Narration" else "user"
-        text = item["text"] if role == "assistant" else f"{item.get('actor') or 'player'}: {item['text']}"
-        messages.append(Message(role=role, content=text))
-    action = context["action"]
+        if item["type"] == "Narration":
+            messages.append(Message(role="assistant", content=item["text"]))
+        else:
+            text = f"{item.get('actor') or 'player'}: {item['text']}"
+            messages.append(Message(role="user", content=prompts.data_block("earlier action", text)))
+    action = action_prompt(context["action"])
+    messages.append(Message(role="user", content=f"The acting player's character and action:\n{action}"))
+    return messages
+
+
+def action_prompt(action: dict[str, Any]) -> str:
+    """The acting character and what they do, as one data block."""
     who = action["character"]["name"] if action.get("character") else action["actor"]
     sheet = json.dumps(action.get("character"), ensure_ascii=False)
-    messages.append(Message(role="user", content=f"{who} (sheet: {sheet}) acts: {action['text']}"))
-    return messages
+    text = f"Character: {who}\nSheet: {sheet}\nAction: {action['text']}"
+    return prompts.data_block("action", text)
+
+
+def game_text(context: dict[str, Any], *, full: bool = True) -> str:
+    """World, mission, scene and objectives as the prompt shows them (content authors' text);
+    `full` adds clocks and the NPCs present (party turns)."""
+    mission = mission_prompt(context.get("mission"))
+    lines = [
+        f"World: {json.dumps(context.get('world', {}), ensure_ascii=False)[:4000]}",
+        f"Mission: {mission['mission']}",
+        f"Current scene: {json.dumps(context.get('scene'), ensure_ascii=False)}",
+        f"Objectives: {mission['objectives']}",
+    ]
+    if full:
+        lines += [f"Clocks: {mission['clocks']}", f"NPCs present: {mission['npcs']}"]
+    return "\n".join(lines)
 
 
 def mission_prompt(view: dict | None) -> dict[str, str]:
@@ -396,7 +458,7 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
     messages = build_messages(context)
     provider = registry.get("narrator")
     stream = broadcast.DeltaStream(session.pk, action_seq)
-    seed = dice.derive_seed(session.campaign_id, session.pk, action_seq)
+    seed = dice_secrets.seed_for(session.campaign_id, session.pk, action_seq)
     character = context["action"]["character"]
     narration: list[str] = []
     tool_seqs: list[int] = []
@@ -464,6 +526,15 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
         batch.director_step(twist_fired=any(e["type"] == "TwistTriggered" for e in effects))
 
     result = engine.append_engine(session, build, idempotency_key=f"narration:{action_seq}")
+    if not result.replayed:
+        # What only the actor knows, for their eyes only: after the public narration commits,
+        # so it never delays the table's first words (issue 11, hole 2).
+        from narrative import asides
+
+        try:
+            asides.private_aside(session, action, context=context, narration=text, vectors=vectors)
+        except Exception:  # the turn is answered: a lost aside must not mark it failed
+            logger.exception("private aside for action %s in session %s failed", action_seq, session.pk)
     if not result.replayed and any(e.type == "BeatChanged" for e in result.events):
         recap(session, action_seq)
     # Bookkeeping for the memory page ("last recalled"), kept out of the first-delta path.
@@ -471,7 +542,8 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
 
 
 def recap(session: PlaySession, action_seq: int) -> None:
-    """At a beat change, a short "story so far" from the summarizer role (offline: extractive)."""
+    """At a beat change, a short "story so far" from the summarizer role (offline: extractive).
+    Everyone reads it, so it is built from public narration only (no audience)."""
     recent = list(
         Event.objects.filter(session=session, type="Narration", audience__isnull=True)
         .order_by("-seq")
@@ -481,8 +553,11 @@ def recap(session: PlaySession, action_seq: int) -> None:
         return
     request = ChatRequest(
         messages=[
-            Message(role="system", content="Summarise the story so far in two or three sentences."),
-            Message(role="user", content=" ".join(reversed(recent))),
+            Message(
+                role="system",
+                content=f"Summarise the story so far in two or three sentences. {prompts.DATA_RULE}",
+            ),
+            Message(role="user", content=prompts.data_block("story", " ".join(reversed(recent)))),
         ],
         max_tokens=80,
     )
@@ -554,6 +629,7 @@ def resume_all_pending() -> int:
         "id", "state"
     ):
         if (state or {}).get("pending"):
+            jobs.started(f"turns-{session_id}")  # a runner "waiting" from before the restart is gone
             schedule_turns(session_id)
             count += 1
     return count

@@ -23,6 +23,30 @@
   var byId = function (id) { return document.getElementById(id); };
   var log = function () { return byId("log"); };
 
+  // "verify" on a dice card (play and stage pages): the server re-derives the roll from its
+  // seed inputs and answers in a sentence — or says why not yet, while the session's dice
+  // secret is still hidden. A listener here, not an inline handler: the pages run under a
+  // strict Content Security Policy, and cards pushed over the socket need no wiring.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target && evt.target.closest ? evt.target.closest("button.verify-roll") : null;
+    if (!button || !button.dataset.verifyUrl) { return; }
+    var out = button.parentNode.querySelector(".verify-result");
+    if (!out) { return; }
+    var show = function (text, cls) { out.textContent = text; out.className = "verify-result " + (cls || ""); };
+    show("checking…");
+    button.disabled = true;
+    fetch(button.dataset.verifyUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          show(body.message || body.detail || "This roll can't be verified right now.", body.status || "bad");
+        }, function () {
+          show("This roll can't be verified right now (the server said " + response.status + ").", "bad");
+        });
+      })
+      .catch(function () { show("Couldn't reach the server to verify this roll.", "bad"); })
+      .then(function () { button.disabled = false; });
+  });
+
   window.GTW = window.GTW || {};
   window.GTW.live = function (options) {
     options = options || {};

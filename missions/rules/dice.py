@@ -3,6 +3,14 @@
 Pure Python, no Django. A `DiceRolled` event stores the seed plus the keyword arguments
 that produced it; feeding both back into `replay_check` / `replay_roll` yields the same
 faces, so players (and moderators) can audit any roll after the fact.
+
+Fair dice (issue 11 hole 8). A v1 seed derives from public values only, so anyone could
+compute the next d20 before acting. A v2 seed also mixes in a per-session secret: the server
+draws it when the session opens (or resumes), publishes only its SHA-256 (`commitment`) in
+that first event, and reveals the secret when the session ends. Until then nobody but the GM
+can predict a roll; afterwards anyone can check that the revealed secret matches the
+commitment and re-derive every seed (`verify_roll`). Each seeded event records which
+derivation it used (`SeedKey.record`); events without a record are v1.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -26,20 +35,107 @@ class DiceError(ValueError):
     """A dice expression or check parameter is out of bounds or malformed."""
 
 
-def derive_seed(campaign_id: int, session_id: int, seq: int) -> int:
+V1 = "gtw-dice-v1"
+V2 = "gtw-dice-v2"
+DERIVATIONS = (V1, V2)
+_SECRET_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
+def derive_seed(campaign_id: int, session_id: int, seq: int, secret: str | None = None) -> int:
     """Return the seed for roll number `seq` of a session.
 
     The seed is the first 8 bytes, read as a big-endian unsigned integer and shifted right
-    by 11 bits, of the SHA-256 digest of the ASCII string
-    ``f"gtw-dice-v1:{campaign_id}:{session_id}:{seq}"``. The shift keeps it to 53 bits: exact
-    in a JavaScript number and in PostgreSQL's signed BIGINT. To replay by hand::
+    by 11 bits, of the SHA-256 digest of an ASCII string:
+
+    - v1 (no secret; sessions from before fair dice):
+      ``f"gtw-dice-v1:{campaign_id}:{session_id}:{seq}"``
+    - v2 (with the session's secret, 64 lowercase hex digits):
+      ``f"gtw-dice-v2:{campaign_id}:{session_id}:{seq}:{secret}"``
+
+    The shift keeps it to 53 bits: exact in a JavaScript number and in PostgreSQL's signed
+    BIGINT. To replay by hand::
 
         int.from_bytes(hashlib.sha256(b"gtw-dice-v1:1:2:3").digest()[:8], "big") >> 11
 
-    then ``random.Random(seed)`` reproduces the roll.
+    then ``random.Random(seed)`` reproduces the roll. A v2 secret is public once the session
+    has ended; check it first with ``hashlib.sha256(secret.encode()).hexdigest() ==
+    commitment`` (the hash published when the session opened or resumed).
     """
-    text = f"gtw-dice-v1:{campaign_id}:{session_id}:{seq}"
+    if secret is None:
+        text = f"{V1}:{campaign_id}:{session_id}:{seq}"
+    else:
+        text = f"{V2}:{campaign_id}:{session_id}:{seq}:{check_secret(secret)}"
     return int.from_bytes(hashlib.sha256(text.encode("ascii")).digest()[:8], "big") >> 11
+
+
+def check_secret(secret: Any) -> str:
+    """The secret as given, or DiceError: 64 lowercase hex digits (32 random bytes)."""
+    if not isinstance(secret, str) or _SECRET_RE.fullmatch(secret) is None:
+        raise DiceError("a dice secret is 64 lowercase hex digits")
+    return secret
+
+
+def commitment(secret: str) -> str:
+    """SHA-256 of the secret (hex): published before any roll, so the secret can't change."""
+    return hashlib.sha256(check_secret(secret).encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SeedKey:
+    """Everything a seed derives from besides the seq. `secret` None means v1."""
+
+    campaign_id: int
+    session_id: int
+    secret: str | None = None
+
+    @property
+    def derivation(self) -> str:
+        return V1 if self.secret is None else V2
+
+    def seed(self, seq: int) -> int:
+        return derive_seed(self.campaign_id, self.session_id, seq, self.secret)
+
+    def record(self) -> dict[str, Any]:
+        """What a seeded event stores about its seed's inputs: never the secret, only its
+        commitment (a copied event in a branch still names the session it was rolled in)."""
+        data: dict[str, Any] = {
+            "derivation": self.derivation,
+            "campaign": self.campaign_id,
+            "session": self.session_id,
+        }
+        if self.secret is not None:
+            data["commitment"] = commitment(self.secret)
+        return data
+
+
+def key_at(campaign_id: int, session_id: int, seq: int, secrets: Sequence[tuple[int, str]] = ()) -> SeedKey:
+    """The key in force at `seq`: the secret of the latest (from_seq, secret) pair with
+    from_seq <= seq, or v1 when there is none (a session from before fair dice). A secret
+    applies from the seq of the event that committed it, so re-deriving a seq later (a
+    re-run turn) always gives the same seed."""
+    current = None
+    for from_seq, secret in sorted(secrets):
+        if from_seq > seq:
+            break
+        current = secret
+    return SeedKey(campaign_id, session_id, current)
+
+
+def record_of(payload: Mapping[str, Any], *, campaign_id: int, session_id: int) -> dict[str, Any]:
+    """The seed inputs an event recorded (`seed_from`), or v1 with the given ids for events
+    from before fair dice. DiceError when the record is malformed."""
+    record = payload.get("seed_from")
+    if record is None:
+        return {"derivation": V1, "campaign": campaign_id, "session": session_id}
+    if not isinstance(record, Mapping) or record.get("derivation") not in DERIVATIONS:
+        raise DiceError("the event's seed record names no known derivation")
+    for name in ("campaign", "session"):
+        value = record.get(name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DiceError(f"the event's seed record has no {name} id")
+    if record["derivation"] == V2 and not isinstance(record.get("commitment"), str):
+        raise DiceError("a v2 seed record names no commitment")
+    return dict(record)
 
 
 @dataclass(frozen=True)
@@ -185,4 +281,72 @@ def replay_check(
 ) -> CheckResult:
     return skill_check(
         rng=random.Random(seed), modifier=modifier, dc=dc, advantage=advantage, disadvantage=disadvantage
+    )
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A DiceRolled event re-derived from its seed inputs: `seed` and `faces` are what the
+    inputs give; `problems` says, in words, where the event differs (empty when it matches)."""
+
+    derivation: str
+    seed: int
+    faces: tuple[int, ...]
+    total: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_roll(
+    payload: Mapping[str, Any],
+    *,
+    seq: int,
+    recorded_seed: int | None,
+    record: Mapping[str, Any],
+    secret: str | None,
+) -> Verification:
+    """Re-derive the seed of DiceRolled event `seq` from `record` (see `record_of`) and the
+    secret (v2; None for v1), re-roll it with the event's own parameters, and compare.
+    DiceError when the event can't be checked at all (not a roll, parameters missing)."""
+    problems: list[str] = []
+    if record["derivation"] == V2:
+        if secret is None:
+            raise DiceError("a v2 roll can only be checked with its session's secret")
+        if commitment(secret) != record["commitment"]:
+            problems.append("the secret does not match the commitment published before the roll")
+        seed = derive_seed(record["campaign"], record["session"], seq, secret)
+    else:
+        seed = derive_seed(record["campaign"], record["session"], seq)
+    if recorded_seed != seed:
+        problems.append(f"the recorded seed {recorded_seed} is not the seed {seed} its inputs give")
+    try:
+        if payload.get("kind") == "check":
+            check = replay_check(
+                seed,
+                modifier=payload["modifier"],
+                dc=payload["dc"],
+                advantage=bool(payload.get("advantage")),
+                disadvantage=bool(payload.get("disadvantage")),
+            )
+            faces, total = check.faces, check.total
+            expected = {"kept": check.kept, "outcome": check.outcome}
+        elif payload.get("kind") == "roll":
+            rolled = replay_roll(seed, payload["expression"])
+            faces, total, expected = rolled.faces, rolled.total, {}
+        else:
+            raise DiceError("this event is not a dice roll")
+    except (KeyError, TypeError):
+        raise DiceError("the roll's parameters are missing from the event") from None
+    if list(faces) != list(payload.get("faces") or []):
+        problems.append(f"the seed rolls {list(faces)}, the event shows {payload.get('faces')}")
+    if total != payload.get("total"):
+        problems.append(f"the seed totals {total}, the event shows {payload.get('total')}")
+    for name, value in expected.items():
+        if payload.get(name) != value:
+            problems.append(f"the seed gives {name} {value}, the event shows {payload.get(name)}")
+    return Verification(
+        derivation=record["derivation"], seed=seed, faces=tuple(faces), total=total, problems=tuple(problems)
     )
