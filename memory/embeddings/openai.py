@@ -6,10 +6,8 @@ from collections.abc import Sequence
 
 import openai
 
-from gtw_site.providers import ProviderError, Usage, status_error
+from gtw_site.providers import ProviderError, Usage, clip, error_detail, safe_url, status_error
 from memory.embeddings.base import normalise
-from narrative.llm.base import safe_url
-from narrative.llm.openai import _clip, _detail
 
 
 class OpenAIEmbedder:
@@ -124,6 +122,6 @@ class OpenAIEmbedder:
                     provider=self.name,
                     status=429,
                 )
-            detail = _detail(exc.body) or exc.message
+            detail = error_detail(exc.body) or exc.message
             return status_error(self.name, status, detail, auth=self._key_hint(), model=self.model)
-        return ProviderError(f"client error: {_clip(str(exc))}", retryable=False, provider=self.name)
+        return ProviderError(f"client error: {clip(str(exc))}", retryable=False, provider=self.name)

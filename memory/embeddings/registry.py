@@ -1,56 +1,74 @@
-"""The "embedder" role: which embedder this deployment uses (GTW_EMBEDDER), built once."""
+"""The embedder kind: the "embedder" role (GTW_EMBEDDER), declared on the generic provider
+registry. An embedder is built once per distinct setting (the local model takes a while to load).
+"""
 
 from __future__ import annotations
 
-import threading
+from typing import Any
 
 from django.conf import settings
 
-from gtw_site.providers import ProviderError, load_factory
+from gtw_site.providers import ProviderError
+from gtw_site.providers.registry import CALL, Choice, Registry
 from memory.embeddings.base import Embedder
 
-EMBEDDERS = {
-    "local": "memory.embeddings.local:LocalEmbedder",
-    "openai": "memory.embeddings.openai:OpenAIEmbedder",
-}
 
-_lock = threading.Lock()
-_cache: dict[tuple, Embedder] = {}
+def _arguments(choice: Choice) -> dict[str, Any]:
+    conf = choice.conf
+    if choice.provider == "local":
+        return {"model_dir": conf["model_dir"], "threads": 1}
+    openai_conf = settings.GTW_LLM["openai"]
+    return {
+        "model": conf["openai_model"],
+        "api_key": openai_conf["api_key"],
+        "base_url": openai_conf["base_url"],
+        "dimensions": conf["dimensions"],
+        "timeout": choice.timeout,
+    }
+
+
+def _check(embedder: Embedder, choice: Choice) -> None:
+    dimensions = choice.conf["dimensions"]
+    if embedder.dimensions != dimensions:
+        raise ProviderError(
+            f"the {choice.provider} embedder makes {embedder.dimensions}-dimensional vectors but "
+            f"GTW_EMBEDDING_DIM is {dimensions}; set it to match and run `gtw memory reembed`",
+            retryable=False,
+        )
+
+
+EMBEDDER = Registry(
+    "embedder",
+    roles=("embedder",),
+    providers={
+        "local": "memory.embeddings.local:LocalEmbedder",
+        "openai": "memory.embeddings.openai:OpenAIEmbedder",
+    },
+    settings=lambda: settings.GTW_MEMORY,
+    choose=lambda role, conf: conf["embedder"],
+    # Remote embedders share the chat kind's limit (GTW_LLM_TIMEOUT).
+    timeout=lambda role, conf: settings.GTW_LLM["narrator"]["timeout"],
+    arguments=_arguments,
+    check=_check,
+    cache_key=lambda choice: (
+        choice.conf["dimensions"],
+        choice.conf["model_dir"],
+        choice.conf["openai_model"],
+    ),
+    calls={"embed": CALL},
+    # No rows yet: a turn embeds its query on the recall thread pool (memory.retrieval), where a
+    # row would open a database connection per pool thread and commit outside the caller's
+    # transaction. Turn this on once telemetry writes are safe off the request thread.
+    telemetry=False,
+)
+
+# The same dict the registry reads: `EMBEDDERS["name"] = "module:Class"` registers an embedder.
+EMBEDDERS = EMBEDDER.providers
 
 
 def get() -> Embedder:
-    conf = settings.GTW_MEMORY
-    name = conf["embedder"]
-    key = (name, conf["dimensions"], conf["model_dir"], conf["openai_model"])
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-        if name not in EMBEDDERS:
-            raise ProviderError(
-                f"unknown embedder '{name}' (choose: {', '.join(EMBEDDERS)})", retryable=False
-            )
-        factory = load_factory(EMBEDDERS[name])
-        if name == "local":
-            embedder = factory(model_dir=conf["model_dir"], threads=1)
-        else:
-            openai_conf = settings.GTW_LLM["openai"]
-            embedder = factory(
-                model=conf["openai_model"],
-                api_key=openai_conf["api_key"],
-                base_url=openai_conf["base_url"],
-                dimensions=conf["dimensions"],
-                timeout=settings.GTW_LLM["narrator"]["timeout"],
-            )
-        if embedder.dimensions != conf["dimensions"]:
-            raise ProviderError(
-                f"the {name} embedder makes {embedder.dimensions}-dimensional vectors but "
-                f"GTW_EMBEDDING_DIM is {conf['dimensions']}; set it to match and run `gtw memory reembed`",
-                retryable=False,
-            )
-        _cache[key] = embedder
-        return embedder
+    return EMBEDDER.get("embedder")
 
 
 def reset() -> None:
-    with _lock:
-        _cache.clear()
+    EMBEDDER.reset()

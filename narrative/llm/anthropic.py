@@ -9,10 +9,17 @@ from typing import Any
 import anthropic
 import httpx2
 
-from gtw_site.providers import ProviderError, Usage, status_error
-from gtw_site.providers import clip as _clip
-from narrative.llm.base import (
+from gtw_site.providers import (
     CallDeadline,
+    ProviderError,
+    Usage,
+    clip,
+    safe_url,
+    scrub,
+    status_error,
+    url_secrets,
+)
+from narrative.llm.base import (
     ChatRequest,
     Message,
     StreamEnd,
@@ -20,9 +27,6 @@ from narrative.llm.base import (
     TextDelta,
     ToolCall,
     ToolCallEvent,
-    safe_url,
-    scrub,
-    url_secrets,
 )
 
 _STOP_REASONS = {
@@ -173,7 +177,7 @@ class AnthropicChatProvider:
         if isinstance(exc, anthropic.APIStatusError):
             error = exc.body.get("error") if isinstance(exc.body, dict) else None
             error = error if isinstance(error, dict) else {}
-            detail = _clip(str(error.get("message") or exc.message))
+            detail = clip(str(error.get("message") or exc.message))
             if exc.status_code < 400:
                 # An `error` event inside a 200 stream: the SDK raises it with the stream's status.
                 return self._fail(
@@ -182,7 +186,7 @@ class AnthropicChatProvider:
                     status=_ERROR_TYPE_STATUS.get(str(error.get("type"))),
                 )
             return self._status_error(exc.status_code, detail)
-        return self._fail(f"client error: {_clip(str(exc))}", retryable=False)
+        return self._fail(f"client error: {clip(str(exc))}", retryable=False)
 
     def _transport_error(self, exc: Exception, *, mid_stream: bool = False) -> ProviderError:
         if isinstance(exc, (httpx2.TimeoutException, anthropic.APITimeoutError)) or self._deadline.passed():

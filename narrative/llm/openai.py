@@ -8,10 +8,18 @@ from typing import Any
 
 import openai
 
-from gtw_site.providers import ProviderError, Usage, status_error
-from gtw_site.providers import clip as _clip
-from narrative.llm.base import (
+from gtw_site.providers import (
     CallDeadline,
+    ProviderError,
+    Usage,
+    clip,
+    error_detail,
+    safe_url,
+    scrub,
+    status_error,
+    url_secrets,
+)
+from narrative.llm.base import (
     ChatRequest,
     Message,
     StreamEnd,
@@ -19,9 +27,6 @@ from narrative.llm.base import (
     TextDelta,
     ToolCall,
     ToolCallEvent,
-    safe_url,
-    scrub,
-    url_secrets,
 )
 
 _STOP_REASONS = {
@@ -169,13 +174,13 @@ class OpenAIChatProvider:
                 return self._fail(
                     "out of credit (429) — check the account's billing", retryable=False, status=429
                 )
-            detail = _detail(exc.body) or exc.message
+            detail = error_detail(exc.body) or exc.message
             return self._status_error(exc.status_code, detail)
         if isinstance(exc, openai.APIError):
             # The SDK raises a bare APIError for an `{"error": …}` event inside a 200 stream.
-            detail = _detail(exc.body) or exc.message
-            return self._fail(f"the server reported an error mid-response: {_clip(detail)}", retryable=True)
-        return self._fail(f"client error: {_clip(str(exc))}", retryable=False)
+            detail = error_detail(exc.body) or exc.message
+            return self._fail(f"the server reported an error mid-response: {clip(detail)}", retryable=True)
+        return self._fail(f"client error: {clip(str(exc))}", retryable=False)
 
     def _transport_error(self, exc: openai.APIConnectionError, *, mid_stream: bool = False) -> ProviderError:
         if isinstance(exc, openai.APITimeoutError) or self._deadline.passed():
@@ -293,11 +298,3 @@ def _parse_arguments(raw: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _detail(body: object) -> str:
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
-    return body if isinstance(body, str) else ""

@@ -6,8 +6,7 @@ requests as OpenAI, minus a few options; this adapter sends only the common subs
 
 from __future__ import annotations
 
-from gtw_site.providers import ProviderError
-from narrative.llm.base import safe_url
+from gtw_site.providers import ProviderError, safe_url
 from narrative.llm.openai import OpenAIChatProvider
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from campaigns.models import Event
 from gtw_site.models import ProviderCall
-from gtw_site.providers import ProviderError, Usage
+from gtw_site.providers import ProviderError, Usage, safe_url
 from narrative import turns
 from narrative.llm.anthropic import AnthropicChatProvider
-from narrative.llm.base import ChatRequest, Message, StreamEnd, TextDelta, ToolCallEvent, ToolSpec, safe_url
+from narrative.llm.base import ChatRequest, Message, StreamEnd, TextDelta, ToolCallEvent, ToolSpec
 from narrative.llm.openai import OpenAIChatProvider
 from narrative.llm.openai_compatible import OpenAICompatibleProvider
 from narrative.llm.registry import Recorded

@@ -1,9 +1,5 @@
-"""Cross-cutting provider plumbing: the one error type, a lazy registry helper, telemetry.
-
-Every provider adapter (LLM, embedder, speech, images) turns its failures into
-`ProviderError` and says whether trying again may help. Domain code never catches a
-vendor SDK's exception.
-"""
+"""The one error type every adapter raises, token usage, and the helpers that word a vendor's
+failure for a GM. Pure: no Django, no vendor SDK."""
 
 from __future__ import annotations
 
@@ -45,6 +41,16 @@ def clip(text: str, limit: int = 300) -> str:
     """One line of at most `limit` characters, for error messages that quote a vendor's reply."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_detail(body: object) -> str:
+    """The human message in a vendor's error body (`{"error": {"message": …}}`, a bare
+    `{"message": …}` or plain text), or "" when it carries none."""
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return error["message"]
+    return body if isinstance(body, str) else ""
 
 
 def status_error(provider: str, status: int, detail: str, *, auth: str, model: str) -> ProviderError:
