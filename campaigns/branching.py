@@ -20,6 +20,7 @@ from campaigns.errors import Invalid
 from campaigns.events import to_record
 from campaigns.models import Campaign, Character, Event, Membership, PlaySession
 from campaigns.services import _require_gm, clean_text
+from gtw_site import ratelimit
 from missions.rules import progression
 
 BATCH = 500
@@ -31,6 +32,9 @@ def campaign_branch(
 ) -> PlaySession:
     _require_gm(membership)
     _check_branchable(session, at_seq)
+    # One request copies a session's whole history and memory: anyone running a campaign of
+    # their own could otherwise multiply it without end.
+    ratelimit.rate_check(scope="branch", ident=membership.user_id)
     parent = session.campaign
     name = clean_text(name or f"{parent.name} (branch at #{at_seq})", what="The branch name", max_len=120)
     branch = Campaign.objects.create(

@@ -178,7 +178,3 @@ def load_state(session_id: int) -> dict[str, Any]:
 def replay_from_scratch(session_id: int) -> dict[str, Any]:
     events = Event.objects.filter(session_id=session_id).order_by("seq")
     return reducer.replay(to_record(e) for e in events.iterator())
-
-
-def events_after(session_id: int, after: int, limit: int = 500) -> list[Event]:
-    return list(Event.objects.filter(session_id=session_id, seq__gt=after).order_by("seq")[:limit])

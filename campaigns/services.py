@@ -21,6 +21,7 @@ from campaigns.models import (
     PersonalityPreset,
     PlaySession,
 )
+from gtw_site import ratelimit
 
 NAME_MAX = 120
 
@@ -245,6 +246,9 @@ def session_whisper(*, session: PlaySession, membership: Membership, to_user_id:
     if session.status != PlaySession.Status.ACTIVE:
         raise Conflict("This session has ended; resume it to whisper.")
     text = clean_text(text, what="The whisper", max_len=2000)
+    # Anyone can be a GM (of a campaign of their own), and every whisper is a memory to embed on
+    # the memory cluster all campaigns share: a whisper flood must not stall theirs.
+    ratelimit.rate_check(scope="whisper", ident=membership.user_id)
     target = (
         Membership.objects.select_related("user")
         .filter(campaign_id=session.campaign_id, user_id=to_user_id)
@@ -287,10 +291,10 @@ def session_end(*, session: PlaySession, membership: Membership) -> PlaySession:
         if status != PlaySession.Status.ACTIVE:
             raise Conflict("This session has already ended.")
         if session.kind == PlaySession.Kind.STAGE:
-            from campaigns import stage  # stage imports this module
+            from campaigns.stage import windows  # stage imports this module
 
             # An open beat window closes with the session: its actions still get their summary.
-            stage.window_close_on_end(session=session, membership=membership)
+            windows.window_close_on_end(session=session, membership=membership)
         # SessionEnded reveals the dice secret (campaigns.signals.session_lifecycle).
         ended = signals.lifecycle_event("SessionEnded", session_id=session.pk, actor_id=membership.user_id)
         events.append(session, [ended])

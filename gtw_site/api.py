@@ -6,7 +6,7 @@ from ninja.security import django_auth
 
 from campaigns.api import router as campaigns_router
 from campaigns.errors import DomainError
-from campaigns.stage_api import router as stage_router
+from campaigns.stage.api import router as stage_router
 from gtw_site.auth import BearerTokenAuth
 from gtw_site.tokens_api import router as tokens_router
 from memory.api import router as memory_router

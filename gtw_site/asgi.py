@@ -19,6 +19,7 @@ from django.core.exceptions import SuspiciousOperation  # noqa: E402
 from django.http import Http404  # noqa: E402
 
 from gtw_site.auth import TokenAuthMiddleware  # noqa: E402
+from gtw_site.bodylimit import RequestBodyLimit, install_in_daphne  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -35,7 +36,9 @@ class StaticFilesHandler(ASGIStaticFilesHandler):
             raise Http404("No such file.") from None
 
 
-http_app = StaticFilesHandler(django_asgi_app) if settings.STATIC_URL else django_asgi_app
+# Bodies over GTW_MAX_REQUEST_BYTES are refused before anything stores them (gtw_site.bodylimit).
+install_in_daphne()
+http_app = RequestBodyLimit(StaticFilesHandler(django_asgi_app) if settings.STATIC_URL else django_asgi_app)
 
 application = ProtocolTypeRouter(
     {

@@ -230,8 +230,9 @@ if DB_POOL:
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# GTW_CHANNEL_LAYER: core (default) | pubsub. Both are channels-redis; docs/BENCHMARKS.md
-# ("gtw bench fanout") measures them side by side at 500 sockets in one session.
+# GTW_CHANNEL_LAYER: pubsub (default) | core. Both are channels-redis; docs/BENCHMARKS.md
+# ("gtw bench fanout") measures them side by side at 500 sockets in one session. The `core`
+# layer's configuration comes first; the default replaces it below.
 _REDIS_HOSTS = [
     {
         "address": REDIS_URL,
@@ -478,8 +479,19 @@ GTW_RATE_LIMITS = {
     # Mission and deck installs through the API, per operator: each compiles up to 256 KiB and a
     # changed mission stays forever as a new immutable version. The admin and CLI aren't counted.
     "content_install": (20, 3600, "mission or deck installs"),
+    # A GM's whispers (each becomes a private memory, embedded on the memory cluster all campaigns
+    # share) and branches (each copies a session's whole history and memory into a new campaign).
+    "whisper": (30, 60, "whispers"),
+    "branch": (10, 3600, "branches"),
+    # The GM's game controls (start a mission, set the beat, override an objective, clock or
+    # scene): each appends engine events, many of them memories to embed.
+    "gm_control": (60, 60, "game master changes"),
+    # Sockets replaying past events (a `hello` or `?last_seq=` far behind): a replay of more than
+    # 500 events counts once per 2,000 (realtime.consumers); a reconnect that missed less is free.
+    "catch_up": (30, 60, "replays of past events"),
 }
-# How many of one player's actions may wait for the GM at once in a party session.
+# How many of one player's actions may wait for the GM at once, counted over all their live
+# party sessions (each session's runner would otherwise hold a worker for them).
 GTW_PENDING_ACTIONS_MAX = env_int("GTW_PENDING_ACTIONS_MAX", 3)
 # Fair scheduling: a session's turn runner answers at most this many turns, then goes to the
 # back of the task queue so other sessions' turns get a worker (0: no limit).
@@ -509,6 +521,14 @@ GTW_MEMORY = {
     "import_max_lines": env_int("GTW_MEMORY_IMPORT_MAX_LINES", 1000),
     "import_max_bytes": env_int("GTW_MEMORY_IMPORT_MAX_BYTES", 2_000_000),
 }
+# The largest HTTP request body the server reads (gtw_site.bodylimit): Daphne and Django's ASGI
+# handler each store a whole body (on disk past a size) before any view or sign-in check runs,
+# so without a cap anyone could fill the disk with one request. Room for the biggest memory
+# import and its form.
+GTW_MAX_REQUEST_BYTES = env_int(
+    # 2.5 MB: Django's DATA_UPLOAD_MAX_MEMORY_SIZE, the cap on a JSON body (an API call)
+    "GTW_MAX_REQUEST_BYTES", max(GTW_MEMORY["import_max_bytes"], 2_621_440) + 1_000_000
+)
 
 # ---- LLM providers (role → adapter) -------------------------------------------------------
 # GTW_NARRATOR_PROVIDER: auto | offline | openai | anthropic | openai_compatible.

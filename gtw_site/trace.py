@@ -15,6 +15,12 @@ import time
 _PATH = os.environ.get("GTW_TRACE_FILE")
 
 
+def record_to(path: str) -> None:
+    """Start marking into `path`, in this process and in every process it starts from now on."""
+    global _PATH
+    os.environ["GTW_TRACE_FILE"] = _PATH = path
+
+
 def mark(label: str) -> None:
     if _PATH:
         # O_APPEND writes of one short line are atomic: processes never interleave a line.

@@ -21,7 +21,7 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/memory/", memory_page, name="memory_page"),
     path("invite/<str:code>/", views.invite_accept, name="invite_accept"),
     path("sessions/<int:session_id>/play/", views.play, name="play"),
-    path("", include("campaigns.stage_urls")),  # the stage page, fireteam and alliance forms
+    path("", include("campaigns.stage.urls")),  # the stage page, fireteam and alliance forms
     path("sessions/<int:session_id>/resume", views.session_resume, name="session_resume"),
     path("sessions/<int:session_id>/end", views.session_end, name="session_end"),
     path("sessions/<int:session_id>/branch", views.session_branch, name="session_branch"),

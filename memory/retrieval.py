@@ -200,7 +200,7 @@ def search_scoped(
             keyword_ids.append(memory_id)
             info[memory_id] = (created_at, importance)
     if mode in ("hybrid", "vector"):
-        vector_ids, distances, vector_info = _vector_candidates(
+        vector_ids, distances, vector_info = vector_candidates(
             base, embedding.result() if embedding is not None else vector, n
         )
         info.update(vector_info)
@@ -248,7 +248,10 @@ class KeywordQuery(SearchQuery):
         return f"to_tsquery('simple'::regconfig, {sql})", [self.text]
 
 
-def _vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float], dict]:
+def vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float], dict]:
+    """The `n` memories of `base` (an already scoped queryset) nearest to `vector`: their ids nearest
+    first, {id: cosine distance}, and {id: (created_at, importance)}. Public for the memory
+    benchmarks, which compare it with an exact search."""
     if vector is None:
         return [], {}, {}
     query = (

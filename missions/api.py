@@ -155,6 +155,7 @@ def game_get(request, session_id: int):
 @router.post("/sessions/{session_id}/mission", response=GameOut)
 def mission_run(request, session_id: int, data: MissionRunIn):
     session = session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
     engine.mission_start(
         session=session, slug=data.slug, content_hash=data.content_hash, actor_id=request.user.pk
     )
@@ -165,6 +166,7 @@ def mission_run(request, session_id: int, data: MissionRunIn):
 @router.post("/sessions/{session_id}/mission/override", response=GameOut)
 def mission_override(request, session_id: int, data: OverrideIn):
     session = session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
     change = override_from_fields({k: v for k, v in data.dict().items() if v is not None})
     engine.gm_override(session=session, actor_id=request.user.pk, change=change)
     session.refresh_from_db()
@@ -179,6 +181,7 @@ def director_get(request, session_id: int):
 @router.post("/sessions/{session_id}/director", response=GameOut)
 def director_set(request, session_id: int, data: BeatIn):
     session = session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
     engine.beat_set(session=session, beat=data.beat, actor_id=request.user.pk)
     session.refresh_from_db()
     return _game(session)

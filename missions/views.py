@@ -1,4 +1,5 @@
-"""The GM's game controls on the play page: switch mission, set the beat, override the mission."""
+"""The GM's game controls on the play page: switch mission, set the beat, override the mission.
+Each counts against the GM's "gm_control" rate limit, as through the API."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from campaigns import selectors
+from gtw_site.ratelimit import rate_check
 from missions.services import override_from_fields
 from narrative import engine
 
@@ -15,6 +17,7 @@ from narrative import engine
 @require_POST
 def mission_start(request, session_id: int):
     session = selectors.session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
     engine.mission_start(
         session=session,
         slug=request.POST.get("slug", ""),  # checked there: a malformed id is a 422, not a 500
@@ -28,6 +31,7 @@ def mission_start(request, session_id: int):
 @require_POST
 def beat_set(request, session_id: int):
     session = selectors.session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
     engine.beat_set(session=session, beat=request.POST.get("beat", ""), actor_id=request.user.pk)
     return redirect("play", session.pk)
 
@@ -36,5 +40,6 @@ def beat_set(request, session_id: int):
 @require_POST
 def mission_override(request, session_id: int):
     session = selectors.session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
     engine.gm_override(session=session, actor_id=request.user.pk, change=override_from_fields(request.POST))
     return redirect("play", session.pk)

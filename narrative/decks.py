@@ -129,11 +129,6 @@ def _load_private(private_pem: bytes) -> Ed25519PrivateKey:
     return key
 
 
-def public_key_of(private_pem: bytes) -> str:
-    """The base64 raw public key that belongs to a PEM private key."""
-    return base64.b64encode(_raw_public(_load_private(private_pem).public_key())).decode("ascii")
-
-
 def parse_trusted(data: Any) -> dict[str, str]:
     """Validate a trusted-key set ``{key_id: base64 raw public key}``.
 

@@ -1,11 +1,11 @@
 """The batch turn of a stage session: ONE GM summary for a whole beat window.
 
-schedule_batches (after campaigns.stage.window_close commits)
+schedule_batches (after campaigns.stage.windows.window_close commits)
     → run_pending_batches (a django-q2 task; inline in tests): one runner per session (a
       PostgreSQL advisory lock) answers each closed, unsummarised window, oldest first:
 
-1. per action, the game decides whether it is risky — the offline narrator's per-action
-   judgement (offline_batch.plan_check), whichever provider narrates — and rolls a
+1. per action, the game decides whether it is risky — a game rule, narrative.intent.plan_check
+   (the judgement the offline narrator makes too), whichever provider narrates — and rolls a
    `rules_skill_check` through narrative.tools.dispatch: a DiceRolled event per risky action,
    keyed by the action so a re-run reuses the roll instead of rolling again;
 2. the narrator (role "narrator", any provider) receives the batch grouped by team, with each
@@ -33,7 +33,7 @@ from campaigns.models import Character, Event, FireteamMember, PlaySession
 from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
-from narrative import dice_secrets, engine, prompts, tools
+from narrative import dice_secrets, engine, intent, prompts, tools
 from narrative.llm import offline_batch, registry
 from narrative.llm.base import ChatRequest, Message, TextDelta, ToolCall
 from realtime import broadcast
@@ -125,7 +125,7 @@ def _roll_checks(session: PlaySession, seqs: list[int]) -> tuple[list[dict[str, 
             {"name": char.name, "archetype": char.archetype, "attributes": char.attributes} if char else None
         )
         text = action.payload.get("text", "")
-        args = offline_batch.plan_check(
+        args = intent.plan_check(
             text=text,
             name=name,
             actor=username,

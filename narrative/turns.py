@@ -27,6 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 
 from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid, RateLimited
@@ -71,7 +72,7 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
     if session.status != PlaySession.Status.ACTIVE:
         raise Conflict("This session has ended; ask the GM to resume it.")
     if session.kind == PlaySession.Kind.STAGE:  # batched per beat window, never a turn of its own
-        from campaigns.stage import stage_action_submit
+        from campaigns.stage.windows import stage_action_submit
 
         session, membership = session_membership_get(viewer=user, session_id=session_id)
         return stage_action_submit(
@@ -91,9 +92,8 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
 
     def derive(state, next_seq):
         # Under the session row lock: two actions sent at once can't both slip under the cap.
-        waiting = state.get("pending") or []
-        mine = Event.objects.filter(session_id=session.pk, seq__in=waiting, actor_id=user.pk)
-        if 0 < cap <= len(waiting) and mine.count() >= cap:  # no query while the queue is short
+        pending = state.get("pending")
+        if cap > 0 and waiting_actions(user_id=user.pk, session_id=session.pk, pending=pending) >= cap:
             raise RateLimited(
                 f"You already have {cap} actions waiting for the GM; wait for the GM to answer "
                 "them before you act again."
@@ -112,6 +112,27 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
     return result
 
 
+def waiting_actions(*, user_id: int, session_id: int, pending: list[int] | None) -> int:
+    """How many of the user's actions wait for a GM: in this session (`pending`, its state read
+    under the row lock) and in every other live session of theirs. The cap counts them all: one
+    runner answers each session, so a player with a sandbox campaign or several would otherwise
+    hold a turn worker per session (issue 11 hole 3)."""
+    elsewhere = (
+        PlaySession.objects.filter(status=PlaySession.Status.ACTIVE, campaign__memberships__user_id=user_id)
+        .exclude(pk=session_id)
+        .exclude(state__pending=[])
+        .values_list("pk", "state__pending")
+    )
+    queues = {session_id: pending or [], **dict(elsewhere)}
+    mine = Q()
+    for pk, seqs in queues.items():
+        if seqs:
+            mine |= Q(session_id=pk, seq__in=seqs)
+    if not mine:
+        return 0
+    return Event.objects.filter(mine, type="Action", actor_id=user_id).count()
+
+
 def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult:
     """Put a failed turn back in the queue (the retry control players see after a failure)."""
     session, membership = session_membership_get(viewer=user, session_id=session_id)
@@ -119,6 +140,9 @@ def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult
         raise Forbidden("Spectators can't retry a turn.")
     if str(action_seq) not in (session.state.get("failed") or {}):
         raise Conflict("That turn is not waiting for a retry.")
+    # A retry runs a whole turn, as an action does: it counts against the same per-player limit,
+    # or retrying a turn that keeps failing would be an unlimited stream of narrator calls.
+    rate_check(scope="action", ident=user.pk)
     with transaction.atomic():
         result = events.append(
             session.pk,

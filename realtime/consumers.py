@@ -23,8 +23,9 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from pydantic import ValidationError
 
-from campaigns.errors import DomainError
+from campaigns.errors import DomainError, RateLimited
 from campaigns.selectors import may_see
+from gtw_site.ratelimit import rate_check
 from realtime import broadcast, presence
 from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, WhisperFrame, client_frame
 from realtime.tokenwatch import AuthWatch
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 CLOSE_FORBIDDEN = 4403
 # Catch-up reads the event store in pages of this many events (each one a query and a render).
 CATCH_UP_PAGE = 2000
+# A replay of up to this many past events (a reconnect, a page load) is free; longer ones count
+# against the per-user "catch_up" rate limit (see SessionConsumer._may_replay).
+CATCH_UP_FREE = 500
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
@@ -282,11 +286,28 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if version is None:
             version = await self._current_version()
         self.last_seq = min(after, version)
+        if not await self._may_replay(version - self.last_seq):
+            self.last_seq = version  # live from now on; the error frame said why
         await self._send_range(self.last_seq, None)
         # What came through the group before the hello is in the store; this only makes sure.
         held_upto, self.held_upto = self.held_upto, 0
         if held_upto > self.last_seq:
             await self._send_range(self.last_seq, held_upto)
+
+    async def _may_replay(self, missed: int) -> bool:
+        """Whether this user may have `missed` past events replayed now. A long replay is costly
+        (a query and a render per event, ~0.5 s per 2,000 on the process's one database thread)
+        and a `hello` asks for one in a few bytes, so past CATCH_UP_FREE events replays count
+        against the user's "catch_up" limit, one per CATCH_UP_PAGE. A reconnect that missed a
+        little is never counted; gap healing (the server's own) never asks."""
+        if missed <= CATCH_UP_FREE:
+            return True
+        try:
+            await database_sync_to_async(_charge_replay)(self.user.pk, missed)
+        except RateLimited as exc:
+            await self._error(exc.code, exc.message)
+            return False
+        return True
 
     async def _send_range(self, after: int, upto: int | None):
         """Deliver the stored events in (after, upto] (None: to the end), page by page."""
@@ -405,6 +426,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _send_json(self, data: dict):
         await self.send(text_data=json.dumps(data))
+
+
+def _charge_replay(user_id: int, missed: int) -> None:
+    for _ in range(-(-missed // CATCH_UP_PAGE)):
+        rate_check(scope="catch_up", ident=user_id)
 
 
 def parse_last_seq(raw: str | None) -> int | None:

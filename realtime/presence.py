@@ -31,10 +31,6 @@ from redis import asyncio as aioredis
 
 logger = logging.getLogger(__name__)
 
-# Defaults; `settings.GTW_PRESENCE_TTL_S` / `GTW_PRESENCE_HEARTBEAT_S` override them. Three
-# missed beats before an entry is a ghost: one late beat (a busy event loop) never drops anyone.
-DEFAULT_TTL_S = 30.0
-DEFAULT_HEARTBEAT_S = 10.0
 # A beat on a received frame is skipped if the socket beat less than this long ago: a chatty
 # client costs at most one Redis call per second.
 FRAME_BEAT_MIN_S = 1.0
@@ -53,17 +49,19 @@ _announcing: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def ttl() -> float:
-    return float(getattr(settings, "GTW_PRESENCE_TTL_S", DEFAULT_TTL_S))
+    """settings.GTW_PRESENCE_TTL_S (default 30 s: three missed beats before an entry is a ghost,
+    so one late beat from a busy event loop never drops anyone)."""
+    return settings.GTW_PRESENCE_TTL_S
 
 
 def heartbeat_interval() -> float:
-    return float(getattr(settings, "GTW_PRESENCE_HEARTBEAT_S", DEFAULT_HEARTBEAT_S))
+    return settings.GTW_PRESENCE_HEARTBEAT_S
 
 
 def keys(session_id: int) -> tuple[str, str, str]:
     # The prefix is a setting so test runs that share one Redis (each with its own database,
     # hence the same session ids) keep apart.
-    base = f"{getattr(settings, 'GTW_PRESENCE_KEY_PREFIX', 'gtw:presence')}:{session_id}"
+    base = f"{settings.GTW_PRESENCE_KEY_PREFIX}:{session_id}"
     return f"{base}:beats", f"{base}:conns", f"{base}:teams"
 
 

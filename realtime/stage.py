@@ -112,7 +112,7 @@ def roster_html(roster: dict[str, Any], *, moderator: bool) -> str:
 def send_roster(session_id: int) -> None:
     """Render and send the stage's roster to every stage socket. Call after commit."""
     from campaigns.models import PlaySession
-    from campaigns.stage import stage_roster
+    from campaigns.stage.selectors import stage_roster
     from realtime import broadcast
 
     session = PlaySession.objects.filter(pk=session_id).first()
@@ -125,7 +125,7 @@ def send_roster(session_id: int) -> None:
 
 def me_context(roster: dict[str, Any], username: str) -> dict[str, Any]:
     """What the "you" panel shows: seat, fireteam (with its voice room), place in the queue."""
-    from campaigns.stage import can_act_now
+    from campaigns.stage.selectors import can_act_now
 
     me = roster["seats"].get(username) or {}
     team = next((t for t in roster["teams"] if t["id"] == me.get("team")), None)
@@ -146,7 +146,7 @@ def me_html(roster: dict[str, Any], username: str) -> str:
 
 def box_key(roster: dict[str, Any], username: str) -> str:
     """Identifies the action box a member should see; re-rendered only when it changes."""
-    from campaigns.stage import can_act_now
+    from campaigns.stage.selectors import can_act_now
 
     window = roster["window"]
     return f"{int(can_act_now(roster, username))}:{window['n'] if window else 0}"
@@ -163,7 +163,7 @@ def action_box_html(roster: dict[str, Any], username: str) -> str:
 
 def is_stage_entry(event: dict[str, Any]) -> bool:
     """Events the stage page renders itself (the rest use the play page's log-entry partial)."""
-    from campaigns.stage import STAGE_EVENTS
+    from campaigns.stage.selectors import STAGE_EVENTS
 
     payload = event.get("payload") or {}
     return (

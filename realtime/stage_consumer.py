@@ -195,7 +195,9 @@ class StageConsumer(SessionConsumer):
     @database_sync_to_async
     def _seat_and_roster(self) -> dict | None:
         from campaigns.models import PlaySession
-        from campaigns.stage import seat_ensure, stage_roster, window_check
+        from campaigns.stage.selectors import stage_roster
+        from campaigns.stage.services import seat_ensure
+        from campaigns.stage.windows import window_check
 
         session = PlaySession.objects.select_related("campaign").get(pk=self.session_id)
         if session.kind != PlaySession.Kind.STAGE:
@@ -207,37 +209,40 @@ class StageConsumer(SessionConsumer):
     @database_sync_to_async
     def _load_roster(self) -> dict:
         from campaigns.models import PlaySession
-        from campaigns.stage import stage_roster
+        from campaigns.stage.selectors import stage_roster
 
         return stage_roster(PlaySession.objects.get(pk=self.session_id))
 
     def _stage_call(self, frame) -> None:
         """Runs a write frame through campaigns.stage (in a worker thread: closing a window may
         run its whole batch turn inline when tasks run synchronously)."""
-        from campaigns import stage
+        from campaigns.stage import selectors, services, windows
 
-        session, membership = stage.stage_get(viewer=self.user, session_id=self.session_id)
+        session, membership = selectors.stage_get(viewer=self.user, session_id=self.session_id)
         if frame.type == "window_check":
-            stage.window_check(session)
+            windows.window_check(session)
             return
         if frame.type == "raise_hand":
-            stage.hand_raise(session=session, membership=membership)
+            services.hand_raise(session=session, membership=membership)
         elif frame.type == "lower_hand":
-            stage.hand_lower(session=session, membership=membership)
+            services.hand_lower(session=session, membership=membership)
         elif frame.type == "window_open":
-            stage.window_open(session=session, membership=membership, seconds=frame.seconds)
+            windows.window_open(session=session, membership=membership, seconds=frame.seconds)
         elif frame.type == "window_close":
-            stage.window_close(session=session, membership=membership)
+            windows.window_close(session=session, membership=membership)
         else:
-            target = stage.target_get(campaign_id=session.campaign_id, username=frame.username)
+            target = selectors.target_get(campaign_id=session.campaign_id, username=frame.username)
             common = {"session": session, "membership": membership, "target": target}
             if frame.type == "assign_team":
-                stage.team_assign(**common, fireteam_id=frame.fireteam)
+                services.team_assign(**common, fireteam_id=frame.fireteam)
             elif frame.type in ("mute", "unmute"):
-                stage.speaker_mute(**common, muted=frame.type == "mute")
+                services.speaker_mute(**common, muted=frame.type == "mute")
             elif frame.type in ("promote", "demote"):
-                stage.moderator_set(**common, moderator=frame.type == "promote")
+                services.moderator_set(**common, moderator=frame.type == "promote")
             else:
-                {"approve": stage.hand_approve, "deny": stage.hand_deny, "remove": stage.speaker_remove}[
-                    frame.type
-                ](**common)
+                handlers = {
+                    "approve": services.hand_approve,
+                    "deny": services.hand_deny,
+                    "remove": services.speaker_remove,
+                }
+                handlers[frame.type](**common)

@@ -26,7 +26,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from campaigns import selectors, services
-from campaigns import stage as stage_services
+from campaigns.stage import services as stage_services
 from gtw_site.api import api
 
 SECRET = "the-outsider-must-never-read-this"

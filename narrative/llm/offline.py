@@ -23,6 +23,7 @@ from typing import Any
 
 from gtw_site.providers import Usage
 from narrative import prompts
+from narrative.intent import Intent, analyse, check_arguments, fit
 from narrative.llm import base
 from narrative.llm import offline_phrases as P
 
@@ -33,8 +34,6 @@ _AMBIENT = ("sound", "sight", "sight2", "air")
 _BUDGET = {1: (2, 3), 2: (3, 5), 3: (5, 7)}
 _SENTENCE_END = re.compile(r"[.!?]+[\"']?(?=\s|$)")
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*")
-_PRONOUN_RE = re.compile(r"\b(?:" + "|".join(sorted(P.PRONOUNS, key=len, reverse=True)) + r")\b(?!')", re.I)
-_LOOT_SEARCH = re.compile(r"\bsearch\w*\b.*\b(?:bod|crate|locker|wreck|corpse|debris|contain|cache)", re.I)
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -166,119 +165,9 @@ def _read_context(raw: Any, messages: Sequence[base.Message]) -> _Ctx:
     return c
 
 
-@dataclass
-class _Intent:
-    kind: str  # check | loot | talk | observe | move | rest | act
-    category: str = "wits"
-    attribute: str = "wits"
-    skill: str = "investigation"
-    task: str | None = None
-    target: str = ""
-    npc: tuple[str, str] | None = None
-
-
-def _swap_pronouns(phrase: str) -> str:
-    return _PRONOUN_RE.sub(lambda m: P.PRONOUNS[m.group(0).lower()], phrase)
-
-
-def _task_phrase(words: list[str]) -> str | None:
-    """The action as an infinitive phrase ("hack the airlock panel"), or None if it won't read as one."""
-    verb = words[0].lower().strip(".,;:!?") if words else ""
-    if verb not in P.VERB_BASE:
-        return None
-    phrase = _swap_pronouns(" ".join([P.VERB_BASE[verb], *words[1:]]))
-    phrase = re.split(r"[,;:.!?]| and then | then | but ", phrase)[0].strip(" \"'*")
-    return phrase if len(phrase.split()) <= 14 else None
-
-
-def _target_after(words: list[str], index: int) -> str:
-    """The noun phrase a check verb acts on ("the airlock panel"), or "" if there isn't a clear one."""
-    rest = words[index + 1 :]
-    while rest and rest[0].lower() in P.PARTICLE_SET:
-        rest = rest[1:]
-    taken: list[str] = []
-    for raw in rest[:5]:
-        word = raw.strip(".,;:!?\"'*")
-        if not word or word.lower() in P.STOP_SET:
-            break
-        taken.append(word)
-        if word != raw.rstrip("\"'*"):
-            break
-    if not taken or not (taken[0].lower() in P.DETERMINER_SET or taken[0][:1].isupper()):
-        return ""
-    if taken[0].lower() in ("this", "that", "these", "those"):
-        taken[0] = "the"
-    return _swap_pronouns(" ".join(taken))
-
-
-def _analyse(c: _Ctx) -> _Intent:
-    text = c.action.strip().strip("*")
-    words = re.split(r"(?<=[.!?;])\s", text)[0].split()
-    # Drop "I try to", "Kira carefully" and the like so the verb leads.
-    names = {*c.name.lower().split(), c.actor.lower()} - {"the", ""}
-    while words and (words[0].lower() in P.FILLER_SET or words[0].lower().strip(",:") in names):
-        words = words[1:]
-    lowered = [re.sub(r"[^a-z'-]", "", w.lower()) for w in words]
-    head = lowered[0] if lowered else ""
-    named = ((npc, rf"\b({re.escape(npc[0])}|{re.escape(npc[0].split()[0])})\b") for npc in c.npcs)
-    mentioned = next((npc for npc, pattern in named if re.search(pattern, text, re.I)), None)
-    task = _task_phrase(words)
-    is_question = text.endswith("?")
-    is_talk = head in P.TALK or '"' in text
-    intent = None
-    if any(w in P.LOOT_FORMS for w in lowered) or _LOOT_SEARCH.search(text):
-        intent = _Intent("loot", "loot", "wits", "investigation", task)
-    for table in (P.STRONG, P.WEAK):
-        for pos, w in enumerate(lowered):
-            hit = table.get(w)
-            if intent is None and hit and not is_question and (not is_talk or hit[0] == "social"):
-                intent = _Intent("check", *hit, task=task, target=_target_after(words, pos))
-    if intent is None:
-        kind = "act" if text else "observe"
-        if is_talk:
-            kind = "talk"
-        elif is_question or head in P.LOOK:
-            kind = "observe"
-        elif head in P.MOVE:
-            kind = "move"
-        elif head in P.REST:
-            kind = "rest"
-        intent = _Intent(kind, task=task)
-    intent.npc = mentioned
-    if not intent.target:
-        fallback = P.FALLBACK_TARGET.get(intent.category, "the problem")
-        intent.target = mentioned[0] if mentioned and intent.category == "social" else fallback
-    return intent
-
-
-def _phrase_hit(text: str, phrases: Sequence[str]) -> bool:
-    return any(re.search(rf"\b{re.escape(p)}", text) for p in phrases)
-
-
-def _check_arguments(c: _Ctx, intent: _Intent, rng: random.Random, schema: dict[str, Any]) -> dict[str, Any]:
-    low = c.action.lower()
-    nudge = sum(n for phrase, n in P.DC_NUDGES if _phrase_hit(low, (phrase,)))
-    scene = min(2, sum(1 for w in P.SCENE_NUDGES if w in c.scene_text))
-    dc = min(20, max(8, P.BASE_DC + max(-4, min(8, nudge)) + scene + rng.choice((-1, 0, 0, 1))))
-    props = _d(schema.get("properties"))
-    dc_schema = _d(props.get("dc"))
-    dc = min(_i(dc_schema.get("maximum"), 30), max(_i(dc_schema.get("minimum"), 5), dc))
-    reason = f"{c.name} tries to {intent.task}" if intent.task else f"{c.name}: {c.action[:120]}"
-    args = {
-        "skill": intent.skill,
-        "attribute": intent.attribute,
-        "dc": dc,
-        "advantage": _phrase_hit(low, P.ADVANTAGE_WORDS),
-        "disadvantage": _phrase_hit(low, P.DISADVANTAGE_WORDS),
-        "reason": reason,
-    }
-    return _fit(args, schema)
-
-
-def _fit(args: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """Keep only the arguments the advertised schema names, as a remote model would."""
-    props = _d(schema.get("properties"))
-    return {k: v for k, v in args.items() if k in props} if props else args
+def _analyse(c: _Ctx) -> Intent:
+    """The action read by the game's rule (narrative.intent), the same reading a stage uses."""
+    return analyse(c.action, name=c.name, actor=c.actor, npcs=c.npcs)
 
 
 class _Writer:
@@ -354,7 +243,7 @@ def _mid(noun: str) -> str:
     return re.sub(r"^The\b", "the", noun)
 
 
-def _slots(c: _Ctx, intent: _Intent, rng: random.Random) -> dict[str, str]:
+def _slots(c: _Ctx, intent: Intent, rng: random.Random) -> dict[str, str]:
     npc = intent.npc or (rng.choice(c.npcs) if c.npcs else None)
     npc_name = _mid(npc[0]) if npc else ""
     faction = rng.choice(c.factions) if c.factions else ""
@@ -432,7 +321,7 @@ def _names(c: _Ctx, text: str) -> bool:
     return c.first.lower() in text.lower()
 
 
-def _narrate_outcome(w: _Writer, c: _Ctx, intent: _Intent, outcome: str, margin: int | None) -> str:
+def _narrate_outcome(w: _Writer, c: _Ctx, intent: Intent, outcome: str, margin: int | None) -> str:
     polarity = "good" if outcome in ("critical_success", "success") else "bad"
     category = intent.category if intent.category in P.FALLBACK_TARGET else "wits"
     # Some of the punchiest lines don't name anyone; then the next beat must.
@@ -462,7 +351,7 @@ def _narrate_outcome(w: _Writer, c: _Ctx, intent: _Intent, outcome: str, margin:
     return _compose(w, c, parts, ("core", "detail"), layout)
 
 
-def _narrate_plain(w: _Writer, c: _Ctx, intent: _Intent, kind: str) -> str:
+def _narrate_plain(w: _Writer, c: _Ctx, intent: Intent, kind: str) -> str:
     s = w.slots
     core_key = "talk" if kind == "talk" and s["npc"] else ("talk_alone" if kind == "talk" else kind)
     cores = P.CORE.get(core_key, P.CORE["act"])
@@ -530,7 +419,7 @@ def _outcome(data: dict[str, Any]) -> tuple[str | None, int | None]:
     return (outcome if outcome in P.OUTCOMES and "error" not in data else None), margin
 
 
-def _choose_tool(intent: _Intent, tools: dict[str, base.ToolSpec], rng: random.Random) -> str | None:
+def _choose_tool(intent: Intent, tools: dict[str, base.ToolSpec], rng: random.Random) -> str | None:
     if intent.kind == "loot" and ROLL_TOOL in tools:
         # Scavenging is a luck roll most of the time, a wits check otherwise.
         return ROLL_TOOL if CHECK_TOOL not in tools or rng.random() < 0.75 else CHECK_TOOL
@@ -567,7 +456,7 @@ def _called(messages: Sequence[base.Message], name: str) -> bool:
     )
 
 
-def _first_call(c: _Ctx, intent: _Intent, tools: dict[str, base.ToolSpec], rng: random.Random):
+def _first_call(c: _Ctx, intent: Intent, tools: dict[str, base.ToolSpec], rng: random.Random):
     """The game tool an action calls for before any dice: a present NPC speaks, a fight starts,
     or a twist-beat look around turns up a card. (name, arguments, lead-in) or None."""
     if intent.kind == "talk" and intent.npc and NPC_TOOL in tools:
@@ -594,7 +483,7 @@ def _first_call(c: _Ctx, intent: _Intent, tools: dict[str, base.ToolSpec], rng: 
 def _narrate_card(w: _Writer, c: _Ctx, data: dict[str, Any]) -> str:
     title, text = _s(data.get("title")), _s(data.get("text"))
     if not text or "error" in data:
-        return _narrate_plain(w, c, _Intent("observe"), "observe")
+        return _narrate_plain(w, c, Intent("observe"), "observe")
     return f"{w.pick(P.OPENERS[c.tone])} {title}: {text}".strip()
 
 
@@ -711,9 +600,11 @@ class OfflineNarrator:
             text = f"{lead} {tension}".strip()
             schema = _d(tools[tool].parameters)
             if tool == ROLL_TOOL:
-                args = _fit({"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}"}, schema)
+                args = fit({"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}"}, schema)
             else:
-                args = _check_arguments(c, intent, rng, schema)
+                args = check_arguments(
+                    action=c.action, name=c.name, scene=c.scene_text, intent=intent, rng=rng, schema=schema
+                )
             n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
             call = base.ToolCall(id=f"call_{n}", name=tool, arguments=args, raw_arguments=json.dumps(args))
         else:

@@ -6,9 +6,8 @@ and the offline provider hands it here. Each action carries its own check result
 it before the summary): {"seq", "actor", "name", "text", "check": {"skill", "outcome", …} | None}.
 Output is a pure function of the request, like every offline reply.
 
-Also the offline narrator's per-action judgement, reused by the batch turn: `plan_check` says
-whether an action is risky and which skill check it calls for — the same call the offline
-narrator makes for that action on its own.
+Whether each action is risky (and which check it calls for) is a game rule, not this writer's:
+narrative.intent.plan_check, which the batch turn runs whichever provider narrates.
 """
 
 from __future__ import annotations
@@ -20,21 +19,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gtw_site.providers import Usage
+from narrative.intent import Intent, swap_pronouns
 from narrative.llm import base
 from narrative.llm import offline_phrases as P
-from narrative.llm.offline import (
-    _analyse,
-    _check_arguments,
-    _d,
-    _i,
-    _Intent,
-    _l,
-    _read_context,
-    _s,
-    _slots,
-    _swap_pronouns,
-    _Writer,
-)
+from narrative.llm.offline import _analyse, _d, _i, _l, _read_context, _s, _slots, _Writer
 
 SUCCESS = ("success", "critical_success")
 MAX_NAMED_PER_TEAM = 4
@@ -46,19 +34,6 @@ _OUTCOME_CLAUSES = {
     "critical_failure": ("and it goes badly wrong", "and it backfires", "with spectacularly bad luck"),
 }
 _MOVES = ("moves to", "tries to", "sets out to", "goes to")
-
-
-def plan_check(
-    *, text: str, name: str, actor: str = "", scene: Any = None, schema: dict[str, Any], seed: int
-) -> dict[str, Any] | None:
-    """Skill-check arguments (fitted to `schema`) when the action is risky, else None."""
-    c = _read_context(
-        {"action": {"text": text, "actor": actor, "character": {"name": name}}, "scene": scene}, []
-    )
-    intent = _analyse(c)
-    if intent.kind not in ("check", "loot"):
-        return None
-    return _check_arguments(c, intent, random.Random(f"gtw-offline-check:{seed}"), schema)
 
 
 def _actions(group: Any) -> list[dict[str, Any]]:
@@ -117,7 +92,7 @@ def _third_person(text: str) -> str | None:
         verb += "es"
     else:
         verb += "s"
-    return " ".join([verb, _swap_pronouns(rest)]).strip(" \"'*")
+    return " ".join([verb, swap_pronouns(rest)]).strip(" \"'*")
 
 
 def _team_line(group: dict[str, Any], scene: Any, rng: random.Random) -> str:
@@ -139,7 +114,7 @@ def summarise(context: dict[str, Any], seed: int | None) -> str:
     window = _i(batch.get("window"), 0)
     c = _read_context({k: v for k, v in context.items() if k != "action"}, [])
     rng = random.Random(f"gtw-offline-batch:{seed}:{window}")
-    slots = _slots(c, _Intent("act"), rng)
+    slots = _slots(c, Intent("act"), rng)
     slots.update(name="", first="", first_pos="", task="")  # a crowd, not one hero: skip named templates
     w = _Writer(rng, c, slots)
     if not groups:

@@ -1,7 +1,7 @@
 """Memory recall evaluation: `python -m tests.bench.memory_eval [--no-write]`.
 
 Generates a long synthetic campaign from templates with a fixed seed (no network, no LLM), loads
-it into a fresh campaign in the benchmark database (gtw_site.bench_memory.setup(): var/bench, never
+it into a fresh campaign in the benchmark database (gtw_site.bench.memory.setup(): var/bench, never
 your game), embeds it with the configured embedder, and asks every question through
 `memory.retrieval.search_scoped` as player A, k=10, in "keyword", "vector" and "hybrid" mode:
 recall@5, recall@10 and MRR per mode and per question style, then what-ifs (the same candidates
@@ -234,7 +234,7 @@ def load(e: EvalSet) -> dict:
     import numpy as np
 
     from campaigns.models import Campaign, Membership
-    from gtw_site import bench_memory as bm
+    from gtw_site.bench import memory as bm
     from memory.embeddings import registry
     from memory.models import Memory, campaign_namespace, player_namespace
 
@@ -311,7 +311,7 @@ def what_ifs(e: EvalSet, ctx: dict, relevant: list[set[int]]) -> list[tuple[str,
 
     lists = []
     for q in e.questions:
-        vec, dist, _ = retrieval._vector_candidates(base, retrieval.embed_query(q["q"]), 100)
+        vec, dist, _ = retrieval.vector_candidates(base, retrieval.embed_query(q["q"]), 100)
         every_word = SearchQuery(q["q"], search_type="websearch", config="english")  # up to 2026-11-25
         lists.append((vec, dist, keyword(retrieval.KeywordQuery(q["q"]), 100), keyword(every_word, 100)))
     now = timezone.now()
@@ -386,8 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    from gtw_site import bench_memory as bm
-    from gtw_site.bench import BASE_DIR, DOC, update_section
+    from gtw_site.bench import memory as bm
+    from gtw_site.bench.common import BASE_DIR, DOC, update_section
 
     e = generate()
     GENERATED.parent.mkdir(exist_ok=True)

@@ -101,9 +101,9 @@ def test_the_sessions_future_never_leaks_into_a_branch(session, gm):
 
 
 def test_a_stage_session_cannot_be_branched(campaign, characters, gm):
-    from campaigns import stage
+    from campaigns.stage import services as stage_services
 
-    staged = stage.stage_open(membership=gm_membership(campaign, gm))
+    staged = stage_services.stage_open(membership=gm_membership(campaign, gm))
     with pytest.raises(Invalid, match="Stage sessions can't be branched"):
         branch(staged, gm, staged.version)
     assert not PlaySession.objects.exclude(campaign=campaign).exists()

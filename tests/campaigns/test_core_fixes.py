@@ -8,9 +8,9 @@ import json
 import pytest
 
 from campaigns import selectors, services
-from campaigns import stage as stage_services
 from campaigns.errors import Conflict
 from campaigns.models import Event
+from campaigns.stage import services as stage_services
 from gtw_site.models import ApiToken
 
 

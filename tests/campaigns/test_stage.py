@@ -5,15 +5,18 @@ with the personas (GM = moderator, players, a spectator, an outsider)."""
 from __future__ import annotations
 
 import json
+import pydoc
 from datetime import timedelta
 
 import pytest
 
+from campaigns import errors, selectors, teams
 from campaigns import events as event_store
-from campaigns import selectors
-from campaigns import stage as stage_services
 from campaigns.errors import Conflict, Forbidden, Invalid, NotFound
 from campaigns.models import Event, Fireteam, FireteamMember, Membership, PlaySession, StageSeat
+from campaigns.stage import selectors as stage_selectors
+from campaigns.stage import services as stage_services
+from campaigns.stage import windows as stage_windows
 from narrative import stage_turns, turns
 from tests.conftest import _client, _user
 
@@ -111,7 +114,7 @@ def test_raise_approve_mute_remove_are_events_and_seats(stage, gm, player):
     c = stage.campaign
     stage_services.hand_raise(session=stage, membership=_m(player, c))
     stage_services.hand_raise(session=stage, membership=_m(player, c))  # keeps its place, no new event
-    roster = stage_services.stage_roster(stage)
+    roster = stage_selectors.stage_roster(stage)
     assert [q["username"] for q in roster["queue"]] == [player.username]
     stage_services.hand_approve(session=stage, membership=_m(gm, c), target=_m(player, c))
     stage_services.speaker_mute(session=stage, membership=_m(gm, c), target=_m(player, c))
@@ -141,7 +144,7 @@ def test_deny_clears_the_hand_and_a_promoted_moderator_moderates(stage, gm, play
         stage_services.moderator_set(session=stage, membership=_m(player2, c), target=_m(player, c))
     stage_services.moderator_set(session=stage, membership=_m(gm, c), target=_m(player, c))
     stage_services.hand_deny(session=stage, membership=_m(player, c), target=_m(player2, c))
-    assert stage_services.stage_roster(stage)["queue"] == []
+    assert stage_selectors.stage_roster(stage)["queue"] == []
     with pytest.raises(Conflict, match="has not raised a hand"):
         stage_services.hand_approve(session=stage, membership=_m(player, c), target=_m(player2, c))
 
@@ -150,7 +153,7 @@ def test_spectators_cannot_raise_a_hand_or_act(stage, gm, spectator):
     c = stage.campaign
     with pytest.raises(Forbidden, match="Spectators watch the stage"):
         stage_services.hand_raise(session=stage, membership=_m(spectator, c))
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     with pytest.raises(Forbidden, match="Spectators"):
         _act(stage, spectator, "I wave from the balcony", "s1")
     with pytest.raises(Invalid, match="Spectators watch; they can't join a fireteam"):
@@ -163,9 +166,9 @@ def _team(campaign, name, *members):
     team = Fireteam.objects.filter(campaign=campaign, name=name).first()
     if team is None:
         gm = Membership.objects.get(campaign=campaign, role="gm")
-        team = stage_services.fireteam_create(membership=gm, name=name)
+        team = teams.fireteam_create(membership=gm, name=name)
     for user in members:
-        stage_services.fireteam_member_add(
+        teams.fireteam_member_add(
             membership=Membership.objects.get(campaign=campaign, role="gm"),
             fireteam=team,
             target=_m(user, campaign),
@@ -178,7 +181,7 @@ def test_who_may_act_in_a_window(stage, gm, player, player2):
     _speaker(stage, gm, player)
     with pytest.raises(Conflict, match="No beat window is open"):
         _act(stage, player, "I hack the door", "a0")
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     with pytest.raises(Forbidden, match="in the audience"):
         _act(stage, player2, "I hack the door", "b0")
     _team(c, "Blue", player2)  # a fireteam member acts without being on stage
@@ -187,9 +190,9 @@ def test_who_may_act_in_a_window(stage, gm, player, player2):
     with pytest.raises(Forbidden, match="muted"):
         _act(stage, player, "I shout", "a1")
     with pytest.raises(Forbidden, match="Only a stage moderator"):
-        stage_services.window_close(session=stage, membership=_m(player2, c))
+        stage_windows.window_close(session=stage, membership=_m(player2, c))
     with pytest.raises(Conflict, match="already open"):
-        stage_services.window_open(session=stage, membership=_m(gm, c))
+        stage_windows.window_open(session=stage, membership=_m(gm, c))
 
 
 # ---- rate limits -------------------------------------------------------------------------------
@@ -213,13 +216,13 @@ def test_a_flood_of_actions_is_refused_for_that_user_only(stage, gm, player, pla
     c = stage.campaign
     _speaker(stage, gm, player)
     _speaker(stage, gm, player2)
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     for i in range(8):
         _act(stage, player, f"I fire shot {i}", f"flood-{i}")
-    with pytest.raises(stage_services.RateLimited, match=r"Slow down: at most 8 actions per 30 seconds\."):
+    with pytest.raises(errors.RateLimited, match=r"Slow down: at most 8 actions per 30 seconds\."):
         _act(stage, player, "I fire again", "flood-9")
     assert _act(stage, player2, "I take cover", "calm-1").events[0].type == "Action"
-    window = stage_services.current_window(PlaySession.objects.get(pk=stage.pk))
+    window = stage_selectors.current_window(PlaySession.objects.get(pk=stage.pk))
     assert len(window["actions"]) == 9  # the refused one never reached the log
 
 
@@ -236,7 +239,7 @@ def test_a_window_batches_actions_into_one_summary_grouped_by_team(
     stage, gm, player, player2, squads, commit
 ):
     c = stage.campaign
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     hack = _act(stage, player, "I hack the door panel", "r1").events[0]
     climb = _act(stage, player2, "I climb the ventilation shaft", "b1").events[0]
     look = _act(stage, gm, "I look around the hangar", "g1").events[0]  # the GM moderates and may act
@@ -245,7 +248,7 @@ def test_a_window_batches_actions_into_one_summary_grouped_by_team(
     assert stage.state["stage"]["window"]["actions"] == [hack.seq, climb.seq, look.seq]
     assert Event.objects.filter(session=stage, type="Narration").count() == 0  # nobody answered yet
 
-    commit(stage_services.window_close, session=stage, membership=_m(gm, c))
+    commit(stage_windows.window_close, session=stage, membership=_m(gm, c))
 
     narrations = list(Event.objects.filter(session=stage, type="Narration"))
     assert len(narrations) == 1
@@ -274,10 +277,10 @@ def test_squad_summaries_are_only_visible_to_that_squad(
     stage, gm, player, player2, spectator, squads, commit
 ):
     c = stage.campaign
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     _act(stage, player, "I hack the door panel", "r1")
     _act(stage, player2, "I climb the ventilation shaft", "b1")
-    commit(stage_services.window_close, session=stage, membership=_m(gm, c))
+    commit(stage_windows.window_close, session=stage, membership=_m(gm, c))
 
     summaries = {e.payload["fireteam"]: e for e in Event.objects.filter(session=stage, type="SquadSummary")}
     assert set(summaries) == {"Red Squad", "Blue Squad"}
@@ -308,22 +311,27 @@ def test_a_timed_window_closes_itself(stage, gm, player, commit, monkeypatch):
 
     c = stage.campaign
     _speaker(stage, gm, player)
-    opened = stage_services.window_open(session=stage, membership=_m(gm, c), seconds=30)[0]
+    opened = stage_windows.window_open(session=stage, membership=_m(gm, c), seconds=30)[0]
     closes_at = opened.payload["closes_at"]
     schedule = Schedule.objects.get(name=f"stage-{stage.pk}-window-1")
-    assert schedule.func == "campaigns.stage.window_close_due" and schedule.schedule_type == Schedule.ONCE
+    assert schedule.func == "campaigns.stage.windows.window_close_due"
+    assert schedule.schedule_type == Schedule.ONCE
+    # The worker resolves the name with pydoc.locate; timers scheduled before stage mode became a
+    # package name the old path, which must still find the same function.
+    for name in (schedule.func, "campaigns.stage.window_close_due"):
+        assert pydoc.locate(name) is stage_windows.window_close_due
     assert schedule.next_run.isoformat() == closes_at
     _act(stage, player, "I hack the door panel", "t1")
-    assert stage_services.window_close_due(stage.pk, 1) is False  # not yet due
+    assert stage_windows.window_close_due(stage.pk, 1) is False  # not yet due
 
     later = timezone.now() + timedelta(seconds=31)
     monkeypatch.setattr(stage_services, "now", lambda: later)
-    assert commit(stage_services.window_close_due, session_id=stage.pk, n=1) is True  # what the Schedule runs
+    assert commit(stage_windows.window_close_due, session_id=stage.pk, n=1) is True  # what the Schedule runs
     closed = Event.objects.get(session=stage, type="BatchWindowClosed")
     assert closed.payload["reason"] == "timer" and closed.actor_id is None
     assert not Schedule.objects.filter(name=f"stage-{stage.pk}-window-1").exists()
     assert Event.objects.filter(session=stage, type="Narration", payload__batch=1).count() == 1
-    assert commit(stage_services.window_close_due, session_id=stage.pk, n=1) is False  # once only
+    assert commit(stage_windows.window_close_due, session_id=stage.pk, n=1) is False  # once only
 
 
 def test_a_late_action_closes_a_due_window_lazily_and_is_refused(stage, gm, player, commit, monkeypatch):
@@ -331,7 +339,7 @@ def test_a_late_action_closes_a_due_window_lazily_and_is_refused(stage, gm, play
 
     c = stage.campaign
     _speaker(stage, gm, player)
-    stage_services.window_open(session=stage, membership=_m(gm, c), seconds=5)
+    stage_windows.window_open(session=stage, membership=_m(gm, c), seconds=5)
     later = timezone.now() + timedelta(seconds=6)
     monkeypatch.setattr(stage_services, "now", lambda: later)
     with pytest.raises(Conflict, match="has just closed"):
@@ -548,12 +556,12 @@ def test_a_beat_whose_summary_never_ran_is_answered_at_the_next_window(stage, gm
     unsummarised in the state, and the next window open queues its batch turn."""
     c = stage.campaign
     _speaker(stage, gm, player)
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     _act(stage, player, "I hack the door panel", "c1")
-    stage_services.window_close(session=stage, membership=_m(gm, c))  # no commit hooks: the task never ran
+    stage_windows.window_close(session=stage, membership=_m(gm, c))  # no commit hooks: the task never ran
     stage.refresh_from_db()
     assert [w["n"] for w in stage.state["stage"]["unsummarised"]] == [1]
-    commit(stage_services.window_open, session=stage, membership=_m(gm, c))
+    commit(stage_windows.window_open, session=stage, membership=_m(gm, c))
     assert Event.objects.filter(session=stage, type="Narration", payload__batch=1).count() == 1
     stage.refresh_from_db()
     assert stage.state["stage"]["unsummarised"] == [] and stage.state["stage"]["window"]["n"] == 2
@@ -573,8 +581,8 @@ def test_a_failing_narrator_still_summarises_the_beat(stage, gm, player, commit,
     monkeypatch.setattr(registry, "get", lambda role: Down())
     c = stage.campaign
     _speaker(stage, gm, player)
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     _act(stage, player, "I hack the door panel", "f1")
-    commit(stage_services.window_close, session=stage, membership=_m(gm, c))
+    commit(stage_windows.window_close, session=stage, membership=_m(gm, c))
     summary = Event.objects.get(session=stage, type="Narration")
     assert summary.payload["provider"] == "offline-fallback" and "Kira" in summary.payload["text"]

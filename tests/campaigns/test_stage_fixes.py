@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from campaigns import stage as stage_services
+from campaigns import errors, teams
 from campaigns.errors import Conflict, Forbidden, Invalid
 from campaigns.models import Event, FireteamMember, PlaySession, StageSeat
+from campaigns.stage import selectors as stage_selectors
+from campaigns.stage import services as stage_services
+from campaigns.stage import windows as stage_windows
 from tests.campaigns import test_stage as stage_tests
 from tests.campaigns.test_stage import _act, _m, _speaker, _team, _types, post
 
@@ -59,9 +62,9 @@ def test_the_gm_cannot_promote_a_spectator(stage, gm, spectator, player2, gm_cli
     StageSeat.objects.update_or_create(
         session=stage, membership=_m(spectator, c), defaults={"role": StageSeat.Role.MODERATOR}
     )
-    assert not stage_services.is_moderator(stage, _m(spectator, c))
+    assert not stage_selectors.is_moderator(stage, _m(spectator, c))
     with pytest.raises(Forbidden, match="Only a stage moderator"):
-        stage_services.window_open(session=stage, membership=_m(spectator, c))
+        stage_windows.window_open(session=stage, membership=_m(spectator, c))
 
 
 # ---- 3. windows and the end of a session ------------------------------------------------------
@@ -69,38 +72,38 @@ def test_the_gm_cannot_promote_a_spectator(stage, gm, spectator, player2, gm_cli
 
 def test_a_moderator_cannot_close_a_window_after_the_session_ended(stage, gm):
     c = stage.campaign
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     PlaySession.objects.filter(pk=stage.pk).update(status=PlaySession.Status.ENDED)
     ended = PlaySession.objects.get(pk=stage.pk)
     with pytest.raises(Conflict, match="has ended"):
-        stage_services.window_close(session=ended, membership=_m(gm, c))
+        stage_windows.window_close(session=ended, membership=_m(gm, c))
     assert "BatchWindowClosed" not in _types(stage)
 
 
 def test_an_ended_sessions_window_reads_as_closed(stage, gm):
     c = stage.campaign
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     PlaySession.objects.filter(pk=stage.pk).update(status=PlaySession.Status.ENDED)
     ended = PlaySession.objects.get(pk=stage.pk)
-    assert stage_services.current_window(ended) is None
-    assert stage_services.stage_roster(ended)["window"] is None
+    assert stage_selectors.current_window(ended) is None
+    assert stage_selectors.stage_roster(ended)["window"] is None
 
 
 def test_ending_a_stage_closes_its_open_window(stage, gm, player, commit):
     c = stage.campaign
     _speaker(stage, gm, player)
-    stage_services.window_open(session=stage, membership=_m(gm, c), seconds=60)
+    stage_windows.window_open(session=stage, membership=_m(gm, c), seconds=60)
     action = _act(stage, player, "I hold the line", "end-1").events[0]
-    closed = commit(stage_services.window_close_on_end, session=stage, membership=_m(gm, c))
+    closed = commit(stage_windows.window_close_on_end, session=stage, membership=_m(gm, c))
     assert [e.type for e in closed] == ["BatchWindowClosed"]
     assert closed[0].payload["reason"] == "session ended" and closed[0].payload["actions"] == [action.seq]
     session = PlaySession.objects.get(pk=stage.pk)
-    assert stage_services.current_window(session) is None
+    assert stage_selectors.current_window(session) is None
     from django_q.models import Schedule
 
     assert not Schedule.objects.filter(name__startswith=f"stage-{stage.pk}-window-").exists()
     # Nothing open: ending appends nothing.
-    assert commit(stage_services.window_close_on_end, session=session, membership=_m(gm, c)) == []
+    assert commit(stage_windows.window_close_on_end, session=session, membership=_m(gm, c)) == []
 
 
 # ---- 4. a retried action replays before the rate limit ---------------------------------------
@@ -109,13 +112,13 @@ def test_ending_a_stage_closes_its_open_window(stage, gm, player, commit):
 def test_a_retried_action_replays_even_after_the_rate_limit(stage, gm, player):
     c = stage.campaign
     _speaker(stage, gm, player)
-    stage_services.window_open(session=stage, membership=_m(gm, c))
+    stage_windows.window_open(session=stage, membership=_m(gm, c))
     first = _act(stage, player, "I fire shot 0", "shot-0").events[0]
     for i in range(1, 8):
         _act(stage, player, f"I fire shot {i}", f"shot-{i}")
     again = _act(stage, player, "I fire shot 0", "shot-0")
     assert again.replayed and again.events[0].pk == first.pk
-    with pytest.raises(stage_services.RateLimited):  # a new action is still charged and refused
+    with pytest.raises(errors.RateLimited):  # a new action is still charged and refused
         _act(stage, player, "I fire once more", "shot-9")
     assert Event.objects.filter(session=stage, type="Action").count() == 8
 
@@ -133,7 +136,7 @@ def test_a_nul_in_a_username_is_refused(stage, gm_client, path):
 def test_a_nul_in_a_username_is_refused_on_fireteams_and_alliances(stage, gm, gm_client):
     c = stage.campaign
     team = _team(c, "Red")
-    alliance = stage_services.alliance_create(membership=_m(gm, c), name="Free Worlds")
+    alliance = teams.alliance_create(membership=_m(gm, c), name="Free Worlds")
     for url in (f"/api/fireteams/{team.pk}/members", f"/api/alliances/{alliance.pk}/members"):
         r = post(gm_client, url, {"username": "a\u0000b"})
         assert r.status_code == 422, (url, r.content)
@@ -144,7 +147,7 @@ def test_a_nul_in_a_username_is_refused_on_fireteams_and_alliances(stage, gm, gm
 
 def test_target_get_refuses_a_nul_directly(stage):
     with pytest.raises(Invalid, match="NUL"):
-        stage_services.target_get(campaign_id=stage.campaign_id, username="a\x00b")
+        stage_selectors.target_get(campaign_id=stage.campaign_id, username="a\x00b")
 
 
 def test_the_gm_ending_a_stage_closes_the_window_and_its_actions_get_their_summary(stage, gm, player, commit):
@@ -154,7 +157,7 @@ def test_the_gm_ending_a_stage_closes_the_window_and_its_actions_get_their_summa
 
     c = stage.campaign
     _speaker(stage, gm, player)
-    stage_services.window_open(session=stage, membership=_m(gm, c), seconds=60)
+    stage_windows.window_open(session=stage, membership=_m(gm, c), seconds=60)
     action = _act(stage, player, "I cover the hatch", "end-2").events[0]
     commit(services.session_end, session=stage, membership=_m(gm, c))
     types = list(Event.objects.filter(session=stage).order_by("seq").values_list("type", flat=True))

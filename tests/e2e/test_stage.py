@@ -28,13 +28,13 @@ def spectator(db):
 
 @pytest.fixture
 def stage(campaign, characters, gm, spectator):
-    from campaigns import selectors, services
-    from campaigns import stage as stage_services
+    from campaigns import selectors, services, teams
+    from campaigns.stage import services as stage_services
 
     gm_membership = selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
     invite = services.invite_create(membership=gm_membership, role="spectator")
     services.invite_accept(code=invite.code, user=spectator)
-    stage_services.fireteam_create(membership=gm_membership, name="Red Squad")
+    teams.fireteam_create(membership=gm_membership, name="Red Squad")
     return stage_services.stage_open(membership=gm_membership, title="Town hall")
 
 

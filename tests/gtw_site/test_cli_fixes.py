@@ -21,9 +21,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from gtw_site import cli
 from gtw_site import settings as gtw_settings
-from gtw_site.cli import Child, CrashLoop, Supervisor
+from gtw_site.cli import doctor, supervisor, up
+from gtw_site.cli.supervisor import Child, CrashLoop, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 GTW = [sys.executable, "-m", "gtw_site.cli"]
@@ -31,7 +31,7 @@ GTW = [sys.executable, "-m", "gtw_site.cli"]
 
 def alive(pid: int) -> bool:
     """Running (a zombie is dead: here PID 1 never reaps orphans)."""
-    return cli._live_group(str(pid)) is not None
+    return supervisor._live_group(str(pid)) is not None
 
 
 def wait_for(condition, timeout: float = 10.0, step: float = 0.02):
@@ -158,12 +158,12 @@ def test_crashes_spread_out_never_give_up_and_keep_the_short_delay():
 
 
 def serve_with(monkeypatch, sup: Supervisor, port: int, stop_when, ready_timeout: float) -> tuple[int, str]:
-    monkeypatch.setattr(cli, "_resume_turns", lambda out: 0)
-    monkeypatch.setattr(cli, "READY_TIMEOUT_S", ready_timeout)
+    monkeypatch.setattr(up, "_resume_turns", lambda out: 0)
+    monkeypatch.setattr(up, "READY_TIMEOUT_S", ready_timeout)
     fake_settings = SimpleNamespace(EMBEDDED_POSTGRES=False, EMBEDDED_REDIS=False)
     args = SimpleNamespace(host="127.0.0.1", web_workers=1)
     try:
-        code = cli._serve(sup, args, port, Path("/nowhere"), fake_settings, time.monotonic(), stop_when)
+        code = up._serve(sup, args, port, Path("/nowhere"), fake_settings, time.monotonic(), stop_when)
     finally:
         sup.stop(grace=2)
     return code, sup.out.getvalue()
@@ -222,7 +222,7 @@ def test_supervise_reruns_unanswered_turns_after_a_restart_and_periodically(tmp_
 
     started = time.monotonic()
     try:
-        cli._supervise(
+        supervisor.supervise(
             sup, lambda: None, resume, lambda: time.monotonic() - started > 1.5, tick=0.02, resume_every=0.4
         )
     finally:
@@ -236,14 +236,14 @@ def test_resume_turns_calls_the_start_up_resume_and_survives_a_database_blip(mon
     import narrative.turns
 
     monkeypatch.setattr(narrative.turns, "resume_all_pending", lambda: 2)
-    assert cli._resume_turns(io.StringIO()) == 2
+    assert up._resume_turns(io.StringIO()) == 2
 
     def down():
         raise ConnectionError("database is restarting")
 
     monkeypatch.setattr(narrative.turns, "resume_all_pending", down)
     out = io.StringIO()
-    assert cli._resume_turns(out) == 0
+    assert up._resume_turns(out) == 0
     assert "could not check for unanswered turns (ConnectionError); will retry" in out.getvalue()
 
 
@@ -251,7 +251,7 @@ def test_resume_turns_calls_the_start_up_resume_and_survives_a_database_blip(mon
 
 
 def test_the_probe_connects_to_the_bound_address():
-    assert cli._probe_host("0.0.0.0") == "127.0.0.1"  # noqa: S104
+    assert up._probe_host("0.0.0.0") == "127.0.0.1"  # noqa: S104
     with socket.socket() as server:
         server.bind(("127.0.0.2", 0))
         server.listen()
@@ -264,7 +264,7 @@ def test_the_probe_connects_to_the_bound_address():
                 conn.sendall(b"HTTP/1.0 200 OK\r\n\r\n")
 
         threading.Thread(target=answer, daemon=True).start()
-        assert cli._wait_http(cli._probe_host("127.0.0.2"), port, timeout=3)
+        assert up._wait_http(up._probe_host("127.0.0.2"), port, timeout=3)
 
 
 @pytest.mark.parametrize(
@@ -394,7 +394,7 @@ def test_doctor_reports_a_provider_that_cannot_be_built(tmp_path):
 
 
 def test_provider_check_passes_for_the_offline_narrator(settings):
-    ok, role, detail = cli._provider_check("narrator")
+    ok, role, detail = doctor._provider_check("narrator")
     assert (ok, role) == (True, "narrator") and detail.startswith("offline (")
 
 

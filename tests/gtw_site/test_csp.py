@@ -82,7 +82,7 @@ def _blocked_in(html: str) -> _InlineFinder:
 @pytest.fixture
 def stage(campaign, characters, gm):
     from campaigns import selectors
-    from campaigns import stage as stage_services
+    from campaigns.stage import services as stage_services
 
     membership = selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
     return stage_services.stage_open(membership=membership, title="Town hall")

@@ -109,7 +109,7 @@ def test_redis_is_shared_and_stopped_by_the_last_process(tmp_path):
 
 
 def test_second_gtw_up_in_the_same_folder_gets_a_clear_message(tmp_path):
-    from gtw_site.cli import acquire_folder_lock
+    from gtw_site.cli.up import acquire_folder_lock
 
     lock = acquire_folder_lock(tmp_path)
     lock.write("pid 12345, http://127.0.0.1:8000/")

@@ -85,7 +85,7 @@ def setup_game(data: Path, players: int) -> tuple[int, list[str], list[str]]:
     code = textwrap.dedent(f"""
         import json, django
         django.setup()
-        from gtw_site.bench_fanout import setup_game
+        from gtw_site.bench.fanout import setup_game
         session_id, players = setup_game({players}, prefix="scale")
         print("GAME", json.dumps({{"session": session_id, "players": players}}))
     """)
@@ -328,14 +328,14 @@ def setup_stage(data: Path, players: int) -> tuple[int, str, list[tuple[str, str
     code = textwrap.dedent(f"""
         import json, django
         django.setup()
-        from campaigns import stage
+        from campaigns.stage import services as stage_services
         from campaigns.models import Membership, PlaySession
-        from gtw_site.bench_fanout import setup_game
+        from gtw_site.bench.fanout import setup_game
         from gtw_site.models import ApiToken
         session_id, players = setup_game({players}, prefix="stage")
         party = PlaySession.objects.get(pk=session_id)
         gm = Membership.objects.get(campaign=party.campaign, role="gm")
-        opened = stage.stage_open(membership=gm, title="scale-out stage")
+        opened = stage_services.stage_open(membership=gm, title="scale-out stage")
         token = ApiToken.issue(user=gm.user, name="stage-scale")[1]
         print("GAME", json.dumps({{"stage": opened.pk, "gm": token, "players": players}}))
     """)

@@ -17,7 +17,7 @@ import pytest
 from allauth.account.adapter import get_adapter
 from django.test import Client, RequestFactory, override_settings
 
-from gtw_site import cli
+from gtw_site.cli import up
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +81,7 @@ def signs_in(user, *, remote_addr: str, forwarded: str | None = None) -> bool:
 def test_gtw_up_never_lets_daphne_take_the_address_from_the_header():
     """issue 11 hole 4: `gtw up` ran Daphne with --proxy-headers, which makes the left-most
     X-Forwarded-For entry — written by the client — the request's REMOTE_ADDR."""
-    command = cli.daphne_command(7)
+    command = up.daphne_command(7)
     assert "--proxy-headers" not in command
     assert command[-1] == "gtw_site.asgi:application" and "--fd" in command
 
@@ -166,7 +166,7 @@ def gtw_daphne(transactional_db, tmp_path):
     log = tmp_path / "daphne.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            cli.daphne_command(sock.fileno()),
+            up.daphne_command(sock.fileno()),
             cwd=ROOT,
             env=env,
             pass_fds=(sock.fileno(),),

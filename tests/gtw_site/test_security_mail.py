@@ -12,7 +12,7 @@ import pytest
 from django.core import mail
 from django.test import Client, override_settings
 
-from gtw_site import cli
+from gtw_site.cli import doctor, up
 from tests.gtw_site.test_security_client_ip import allauth_limits_reset
 
 pytestmark = pytest.mark.django_db
@@ -79,28 +79,28 @@ def test_in_debug_the_console_backend_still_gets_the_mail(player, capsys):
 def test_doctor_warns_in_one_line_how_to_fix_it(capsys):
     """issue 11 hole 11: `gtw doctor` said "all good" with reset links going to the log."""
     with mail_to_the_log:
-        assert cli.cmd_doctor(Namespace()) == 0  # a warning, not a failure
+        assert doctor.cmd_doctor(Namespace()) == 0  # a warning, not a failure
     out = capsys.readouterr().out
     warnings = [line for line in out.splitlines() if "WARNING" in line]
     assert len(warnings) == 1 and "GTW_EMAIL_HOST" in warnings[0] and "password reset is off" in warnings[0]
     assert out.splitlines()[-1] == "all good, but see the warnings"
-    cli.cmd_doctor(Namespace())  # the test settings mail through locmem: nothing to warn about
+    doctor.cmd_doctor(Namespace())  # the test settings mail through locmem: nothing to warn about
     assert "WARNING" not in capsys.readouterr().out
 
 
 def test_gtw_up_warns_in_its_banner(monkeypatch, tmp_path):
     """issue 11 hole 11: `gtw up`'s start-up banner carries the same line."""
-    monkeypatch.setattr(cli, "_resume_turns", lambda out: 0)
-    monkeypatch.setattr(cli, "_service_keeper", lambda *a: lambda: None)
-    monkeypatch.setattr(cli, "_wait_http", lambda *a, **k: True)
-    monkeypatch.setattr(cli, "_supervise", lambda *a, **k: None)
+    monkeypatch.setattr(up, "_resume_turns", lambda out: 0)
+    monkeypatch.setattr(up, "_service_keeper", lambda *a: lambda: None)
+    monkeypatch.setattr(up, "_wait_http", lambda *a, **k: True)
+    monkeypatch.setattr(up, "supervise", lambda *a, **k: None)
 
     def banner() -> str:
         from django.conf import settings
 
         sup = Namespace(out=io.StringIO(), check=lambda: [])
         args = Namespace(host="127.0.0.1", web_workers=1)
-        cli._serve(sup, args, 8000, tmp_path, settings, 0.0, lambda: False)
+        up._serve(sup, args, 8000, tmp_path, settings, 0.0, lambda: False)
         return sup.out.getvalue()
 
     with mail_to_the_log:

@@ -11,7 +11,7 @@ import pytest
 
 from gtw_site.providers import ProviderError, Usage
 from memory.embeddings.openai import OpenAIEmbedder
-from tests.memory.embed_server import EmbedReply, EmbedServer, vector_for
+from tests.fakes.embed_server import EmbedReply, EmbedServer, vector_for
 
 
 @pytest.fixture

@@ -264,7 +264,7 @@ def test_gtw_deck_verify_fails_a_tampered_deck(tmp_path):
 
 
 def test_bench_mission_prints_percentiles_and_a_json_line(capsys):
-    from gtw_site import bench_mission
+    from gtw_site.bench import mission as bench_mission
 
     status = bench_mission.main(argparse.Namespace(lines=60, steps=200, no_write=True))
 
@@ -281,7 +281,7 @@ def test_bench_mission_prints_percentiles_and_a_json_line(capsys):
 
 
 def test_bench_mission_doc_row_is_replaced_and_other_sections_kept():
-    from gtw_site import bench_mission
+    from gtw_site.bench import mission as bench_mission
 
     result = {
         "lines": 1000, "steps": 10000, "compile_p50_ms": 40.0, "compile_p95_ms": 41.0, "compile_p99_ms": 42.0,

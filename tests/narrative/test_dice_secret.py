@@ -319,9 +319,11 @@ def test_a_session_from_before_fair_dice_keeps_v1_and_still_verifies(session, pl
 
 
 def test_a_stage_session_commits_too(campaign, gm):
-    from campaigns import stage
+    from campaigns.stage import services as stage_services
 
-    staged = stage.stage_open(membership=selectors.membership_get(viewer=gm, campaign_id=campaign.pk))
+    staged = stage_services.stage_open(
+        membership=selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
+    )
     assert staged.kind == PlaySession.Kind.STAGE
     opened = first_event(staged)
     assert opened.payload["kind"] == "stage"

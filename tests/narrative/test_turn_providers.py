@@ -8,7 +8,7 @@ from campaigns.models import Event, PlaySession
 from gtw_site.models import ProviderCall
 from narrative import turns
 from narrative.engine import ENGINE_EVENTS
-from tests.narrative.llm.wire_server import Reply, ScriptedCall, WireServer
+from tests.fakes.wire_server import Reply, ScriptedCall, WireServer
 
 CHECK = {"skill": "hacking", "attribute": "tech", "dc": 12, "reason": "slice the panel"}
 

@@ -16,12 +16,13 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 
 from realtime import presence
 from realtime.routing import websocket_urlpatterns
 
 app = URLRouter(websocket_urlpatterns)
-TTL = presence.DEFAULT_TTL_S
+TTL = settings.GTW_PRESENCE_TTL_S
 _ids = itertools.count(1)
 
 

@@ -304,10 +304,11 @@ def test_a_roster_change_while_the_stage_socket_connects_is_not_lost(stage, gm, 
     original = StageConsumer.__dict__["_seat_and_roster"]  # a database_sync_to_async descriptor
 
     def raise_hand():
-        from campaigns import stage as services
+        from campaigns.stage import selectors as stage_selectors
+        from campaigns.stage import services as stage_services
 
-        session, membership = services.stage_get(viewer=player, session_id=stage.pk)
-        services.hand_raise(session=session, membership=membership)
+        session, membership = stage_selectors.stage_get(viewer=player, session_id=stage.pk)
+        stage_services.hand_raise(session=session, membership=membership)
 
     async def seat_and_roster(self):
         roster = await original.__get__(self, type(self))()
@@ -343,16 +344,16 @@ def test_a_members_first_connect_sends_the_roster_to_the_others(stage, gm, playe
 
 
 def test_a_new_seat_sends_the_roster_after_commit_and_an_existing_one_does_not(stage, player, monkeypatch):  # noqa: F811
-    from campaigns import stage as services
     from campaigns.models import Membership
+    from campaigns.stage import services as stage_services
     from realtime import stage as realtime_stage
 
     sent = []
     monkeypatch.setattr(realtime_stage, "send_roster", sent.append)
     membership = Membership.objects.get(campaign_id=stage.campaign_id, user=player)
-    services.seat_ensure(session=stage, membership=membership)
+    stage_services.seat_ensure(session=stage, membership=membership)
     assert sent == [stage.pk]
-    services.seat_ensure(session=stage, membership=membership)
+    stage_services.seat_ensure(session=stage, membership=membership)
     assert sent == [stage.pk]
 
 

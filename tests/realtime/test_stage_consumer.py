@@ -48,7 +48,7 @@ def player2(db):
 @pytest.fixture
 def stage(campaign, characters, gm, player, spectator, player2):
     from campaigns import selectors, services
-    from campaigns import stage as stage_services
+    from campaigns.stage import services as stage_services
 
     gm_m = selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
     for user, role in ((spectator, "spectator"), (player2, "player")):
@@ -174,12 +174,12 @@ def test_bad_frames_get_error_frames(stage, player):
 def test_moderator_frames_move_the_roster_for_everyone_and_a_window_batches(
     stage, gm, player, player2, spectator
 ):
-    from campaigns import stage as stage_services
+    from campaigns import teams
     from campaigns.models import Membership
 
     gm_m = Membership.objects.get(campaign=stage.campaign, user=gm)
-    red = stage_services.fireteam_create(membership=gm_m, name="Red Squad")
-    blue = stage_services.fireteam_create(membership=gm_m, name="Blue Squad")
+    red = teams.fireteam_create(membership=gm_m, name="Red Squad")
+    blue = teams.fireteam_create(membership=gm_m, name="Blue Squad")
 
     async def go():
         moderator = await connected(stage.pk, gm)

@@ -12,7 +12,7 @@ import pytest
 from gtw_site.providers import ProviderError, Usage
 from narrative.llm.anthropic import AnthropicChatProvider
 from narrative.llm.base import ChatRequest, Message, StreamEnd, TextDelta, ToolCall, ToolCallEvent, ToolSpec
-from tests.narrative.llm.wire_server import Reply, ScriptedCall, WireServer, drain
+from tests.fakes.wire_server import Reply, ScriptedCall, WireServer, drain
 
 ROLL = ToolSpec(
     name="roll_check",

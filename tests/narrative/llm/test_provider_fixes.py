@@ -18,7 +18,7 @@ from narrative.llm.base import ChatRequest, Message, StreamEnd, TextDelta, ToolC
 from narrative.llm.openai import OpenAIChatProvider
 from narrative.llm.openai_compatible import OpenAICompatibleProvider
 from narrative.llm.registry import Recorded
-from tests.narrative.llm.wire_server import Reply, ScriptedCall, WireServer, drain
+from tests.fakes.wire_server import Reply, ScriptedCall, WireServer, drain
 
 ROLL = ToolSpec(name="roll", description="Roll dice.", parameters={"type": "object"})
 

@@ -1,4 +1,4 @@
-"""`gtw bench stage` (or `python -m gtw_site.bench_stage`): a 50-participant stage with batching.
+"""`gtw bench stage` (or `python -m gtw_site.bench.stage`): a 50-participant stage with batching.
 
 A throw-away `gtw up` (own data folder var/bench-stage; offline narrator, no word delay) and, in
 this process, one websocket client per participant plus the moderator's, on loopback. Each beat:
@@ -36,16 +36,18 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 
 from gtw_site import trace
-from gtw_site.bench import (
+from gtw_site.bench.common import (
     BASE_DIR,
     DOC,
-    _machine,
-    _start_server,
-    _stop_server,
-    _wait_healthy,
+    HTTP,
+    UNSET_ENV,
+    machine_text,
     percentile,
     server_failed,
+    start_server,
+    stop_server,
     update_section,
+    wait_healthy,
 )
 from gtw_site.trace import mark
 
@@ -56,7 +58,6 @@ BENCH_ENV = {
     "GTW_OFFLINE_WORD_DELAY_MS": "0",
     "GTW_NARRATOR_PROVIDER": "offline",
 }
-UNSET_ENV = ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME")
 WARMUP_WINDOWS = 1
 WAIT_S = 60.0
 # Stage actions are rate-limited per user (8 per 30 s): a beat never comes round faster.
@@ -70,15 +71,16 @@ ACTIONS = (
     "I sprint across the {thing} catwalk",
 )
 THINGS = ("hangar", "reactor", "docking", "relay", "cargo")
-_http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _setup(participants: int, teams: int) -> tuple[int, str, list[str]]:
     """A campaign, N players with characters spread over fireteams, a stage; a token each."""
     from django.contrib.auth import get_user_model
 
-    from campaigns import services, stage
+    from campaigns import services
+    from campaigns import teams as team_services
     from campaigns.models import Membership
+    from campaigns.stage import services as stage_services
     from gtw_site.models import ApiToken
 
     def user(name: str):
@@ -93,15 +95,15 @@ def _setup(participants: int, teams: int) -> tuple[int, str, list[str]]:
     gm = user("bench-stage-gm")
     campaign = services.campaign_create(user=gm, name=f"stage bench {run}", pack_slug="starter")
     gm_m = Membership.objects.get(campaign=campaign, user=gm)
-    fireteams = [stage.fireteam_create(membership=gm_m, name=f"Squad {i + 1}") for i in range(teams)]
+    fireteams = [team_services.fireteam_create(membership=gm_m, name=f"Squad {i + 1}") for i in range(teams)]
     tokens = []
     for i in range(participants):
         player = user(f"bench-stage-{i:03d}")
         membership = services.invite_accept(code=services.invite_create(membership=gm_m).code, user=player)
         services.character_create(membership=membership, name=f"Runner {i}", archetype="netrunner")
-        stage.fireteam_member_add(membership=gm_m, fireteam=fireteams[i % teams], target=membership)
+        team_services.fireteam_member_add(membership=gm_m, fireteam=fireteams[i % teams], target=membership)
         tokens.append(token(player))
-    session = stage.stage_open(membership=gm_m, title=f"bench {run}")
+    session = stage_services.stage_open(membership=gm_m, title=f"bench {run}")
     return session.pk, token(gm), tokens
 
 
@@ -112,7 +114,7 @@ def _post(port: int, path: str, token: str, body: dict) -> dict:
         data=json.dumps(body).encode(),
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
-    with _http.open(request, timeout=WAIT_S) as resp:
+    with HTTP.open(request, timeout=WAIT_S) as resp:
         return json.loads(resp.read())
 
 
@@ -289,8 +291,7 @@ def main(args) -> int:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     trace_path = DATA_DIR / "trace.txt"
     trace_path.unlink(missing_ok=True)
-    os.environ["GTW_TRACE_FILE"] = str(trace_path)  # the server's processes inherit it
-    trace._PATH = str(trace_path)
+    trace.record_to(str(trace_path))  # the server's processes inherit it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -298,9 +299,9 @@ def main(args) -> int:
     log_path = DATA_DIR / "server.log"
     print(f"gtw bench stage: server on 127.0.0.1:{port} (log: {log_path})", flush=True)
     with open(log_path, "w") as log:
-        proc = _start_server(port, log)
+        proc = start_server(port, log)
         try:
-            _wait_healthy(port, proc, timeout=180)
+            wait_healthy(port, proc, timeout=180)
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gtw_site.settings")
             import django
 
@@ -319,9 +320,9 @@ def main(args) -> int:
             sys.stderr.write("gtw bench stage: interrupted\n")
             return 130
         finally:
-            _stop_server(proc)
+            stop_server(proc)
     command = f"gtw bench stage --participants {participants} --teams {teams} --windows {windows}"
-    row = table_row(participants, teams, windows, results, _machine(load), command)
+    row = table_row(participants, teams, windows, results, machine_text(load), command)
     print(f"\n{TABLE_HEADER}\n{row}")
     print("\nwhere the time goes (ms after the close was sent; median over beats):")
     for label, values in sorted(results.server.items(), key=lambda kv: statistics.median(kv[1])):

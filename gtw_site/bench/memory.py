@@ -23,7 +23,16 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from gtw_site.bench import BASE_DIR, DATA_DIR, DOC, UNSET_ENV, _machine, _ms, percentile, update_section
+from gtw_site.bench.common import (
+    BASE_DIR,
+    DATA_DIR,
+    DOC,
+    UNSET_ENV,
+    json_ms,
+    machine_text,
+    percentile,
+    update_section,
+)
 
 DB_NAME = "gtw_bench_memory"
 SECTION = "## gtw bench memory"
@@ -305,13 +314,13 @@ def measure(campaigns: list, queries: int) -> dict:
         base = Memory.objects.filter(scope)
         exact = _exact_ids(base, vector, 10)
         # As search_scoped runs it: the planner may well skip HNSW for a small scope.
-        planned, _, _ = retrieval._vector_candidates(base, vector, 40)
+        planned, _, _ = retrieval.vector_candidates(base, vector, 40)
         out["recall"].append(_overlap(planned, exact))
         # The same code path with the sort taken away, so the HNSW index must answer.
         with transaction.atomic(), connection.cursor() as cur:
             cur.execute("SET LOCAL enable_sort = off")
             t = time.perf_counter()
-            forced, _, _ = retrieval._vector_candidates(base, vector, 40)
+            forced, _, _ = retrieval.vector_candidates(base, vector, 40)
             out["forced_ms"].append((time.perf_counter() - t) * 1000)
         out["forced"].append(_overlap(forced, exact))
         if i % 25 == 0:
@@ -341,7 +350,7 @@ rest get template text and unit vectors mixed from two real embeddings plus nois
 COPY, then the HNSW index (m=16, ef_construction=64) is built. Each query is one
 `search_scoped(scope_filter(campaign, player, is_gm=False), query, k=10)` call (embedding, vector
 and full-text candidates, fusion, fetch), timed by the caller; 20 warm-ups; nearest-rank
-percentiles. **Recall@10 vs exact**: the first 10 candidates of `retrieval._vector_candidates` (the
+percentiles. **Recall@10 vs exact**: the first 10 candidates of `retrieval.vector_candidates` (the
 code search runs) against an exact search under the same filter (`enable_indexscan = off`);
 *as planned* is what search returns (the **vector plan** column shows PostgreSQL's choice),
 *HNSW forced* the same code with `enable_sort = off`, so the filtered HNSW scan (iterative,
@@ -381,7 +390,7 @@ def main(args) -> int:
         n, c, len(lat), " / ".join(f"{p[q]:.1f}" for q in (50, 95, 99)),
         f"{percentile(result['embed_ms'], 50):.1f}",
         f"{recall:.3f} / {forced:.3f} ({min(result['forced']):.1f})", plan, f"{stats['embed_per_s']:.0f}",
-        _machine(load), datetime.now(UTC).date(), f"`{command}`",
+        machine_text(load), datetime.now(UTC).date(), f"`{command}`",
     ]  # fmt: skip
     row = "| " + " | ".join(map(str, cells)) + " |"
     print(f"\n{TABLE_HEADER}\n{row}")
@@ -396,6 +405,6 @@ def main(args) -> int:
         doc = DOC.read_text() if DOC.exists() else ""
         DOC.write_text(update_section(doc, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=2))
         print(f"updated {DOC.relative_to(BASE_DIR)}")
-    summary = {"memories": n, **{f"p{q}_ms": _ms(p[q]) for q in (50, 95, 99)}}
+    summary = {"memories": n, **{f"p{q}_ms": json_ms(p[q]) for q in (50, 95, 99)}}
     print(json.dumps({**summary, "recall_at_10_vs_exact": round(forced, 4)}))
     return 0

@@ -13,7 +13,12 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from gtw_site.bench import BASE_DIR, DOC, _machine, update_section
+from gtw_site.bench.common import (
+    BASE_DIR,
+    DOC,
+    machine_text,
+    update_section,
+)
 from missions import bench
 
 SECTION = "## gtw bench mission"
@@ -76,7 +81,7 @@ def main(args) -> int:
     result = bench.run(lines=lines, steps=steps)
     print_table(result)
     if not args.no_write:
-        machine = _machine(load)
+        machine = machine_text(load)
         date = datetime.now(UTC).date().isoformat()
         row = table_row(result, machine, date, command_for(lines, steps))
         doc = DOC.read_text() if DOC.exists() else ""

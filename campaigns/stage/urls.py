@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns import stage_views as views
+from campaigns.stage import views
 
 urlpatterns = [
     path("sessions/<int:session_id>/stage/", views.stage_page, name="stage"),

@@ -12,20 +12,21 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from campaigns import selectors
-from campaigns import stage as services
+from campaigns import selectors, teams
 from campaigns.errors import DomainError, Invalid
 from campaigns.models import Event, Membership
+from campaigns.stage import selectors as stage_selectors
+from campaigns.stage import services, windows
 
 
 @login_required
 def stage_page(request, session_id: int):
     from realtime import stage as rt
 
-    session, membership = services.stage_get(viewer=request.user, session_id=session_id)
+    session, membership = stage_selectors.stage_get(viewer=request.user, session_id=session_id)
     services.seat_ensure(session=session, membership=membership)
-    services.window_check(session)
-    roster = services.stage_roster(session)
+    windows.window_check(session)
+    roster = stage_selectors.stage_roster(session)
     username = request.user.username
     events = list(
         selectors.visible_to(Event.objects.filter(session=session), membership)
@@ -107,7 +108,7 @@ def fireteam_create(request, campaign_id: int):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
 
     def act():
-        team = services.fireteam_create(
+        team = teams.fireteam_create(
             membership=membership,
             name=request.POST.get("name", ""),
             alliance_id=_int(request.POST.get("alliance")),
@@ -121,10 +122,10 @@ def fireteam_create(request, campaign_id: int):
 @login_required
 @require_POST
 def fireteam_update(request, fireteam_id: int):
-    fireteam, membership = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    fireteam, membership = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
 
     def act():
-        services.fireteam_update(
+        teams.fireteam_update(
             membership=membership,
             fireteam=fireteam,
             name=request.POST.get("name"),
@@ -138,11 +139,11 @@ def fireteam_update(request, fireteam_id: int):
 @login_required
 @require_POST
 def fireteam_delete(request, fireteam_id: int):
-    fireteam, membership = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    fireteam, membership = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
     name = fireteam.name
 
     def act():
-        services.fireteam_delete(membership=membership, fireteam=fireteam)
+        teams.fireteam_delete(membership=membership, fireteam=fireteam)
         return f"Fireteam {name} disbanded."
 
     return _form(request, fireteam.campaign_id, act)
@@ -152,17 +153,17 @@ def fireteam_delete(request, fireteam_id: int):
 @require_POST
 def fireteam_member(request, fireteam_id: int):
     """Add (`member` = membership id) or remove (`remove` = membership id) a member."""
-    fireteam, membership = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    fireteam, membership = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
 
     def act():
         removing = request.POST.get("remove")
-        target = services.target_get(
+        target = stage_selectors.target_get(
             campaign_id=fireteam.campaign_id, membership_id=_int(removing or request.POST.get("member"))
         )
         if removing:
-            services.fireteam_member_remove(membership=membership, fireteam=fireteam, target=target)
+            teams.fireteam_member_remove(membership=membership, fireteam=fireteam, target=target)
             return f"{target.user.username} left {fireteam.name}."
-        services.fireteam_member_add(membership=membership, fireteam=fireteam, target=target)
+        teams.fireteam_member_add(membership=membership, fireteam=fireteam, target=target)
         return f"{target.user.username} joined {fireteam.name}."
 
     return _form(request, fireteam.campaign_id, act)
@@ -174,7 +175,7 @@ def alliance_create(request, campaign_id: int):
     membership = selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
 
     def act():
-        alliance = services.alliance_create(membership=membership, name=request.POST.get("name", ""))
+        alliance = teams.alliance_create(membership=membership, name=request.POST.get("name", ""))
         return f"Alliance {alliance.name} founded."
 
     return _form(request, campaign_id, act)
@@ -183,13 +184,13 @@ def alliance_create(request, campaign_id: int):
 @login_required
 @require_POST
 def alliance_reputation(request, alliance_id: int):
-    alliance, membership = services.alliance_get(viewer=request.user, alliance_id=alliance_id)
+    alliance, membership = teams.alliance_get(viewer=request.user, alliance_id=alliance_id)
 
     def act():
         delta = _int(request.POST.get("delta"))
         if delta is None:
             raise Invalid("Pick how much the reputation changes.")
-        updated = services.alliance_reputation_change(membership=membership, alliance=alliance, delta=delta)
+        updated = teams.alliance_reputation_change(membership=membership, alliance=alliance, delta=delta)
         return f"{updated.name}: reputation {updated.reputation:+d}."
 
     return _form(request, alliance.campaign_id, act)

@@ -10,10 +10,11 @@ from typing import Any, Literal
 from ninja import Router, Schema, Status
 from pydantic import Field, model_validator
 
-from campaigns import selectors
-from campaigns import stage as services
+from campaigns import selectors, teams
 from campaigns.errors import Invalid
 from campaigns.schemas import ActionIn, ActionOut
+from campaigns.stage import selectors as stage_selectors
+from campaigns.stage import services, windows
 from narrative import turns
 
 router = Router(tags=["stage"])
@@ -62,7 +63,7 @@ class PromoteIn(TargetIn):
 
 class WindowIn(Schema):
     action: Literal["open", "close"]
-    seconds: int | None = Field(default=None, ge=1, le=services.WINDOW_SECONDS_MAX)
+    seconds: int | None = Field(default=None, ge=1, le=windows.WINDOW_SECONDS_MAX)
 
 
 class SeatOut(Schema):
@@ -120,13 +121,13 @@ class AllianceOut(Schema):
 
 
 def _stage(request, session_id: int):
-    session, membership = services.stage_get(viewer=request.user, session_id=session_id)
-    services.window_check(session)  # lazily close a window whose time is up
+    session, membership = stage_selectors.stage_get(viewer=request.user, session_id=session_id)
+    windows.window_check(session)  # lazily close a window whose time is up
     return session, membership
 
 
 def _target(session, data: TargetIn):
-    return services.target_get(
+    return stage_selectors.target_get(
         campaign_id=session.campaign_id, username=data.username, membership_id=data.membership
     )
 
@@ -150,7 +151,7 @@ def stage_open(request, data: StageIn):
 @router.get("/stage/{session_id}/roster", response=dict[str, Any])
 def stage_roster(request, session_id: int):
     session, _ = _stage(request, session_id)
-    return services.stage_roster(session)
+    return stage_selectors.stage_roster(session)
 
 
 @router.post("/stage/{session_id}/raise-hand", response=SeatOut)
@@ -218,11 +219,11 @@ def moderator_set(request, session_id: int, data: PromoteIn):
 def window(request, session_id: int, data: WindowIn):
     session, membership = _stage(request, session_id)
     if data.action == "open":
-        created = services.window_open(session=session, membership=membership, seconds=data.seconds)
+        created = windows.window_open(session=session, membership=membership, seconds=data.seconds)
     else:
         if data.seconds is not None:
             raise Invalid("seconds only goes with action 'open'.")
-        created = services.window_close(session=session, membership=membership)
+        created = windows.window_close(session=session, membership=membership)
     event = created[0]
     return {"seq": event.seq, "type": event.type, **event.payload}
 
@@ -253,13 +254,13 @@ def _fireteam(fireteam) -> dict[str, Any]:
 
 @router.get("/fireteams", response=list[FireteamOut])
 def fireteam_list(request, campaign: int):
-    return [_fireteam(f) for f in services.fireteam_list(viewer=request.user, campaign_id=campaign)]
+    return [_fireteam(f) for f in teams.fireteam_list(viewer=request.user, campaign_id=campaign)]
 
 
 @router.post("/fireteams", response={201: FireteamOut})
 def fireteam_create(request, data: FireteamIn):
     membership = selectors.membership_get(viewer=request.user, campaign_id=data.campaign)
-    fireteam = services.fireteam_create(
+    fireteam = teams.fireteam_create(
         membership=membership, name=data.name, alliance_id=data.alliance, voice_label=data.voice_label
     )
     return Status(201, _fireteam(fireteam))
@@ -267,37 +268,37 @@ def fireteam_create(request, data: FireteamIn):
 
 @router.patch("/fireteams/{fireteam_id}", response=FireteamOut)
 def fireteam_update(request, fireteam_id: int, data: FireteamPatch):
-    fireteam, membership = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    fireteam, membership = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
     changes: dict[str, Any] = {"name": data.name, "voice_label": data.voice_label}
     if "alliance" in data.model_fields_set:  # an explicit null takes the team out of its alliance
         changes["alliance_id"] = data.alliance
-    return _fireteam(services.fireteam_update(membership=membership, fireteam=fireteam, **changes))
+    return _fireteam(teams.fireteam_update(membership=membership, fireteam=fireteam, **changes))
 
 
 @router.delete("/fireteams/{fireteam_id}", response={204: None})
 def fireteam_delete(request, fireteam_id: int):
-    fireteam, membership = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
-    services.fireteam_delete(membership=membership, fireteam=fireteam)
+    fireteam, membership = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    teams.fireteam_delete(membership=membership, fireteam=fireteam)
     return Status(204, None)
 
 
 @router.post("/fireteams/{fireteam_id}/members", response={201: FireteamOut})
 def fireteam_member_add(request, fireteam_id: int, data: TargetIn):
-    fireteam, membership = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
-    target = services.target_get(
+    fireteam, membership = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    target = stage_selectors.target_get(
         campaign_id=fireteam.campaign_id, username=data.username, membership_id=data.membership
     )
-    services.fireteam_member_add(membership=membership, fireteam=fireteam, target=target)
-    fireteam, _ = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    teams.fireteam_member_add(membership=membership, fireteam=fireteam, target=target)
+    fireteam, _ = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
     return Status(201, _fireteam(fireteam))
 
 
 @router.delete("/fireteams/{fireteam_id}/members/{username}", response=FireteamOut)
 def fireteam_member_remove(request, fireteam_id: int, username: str):
-    fireteam, membership = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
-    target = services.target_get(campaign_id=fireteam.campaign_id, username=username)
-    services.fireteam_member_remove(membership=membership, fireteam=fireteam, target=target)
-    fireteam, _ = services.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    fireteam, membership = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
+    target = stage_selectors.target_get(campaign_id=fireteam.campaign_id, username=username)
+    teams.fireteam_member_remove(membership=membership, fireteam=fireteam, target=target)
+    fireteam, _ = teams.fireteam_get(viewer=request.user, fireteam_id=fireteam_id)
     return _fireteam(fireteam)
 
 
@@ -317,20 +318,20 @@ def _alliance(alliance) -> dict[str, Any]:
 
 @router.get("/alliances", response=list[AllianceOut])
 def alliance_list(request, campaign: int):
-    return [_alliance(a) for a in services.alliance_list(viewer=request.user, campaign_id=campaign)]
+    return [_alliance(a) for a in teams.alliance_list(viewer=request.user, campaign_id=campaign)]
 
 
 @router.post("/alliances", response={201: AllianceOut})
 def alliance_create(request, data: AllianceIn):
     membership = selectors.membership_get(viewer=request.user, campaign_id=data.campaign)
-    alliance = services.alliance_create(membership=membership, name=data.name, reputation=data.reputation)
+    alliance = teams.alliance_create(membership=membership, name=data.name, reputation=data.reputation)
     return Status(201, _alliance(alliance))
 
 
 @router.post("/alliances/{alliance_id}/reputation", response=AllianceOut)
 def alliance_reputation(request, alliance_id: int, data: ReputationIn):
-    alliance, membership = services.alliance_get(viewer=request.user, alliance_id=alliance_id)
-    alliance = services.alliance_reputation_change(
+    alliance, membership = teams.alliance_get(viewer=request.user, alliance_id=alliance_id)
+    alliance = teams.alliance_reputation_change(
         membership=membership, alliance=alliance, delta=data.delta, value=data.value
     )
     return _alliance(alliance)
@@ -338,24 +339,24 @@ def alliance_reputation(request, alliance_id: int, data: ReputationIn):
 
 @router.post("/alliances/{alliance_id}/members", response={201: AllianceOut})
 def alliance_member_add(request, alliance_id: int, data: TargetIn):
-    alliance, membership = services.alliance_get(viewer=request.user, alliance_id=alliance_id)
-    target = services.target_get(
+    alliance, membership = teams.alliance_get(viewer=request.user, alliance_id=alliance_id)
+    target = stage_selectors.target_get(
         campaign_id=alliance.campaign_id, username=data.username, membership_id=data.membership
     )
-    services.alliance_member_add(membership=membership, alliance=alliance, target=target)
+    teams.alliance_member_add(membership=membership, alliance=alliance, target=target)
     return Status(201, _alliance(alliance))
 
 
 @router.delete("/alliances/{alliance_id}/members/{username}", response=AllianceOut)
 def alliance_member_remove(request, alliance_id: int, username: str):
-    alliance, membership = services.alliance_get(viewer=request.user, alliance_id=alliance_id)
-    target = services.target_get(campaign_id=alliance.campaign_id, username=username)
-    services.alliance_member_remove(membership=membership, alliance=alliance, target=target)
+    alliance, membership = teams.alliance_get(viewer=request.user, alliance_id=alliance_id)
+    target = stage_selectors.target_get(campaign_id=alliance.campaign_id, username=username)
+    teams.alliance_member_remove(membership=membership, alliance=alliance, target=target)
     return _alliance(alliance)
 
 
 @router.delete("/alliances/{alliance_id}", response={204: None})
 def alliance_delete(request, alliance_id: int):
-    alliance, membership = services.alliance_get(viewer=request.user, alliance_id=alliance_id)
-    services.alliance_delete(membership=membership, alliance=alliance)
+    alliance, membership = teams.alliance_get(viewer=request.user, alliance_id=alliance_id)
+    teams.alliance_delete(membership=membership, alliance=alliance)
     return Status(204, None)

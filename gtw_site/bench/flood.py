@@ -1,4 +1,4 @@
-"""`gtw bench flood` (or `python -m gtw_site.bench_flood`): one campaign's turns under a flood in another.
+"""`gtw bench flood` (or `python -m gtw_site.bench.flood`): one campaign's turns under a flood in another.
 
 A throw-away `gtw up` (own data folder var/bench-flood; offline narrator paced at
 `GTW_OFFLINE_WORD_DELAY_MS=5`, so a turn takes as long as a short real one) with two campaigns:
@@ -33,18 +33,19 @@ from datetime import UTC, datetime
 
 from websockets.asyncio.client import connect
 
-from gtw_site.bench import (
+from gtw_site.bench.common import (
     BASE_DIR,
     DOC,
+    HTTP,
     UNSET_ENV,
-    _machine,
-    _ms,
-    _start_server,
-    _stop_server,
-    _wait_healthy,
+    json_ms,
+    machine_text,
     percentile,
     server_failed,
+    start_server,
+    stop_server,
     update_section,
+    wait_healthy,
 )
 
 DATA_DIR = BASE_DIR / "var" / "bench-flood"
@@ -58,7 +59,6 @@ CALM_PLAYERS = 6  # the calm table's turns rotate over them, well inside each on
 CALM_PAUSE_S = 0.5  # between a Narration and the table's next action
 TURN_TIMEOUT_S = 60.0
 FLOOD_BACKOFF_S = 0.25  # a flooder's pause after a 429 (then it tries again)
-_http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _setup(flooders: int) -> tuple[int, list[str], int, list[str]]:
@@ -109,7 +109,7 @@ def _post_action(port: int, session_id: int, token: str, key: str, text: str) ->
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
     try:
-        with _http.open(request, timeout=TURN_TIMEOUT_S) as resp:
+        with HTTP.open(request, timeout=TURN_TIMEOUT_S) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -237,9 +237,9 @@ def main(args) -> int:
     flood = Flood()
     threads: list[threading.Thread] = []
     with open(log_path, "w") as log:
-        proc = _start_server(port, log)
+        proc = start_server(port, log)
         try:
-            _wait_healthy(port, proc, timeout=180)
+            wait_healthy(port, proc, timeout=180)
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gtw_site.settings")
             import django
 
@@ -272,13 +272,13 @@ def main(args) -> int:
             flood.stop.set()
             for t in threads:
                 t.join(timeout=TURN_TIMEOUT_S)
-            _stop_server(proc)
+            stop_server(proc)
     ratio50 = percentile(flooded_samples, 50) / percentile(baseline, 50)
     ratio95 = percentile(flooded_samples, 95) / percentile(baseline, 95)
     command = f"gtw bench flood --flooders {flooders} --turns {turns} --limits {limits}"
     row = (
         f"| {limits} | {flooders} | {turns} | {_fmt(baseline)} | {_fmt(flooded_samples)} "
-        f"| {ratio50:.2f} / {ratio95:.2f} | {flood.accepted} / {flood.refused} | {_machine(load)} "
+        f"| {ratio50:.2f} / {ratio95:.2f} | {flood.accepted} / {flood.refused} | {machine_text(load)} "
         f"| {datetime.now(UTC).date()} | `{command}` |"
     )
     print(f"\n{TABLE_HEADER}\n{row}")
@@ -294,8 +294,8 @@ def main(args) -> int:
     summary = {
         "limits": limits,
         "flooders": flooders,
-        **{f"baseline_p{q}_ms": _ms(percentile(baseline, q)) for q in (50, 95, 99)},
-        **{f"flood_p{q}_ms": _ms(percentile(flooded_samples, q)) for q in (50, 95, 99)},
+        **{f"baseline_p{q}_ms": json_ms(percentile(baseline, q)) for q in (50, 95, 99)},
+        **{f"flood_p{q}_ms": json_ms(percentile(flooded_samples, q)) for q in (50, 95, 99)},
         "ratio_p50": round(ratio50, 2),
         "ratio_p95": round(ratio95, 2),
         "flood_accepted": flood.accepted,

@@ -32,28 +32,28 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
-from gtw_site.bench import (
-    _machine,
-    _ms,
-    _stop_server,
-    _wait_healthy,
+from gtw_site.bench.common import (
+    BASE_DIR,
+    DOC,
+    UNSET_ENV,
+    json_ms,
+    machine_text,
     percentile,
     server_failed,
+    start_server,
+    stop_server,
     update_section,
+    wait_healthy,
 )
 
-BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / "var" / "bench-fanout"
-DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 SECTION = "## gtw bench fanout"
 LAYERS = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
 CLIENTS_PER_PROCESS = 125
 CONNECT_BATCH = 25  # connects in flight per client process
 SETTLE_S = 10.0  # after the last send, how long a client waits for stragglers
 WARMUP = 10  # messages sent (and discarded) before the measured ones
-UNSET_ENV = ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME")
 
 
 # ---- the game: made through the services, like a GM and players would ------------------------
@@ -231,11 +231,6 @@ def _send_all(run: Run, session_id: int) -> None:
 # ---- the server -------------------------------------------------------------------------------
 
 
-def _start_server(port: int, workers: int, log) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gtw_site.cli", "up", "--port", str(port), "--web-workers", str(workers)]
-    return subprocess.Popen(cmd, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, process_group=0)
-
-
 # ---- reporting --------------------------------------------------------------------------------
 
 
@@ -391,7 +386,7 @@ def _details(run: Run) -> None:
     timeline = []
     for i in range(run.messages):
         lat = [r.by_message[i] for r in run.results if i in r.by_message]
-        timeline.append([i, _ms(percentile(lat, 50)), _ms(max(lat, default=math.nan))])
+        timeline.append([i, json_ms(percentile(lat, 50)), json_ms(max(lat, default=math.nan))])
     step = max(1, run.messages // 10)
     print(
         "  message: p50 / max (ms) over clients — "
@@ -426,9 +421,9 @@ def main(args) -> int:
     print(f"gtw bench fanout: {LAYERS[layer]}, server on 127.0.0.1:{port} (log: {log_path})", flush=True)
     run = Run(layer=layer, clients=n, workers=workers, messages=messages, rate=rate)
     with open(log_path, "w") as log:
-        proc = _start_server(port, workers, log)
+        proc = start_server(port, log, workers=workers)
         try:
-            _wait_healthy(port, proc, timeout=180)
+            wait_healthy(port, proc, timeout=180)
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gtw_site.settings")
             import django
 
@@ -443,11 +438,11 @@ def main(args) -> int:
             sys.stderr.write("gtw bench: interrupted\n")
             return 130
         finally:
-            _stop_server(proc)
+            stop_server(proc)
     command = f"gtw bench fanout --clients {n} --layer {layer} --web-workers {workers}"
     if (messages, rate) != (200, 20):
         command += f" --messages {messages} --rate {rate:g}"
-    row = table_row(run, _machine(load), command)
+    row = table_row(run, machine_text(load), command)
     print(f"\n{TABLE_HEADER}\n{row}")
     print(
         f"duplicates: {sum(r.duplicates for r in run.results)} · seq gaps seen by clients: "
@@ -458,6 +453,6 @@ def main(args) -> int:
         DOC.write_text(update_doc(DOC.read_text() if DOC.exists() else "", row))
         print(f"updated {DOC.relative_to(BASE_DIR)}")
     lat = run.latencies
-    summary = {f"p{q}_ms": _ms(percentile(lat, q)) for q in (50, 95, 99)}
+    summary = {f"p{q}_ms": json_ms(percentile(lat, q)) for q in (50, 95, 99)}
     print(json.dumps({"clients": n, **summary, "sent": run.sent, "received": run.received}))
     return 0 if run.lost == 0 and not any(r.dropped for r in run.results) else 1

@@ -16,27 +16,35 @@ import gc
 import json
 import math
 import os
-import platform
-import re
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from websockets.asyncio.client import connect
 
 from gtw_site import trace
+from gtw_site.bench.common import (
+    BASE_DIR,
+    DATA_DIR,
+    DOC,
+    HTTP,
+    UNSET_ENV,
+    json_ms,
+    machine_text,
+    percentile,
+    server_failed,
+    start_server,
+    stop_server,
+    update_section,
+    wait_healthy,
+)
 from gtw_site.trace import mark
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / "var" / "bench"
-DOC = BASE_DIR / "docs" / "BENCHMARKS.md"
 SECTION = "## gtw bench turn"
 WARMUP_TURNS = 2
 TURN_TIMEOUT_S = 30.0
@@ -51,50 +59,6 @@ BENCH_ENV = {
     # action limit, settings.GTW_RATE_LIMITS): we measure latency here, not the quota.
     "GTW_ACTION_RATE_LIMIT": "0",
 }
-# Always the embedded servers in var/bench: a benchmark must never write into a real database.
-UNSET_ENV = ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME")
-# Loopback only: a *_proxy variable in the user's shell must not reroute our requests.
-_http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-# ---- the server under test ------------------------------------------------------------------
-
-
-def _start_server(port: int, log) -> subprocess.Popen:
-    # Own process group: Ctrl-C in this terminal reaches only us, and we stop the server with
-    # SIGTERM (it stops Daphne and the task cluster; the embedded servers stop with the last user).
-    cmd = [sys.executable, "-m", "gtw_site.cli", "up", "--port", str(port)]  # env: ours, set in main()
-    return subprocess.Popen(cmd, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, process_group=0)
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"`gtw up` exited with {proc.returncode}")
-        with contextlib.suppress(OSError), _http.open(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            if resp.status == 200:
-                return
-        time.sleep(0.25)
-    raise RuntimeError(f"/healthz did not answer 200 within {timeout:.0f} s")
-
-
-def server_failed(exc: BaseException, log_path: Path, name: str = "gtw bench") -> int:
-    """Say why a benchmark run failed, with the end of the server's log; the exit status."""
-    tail = log_path.read_text(errors="replace")[-3000:]
-    sys.stderr.write(f"{name}: {exc!r}\n--- end of {log_path} ---\n{tail}")
-    return 1
-
-
-def _stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 # ---- fixtures, made through the services like a real GM and players --------------------------
@@ -183,7 +147,7 @@ def _post_action(port: int, session_id: int, token: str, key: str) -> tuple[floa
     )
     sent = time.perf_counter()
     mark("client.post_sent")
-    with _http.open(request, timeout=TURN_TIMEOUT_S) as resp:
+    with HTTP.open(request, timeout=TURN_TIMEOUT_S) as resp:
         seq = json.loads(resp.read())["seq"]
     return sent, time.perf_counter(), seq
 
@@ -258,20 +222,6 @@ def _score(results: Results, clients: list[Client], seq: int, sent: float, retur
 # ---- reporting --------------------------------------------------------------------------------
 
 
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest rank, no interpolation: every number reported is one that was measured."""
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def _machine(load: float) -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    return f"{os.cpu_count()} x {found.group(1).strip() if found else platform.machine()}, load {load:.1f}"
-
-
 TABLE_HEADER = (
     "| clients | turns | first delta p50 / p95 / p99 / max (ms) | committed p50 / p95 / p99 (ms) "
     "| POST p50 (ms) | lost deltas / events | machine (nproc x CPU, 1-min load before) | date | command |\n"
@@ -285,10 +235,6 @@ delta (**first delta**) and the Narration event (**committed**); percentiles are
 all client x turn samples, after 2 warm-up turns."""
 
 
-def _ms(value: float) -> float | None:
-    return round(value, 1) if math.isfinite(value) else None  # JSON has no NaN
-
-
 def table_row(n: int, turns: int, r: Results, machine: str, command: str) -> str:
     fd = [percentile(r.first_delta, q) for q in (50, 95, 99)] + [max(r.first_delta, default=math.nan)]
     cm = [percentile(r.commit, q) for q in (50, 95, 99)]
@@ -298,39 +244,6 @@ def table_row(n: int, turns: int, r: Results, machine: str, command: str) -> str
         f"| {percentile(r.post, 50):.1f} | {r.lost_deltas} / {r.lost_events} | {machine} "
         f"| {datetime.now(UTC).date()} | `{command}` |"
     )
-
-
-def update_section(
-    text: str, section: str, how: str, header: str, row: str, key_cols: int, *, sort: bool = False
-) -> str:
-    """Add or replace `row` in the first table of `section` (rows match on their first
-    `key_cols` cells; with `sort`, rows are ordered by those cells, numbers as numbers);
-    everything else in the file, other sections and the notes under a table included, stays."""
-
-    def key(line: str) -> list[str]:
-        return [c.strip() for c in line.split("|")[1 : 1 + key_cols]]
-
-    def order(line: str) -> tuple:
-        return tuple((0, int(c), "") if c.isdigit() else (1, 0, c) for c in key(line))
-
-    if section not in text:
-        head = text.rstrip() + "\n\n" if text.strip() else "# Benchmarks\n\n"
-        return head + f"{section}\n\n{how}\n\n{header}\n{row}\n"
-    start = text.index(section)
-    following = re.search(r"^## ", text[start + len(section) :], re.M)
-    end = start + len(section) + following.start() if following else len(text)
-    lines = text[start:end].split("\n")
-    top = next((i for i, ln in enumerate(lines) if ln.startswith(header.split("\n")[0][:12])), None)
-    if top is None:
-        lines[1:1] = ["", header, row]
-    else:
-        bottom = top
-        while bottom < len(lines) and lines[bottom].startswith("|"):
-            bottom += 1
-        keep = [ln for ln in lines[top + 2 : bottom] if key(ln) != key(row)]
-        rows = sorted([*keep, row], key=order) if sort else [*keep, row]
-        lines[top:bottom] = [header, *rows]
-    return text[:start] + "\n".join(lines) + text[end:]
 
 
 def update_doc(text: str, row: str) -> str:
@@ -354,8 +267,7 @@ def main(args) -> int:
     if getattr(args, "trace", False):
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         trace_path.unlink(missing_ok=True)
-        os.environ["GTW_TRACE_FILE"] = str(trace_path)  # the server's processes inherit it
-        trace._PATH = str(trace_path)
+        trace.record_to(str(trace_path))  # the server's processes inherit it
     # SIGTERM to the bench must stop the server too: make it a SystemExit so `finally` runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -365,9 +277,9 @@ def main(args) -> int:
     log_path = DATA_DIR / "server.log"
     print(f"gtw bench turn: server on 127.0.0.1:{port} (log: {log_path})", flush=True)
     with open(log_path, "w") as log:
-        proc = _start_server(port, log)
+        proc = start_server(port, log)
         try:
-            _wait_healthy(port, proc, timeout=180)  # the first run creates the database
+            wait_healthy(port, proc, timeout=180)  # the first run creates the database
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gtw_site.settings")
             import django
 
@@ -388,9 +300,9 @@ def main(args) -> int:
             sys.stderr.write("gtw bench: interrupted\n")
             return 130
         finally:
-            _stop_server(proc)
+            stop_server(proc)
     command = f"gtw bench turn --clients {n} --turns {turns}"
-    row = table_row(n, turns, results, _machine(load), command)
+    row = table_row(n, turns, results, machine_text(load), command)
     print(f"\n{TABLE_HEADER}\n{row}")
     print(
         f"POST p50/p95: {percentile(results.post, 50):.1f} / {percentile(results.post, 95):.1f} ms · "
@@ -406,6 +318,6 @@ def main(args) -> int:
         DOC.parent.mkdir(exist_ok=True)
         DOC.write_text(update_doc(DOC.read_text() if DOC.exists() else "", row))
         print(f"updated {DOC.relative_to(BASE_DIR)}")
-    summary = {f"p{q}_ms": _ms(percentile(results.first_delta, q)) for q in (50, 95, 99)}
-    print(json.dumps({"clients": n, **summary, "commit_p95_ms": _ms(percentile(results.commit, 95))}))
+    summary = {f"p{q}_ms": json_ms(percentile(results.first_delta, q)) for q in (50, 95, 99)}
+    print(json.dumps({"clients": n, **summary, "commit_p95_ms": json_ms(percentile(results.commit, 95))}))
     return 0 if results.first_delta and not results.timeouts and not results.failures else 1

@@ -1,0 +1,289 @@
+"""`gtw up`: one lock per data folder, embedded PostgreSQL + Redis (unless DATABASE_URL /
+REDIS_URL are set), migrations, content, demo accounts, N Daphne processes sharing one listening
+socket, and two django-q2 clusters, kept up by the supervisor until Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from gtw_site.cli.common import BASE_DIR, data_folder, fail, security_warnings, setup_django
+from gtw_site.cli.supervisor import Child, CrashLoop, Supervisor, supervise
+
+READY_TIMEOUT_S = 20.0  # how long start-up waits for the web server to answer
+
+
+def cmd_up(args) -> int:
+    data_dir = data_folder()
+    os.environ["GTW_DATA_DIR"] = str(data_dir)
+    # Settings allow this host (unless GTW_ALLOWED_HOSTS says otherwise): the URL printed below
+    # must answer. The children inherit it.
+    os.environ["GTW_HOST"] = args.host
+    lock = acquire_folder_lock(data_dir)
+    sock = bind_port(args.host, args.port)
+    port = sock.getsockname()[1]  # --port 0: the one the kernel picked
+    lock.write(f"pid {os.getpid()}, http://{args.host}:{port}/")
+    lock.flush()
+    started = time.monotonic()
+    out = sys.stdout
+    # Handlers first: a Ctrl-C that lands while we start up must still stop cleanly (a
+    # KeyboardInterrupt there would orphan the children, which hold our stdout open).
+    stopping = False
+
+    def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    out.write(f"gtw: starting in {data_dir}\n")
+    setup_django()
+    from django.conf import settings
+
+    _prepare(out)
+    if stopping:
+        out.write("gtw: stopped before serving.\n")
+        return 0
+    sup = Supervisor(out, pass_fds=(sock.fileno(),))
+    try:
+        _start_children(sup, sock, args.web_workers)
+        code = _serve(sup, args, port, data_dir, settings, started, lambda: stopping)
+    except CrashLoop as exc:
+        sys.stderr.write(f"gtw: {exc}\n")
+        code = 1
+    finally:
+        out.write("\ngtw: stopping…\n")
+        sup.stop()
+        sock.close()
+        out.write("gtw: stopped. Your data is kept in " + str(data_dir) + "\n")
+    return code
+
+
+def acquire_folder_lock(data_dir: Path):
+    """One `gtw up` per data folder. flock is released by the kernel when a process dies, so a
+    crashed run never leaves a stale lock behind."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "gtw.lock"
+    handle = open(path, "a+")  # noqa: SIM115 - held for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        info = handle.read().strip() or "unknown pid"
+        fail(
+            f"gtw is already running in this folder ({info}). Use that server, stop it with Ctrl-C in "
+            f"its terminal, or start another one with a different GTW_DATA_DIR."
+        )
+    handle.seek(0)
+    handle.truncate()
+    return handle
+
+
+def bind_port(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        fail(
+            f"port {port} on {host} is not available ({exc.strerror}). Run `gtw up --port {port + 1}` "
+            f"or set GTW_PORT."
+        )
+    sock.listen(512)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _prepare(out) -> None:
+    from django.core.management import call_command
+
+    from campaigns.content import content_load
+
+    call_command("migrate", interactive=False, verbosity=0)
+    changed = content_load()
+    if changed:
+        out.write(f"  content: {', '.join(changed)}\n")
+    _schedules()
+    _demo_accounts(out)
+
+
+def _schedules() -> None:
+    """Every minute the memory cluster embeds whatever is still un-embedded — the retry path
+    when an embedder failed earlier."""
+    from django.conf import settings
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="gtw-embed-pending",
+        defaults={
+            "func": "memory.tasks.embed_pending",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "cluster": settings.MEMORY_CLUSTER,
+            "repeats": -1,
+        },
+    )
+
+
+def _demo_accounts(out) -> None:
+    """Create demo accounts on first start and print their passwords once — they are random and
+    stored only as hashes."""
+    from allauth.account.models import EmailAddress
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    created = []
+    for username, email, staff in (("gm", "gm@example.com", True), ("player", "player@example.com", False)):
+        if User.objects.filter(username=username).exists():
+            continue
+        password = secrets.token_urlsafe(9)
+        user = User.objects.create_user(username=username, email=email, password=password)
+        if staff:
+            user.is_staff = user.is_superuser = True
+            user.save()
+        EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+        created.append((email, password, "GM, Django admin" if staff else "player"))
+    if created:
+        out.write("\n  Demo accounts (shown once — write them down):\n")
+        for email, password, role in created:
+            out.write(f"    {email:<22} {password}   ({role})\n")
+        out.write("\n")
+
+
+def _start_children(sup: Supervisor, sock: socket.socket, web_workers: int) -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gtw_site.settings", "PYTHONUNBUFFERED": "1"}
+    daphne_cmd = daphne_command(sock.fileno())
+    # Connection reuse (see DATABASES in settings): a pool per Daphne process, one kept
+    # connection per task worker.
+    web_env = {**env, "GTW_DB_POOL": os.environ.get("GTW_DB_POOL", "1")}
+    task_env = {**env, "GTW_DB_CONN_MAX_AGE": os.environ.get("GTW_DB_CONN_MAX_AGE", "300")}
+    qcluster = [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"]
+    for i in range(web_workers):
+        sup.add(Child(f"web-{i + 1}", daphne_cmd, web_env))
+    # A restarted turns cluster lost whatever turn it was running: re-run unanswered turns.
+    sup.add(Child("tasks", qcluster, task_env, runs_turns=True))
+    # Memory jobs (embedding, summaries) get their own cluster and a lower CPU priority, so
+    # turns never queue behind them.
+    sup.add(Child("memory-tasks", qcluster, {**task_env, "Q_CLUSTER_NAME": "gtw-memory"}, nice=10))
+
+
+def daphne_command(fd: int) -> list[str]:
+    """A web worker serving the socket `fd`. No --proxy-headers: Daphne would take the client's
+    address from the left-most X-Forwarded-For entry, which the client writes itself. Behind a
+    proxy, GTW_PROXY_HOPS tells the login limits (allauth) how many entries from the right to
+    trust (settings, "Security: proxies and HTTPS")."""
+    return [sys.executable, "-m", "daphne", "--fd", str(fd), "gtw_site.asgi:application"]
+
+
+def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: float, stopping) -> int:
+    """Start-up banner, then supervise until Ctrl-C. Raises CrashLoop."""
+    out = sup.out
+    resumed = _resume_turns(out)
+    if resumed:
+        out.write(f"  re-running unanswered turns in {resumed} session(s)\n")
+    services = _service_keeper(data_dir, settings, out)
+    host = _display_host(args.host)
+    url = f"http://{host}:{port}/"
+    # The probe also supervises: a web worker that dies at start is restarted (or given up on).
+    ready = _wait_http(_probe_host(args.host), port, READY_TIMEOUT_S, tick=sup.check, stopping=stopping)
+    if stopping():
+        return 0
+    database = f"embedded PostgreSQL in {data_dir / 'pg'}" if settings.EMBEDDED_POSTGRES else "DATABASE_URL"
+    if ready:
+        out.write(f"\n  Galactic Tale Weaver is up at {url}  (ready in {time.monotonic() - started:.1f} s)\n")
+    else:
+        out.write(
+            f"\ngtw: the web server did not answer at {url} within {READY_TIMEOUT_S:g} s; "
+            f"see the messages above. Still trying.\n"
+        )
+    out.write(
+        f"  database: {database}"
+        f" · redis: {'embedded' if settings.EMBEDDED_REDIS else 'REDIS_URL'}"
+        f" · web workers: {args.web_workers}\n"
+    )
+    if args.host in _WILDCARD_HOSTS and not os.environ.get("GTW_ALLOWED_HOSTS", "").strip():
+        out.write("  Players on other machines: set GTW_ALLOWED_HOSTS to the name or address they use.\n")
+    for warning in security_warnings():
+        out.write(f"  WARNING: {warning}\n")
+    out.write("  Press Ctrl-C to stop.\n\n")
+    out.flush()
+    supervise(sup, services, lambda: _resume_turns(out), stopping)
+    return 0
+
+
+_WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104
+
+
+def _probe_host(host: str) -> str:
+    """Where the readiness probe connects: the bound address, or loopback for a wildcard bind."""
+    return "127.0.0.1" if host in _WILDCARD_HOSTS else host
+
+
+def _display_host(host: str) -> str:
+    if host in (*_WILDCARD_HOSTS, "127.0.0.1"):
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def _service_keeper(data_dir: Path, settings, out) -> Callable[[], None]:
+    """Restarts embedded PostgreSQL / Redis if they stopped under us."""
+    from gtw_site import embedded
+
+    def keep() -> None:
+        if settings.EMBEDDED_POSTGRES:
+            with contextlib.suppress(Exception):
+                if embedded.restart_postgres_if_down(data_dir):
+                    out.write("gtw: PostgreSQL had stopped; restarted it.\n")
+        if settings.EMBEDDED_REDIS:
+            with contextlib.suppress(Exception):
+                if embedded.restart_redis_if_down(data_dir):
+                    out.write("gtw: Redis had stopped; restarted it.\n")
+
+    return keep
+
+
+def _resume_turns(out) -> int:
+    """Schedule a runner for every session with unanswered turns (idempotent: runners take a
+    per-session lock). Returns how many sessions had some; 0 if the database is unreachable."""
+    from django.db import connection
+
+    from narrative.turns import resume_all_pending
+
+    try:
+        return resume_all_pending()
+    except Exception as exc:  # noqa: BLE001 - a database blip must not stop the supervisor
+        out.write(f"gtw: could not check for unanswered turns ({type(exc).__name__}); will retry.\n")
+        return 0
+    finally:
+        # Between calls the connection would only go stale (a restarted embedded server).
+        if not connection.in_atomic_block:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def _wait_http(
+    host: str,
+    port: int,
+    timeout: float,
+    tick: Callable[[], object] = lambda: None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> bool:
+    """True once http://host:port/healthz answers (any status). Calls `tick` between tries."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping():
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1) as s:
+            s.sendall(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            if s.recv(12).startswith(b"HTTP/1."):
+                return True
+        tick()
+        time.sleep(0.2)
+    return False
