@@ -5,7 +5,6 @@ from campaigns.branching import campaign_branch
 from campaigns.links import invite_url
 from campaigns.schemas import (
     AcceptOut,
-    ActionIn,
     ActionOut,
     BranchIn,
     BranchOut,
@@ -19,7 +18,6 @@ from campaigns.schemas import (
     SessionOut,
     WhisperIn,
 )
-from narrative import turns
 
 router = Router(tags=["campaigns"])
 
@@ -80,21 +78,6 @@ def session_open(request, campaign_id: int):
 def session_resume(request, session_id: int):
     session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
     return services.session_resume(session=session, membership=membership)
-
-
-@router.post("/sessions/{session_id}/actions", response={202: ActionOut})
-def action_submit(request, session_id: int, data: ActionIn):
-    result = turns.submit_action(
-        session_id=session_id, user=request.user, text=data.text, idempotency_key=data.idempotency_key
-    )
-    return Status(202, {"seq": result.events[0].seq, "replayed": result.replayed})
-
-
-@router.post("/sessions/{session_id}/actions/{action_seq}/retry", response={202: SessionOut})
-def action_retry(request, session_id: int, action_seq: int):
-    turns.retry_turn(session_id=session_id, user=request.user, action_seq=action_seq)
-    session, _ = selectors.session_membership_get(viewer=request.user, session_id=session_id)
-    return Status(202, session)
 
 
 @router.post("/sessions/{session_id}/whispers", response={201: ActionOut})

@@ -13,15 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 
+from campaigns import signals
 from campaigns import state as reducer
 from campaigns.errors import Invalid
 from campaigns.events import to_record
 from campaigns.models import Campaign, Character, Event, Membership, PlaySession
-from campaigns.services import _require_gm, clean_text
+from campaigns.services import _require_gm
 from gtw_site import ratelimit
-from missions.rules import progression
+from gtw_site.text import clean_text
 
 BATCH = 500
 
@@ -51,9 +51,18 @@ def campaign_branch(
     )
     events = list(Event.objects.filter(session=session, seq__lte=at_seq).order_by("seq"))
     cutoff = events[-1].created_at
-    ids = _copy_characters(parent, branch, _rewards_after(session, at_seq, cutoff))
+    ids = _copy_characters(parent, branch)
     new_session = _copy_session(session, branch, events, ids, opened_by=membership.user)
-    _copy_memories(session, new_session, at_seq, cutoff)
+    # Inside this transaction: memory copies the memories made before the branch point, the
+    # engine takes back the rewards granted after it. A receiver that fails rolls it all back.
+    signals.campaign_branched.send(
+        sender=Campaign,
+        session=session,
+        new_session=new_session,
+        at_seq=at_seq,
+        cutoff=cutoff,
+        characters=ids,
+    )
     return new_session
 
 
@@ -65,8 +74,9 @@ def _check_branchable(session: PlaySession, at_seq: int) -> None:
         raise Invalid(f"at_seq must be between 1 and {session.version}.")
 
 
-def _keep_created_at(objs: list, originals: list[datetime]) -> None:
-    """bulk_create stamps auto_now_add fields with "now"; put the originals back."""
+def keep_created_at(objs: list, originals: list[datetime]) -> None:
+    """bulk_create stamps auto_now_add fields with "now"; put the originals back (for copies
+    made into a branch, here and by campaign_branched's receivers)."""
     if not objs:
         return
     for obj, created_at in zip(objs, originals, strict=True):
@@ -74,49 +84,13 @@ def _keep_created_at(objs: list, originals: list[datetime]) -> None:
     type(objs[0]).objects.bulk_update(objs, ["created_at"], batch_size=BATCH)
 
 
-# ---- characters, as they were at seq S -------------------------------------------------------
+# ---- characters ----------------------------------------------------------------------------
 
 
-def _rewards_after(session: PlaySession, at_seq: int, cutoff: datetime) -> list[dict]:
-    """The RewardGranted payloads the parent got after the branch point: later in this session,
-    or later in time in its other sessions (the same line the memories are cut at)."""
-    later = Q(session=session, seq__gt=at_seq) | (~Q(session=session) & Q(created_at__gt=cutoff))
-    rewards = Event.objects.filter(session__campaign_id=session.campaign_id, type="RewardGranted")
-    return list(rewards.filter(later).values_list("payload", flat=True))
-
-
-def _xp_before(character: Character, rewards: list[dict]) -> int:
-    """Party entries hold the XP after each grant; XP only grows, so the lowest "after minus
-    grant" is the XP before the first of `rewards`."""
-    before = [
-        member["xp"] - min(max(int(reward.get("xp") or 0), 0), progression.MAX_GRANT)
-        for reward in rewards
-        for member in reward.get("party") or []
-        if member.get("character_id") == character.pk
-    ]
-    return max(0, min([character.xp, *before]))
-
-
-def _inventory_before(character: Character, rewards: list[dict]) -> list[dict]:
-    """The holder's inventory without the items `rewards` added (see engine.apply_projections)."""
-    mine = [r for r in rewards if (r.get("holder") or {}).get("character_id") == character.pk]
-    if not mine:
-        return character.inventory
-    held = {i["item"]: i["qty"] for i in character.inventory or []}
-    for reward in mine:
-        for find in reward.get("items") or []:
-            held[find["item"]] = held.get(find["item"], 0) - find["qty"]
-    return [{"item": k, "qty": v} for k, v in sorted(held.items()) if v > 0]
-
-
-def _progress_before(character: Character, rewards: list[dict]) -> dict[str, Any]:
-    xp = _xp_before(character, rewards)
-    level = character.level if xp == character.xp else progression.level_for_xp(xp)
-    return {"xp": xp, "level": level, "inventory": _inventory_before(character, rewards)}
-
-
-def _copy_characters(parent: Campaign, branch: Campaign, later_rewards: list[dict]) -> dict[int, int]:
-    """Copy the characters without `later_rewards`; returns parent character id → branch's."""
+def _copy_characters(parent: Campaign, branch: Campaign) -> dict[int, int]:
+    """Copy the characters as they are now; returns parent character id → branch's. (The
+    rewards granted after the branch point are the engine's to take back: see
+    `signals.campaign_branched`.)"""
     originals = list(parent.characters.order_by("pk"))
     copies = Character.objects.bulk_create(
         Character(
@@ -125,7 +99,9 @@ def _copy_characters(parent: Campaign, branch: Campaign, later_rewards: list[dic
             name=c.name,
             archetype=c.archetype,
             attributes=c.attributes,
-            **_progress_before(c, later_rewards),
+            xp=c.xp,
+            level=c.level,
+            inventory=c.inventory,
         )
         for c in originals
     )
@@ -184,48 +160,5 @@ def _copy_session(
     for e in copies:
         e.session = new_session
     Event.objects.bulk_create(copies, batch_size=BATCH)
-    _keep_created_at(copies, [e.created_at for e in events])
+    keep_created_at(copies, [e.created_at for e in events])
     return new_session
-
-
-# ---- memories --------------------------------------------------------------------------------
-
-
-def _copy_memories(session: PlaySession, new_session: PlaySession, at_seq: int, cutoff: datetime) -> None:
-    """This session's memories up to seq S; the campaign's others (notes, other sessions) made
-    no later than event S."""
-    from memory.models import Memory, campaign_namespace
-
-    parent_id, branch_id = session.campaign_id, new_session.campaign_id
-    inherited = list(
-        Memory.objects.filter(campaign_id=parent_id)
-        .filter(
-            Q(source_session=session, source_seq__lte=at_seq)
-            | (~Q(source_session=session) & Q(created_at__lte=cutoff))
-        )
-        .order_by("pk")
-    )
-    old_ns, new_ns = campaign_namespace(parent_id), campaign_namespace(branch_id)
-    copies = Memory.objects.bulk_create(
-        (
-            Memory(
-                campaign_id=branch_id,
-                namespace=new_ns if m.namespace == old_ns else m.namespace,
-                type=m.type,
-                text=m.text,
-                embedding=m.embedding,
-                embedding_model=m.embedding_model,
-                tags=m.tags,
-                metadata=m.metadata,
-                importance=m.importance,
-                source_session=new_session if m.source_session_id == session.pk else None,
-                source_seq=m.source_seq,
-                sources=[],
-                inherited_from_id=m.pk,
-                created_by_id=m.created_by_id,
-            )
-            for m in inherited
-        ),
-        batch_size=BATCH,
-    )
-    _keep_created_at(copies, [m.created_at for m in inherited])

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from campaigns.errors import Invalid
+from campaigns import signals
 from campaigns.models import ContentPack, PersonalityPreset
 
 REQUIRED_PACK_KEYS = ("slug", "name", "version", "world", "archetypes")
@@ -82,30 +82,9 @@ def content_load(content_dir: Path | None = None) -> list[str]:
 
 
 def _load_pack_game(pack: ContentPack, folder: Path) -> list[str]:
-    """The pack's missions (*.mission) and signed story decks (decks/*.json). A mission that
-    doesn't compile or a deck that doesn't verify is reported and skipped, never installed."""
-    from missions.services import MissionInvalid, mission_install
-    from narrative.services import deck_install
-
-    changed = []
-    for path in sorted(folder.glob("missions/*.mission")):
-        try:
-            mission, created = mission_install(
-                source=path.read_text(encoding="utf-8"), filename=path.name, pack=pack
-            )
-        except (MissionInvalid, UnicodeDecodeError) as exc:
-            changed.append(f"mission {path.name} NOT installed: {exc}")
-            continue
-        if created:
-            changed.append(f"mission {mission.slug} {mission.content_hash[:12]}")
-    for path in sorted(folder.glob("decks/*.json")):
-        if path.name == "trusted_keys.json":
-            continue
-        try:
-            deck, was_changed = deck_install(document=path.read_bytes(), pack=pack)
-        except Invalid as exc:
-            changed.append(f"deck {path.name} NOT installed: {exc}")
-            continue
-        if was_changed:
-            changed.append(f"deck {deck.slug} {deck.version}")
+    """The pack's game files (missions, signed story decks) belong to the layers above: each
+    installs its own through `signals.pack_loaded` and says what changed (or was refused)."""
+    changed: list[str] = []
+    for _receiver, lines in signals.pack_loaded.send(sender=ContentPack, pack=pack, folder=folder):
+        changed += lines or []
     return changed

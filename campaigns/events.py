@@ -11,7 +11,8 @@ A replayed idempotency key returns the events it first created, untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,14 +22,65 @@ from django.db import IntegrityError, transaction
 from campaigns import state as reducer
 from campaigns.models import Event, PlaySession, Snapshot
 
-# Called after commit with (session_id, new events). Other apps (memory) subscribe in their
-# AppConfig.ready, so the event store does not import them.
-_listeners: list[Callable[[int, list[Event]], None]] = []
+logger = logging.getLogger(__name__)
+
+Listener = Callable[[int, list[Event]], None]
 
 
-def add_listener(listener: Callable[[int, list[Event]], None]) -> None:
-    if listener not in _listeners:
-        _listeners.append(listener)
+@dataclass(frozen=True)
+class _Subscription:
+    listener: Listener
+    types: frozenset[str] | None
+    order: int
+
+
+# The layers above subscribe in their AppConfig.ready (DESIGN: a lower layer never calls up);
+# the event store imports none of them. Kept sorted by `order` (ties: registration order).
+_listeners: list[_Subscription] = []
+
+# The orders in use (docs/ARCHITECTURE.md "Listeners" lists who sits where).
+ORDER_SCHEDULE = 10  # narrative: start the turn a new Action (or a resume) waits for
+ORDER_BROADCAST = 20  # realtime: the one broadcast of every committed event
+ORDER_AFTER_BROADCAST = 30  # narrative: a retried turn, whose TurnRetried opens the preview
+ORDER_RECORD = 40  # memory: queue the memory writes
+
+
+def add_listener(listener: Listener, *, types: Iterable[str] | None = None, order: int = 50) -> None:
+    """Call `listener(session_id, events)` after every append's transaction commits, with the
+    events that append created, in seq order, once (a replayed idempotency key calls nobody).
+
+    `types`: only these event types (a listener whose types none of the events have is not
+    called; it gets only the matching ones). `order`: listeners run in ascending order — ties
+    in registration order — each isolated from the others' exceptions (logged, not raised).
+    Appends in one transaction call their listeners append by append, so every listener still
+    sees events in seq order. Registering the same listener again replaces its subscription.
+    """
+    global _listeners
+    wanted = frozenset(types) if types is not None else None
+    kept = [s for s in _listeners if s.listener != listener]
+    _listeners = sorted([*kept, _Subscription(listener, wanted, order)], key=lambda s: s.order)
+
+
+def remove_listener(listener: Listener) -> None:
+    global _listeners
+    _listeners = [s for s in _listeners if s.listener != listener]
+
+
+def listeners() -> list[tuple[Listener, frozenset[str] | None, int]]:
+    """The subscriptions in the order they run (for docs and tests)."""
+    return [(s.listener, s.types, s.order) for s in _listeners]
+
+
+def _notify(session_id: int, created: list[Event]) -> None:
+    for sub in list(_listeners):
+        chosen = created if sub.types is None else [e for e in created if e.type in sub.types]
+        if not chosen:
+            continue
+        try:
+            sub.listener(session_id, chosen)
+        except Exception:
+            # One subscriber's failure (a lost broadcast) must not cost the others (the turn).
+            logger.exception("event listener %r failed for session %s", sub.listener, session_id)
 
 
 class VersionConflict(Exception):
@@ -104,10 +156,9 @@ def append(
         if idempotency_key and (existing := find_replay(session_id, idempotency_key)) is not None:
             return existing
         raise
-    if not result.replayed:
+    if not result.replayed and result.events:
         created = result.events
-        for listener in _listeners:
-            transaction.on_commit(lambda fn=listener, new=created: fn(session_id, new), robust=True)
+        transaction.on_commit(lambda: _notify(session_id, created))
     return result
 
 

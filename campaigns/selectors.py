@@ -111,3 +111,23 @@ def campaign_members(*, campaign_id: int) -> list[Membership]:
     return list(
         Membership.objects.filter(campaign_id=campaign_id).select_related("user").order_by("joined_at")
     )
+
+
+def party_context(session_id: int, online: list[str]) -> dict:
+    """The play page's party panel (members, their characters, who is online), out of band.
+    For a caller that has already checked the viewer's membership (the play page, the socket)."""
+    session = PlaySession.objects.select_related("campaign").get(pk=session_id)
+    members = campaign_members(campaign_id=session.campaign_id)
+    characters = {c.owner_id: c for c in session.campaign.characters.all()}
+    return {
+        "party": [
+            {
+                "user": m.user,
+                "role": m.get_role_display(),
+                "character": characters.get(m.user_id),
+                "online": m.user.username in online,
+            }
+            for m in members
+        ],
+        "oob": True,
+    }

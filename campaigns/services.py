@@ -22,32 +22,9 @@ from campaigns.models import (
     PlaySession,
 )
 from gtw_site import ratelimit
+from gtw_site.text import check_storable, clean_text
 
 NAME_MAX = 120
-
-
-def clean_text(value, *, what: str, max_len: int, required: bool = True) -> str:
-    """Trimmed text, or a clear error. NUL is refused: PostgreSQL cannot store it."""
-    text = (value or "").strip() if isinstance(value, str | None) else None
-    if text is None:
-        raise Invalid(f"{what} must be text.")
-    if required and not text:
-        raise Invalid(f"{what} is required.")
-    if len(text) > max_len:
-        raise Invalid(f"{what} is at most {max_len} characters.")
-    return check_storable(text, what=what)
-
-
-def check_storable(text: str, *, what: str) -> str:
-    """PostgreSQL text and JSON cannot hold NUL or unpaired UTF-16 surrogates (which a JSON
-    body may smuggle in as "\\ud800"): refuse them with a clear error instead of a 500."""
-    if "\x00" in text:
-        raise Invalid(f"{what} contains a NUL character.")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Invalid(f"{what} contains invalid Unicode (an unpaired surrogate).") from None
-    return text
 
 
 def _require_gm(membership: Membership) -> None:
@@ -72,10 +49,9 @@ def campaign_create(*, user, name: str, pack_slug: str, personality_slug: str | 
         personality = PersonalityPreset.objects.order_by("name").first()
     campaign = Campaign.objects.create(name=name, pack=pack, personality=personality, created_by=user)
     Membership.objects.create(campaign=campaign, user=user, role=Membership.Role.GM)
-    # Pin the pack's mission as installed right now: a later upload of the slug won't change it.
-    from missions.services import campaign_mission  # missions build on campaigns, not the reverse
-
-    campaign_mission(campaign=campaign)
+    # The engine pins the pack's mission as installed right now (a later upload of the slug
+    # won't change it), inside this transaction.
+    signals.campaign_created.send(sender=Campaign, campaign=campaign)
     return campaign
 
 
@@ -180,11 +156,11 @@ def _opening_payload(campaign: Campaign) -> dict:
         "objective": (objectives[0] or {}).get("text"),
         "mission": mission.get("name"),
     }
-    # The campaign's pinned version of its mission starts with the session when it is installed
-    # (the GM can switch); never simply the newest upload of the slug (issue 11).
-    from narrative.engine import mission_opening  # the engine builds on campaigns, not the reverse
-
-    return {**payload, **(mission_opening(campaign=campaign) or {})}
+    # The engine adds the campaign's pinned version of its mission, which starts with the session
+    # when it is installed (the GM can switch); never simply the newest upload (issue 11).
+    for _receiver, fields in signals.session_opening.send(sender=Campaign, campaign=campaign):
+        payload.update(fields or {})
+    return payload
 
 
 def session_open(*, membership: Membership, title: str = "") -> PlaySession:
@@ -229,13 +205,16 @@ def session_resume(*, session: PlaySession, membership: Membership) -> PlaySessi
                 resumed = signals.lifecycle_event(
                     "SessionResumed", session_id=session.pk, actor_id=membership.user_id
                 )  # a new dice commitment: the old secret was revealed at the end
-                events.append(session, [resumed])
+                events.append(session, [resumed])  # its listeners re-run pending turns
                 PlaySession.objects.filter(pk=session.pk).update(status=PlaySession.Status.ACTIVE)
+                session.refresh_from_db()
+                return session
+    # Already active: no event, but resuming is also how a table re-runs turns a crash left
+    # pending (the turn layer receives this after commit).
+    transaction.on_commit(
+        lambda: signals.session_resume_requested.send(sender=PlaySession, session_id=session.pk)
+    )
     session.refresh_from_db()
-    from narrative.turns import schedule_turns  # a turn needs the narrative app; import at call time
-
-    if session.state.get("pending"):
-        schedule_turns(session.pk)
     return session
 
 
@@ -276,10 +255,6 @@ def session_whisper(*, session: PlaySession, membership: Membership, to_user_id:
                 )
             ],
         )
-        from realtime import broadcast
-
-        created = result.events
-        transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
     return result
 
 

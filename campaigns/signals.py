@@ -33,3 +33,39 @@ def lifecycle_event(
         return {**base, **extra}, None
 
     return events.NewEvent(type=event_type, actor_id=actor_id, build=build)
+
+
+# ---- happenings that append no event (DESIGN "Layout and layers") ---------------------------
+# Each is sent by campaigns; the receivers live in the apps above it, connected in their
+# AppConfig.ready (docs/ARCHITECTURE.md "Listeners" lists who receives what). Unless it says
+# "after commit", a signal is sent inside the service's transaction: a receiver that raises
+# rolls the whole change back.
+
+# A campaign was created (`campaign`). narrative pins the pack's mission, as installed now, to
+# it (missions.services.campaign_mission).
+campaign_created = Signal()
+
+# A session (party or stage) is about to open in `campaign`: receivers return a dict of fields
+# for the SessionOpened payload, or None. narrative adds the campaign's pinned mission and its
+# opening (scene, objective, clocks).
+session_opening = Signal()
+
+# After commit: `session_id` was resumed while already active, so no SessionResumed was appended
+# (the resume button is also how a player re-runs turns a crash left pending). narrative
+# schedules the session's turn runner if actions wait.
+session_resume_requested = Signal()
+
+# After commit: who sits where on stage `session_id` changed (a new seat, a hand, a speaker, a
+# fireteam or alliance change, a beat window). realtime sends every stage socket its roster.
+roster_changed = Signal()
+
+# `new_session` was copied from `session` up to `at_seq` into a new branch campaign (the copied
+# events' last `created_at` is `cutoff`; `characters` maps the parent's character ids to the
+# branch's). memory copies the memories made before the branch point; narrative rewinds the
+# copied characters' rewards granted after it.
+campaign_branched = Signal()
+
+# A content pack's game files are being installed from `folder` into `pack`. Receivers install
+# what they own (narrative: missions/*.mission and signed decks/*.json) and return a list of
+# human lines saying what changed (or was refused), which `gtw content` prints.
+pack_loaded = Signal()

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from campaigns import selectors
+from campaigns import selectors, signals
 from campaigns.errors import Conflict, Forbidden, Invalid, NotFound
 from campaigns.models import (
     Alliance,
@@ -26,7 +26,7 @@ from campaigns.models import (
     PlaySession,
     StageSeat,
 )
-from campaigns.services import clean_text
+from gtw_site.text import clean_text
 
 
 def _require_gm(membership: Membership, what: str) -> None:
@@ -162,9 +162,8 @@ def _rosters_changed(campaign_id: int) -> None:
 
 
 def _send_roster(session_id: int) -> None:
-    from realtime import stage as realtime_stage
-
-    realtime_stage.send_roster(session_id)
+    """Call after commit: realtime receives signals.roster_changed and sends the roster."""
+    signals.roster_changed.send(sender=StageSeat, session_id=session_id)
 
 
 def alliance_create(*, membership: Membership, name: str, reputation: int = 0) -> Alliance:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -13,10 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from campaigns import selectors, services
 from campaigns.errors import Conflict, DomainError
 from campaigns.links import invite_url
-from campaigns.models import ContentPack, Event, Membership, PersonalityPreset, PlaySession
+from campaigns.models import ContentPack, Membership, PersonalityPreset, PlaySession
 from gtw_site.models import ApiToken
 from gtw_site.tokens import token_issue, token_revoke
-from memory.summaries import latest_recap
 
 
 @login_required
@@ -178,79 +176,6 @@ def session_branch(request, session_id: int):
     new_session = campaign_branch(membership=membership, session=session, at_seq=at_seq)
     messages.success(request, f"Branched into “{new_session.campaign.name}”.")
     return redirect("play", new_session.pk)
-
-
-def party_context(session_id: int, online: list[str]) -> dict:
-    session = PlaySession.objects.select_related("campaign").get(pk=session_id)
-    members = selectors.campaign_members(campaign_id=session.campaign_id)
-    characters = {c.owner_id: c for c in session.campaign.characters.all()}
-    return {
-        "party": [
-            {
-                "user": m.user,
-                "role": m.get_role_display(),
-                "character": characters.get(m.user_id),
-                "online": m.user.username in online,
-            }
-            for m in members
-        ],
-        "oob": True,
-    }
-
-
-def _shared_docs(user, session_id: int) -> dict:
-    from realtime.crdt import shared_docs_for  # notes, inventory and map, rendered before the socket syncs
-
-    return shared_docs_for(viewer=user, session_id=session_id)
-
-
-def _game_panel(session, membership) -> dict:
-    from missions.services import missions_latest
-    from narrative.engine import mission_ast, panel_context
-
-    panel = panel_context(session.state or {})
-    ref = (session.state or {}).get("mission") or {}
-    ast = mission_ast(ref.get("hash"))
-    is_gm = membership.role == Membership.Role.GM
-    return {
-        **panel,
-        "missions": missions_latest() if is_gm else [],
-        "panel_mission_slug": ref.get("slug"),
-        # The GM may override hidden objectives too, so list them all from the mission.
-        "mission_objectives": ast["objectives"] if ast and is_gm else [],
-    }
-
-
-@login_required
-def play(request, session_id: int):
-    session, membership = selectors.session_membership_get(viewer=request.user, session_id=session_id)
-    if session.kind == PlaySession.Kind.STAGE:
-        return redirect("stage", session.pk)  # a stage has its own page and socket
-    events = list(
-        selectors.visible_to(Event.objects.filter(session=session), membership)
-        .select_related("actor")
-        .order_by("seq")
-    )
-    pending = set(session.state.get("pending") or [])
-    rolls = [e for e in events if e.type == "DiceRolled"][::-1][:12]
-    context = {
-        "session": session,
-        "campaign": session.campaign,
-        "membership": membership,
-        "can_act": membership.can_act,
-        "is_gm": membership.role == Membership.Role.GM,
-        "events": events,
-        "pending": pending,
-        "rolls": rolls,
-        "last_seq": session.version,
-        "idempotency_key": uuid.uuid4().hex,
-        "recap": latest_recap(session),
-        **party_context(session.pk, []),
-        **_game_panel(session, membership),
-        "shared_docs": _shared_docs(request.user, session.pk),
-    }
-    context["oob"] = False
-    return render(request, "play/play.html", context)
 
 
 @login_required

@@ -15,7 +15,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from campaigns.errors import Forbidden
+from gtw_site.errors import Forbidden
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,9 @@ from gtw_site.tokens_api import router as tokens_router
 from memory.api import router as memory_router
 from missions.api import router as game_router
 from missions.services import MissionInvalid
+from narrative.actions_api import router as play_router
 from narrative.api import router as dice_router
+from narrative.engine_api import router as engine_router
 
 api = NinjaAPI(
     title="Galactic Tale Weaver API",
@@ -26,6 +28,8 @@ api.add_router("/", memory_router)
 api.add_router("/", game_router)
 api.add_router("/", stage_router)
 api.add_router("/", dice_router)
+api.add_router("/", engine_router)
+api.add_router("/", play_router)
 
 
 @api.exception_handler(MissionInvalid)

@@ -39,7 +39,7 @@ class DomainErrorMiddleware:
     def process_exception(self, request, exception):
         from django.shortcuts import render
 
-        from campaigns.errors import DomainError
+        from gtw_site.errors import DomainError
 
         if isinstance(exception, DomainError):
             return render(request, "error.html", {"error": exception}, status=exception.status)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from campaigns.errors import RateLimited
+from gtw_site.errors import RateLimited
 
 
 def limit_for(scope: str) -> tuple[int, int, str]:

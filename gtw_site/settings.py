@@ -527,7 +527,8 @@ GTW_MEMORY = {
 # import and its form.
 GTW_MAX_REQUEST_BYTES = env_int(
     # 2.5 MB: Django's DATA_UPLOAD_MAX_MEMORY_SIZE, the cap on a JSON body (an API call)
-    "GTW_MAX_REQUEST_BYTES", max(GTW_MEMORY["import_max_bytes"], 2_621_440) + 1_000_000
+    "GTW_MAX_REQUEST_BYTES",
+    max(GTW_MEMORY["import_max_bytes"], 2_621_440) + 1_000_000,
 )
 
 # ---- LLM providers (role → adapter) -------------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from campaigns.services import clean_text
 from gtw_site.models import ApiToken
+from gtw_site.text import clean_text
 
 NAME_MAX = 80
 

@@ -1,7 +1,7 @@
 from ninja import Router, Status
 
-from campaigns.errors import Forbidden
 from campaigns.schemas import TokenIn, TokenOut
+from gtw_site.errors import Forbidden
 from gtw_site.tokens import token_issue
 
 router = Router(tags=["tokens"])

@@ -6,7 +6,8 @@ from gtw_site import accounts
 from gtw_site.api import api
 from gtw_site.views import healthz
 from memory.views import memory_page
-from missions import views as mission_views
+from narrative import engine_views
+from narrative.play import play
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -20,14 +21,14 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/sessions", views.session_open, name="session_open"),
     path("campaigns/<int:campaign_id>/memory/", memory_page, name="memory_page"),
     path("invite/<str:code>/", views.invite_accept, name="invite_accept"),
-    path("sessions/<int:session_id>/play/", views.play, name="play"),
+    path("sessions/<int:session_id>/play/", play, name="play"),
     path("", include("campaigns.stage.urls")),  # the stage page, fireteam and alliance forms
     path("sessions/<int:session_id>/resume", views.session_resume, name="session_resume"),
     path("sessions/<int:session_id>/end", views.session_end, name="session_end"),
     path("sessions/<int:session_id>/branch", views.session_branch, name="session_branch"),
-    path("sessions/<int:session_id>/mission", mission_views.mission_start, name="session_mission"),
-    path("sessions/<int:session_id>/beat", mission_views.beat_set, name="session_beat"),
-    path("sessions/<int:session_id>/override", mission_views.mission_override, name="session_override"),
+    path("sessions/<int:session_id>/mission", engine_views.mission_start, name="session_mission"),
+    path("sessions/<int:session_id>/beat", engine_views.beat_set, name="session_beat"),
+    path("sessions/<int:session_id>/override", engine_views.mission_override, name="session_override"),
     path("account/tokens/", views.tokens, name="tokens"),
     # Before allauth's own: the same page, saying so when no mail can be sent.
     path("accounts/password/reset/", accounts.PasswordResetView.as_view()),

@@ -26,8 +26,8 @@ from pgvector.django import CosineDistance
 from campaigns.errors import Invalid
 from campaigns.models import Membership
 from campaigns.selectors import membership_get
-from campaigns.services import check_storable
 from gtw_site.providers import ProviderError
+from gtw_site.text import check_storable
 from memory import ranking
 from memory.models import Memory, campaign_namespace, player_namespace
 

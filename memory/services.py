@@ -12,11 +12,12 @@ from django.db import transaction
 
 from campaigns.errors import Forbidden, Invalid
 from campaigns.models import Character, Event, Membership, PlaySession
-from campaigns.services import check_storable
 from gtw_site import jobs
 from gtw_site.providers import ProviderError
+from gtw_site.text import check_storable
 from memory import policy
 from memory.models import Memory, campaign_namespace, player_namespace
+from memory.signals import memories_recorded
 from memory.summaries import SUMMARY_KEY, SUMMARY_TAG
 
 logger = logging.getLogger(__name__)
@@ -201,14 +202,42 @@ def record_from_events(session_id: int, events: list[Event]) -> list[Memory]:
         for d in drafts
     )
     schedule_embedding()
-    if any(e.type == "Narration" for e in events):
-        narrations = (session.state.get("counts") or {}).get("Narration", 0)
-        every = settings.GTW_MEMORY["summary_every"]
-        if every and narrations and narrations % every == 0:
-            jobs.enqueue(
-                "memory.tasks.summarize_session", session_id, group="memory", cluster=settings.MEMORY_CLUSTER
-            )
+    # Narrative decides whether it is time for a session summary (the memories above are its
+    # sources, so it hears of them only now).
+    memories_recorded.send(sender=Memory, session=session, events=events, memories=memories)
     return memories
+
+
+def summary_store(*, session, text: str, after_seq: int, first_seq: int, last_seq: int) -> Memory:
+    """Keep a summary of the session's events first_seq..last_seq (written by narrative) as a
+    campaign memory, its sources the table memories recorded from events after `after_seq`."""
+    namespace = campaign_namespace(session.campaign_id)
+    sources = list(
+        Memory.objects.filter(
+            campaign_id=session.campaign_id,
+            namespace=namespace,
+            source_session=session,
+            source_seq__gt=after_seq,
+            source_seq__lte=last_seq,
+        )
+        .exclude(tags__contains=[SUMMARY_TAG])
+        .values_list("id", flat=True)
+    )
+    with transaction.atomic():
+        memory = Memory.objects.create(
+            campaign_id=session.campaign_id,
+            namespace=namespace,
+            type=Memory.Type.DECLARATIVE,
+            text=f"Summary of {session} (events {first_seq} to {last_seq}): {text}",
+            importance=0.8,
+            tags=[SUMMARY_TAG],
+            sources=sources,
+            source_session=session,
+            source_seq=last_seq,
+            metadata={SUMMARY_KEY: session.pk, "from_seq": first_seq, "to_seq": last_seq},
+        )
+        transaction.on_commit(schedule_embedding)
+    return memory
 
 
 def _embed_flag() -> str:

@@ -1,4 +1,5 @@
-"""django-q2 jobs for memory: batch embedding, session summaries, bulk imports."""
+"""django-q2 jobs for memory: recording events, batch embedding, bulk imports. (Session
+summaries are narrative's job: narrative.tasks.summarize_session.)"""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import logging
 
 from gtw_site.busy import wait_for_turns
 from gtw_site.trace import mark
-from memory import services, summaries
+from memory import services
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,6 @@ def mark_recalled(memory_ids: list[int]) -> None:
     from memory.retrieval import mark_recalled
 
     mark_recalled(memory_ids)
-
-
-def summarize_session(session_id: int) -> int | None:
-    memory = summaries.summarize_session(session_id)
-    return memory.pk if memory else None
 
 
 def import_memories(job_id: int) -> int | None:

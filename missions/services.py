@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from campaigns.errors import Forbidden, Invalid, NotFound
 from campaigns.models import Campaign
-from campaigns.services import check_storable
+from gtw_site.text import check_storable
 from missions.dsl import MissionError, compile_source
 from missions.models import Mission
 

@@ -23,6 +23,41 @@ class NarrativeConfig(AppConfig):
         post_save.connect(dice_secrets.on_session_created, sender=PlaySession, dispatch_uid="gtw-dice-secret")
         session_lifecycle.connect(dice_secrets.on_session_lifecycle, dispatch_uid="gtw-dice-commitment")
 
+        # What the tenant layer says happened (docs/ARCHITECTURE.md "Listeners").
+        from campaigns import events, signals
+        from narrative import branching, content, listeners
+
+        events.add_listener(
+            listeners.schedule_for_actions, types={"Action", "SessionResumed"}, order=events.ORDER_SCHEDULE
+        )
+        events.add_listener(
+            listeners.schedule_for_retry, types={"TurnRetried"}, order=events.ORDER_AFTER_BROADCAST
+        )
+        events.add_listener(
+            listeners.schedule_for_windows,
+            types={"BatchWindowClosed", "BatchWindowOpened"},
+            order=events.ORDER_SCHEDULE,
+        )
+        signals.campaign_created.connect(listeners.on_campaign_created, dispatch_uid="gtw-mission-pin")
+        signals.session_opening.connect(listeners.on_session_opening, dispatch_uid="gtw-mission-opening")
+        signals.session_resume_requested.connect(
+            listeners.on_session_resume_requested, dispatch_uid="gtw-resume-turns"
+        )
+        signals.campaign_branched.connect(branching.on_campaign_branched, dispatch_uid="gtw-branch-rewards")
+        signals.pack_loaded.connect(content.on_pack_loaded, dispatch_uid="gtw-pack-game")
+
+        # The broadcaster (shared base) renders the engine's mission panel through this hook.
+        from narrative import engine
+        from realtime import broadcast
+
+        broadcast.register_panel(event_types=engine.ENGINE_EVENTS, context=engine.panel_context)
+
+        # Session summaries: narrative writes them once memory has recorded their sources.
+        from memory.signals import memories_recorded
+        from narrative.summaries import on_memories_recorded
+
+        memories_recorded.connect(on_memories_recorded, dispatch_uid="gtw-session-summaries")
+
 
 def warm_worker(sender, proc_name=None, **kwargs):
     """A task worker loads the local embedding model when it starts, not in a player's turn

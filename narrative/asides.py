@@ -27,7 +27,6 @@ from concurrent.futures import Future
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
 from campaigns import events
 from campaigns.models import Event, PlaySession
@@ -36,7 +35,6 @@ from gtw_site.trace import mark
 from narrative import director, prompts
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, Message, TextDelta
-from realtime import broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -95,16 +93,12 @@ def private_aside(
         "provider": provider.name,
         "model": provider.model,
     }
-    with transaction.atomic():
-        result = events.append(
-            session.pk,
-            [events.NewEvent(type="Aside", payload=payload, audience=[action.actor_id])],
-            idempotency_key=f"aside:{action.seq}",
-        )
-        created = result.events
-        if not result.replayed:
-            transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
-    return created[0] if created else None
+    result = events.append(
+        session.pk,
+        [events.NewEvent(type="Aside", payload=payload, audience=[action.actor_id])],
+        idempotency_key=f"aside:{action.seq}",
+    )  # sent on commit by the broadcast listener (the socket shows it to its audience only)
+    return result.events[0] if result.events else None
 
 
 def private_knowledge(

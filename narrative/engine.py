@@ -578,14 +578,9 @@ def apply_projections(created: list) -> None:
                 character.save(update_fields=["inventory"])
 
 
-def append_engine(
-    session: PlaySession, build, *, idempotency_key: str | None = None, actor_id=None, send: bool = True
-):
+def append_engine(session: PlaySession, build, *, idempotency_key: str | None = None, actor_id=None):
     """Load the rules, then append what `build(batch)` adds, atomically, against the live state.
-    Returns the AppendResult; broadcasts after commit unless `send` is False (the turn runner
-    broadcasts the events a tool call made itself)."""
-    from realtime import broadcast
-
+    Returns the AppendResult; the event store's listeners broadcast the events after commit."""
     rules = load_rules(session)
 
     def derive(state, first_seq):
@@ -597,9 +592,6 @@ def append_engine(
         result = events.append(session, derive=derive, idempotency_key=idempotency_key)
         if not result.replayed and result.events:
             apply_projections(result.events)
-            created = result.events
-            if send:
-                transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
     return result
 
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from campaigns.errors import Forbidden, Invalid
-from campaigns.services import check_storable
+from gtw_site.text import check_storable_json
 from narrative import decks
 from narrative.models import StoryDeck
 
@@ -52,23 +52,6 @@ def check_can_install_decks(user) -> None:
         )
 
 
-def _check_storable_json(value, depth: int = 0) -> None:
-    """PostgreSQL's jsonb cannot hold NUL or a lone surrogate in any string, key or value: a
-    trusted signer's deck carrying one must be a 422, not a DataError. (Deck documents are
-    shallow; the depth guard only bounds the recursion.)"""
-    if depth > 64:
-        raise Invalid("The deck is nested too deeply.")
-    if isinstance(value, str):
-        check_storable(value, what="The deck")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_storable_json(key, depth + 1)
-            _check_storable_json(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_storable_json(item, depth + 1)
-
-
 def deck_install(*, document, user=None, pack=None) -> tuple[StoryDeck, bool]:
     """Verify and install (or update) a signed deck. Returns (deck, changed). Raises Invalid with
     the verifier's message for unsigned, untrusted, tampered or malformed decks."""
@@ -78,7 +61,9 @@ def deck_install(*, document, user=None, pack=None) -> tuple[StoryDeck, bool]:
             document = decks.parse_json_bytes(raw, "deck")
         except decks.DeckError as exc:
             raise Invalid(str(exc)) from None
-    _check_storable_json(document)
+    # PostgreSQL's jsonb cannot hold NUL or a lone surrogate in any string, key or value: a
+    # trusted signer's deck carrying one must be a 422, not a DataError.
+    check_storable_json(document, what="The deck")
     try:
         deck = decks.verify_deck(document, trusted_keys())
     except decks.DeckError as exc:

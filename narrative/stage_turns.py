@@ -1,6 +1,6 @@
 """The batch turn of a stage session: ONE GM summary for a whole beat window.
 
-schedule_batches (after campaigns.stage.windows.window_close commits)
+schedule_batches (narrative.listeners, when a BatchWindowClosed commits)
     → run_pending_batches (a django-q2 task; inline in tests): one runner per session (a
       PostgreSQL advisory lock) answers each closed, unsummarised window, oldest first:
 
@@ -115,7 +115,6 @@ def _roll_checks(session: PlaySession, seqs: list[int]) -> tuple[list[dict[str, 
     characters = {c.owner_id: c for c in Character.objects.filter(campaign_id=session.campaign_id)}
     scene = (session.state or {}).get("scene")
     items: list[dict[str, Any]] = []
-    rolled: list = []
     tool_seqs: list[int] = []
     for action in actions:
         char = characters.get(action.actor_id)
@@ -141,7 +140,8 @@ def _roll_checks(session: PlaySession, seqs: list[int]) -> tuple[list[dict[str, 
                 arguments=args,
                 raw_arguments=json.dumps(args),
             )
-            outcome, created = tools.dispatch(
+            # Its DiceRolled is broadcast as it commits, before the summary streams.
+            outcome, _created = tools.dispatch(
                 session=session,
                 campaign_id=session.campaign_id,
                 action_seq=action.seq,
@@ -151,7 +151,6 @@ def _roll_checks(session: PlaySession, seqs: list[int]) -> tuple[list[dict[str, 
                 round_no=0,
                 index=0,
             )
-            rolled += created
             if outcome.event_seq:
                 tool_seqs.append(outcome.event_seq)
             if not outcome.refused:
@@ -169,8 +168,6 @@ def _roll_checks(session: PlaySession, seqs: list[int]) -> tuple[list[dict[str, 
                 "check": check,
             }
         )
-    if rolled:
-        broadcast.events_committed(session.pk, rolled)  # the dice show up before the summary streams
     return items, tool_seqs
 
 
@@ -392,7 +389,8 @@ def _after_commit(session_id: int, created: list) -> None:
     from realtime import stage as realtime_stage
 
     mark("batch.committed")
-    broadcast.events_committed(session_id, created)
+    # The events themselves were broadcast by their listener; a squad's debrief also goes to
+    # the team's own sockets, and the roster shows the window summarised.
     for event in created:
         if event.type == "SquadSummary":
             broadcast.team_notice(

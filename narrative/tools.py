@@ -19,6 +19,7 @@ import jsonschema
 from campaigns import events
 from campaigns import state as reducer
 from campaigns.models import Character, Event
+from gtw_site.text import has_unstorable, storable
 from missions import runtime
 from missions.rules import dda, dice, initiative, loot, progression, status
 from narrative import decks, director, engine
@@ -225,8 +226,6 @@ RULE_ERRORS = (
     decks.DeckError,
     director.DirectorError,
 )
-# Characters Postgres can't store in a JSON document: NUL and lone surrogates.
-_UNSTORABLE = {0, *range(0xD800, 0xE000)}
 
 
 @dataclass
@@ -277,7 +276,7 @@ def dispatch(
 
     build = _BUILDERS[call.name](campaign_id, action_seq, actor_id, character, call.arguments)
     try:
-        result = engine.append_engine(session, build, idempotency_key=key, actor_id=actor_id, send=False)
+        result = engine.append_engine(session, build, idempotency_key=key, actor_id=actor_id)
     except RULE_ERRORS as exc:  # the append rolled back: nothing happened but the refusal
         logger.info("tool %s refused by a rule: %s", call.name, exc)
         return _refuse(session, key, action_seq, call, f"the game's rules refuse this call: {exc}")
@@ -291,7 +290,7 @@ def _invalid(call: ToolCall) -> str | None:
         return f"unknown tool '{call.name}'; available: {', '.join(_BY_NAME)}"
     if call.raw_arguments.strip() and not call.arguments and not _is_empty_object(call.raw_arguments):
         return f"arguments are not valid JSON: {call.raw_arguments[:120]!r}"
-    if _has_unstorable(call.arguments):
+    if has_unstorable(call.arguments):
         return (
             "arguments contain a NUL (\\u0000) or a lone surrogate character, which the game can't "
             "store; send the text without it"
@@ -329,27 +328,6 @@ def whole_numbers(value: Any) -> Any:
         return {k: whole_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
         return [whole_numbers(v) for v in value]
-    return value
-
-
-def _has_unstorable(value: Any) -> bool:
-    if isinstance(value, str):
-        return any(ord(ch) in _UNSTORABLE for ch in value)
-    if isinstance(value, dict):
-        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_unstorable(v) for v in value)
-    return False
-
-
-def storable(value: Any) -> Any:
-    """`value` without the characters Postgres can't keep in JSON (NUL, lone surrogates)."""
-    if isinstance(value, str):
-        return "".join(ch for ch in value if ord(ch) not in _UNSTORABLE)
-    if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [storable(v) for v in value]
     return value
 
 

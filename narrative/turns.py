@@ -1,7 +1,8 @@
 """The turn pipeline.
 
 submit_action (untrusted entry points call it: API, websocket)
-    validate → append Action [commit] → broadcast → schedule the session's turn runner
+    validate → append Action [commit] → the event store's listeners: schedule the session's turn
+    runner (narrative.listeners), then broadcast the Action (realtime.listeners)
 
 run_pending_turns (a django-q2 task; inline in tests)
     one runner per session (a PostgreSQL advisory lock), answering pending actions in seq order,
@@ -33,10 +34,10 @@ from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid, RateLimited
 from campaigns.models import Character, Event, Membership, PlaySession
 from campaigns.selectors import session_actor_get, session_membership_get
-from campaigns.services import check_storable
 from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
 from gtw_site.ratelimit import rate_check
+from gtw_site.text import check_storable
 from gtw_site.trace import mark
 from narrative import dice_secrets, director, engine, prompts, tools
 from narrative.llm import registry
@@ -100,16 +101,9 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
             )
         return [events.NewEvent(type="Action", payload=payload, actor_id=user.pk)]
 
-    with transaction.atomic():
-        # Registered before the append so it runs first on commit, ahead of the event-store
-        # listeners (memory) and the broadcast: the turn is what players wait for. A key
-        # replayed in a race schedules a runner that finds nothing new to do.
-        transaction.on_commit(lambda: schedule_turns(session.pk, query=text))
-        result = events.append(session.pk, derive=derive, idempotency_key=key)
-        if not result.replayed:
-            created = result.events
-            transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
-    return result
+    # On commit the event-store listeners schedule the turn (narrative.listeners, first: the turn
+    # is what players wait for), then broadcast the Action, then queue its memory.
+    return events.append(session.pk, derive=derive, idempotency_key=key)
 
 
 def waiting_actions(*, user_id: int, session_id: int, pending: list[int] | None) -> int:
@@ -143,17 +137,13 @@ def retry_turn(*, session_id: int, user, action_seq: int) -> events.AppendResult
     # A retry runs a whole turn, as an action does: it counts against the same per-player limit,
     # or retrying a turn that keeps failing would be an unlimited stream of narrator calls.
     rate_check(scope="action", ident=user.pk)
-    with transaction.atomic():
-        result = events.append(
-            session.pk,
-            [events.NewEvent(type="TurnRetried", payload={"action_seq": action_seq}, actor_id=user.pk)],
-        )
-        created = result.events
-        # Broadcast first, then schedule (unlike submit_action): TurnRetried opens the preview
-        # the turn's deltas stream into, so it must reach clients before the first delta.
-        transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
-        transaction.on_commit(lambda: schedule_turns(session.pk))
-    return result
+    # On commit the listeners broadcast first, then schedule (unlike an Action): TurnRetried
+    # opens the preview the turn's deltas stream into, so it must reach clients before the first
+    # delta (narrative.listeners.schedule_for_retry runs after the broadcast).
+    return events.append(
+        session.pk,
+        [events.NewEvent(type="TurnRetried", payload={"action_seq": action_seq}, actor_id=user.pk)],
+    )
 
 
 def schedule_turns(session_id: int, query: str | None = None) -> None:
@@ -505,7 +495,7 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
                 break
             messages.append(Message(role="assistant", content=text, tool_calls=tuple(calls)))
             for index, call in enumerate(calls):
-                outcome, created = tools.dispatch(
+                outcome, _created = tools.dispatch(
                     session=session,
                     campaign_id=session.campaign_id,
                     action_seq=action_seq,
@@ -515,8 +505,7 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
                     round_no=round_no,
                     index=index,
                 )
-                if created:
-                    transaction.on_commit(lambda c=created: broadcast.events_committed(session.pk, c))
+                # The call's events went out as they committed (the broadcast listener).
                 if outcome.event_seq:
                     tool_seqs.append(outcome.event_seq)
                 refusals += outcome.refused
@@ -592,15 +581,11 @@ def recap(session: PlaySession, action_seq: int) -> None:
         return
     if not text:
         return
-    with transaction.atomic():
-        result = events.append(
-            session.pk,
-            [events.NewEvent(type="Recap", payload={"action_seq": action_seq, "text": text[:1200]})],
-            idempotency_key=f"recap:{action_seq}",
-        )
-        created = result.events
-        if not result.replayed:
-            transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+    events.append(
+        session.pk,
+        [events.NewEvent(type="Recap", payload={"action_seq": action_seq, "text": text[:1200]})],
+        idempotency_key=f"recap:{action_seq}",
+    )  # broadcast on commit, by its listener
 
 
 def _mark_recalled(memory_ids: list[int]) -> None:
@@ -637,13 +622,10 @@ def _stream_with_retry(
 
 def _fail(session: PlaySession, action_seq: int, error: str) -> None:
     message = f"The GM could not answer: {error}. Your action is saved — press Retry to try again."
-    with transaction.atomic():
-        result = events.append(
-            session.pk,
-            [events.NewEvent(type="TurnFailed", payload={"action_seq": action_seq, "error": message})],
-        )
-        created = result.events
-        transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
+    events.append(
+        session.pk,
+        [events.NewEvent(type="TurnFailed", payload={"action_seq": action_seq, "error": message})],
+    )  # broadcast on commit, by its listener
 
 
 def resume_all_pending() -> int:

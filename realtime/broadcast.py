@@ -18,7 +18,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -82,44 +83,79 @@ def render_event(event, *, pending: Iterable[int] = (), panel: dict | None = Non
     return html
 
 
-def panel_for(event, state: dict, last_engine_seq: int | None) -> dict | None:
-    from narrative.engine import ENGINE_EVENTS, panel_context
+# ---- hooks: the layers above say how to load and render, the sender imports none of them ----
 
-    if event.type not in ENGINE_EVENTS or event.seq != last_engine_seq:
+
+@dataclass(frozen=True)
+class EventSource:
+    """How to read a session's committed events (registered by realtime's ready(), from the
+    event store's selectors)."""
+
+    load: Callable[[int, list[int]], list]  # (session id, seqs) -> events, actor joined, in seq order
+    state: Callable[[int], dict]  # session id -> the session's state now
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The engine's mission panel (registered by narrative's ready()): after which event types
+    it is re-rendered, and its template context from the session state."""
+
+    event_types: frozenset[str]
+    context: Callable[[dict], dict]
+
+
+_source: EventSource | None = None
+_panel = Panel(event_types=frozenset(), context=lambda state: {})
+
+
+def register_source(*, load: Callable[[int, list[int]], list], state: Callable[[int], dict]) -> None:
+    global _source
+    _source = EventSource(load=load, state=state)
+
+
+def register_panel(*, event_types: Iterable[str], context: Callable[[dict], dict]) -> None:
+    global _panel
+    _panel = Panel(event_types=frozenset(event_types), context=context)
+
+
+def last_panel_seq(events: Iterable) -> int | None:
+    """The batch's last event that changes the mission panel: the panel rides on it alone."""
+    return max((e.seq for e in events if e.type in _panel.event_types), default=None)
+
+
+def panel_for(event, state: dict, last_engine_seq: int | None) -> dict | None:
+    if event.type not in _panel.event_types or event.seq != last_engine_seq:
         return None
-    return panel_context(state)
+    return _panel.context(state)
+
+
+def event_messages(events: list, state: dict) -> list[dict[str, Any]]:
+    """The messages for a batch of events (actor joined, seq order): ids, JSON and the rendered
+    partial, the mission panel riding on the batch's last engine event (one render per batch).
+    The one renderer: live broadcasts and a socket's catch-up both send these."""
+    pending = state.get("pending", [])
+    last_engine = last_panel_seq(events)
+    return [
+        {
+            "seq": event.seq,
+            "event": event_json(event),
+            "html": render_event(event, pending=pending, panel=panel_for(event, state, last_engine)),
+        }
+        for event in events
+    ]
 
 
 def events_committed(session_id: int, events: list) -> None:
     """Send committed events to everyone watching the session. Call from on_commit."""
     if not events:
         return
-    from campaigns.models import Event
-
+    if _source is None:
+        raise RuntimeError("realtime.broadcast has no event source: is the realtime app installed?")
     # Reload with the actor joined so the partial can show names without N+1 queries.
-    loaded = (
-        Event.objects.select_related("actor")
-        .filter(session_id=session_id, seq__in=[e.seq for e in events])
-        .order_by("seq")
-    )
-    from campaigns.models import PlaySession
-    from narrative.engine import ENGINE_EVENTS
-
-    state = PlaySession.objects.values_list("state", flat=True).get(pk=session_id) or {}
-    pending = state.get("pending", [])
-    loaded = list(loaded)
-    # The mission panel rides on the batch's last engine event (one render per batch).
-    last_engine = max((e.seq for e in loaded if e.type in ENGINE_EVENTS), default=None)
-    for event in loaded:
-        _send(
-            session_group(session_id),
-            {
-                "type": "session.event",
-                "seq": event.seq,
-                "event": event_json(event),
-                "html": render_event(event, pending=pending, panel=panel_for(event, state, last_engine)),
-            },
-        )
+    loaded = _source.load(session_id, [e.seq for e in events])
+    state = _source.state(session_id) or {}
+    for message in event_messages(loaded, state):
+        _send(session_group(session_id), {"type": "session.event", **message})
 
 
 async def presence_changed_async(session_id: int, html: str, online: list[str]) -> None:

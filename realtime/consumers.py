@@ -330,22 +330,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         )
         if upto is not None:
             qs = qs.filter(seq__lte=upto)
-        from narrative.engine import ENGINE_EVENTS
-
         state = PlaySession.objects.values_list("state", flat=True).get(pk=self.session_id) or {}
-        pending = state.get("pending", [])
-        rows = list(qs[:CATCH_UP_PAGE])
-        last_engine = max((e.seq for e in rows if e.type in ENGINE_EVENTS), default=None)
-        return [
-            {
-                "seq": e.seq,
-                "event": json.loads(json.dumps(broadcast.event_json(e))),
-                "html": broadcast.render_event(
-                    e, pending=pending, panel=broadcast.panel_for(e, state, last_engine)
-                ),
-            }
-            for e in rows
-        ]
+        # The broadcaster's own renderer: a caught-up tab sees exactly what a live one saw.
+        messages = broadcast.event_messages(list(qs[:CATCH_UP_PAGE]), state)
+        return [{**m, "event": json.loads(json.dumps(m["event"]))} for m in messages]
 
     @database_sync_to_async
     def _membership(self):
@@ -411,7 +399,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _render_party(self, online: list[str]) -> str:
-        from campaigns.views import party_context
+        from campaigns.selectors import party_context
 
         context = party_context(self.session_id, online)
         return render_to_string("play/_party_oob.html", context)

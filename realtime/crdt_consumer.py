@@ -47,6 +47,11 @@ RATE_PER_S = 50.0
 BURST = 200
 # After dropping updates for the rate limit, ask the client again (step 1) so what it sent heals.
 RESYNC_AFTER_S = 1.0
+# A client's step 1 makes the server merge the whole stored document (up to 4 MB, ~30 ms) and
+# send back all it lacks: a few bytes that cost far more than an update. The browser sends one
+# or two when it connects and one every 30 s after, so its own, much smaller allowance.
+STEP1_RATE_PER_S = 0.5
+STEP1_BURST = 5
 
 
 class TokenBucket:
@@ -79,6 +84,7 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
         self.user = self.scope.get("user")
         self.joined = False
         self.bucket = TokenBucket(RATE_PER_S, BURST)
+        self.step1_bucket = TokenBucket(STEP1_RATE_PER_S, STEP1_BURST)
         self.limited = False
         self.resync: asyncio.Task | None = None
         self.signin = AuthWatch(self.scope)
@@ -126,6 +132,15 @@ class SharedDocConsumer(AsyncWebsocketConsumer):
             if frame.kind == YMessageType.AWARENESS:
                 return  # cursors and names are not shared (yet); nothing to store or relay
             if frame.sync == YSyncMessageType.SYNC_STEP1:
+                if not self.step1_bucket.take():
+                    # Dropped, with no resync scheduled (that would cost a merge as well): the
+                    # client's next periodic step 1 heals whatever it wanted.
+                    await self._error(
+                        "rate_limited",
+                        f"Too many sync requests: at most one every {1 / STEP1_RATE_PER_S:g} seconds "
+                        f"(bursts of {STEP1_BURST}).",
+                    )
+                    return
                 diff = await _db(
                     crdt.shared_doc_diff,
                     session_id=self.session_id,

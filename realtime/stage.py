@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from django.template.loader import render_to_string
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
+from campaigns.stage.selectors import box_key, me_context  # the stage page renders them too
 from realtime.messages import ActionFrame, Ping
 
 # ---- frames ---------------------------------------------------------------------------------
@@ -123,33 +124,8 @@ def send_roster(session_id: int) -> None:
     broadcast.stage_changed(session_id, html, roster)
 
 
-def me_context(roster: dict[str, Any], username: str) -> dict[str, Any]:
-    """What the "you" panel shows: seat, fireteam (with its voice room), place in the queue."""
-    from campaigns.stage.selectors import can_act_now
-
-    me = roster["seats"].get(username) or {}
-    team = next((t for t in roster["teams"] if t["id"] == me.get("team")), None)
-    position = next((i for i, q in enumerate(roster["queue"], 1) if q["username"] == username), None)
-    return {
-        "me": me,
-        "team": team,
-        "position": position,
-        "window": roster["window"],
-        "can_act": can_act_now(roster, username),
-        "active": roster["status"] == "active",
-    }
-
-
 def me_html(roster: dict[str, Any], username: str) -> str:
     return render_to_string("stage/stage.html#me", {**me_context(roster, username), "oob": True})
-
-
-def box_key(roster: dict[str, Any], username: str) -> str:
-    """Identifies the action box a member should see; re-rendered only when it changes."""
-    from campaigns.stage.selectors import can_act_now
-
-    window = roster["window"]
-    return f"{int(can_act_now(roster, username))}:{window['n'] if window else 0}"
 
 
 def action_box_html(roster: dict[str, Any], username: str) -> str:

@@ -10,7 +10,8 @@ Services write (`<entity>_<verb>`, keyword-only, one transaction each); selector
 the viewer. Every stage change is an Event (HandRaised, HandApproved, SpeakerMuted,
 TeamAssigned, BatchWindowOpened, BatchWindowClosed, …) so late joiners and replays see it; the
 StageSeat table is the fast projection the roster reads, written in the same transaction.
-Broadcasts go out after commit, through realtime.broadcast.
+After commit the event store's listeners broadcast the events and `signals.roster_changed` has
+the roster sent (realtime subscribes to both; this package imports neither).
 
 Who may do what:
 - non-members get NotFound (404) everywhere, like every other campaign read;
@@ -23,8 +24,9 @@ A beat window collects actions (Action events flagged `batched`, which never ent
 turn queue). It closes when a moderator closes it, or when its time is up: a django-q2 Schedule
 runs `window_close_due` at `closes_at` (the scheduler wakes about every 30 s), and every stage read
 and write — including each client's countdown reaching zero — checks lazily, so a timed window
-closes on time while anyone is watching. Closing queues the batch turn
-(narrative.stage_turns): per-action dice, then ONE GM summary, then per-squad debriefs.
+closes on time while anyone is watching. The narrative layer hears the BatchWindowClosed and
+runs the batch turn (narrative.stage_turns): per-action dice, then ONE GM summary, then
+per-squad debriefs.
 """
 
 

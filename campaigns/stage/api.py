@@ -12,10 +12,8 @@ from pydantic import Field, model_validator
 
 from campaigns import selectors, teams
 from campaigns.errors import Invalid
-from campaigns.schemas import ActionIn, ActionOut
 from campaigns.stage import selectors as stage_selectors
 from campaigns.stage import services, windows
-from narrative import turns
 
 router = Router(tags=["stage"])
 
@@ -226,15 +224,6 @@ def window(request, session_id: int, data: WindowIn):
         created = windows.window_close(session=session, membership=membership)
     event = created[0]
     return {"seq": event.seq, "type": event.type, **event.payload}
-
-
-@router.post("/stage/{session_id}/actions", response={202: ActionOut})
-def action_submit(request, session_id: int, data: ActionIn):
-    _stage(request, session_id)  # a party session's actions go to /sessions/{id}/actions
-    result = turns.submit_action(
-        session_id=session_id, user=request.user, text=data.text, idempotency_key=data.idempotency_key
-    )
-    return Status(202, {"seq": result.events[0].seq, "replayed": result.replayed})
 
 
 # ---- fireteams ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from campaigns import selectors
 from campaigns.errors import Invalid, NotFound
 from campaigns.models import Character, Fireteam, FireteamMember, Membership, PlaySession, StageSeat
-from campaigns.services import check_storable
+from gtw_site.text import check_storable
 
 STAGE_EVENTS = frozenset(
     {
@@ -157,3 +157,25 @@ def can_act_now(roster: dict[str, Any], username: str) -> bool:
     if seat["spectator"] or seat["muted"]:
         return False
     return seat["role"] in (StageSeat.Role.SPEAKER, StageSeat.Role.MODERATOR) or seat["team"] is not None
+
+
+def me_context(roster: dict[str, Any], username: str) -> dict[str, Any]:
+    """What the "you" panel shows: seat, fireteam (with its voice room), place in the queue."""
+    me = roster["seats"].get(username) or {}
+    team = next((t for t in roster["teams"] if t["id"] == me.get("team")), None)
+    position = next((i for i, q in enumerate(roster["queue"], 1) if q["username"] == username), None)
+    return {
+        "me": me,
+        "team": team,
+        "position": position,
+        "window": roster["window"],
+        "can_act": can_act_now(roster, username),
+        "active": roster["status"] == "active",
+    }
+
+
+def box_key(roster: dict[str, Any], username: str) -> str:
+    """Identifies the action box a member should see; re-rendered only when it changes (the
+    page and the stage socket compare it)."""
+    window = roster["window"]
+    return f"{int(can_act_now(roster, username))}:{window['n'] if window else 0}"

@@ -1,7 +1,8 @@
 """Stage services: opening a stage, seats, raised hands, speakers, moving members between
 fireteams, moderators. Every change is an Event (HandRaised, HandApproved, SpeakerMuted,
 TeamAssigned, …) so late joiners and replays see it; the StageSeat table is the fast projection
-the roster reads, written in the same transaction. Broadcasts go out after commit."""
+the roster reads, written in the same transaction. After commit the event store's listeners
+broadcast the events, then `signals.roster_changed` has the roster sent."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from django.utils import timezone
 from campaigns import events, signals, teams
 from campaigns.errors import Conflict, Forbidden, Invalid
 from campaigns.models import Campaign, Character, Fireteam, FireteamMember, Membership, PlaySession, StageSeat
-from campaigns.services import _opening_payload, clean_text
+from campaigns.services import _opening_payload
 from campaigns.stage.selectors import is_moderator
 from gtw_site import ratelimit
+from gtw_site.text import clean_text
 
 
 def now() -> datetime:
@@ -71,7 +73,7 @@ def seat_ensure(*, session: PlaySession, membership: Membership, lock: bool = Fa
     try:
         with transaction.atomic():
             StageSeat.objects.create(session=session, membership=membership, role=role, team_id=team_id)
-            transaction.on_commit(lambda sid=session.pk: _send_roster(sid))
+            transaction.on_commit(lambda sid=session.pk: roster_changed(sid))
     except IntegrityError:
         pass  # created by a concurrent request
     return qs.get(session=session, membership=membership)
@@ -89,26 +91,17 @@ def who(membership: Membership) -> dict[str, Any]:
 
 
 def _record(session: PlaySession, type: str, payload: dict, *, actor_id: int | None) -> list:
-    """Append one stage event; after commit, send it and the new roster. Caller holds a transaction."""
+    """Append one stage event; after commit (its broadcast first), the new roster goes out.
+    Caller holds a transaction."""
     result = events.append(session.pk, [events.NewEvent(type=type, payload=payload, actor_id=actor_id)])
-    created = result.events
-    transaction.on_commit(lambda: after_commit(session.pk, created))
-    return created
+    transaction.on_commit(lambda: roster_changed(session.pk))
+    return result.events
 
 
-def after_commit(session_id: int, created: list) -> None:
-    """Send committed stage events and the new roster (call from transaction.on_commit)."""
-    from realtime import broadcast
-    from realtime import stage as realtime_stage
-
-    broadcast.events_committed(session_id, created)
-    realtime_stage.send_roster(session_id)
-
-
-def _send_roster(session_id: int) -> None:
-    from realtime import stage as realtime_stage
-
-    realtime_stage.send_roster(session_id)
+def roster_changed(session_id: int) -> None:
+    """Say who sits where changed (signals.roster_changed; realtime sends the roster). Call from
+    transaction.on_commit, after the append whose events the listeners broadcast."""
+    signals.roster_changed.send(sender=StageSeat, session_id=session_id)
 
 
 # ---- opening a stage ------------------------------------------------------------------------

@@ -21,8 +21,6 @@ from campaigns.stage import services, windows
 
 @login_required
 def stage_page(request, session_id: int):
-    from realtime import stage as rt
-
     session, membership = stage_selectors.stage_get(viewer=request.user, session_id=session_id)
     services.seat_ensure(session=session, membership=membership)
     windows.window_check(session)
@@ -34,7 +32,7 @@ def stage_page(request, session_id: int):
         .order_by("seq")
     )
     unsummarised = ((session.state or {}).get("stage") or {}).get("unsummarised") or []
-    me = rt.me_context(roster, username)
+    me = stage_selectors.me_context(roster, username)
     my_team = me["me"].get("team")
     is_gm = membership.role == Membership.Role.GM
     squad = [
@@ -55,7 +53,7 @@ def stage_page(request, session_id: int):
         "squad": squad,
         "rolls": [e for e in events if e.type == "DiceRolled"][::-1][:12],
         "last_seq": session.version,
-        "box_key": rt.box_key(roster, username),
+        "box_key": stage_selectors.box_key(roster, username),
         "members": [
             m
             for m in selectors.campaign_members(campaign_id=session.campaign_id)

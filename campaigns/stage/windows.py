@@ -1,6 +1,6 @@
 """Beat windows: a moderator opens one, members on stage or on a fireteam act into it, and it
-closes when a moderator closes it or its time is up. Closing queues the window's batch turn
-(narrative.stage_turns)."""
+closes when a moderator closes it or its time is up. The narrative layer hears the close
+(an event-store listener) and runs the window's batch turn."""
 
 from __future__ import annotations
 
@@ -61,18 +61,10 @@ def window_open(*, session: PlaySession, membership: Membership, seconds: int | 
                 schedule_type=Schedule.ONCE,
                 next_run=closes_at,
             )
-        transaction.on_commit(lambda: services.after_commit(session.pk, created))
-        if _behind(session.pk):
-            from narrative import stage_turns
-
-            # A beat whose summary never landed (a crashed worker): answer it before this one ends.
-            transaction.on_commit(lambda: stage_turns.schedule_batches(session.pk))
+        # The listeners broadcast it (and answer a beat whose summary never landed first); then
+        # the roster shows the open window.
+        transaction.on_commit(lambda: services.roster_changed(session.pk))
     return created
-
-
-def _behind(session_id: int) -> bool:
-    state = PlaySession.objects.values_list("state", flat=True).get(pk=session_id) or {}
-    return bool((state.get("stage") or {}).get("unsummarised"))
 
 
 def window_close(
@@ -134,12 +126,10 @@ def _close(
         if created:
             from django_q.models import Schedule
 
-            from narrative import stage_turns  # the batch turn needs the narrative app
-
             Schedule.objects.filter(name=_schedule_name(session.pk, created[0].payload["window"])).delete()
-            # The batch turn first: it is what everyone waits for (as in turns.submit_action).
-            transaction.on_commit(lambda: stage_turns.schedule_batches(session.pk))
-            transaction.on_commit(lambda: services.after_commit(session.pk, created))
+            # The listeners schedule the batch turn first (what everyone waits for), then
+            # broadcast; then the roster shows the window closed.
+            transaction.on_commit(lambda: services.roster_changed(session.pk))
     return created
 
 
@@ -207,11 +197,4 @@ def stage_action_submit(*, session: PlaySession, membership: Membership, text: s
             )
         ]
 
-    with transaction.atomic():
-        result = events.append(session.pk, derive=derive, idempotency_key=key)
-        if not result.replayed:
-            from realtime import broadcast
-
-            created = result.events
-            transaction.on_commit(lambda: broadcast.events_committed(session.pk, created))
-    return result
+    return events.append(session.pk, derive=derive, idempotency_key=key)  # broadcast on commit

@@ -4,7 +4,7 @@ A throw-away `gtw up --web-workers W` (own data folder var/bench-fanout, so it n
 `gtw bench turn` running beside it) and N websocket clients (the `websockets` library, loopback,
 `?format=json`, one bearer token per player), spread over client processes so the harness is
 not one event loop parsing every frame. This process then commits M NpcSpoke events through the
-event store (`campaigns.events.append` + `realtime.broadcast.events_committed`, exactly what a
+event store (`campaigns.events.append`, whose listener broadcasts after commit, exactly what a
 service does) at a fixed rate; each carries `time.perf_counter()` taken just before the append
 (CLOCK_MONOTONIC, the same clock in every process on the machine), and each client notes its own
 `perf_counter()` when the frame arrives. Latency = arrival - stamp, per message per client.
@@ -205,8 +205,9 @@ async def _clients(port: int, session_id: int, tokens: list[str], total: int, pi
 def _send_all(run: Run, session_id: int) -> None:
     """Commit WARMUP + M NpcSpoke events at the run's rate, each broadcast after its commit;
     note how long the commit and the broadcast (render + group send) took on our side."""
+    from django.db import transaction
+
     from campaigns import events
-    from realtime import broadcast
 
     messages, rate = run.messages, run.rate
     start = time.perf_counter()
@@ -219,9 +220,12 @@ def _send_all(run: Run, session_id: int) -> None:
         new = events.NewEvent(
             type="NpcSpoke", payload={"name": "Station PA", "line": f"Bulletin {n}.", "bench": stamp}
         )
-        result = events.append(session_id, [new])
-        committed = time.perf_counter()
-        broadcast.events_committed(session_id, result.events)
+        marks: list[float] = []
+        with transaction.atomic():
+            # Runs first on commit, ahead of the event store's listeners (the one broadcast).
+            transaction.on_commit(lambda marks=marks: marks.append(time.perf_counter()))
+            events.append(session_id, [new])
+        committed = marks[0]
         if i >= 0:
             run.sent += 1
             run.commit_ms.append((committed - stamp["sent_at"]) * 1000)
@@ -277,7 +281,7 @@ own data folder (`var/bench-fanout`; `DATABASE_URL`/`REDIS_URL` ignored) and
 session through the services, and connects N websocket clients (`websockets`, `?format=json`,
 bearer token; 125 per client process, connects in batches of 25); each answers a ping before we
 start. The bench process then commits 10 warm-up and M measured NpcSpoke events, one every 1/R s,
-through `campaigns.events.append` + `realtime.broadcast.events_committed` (what a service does;
+through `campaigns.events.append`, whose listener broadcasts after commit (what a service does;
 the event also carries the rendered partial and mission panel through the channel layer). Each
 event carries `time.perf_counter()` taken just before the append, and each client notes
 `perf_counter()` when the frame arrives (CLOCK_MONOTONIC, one clock for every process on the

@@ -57,8 +57,16 @@ def test_snapshot_every_n_events(session, settings):
     assert snap.sha256 == state_hash(snap.state)
 
 
+@pytest.fixture
+def no_turns(monkeypatch):
+    """The store alone: its committed Actions start no GM turn (narrative's listener would)."""
+    from narrative import turns
+
+    monkeypatch.setattr(turns, "schedule_turns", lambda session_id, query=None: None)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_two_appends_racing_on_the_same_expected_version(session):
+def test_two_appends_racing_on_the_same_expected_version(session, no_turns):
     """One wins, one gets VersionConflict; the log has no gap and no duplicate seq."""
     version = PlaySession.objects.get(pk=session.pk).version
     barrier = threading.Barrier(2)
@@ -85,7 +93,7 @@ def test_two_appends_racing_on_the_same_expected_version(session):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_appends_without_expected_version_all_land(session):
+def test_concurrent_appends_without_expected_version_all_land(session, no_turns):
     """Writers that don't pin a version queue on the row lock: 6 threads x 5 appends, no loss."""
     errors = []
 

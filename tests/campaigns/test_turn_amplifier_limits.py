@@ -106,7 +106,7 @@ def test_the_gm_controls_are_rate_limited_on_the_api_and_the_play_page(
     refused (429) and nothing is appended; a player is still refused outright."""
     per, what = _limit(settings, "gm_control", 2)
     api_url = f"/api/sessions/{session.pk}/director"
-    beats = ["rising", "climax", "falling"]
+    beats = ["rising", "twist", "climax"]
     assert gm_client.post(api_url, {"beat": beats[0]}, content_type="application/json").status_code == 200
     assert gm_client.post(f"/sessions/{session.pk}/beat", {"beat": beats[1]}).status_code == 302
     before = Event.objects.filter(session=session).count()

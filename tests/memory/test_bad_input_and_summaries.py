@@ -12,6 +12,7 @@ from campaigns import selectors
 from campaigns.errors import Invalid
 from memory import services, summaries
 from memory.models import Memory, campaign_namespace
+from narrative import summaries as narrative_summaries
 from narrative import turns
 
 
@@ -67,7 +68,7 @@ def test_a_forged_summary_note_does_not_break_later_summaries(played, player, co
     later summary job for the session crash with ValueError (seq__gt=None)."""
     forged_summary(played, player, tags=["summary"], metadata={"summary_of_session": played.pk})
     with commit():
-        summary = summaries.summarize_session(played.pk)
+        summary = narrative_summaries.summarize_session(played.pk)
     assert summary is not None and summary.created_by_id is None
     assert summary.metadata["summary_of_session"] == played.pk
 
@@ -78,10 +79,10 @@ def test_summaries_continue_from_the_last_real_summary(played, player, commit):
         played, player, tags=["summary"], source_seq=10_000, metadata={"summary_of_session": played.pk}
     )
     with commit():
-        first = summaries.summarize_session(played.pk)
+        first = narrative_summaries.summarize_session(played.pk)
     assert first is not None and "Vesper relay" in first.text
     with commit():
-        assert summaries.summarize_session(played.pk) is None  # nothing new since the real one
+        assert narrative_summaries.summarize_session(played.pk) is None  # nothing new since the real one
 
 
 def test_a_note_tagged_summary_is_not_the_recap(played, player, player_client, commit):
@@ -90,7 +91,7 @@ def test_a_note_tagged_summary_is_not_the_recap(played, player, player_client, c
     forged = forged_summary(played, player, tags=["summary"])
     assert summaries.latest_recap(played) is None
     with commit():
-        real = summaries.summarize_session(played.pk)
+        real = narrative_summaries.summarize_session(played.pk)
     forged_summary(played, player, tags=["summary"], source_seq=99)  # newer than the real one
     assert summaries.latest_recap(played) == real
     page = player_client.get(f"/sessions/{played.pk}/play/").content.decode()

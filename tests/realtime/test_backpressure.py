@@ -111,16 +111,14 @@ async def event_seqs(comm, count: int, wait: float = 10) -> list[int]:
 
 
 def announce(session_id: int, n: int) -> list[int]:
-    """Commit n events one by one, each broadcast after its commit like any service does."""
+    """Commit n events one by one; the event store's listener broadcasts each after its commit."""
     from campaigns import events
-    from realtime import broadcast
 
     seqs = []
     for i in range(n):
         result = events.append(
             session_id, [events.NewEvent(type="NpcSpoke", payload={"name": "PA", "line": f"{i}"})]
         )
-        broadcast.events_committed(session_id, result.events)
         seqs.append(result.events[0].seq)
     return seqs
 

@@ -222,9 +222,18 @@ def test_a_delta_that_overtakes_its_action_fetches_the_action_first(session, pla
         await receive_until(comm, lambda f: f["type"] == "pong")
 
         def commit_without_broadcast():
-            return events.append(
-                session.pk, [events.NewEvent(type="Action", payload={"text": "hi"}, actor_id=player.pk)]
-            )
+            from unittest import mock
+
+            from narrative import turns
+
+            # Neither its broadcast nor its runner: the delta below stands for the turn's.
+            with (
+                mock.patch.object(broadcast, "events_committed", lambda session_id, events: None),
+                mock.patch.object(turns, "schedule_turns", lambda session_id, query=None: None),
+            ):
+                return events.append(
+                    session.pk, [events.NewEvent(type="Action", payload={"text": "hi"}, actor_id=player.pk)]
+                )
 
         from channels.db import database_sync_to_async
 

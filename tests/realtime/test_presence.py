@@ -320,7 +320,15 @@ def test_a_consumer_that_dies_without_disconnect_stops_beating(session, player, 
         await comm.connect()
         with pytest.raises(RuntimeError, match="a bug in a handler"):
             await comm.receive_output(timeout=5)  # the first announcement kills the consumer
-        await asyncio.sleep(presence.ttl() * 3)
+        # A live heartbeat would keep the socket online forever; a dead one lets it expire one
+        # TTL after its last beat. Poll rather than sleep once: on a loaded machine the last beat
+        # can land late, and a fixed wait then fails a correct consumer.
+        for _ in range(40):
+            await asyncio.sleep(presence.ttl() / 2)
+            if await presence.online(session.pk) == []:
+                break
+        assert await presence.online(session.pk) == []
+        await asyncio.sleep(presence.ttl() * 2)  # and it stays gone: nothing beats any more
         assert await presence.online(session.pk) == []
 
     run(go)

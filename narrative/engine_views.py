@@ -1,5 +1,6 @@
-"""The GM's game controls on the play page: switch mission, set the beat, override the mission.
-Each counts against the GM's "gm_control" rate limit, as through the API."""
+"""The engine's controls on the play page (the GM's forms): switch mission, set the beat,
+override the mission. Each counts against the GM's "gm_control" rate limit, as through the API
+(narrative/engine_api.py). Moved here from missions/views.py with the same URLs and names."""
 
 from __future__ import annotations
 
