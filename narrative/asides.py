@@ -167,7 +167,7 @@ def _relevant_memories(session: PlaySession, action: Event, vectors: dict[str, F
 def build_messages(context: dict[str, Any], narration: str, items: list[dict[str, Any]]) -> list[Message]:
     """The aside's prompt: the public narration and the action for orientation, the private
     knowledge as data. Its answer goes to the actor (and the GMs) only."""
-    from narrative.turns import action_prompt, prompt_template
+    from narrative.turns.prompts import action_prompt, prompt_template
 
     system = prompt_template("narrator_aside.txt").format(
         personality=(context.get("personality") or {}).get(

@@ -4,11 +4,11 @@
 or plain `act`) with the skill and attribute a check would test, the task as an infinitive phrase
 ("hack the airlock panel"), its target and any NPC it names. `check_arguments` sets the
 difficulty from the wording and the scene. `plan_check` puts the two together for the stage's
-batch turn (narrative.stage_turns), which decides per action whether to roll, whichever provider
+batch turn (narrative.turns.batch), which decides per action whether to roll, whichever provider
 narrates; the offline narrator reads actions with the same functions, so an action judged risky
 on its own is judged risky in a beat window too.
 
-The vocabulary is the offline narrator's phrase tables (narrative.llm.offline_phrases: plain
+The vocabulary is the offline narrator's phrase tables (narrative.llm.offline.phrases: plain
 data). Every function is a pure function of its arguments; randomness comes in as a seeded
 `random.Random` (or, for `plan_check`, a seed whose derivation is fixed: "gtw-offline-check:<seed>",
 so a replayed beat rolls against the same difficulty).
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from narrative.llm import offline_phrases as P
+from narrative.llm.offline import phrases as P
 
 KINDS = ("check", "loot", "talk", "observe", "move", "rest", "act")
 DEFAULT_NAME = "the stranger"

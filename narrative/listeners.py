@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from campaigns.models import PlaySession
 from missions.services import campaign_mission
-from narrative import engine, stage_turns, turns
+from narrative import engine, turns
 
 
 def _state(session_id: int) -> dict:
@@ -44,7 +44,7 @@ def schedule_for_windows(session_id: int, events: list) -> None:
     summary never landed (a crashed worker) answers that one before this one ends."""
     closed = any(e.type == "BatchWindowClosed" for e in events)
     if closed or ((_state(session_id).get("stage") or {}).get("unsummarised")):
-        stage_turns.schedule_batches(session_id)
+        turns.schedule_batches(session_id)
 
 
 def on_session_resume_requested(sender, *, session_id: int, **kwargs) -> None:

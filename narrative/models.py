@@ -1,5 +1,5 @@
 """Installed story decks. Only decks whose Ed25519 signature verifies against a trusted key get
-here (narrative/decks.py checks; narrative/services.py installs); the signed document is kept
+here (narrative/decks/ checks; narrative/services.py installs); the signed document is kept
 as it was signed, so it can be re-verified at any time."""
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ class DeltaStream:
         self.sent_any = False
 
 
-# ---- stage mode (campaigns.stage, narrative.stage_turns, realtime.stage_consumer) -----------
+# ---- stage mode (campaigns.stage, narrative.turns.batch, realtime.stage_consumer) -----------
 
 
 def stage_group(session_id: int) -> str:

@@ -32,7 +32,7 @@
   var LABELS = { notes: "notes", inventory: "inventory", map: "map" };
   var COLS = 12, ROWS = 8, COL_NAMES = "ABCDEFGHIJKL";
   var KINDS = { ally: "Ally", enemy: "Enemy", objective: "Objective", hazard: "Hazard", poi: "Landmark" };
-  // Mirror realtime/crdt.py (tests/realtime/test_crdt_fixes.py checks they match).
+  // Mirror realtime/crdt.py (tests/realtime/test_shared_docs_client.py checks they match).
   var MAX_CHANGE_BYTES = 256 * 1024;       // MAX_UPDATE_BYTES: the most one change may add
   var SYNC_FRAME_BYTES = 1024 * 1024;      // MAX_SYNC_BYTES + 64: the biggest sync step 2 frame
   var CHANGE_MARGIN = 1024;                // what Yjs adds around the inserted text

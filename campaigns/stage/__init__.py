@@ -25,7 +25,7 @@ turn queue). It closes when a moderator closes it, or when its time is up: a dja
 runs `window_close_due` at `closes_at` (the scheduler wakes about every 30 s), and every stage read
 and write — including each client's countdown reaching zero — checks lazily, so a timed window
 closes on time while anyone is watching. The narrative layer hears the BatchWindowClosed and
-runs the batch turn (narrative.stage_turns): per-action dice, then ONE GM summary, then
+runs the batch turn (narrative.turns.batch): per-action dice, then ONE GM summary, then
 per-squad debriefs.
 """
 

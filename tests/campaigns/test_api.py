@@ -252,3 +252,25 @@ def test_token_last_used_is_written_at_most_once_a_minute(session, player):
     assert api.get(f"/api/sessions/{session.pk}/events", headers=auth).status_code == 200
     token.refresh_from_db()
     assert token.last_used_at > first
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/invites/ab%00cd/accept", None),
+        ("/api/campaigns", {"name": "X", "pack": "st\u0000arter"}),
+        ("/api/campaigns", {"name": "X", "pack": "starter", "personality": "a\u0000"}),
+        ("/api/tokens", {"name": "a\u0000b"}),
+    ],
+)
+def test_a_nul_in_a_lookup_is_a_4xx_not_a_500(player_client, content, url, body):
+    r = post(player_client, url, body)
+    assert 400 <= r.status_code < 500, r.content
+    assert "NUL" in r.json()["detail"] or r.status_code == 404
+
+
+def test_invite_links_use_the_site_url_on_the_page_as_in_the_api(gm_client, campaign, settings):
+    settings.SITE_URL = "https://game.example.com"
+    page = gm_client.post(f"/campaigns/{campaign.pk}/invites", {"role": "player"}).content.decode()
+    api = post(gm_client, f"/api/campaigns/{campaign.pk}/invites", {"role": "player"}).json()["url"]
+    assert "https://game.example.com/invite/" in page and api.startswith("https://game.example.com/invite/")

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from campaigns import selectors
 from campaigns.models import Campaign, Character, Membership, PlaySession
+from campaigns.stage import services as stage_services
+from gtw_site.models import ApiToken
 
 
 def test_newcomer_flow_through_the_pages(gm_client, player_client, gm, player, content):
@@ -191,3 +194,31 @@ def test_admin_shows_read_only_event_log(gm, session):
     assert c.get("/admin/campaigns/event/add/").status_code == 403
     for model in ("campaign", "membership", "character", "personalitypreset", "contentpack"):
         assert c.get(f"/admin/campaigns/{model}/").status_code == 200
+
+
+def test_nul_on_the_pages_too(player_client, gm_client, campaign):
+    assert player_client.post("/invite/ab%00cd/").status_code in (404, 422)
+    personality = gm_client.post(f"/campaigns/{campaign.pk}/personality", {"personality": "a\x00"})
+    assert personality.status_code == 422
+    assert gm_client.post("/account/tokens/", {"name": "a\x00b"}).status_code == 422
+
+
+def test_the_tokens_page_ignores_a_bad_revoke_and_is_never_cached(player, player_client):
+    token, _ = ApiToken.issue(user=player, name="mine")
+    r = player_client.post("/account/tokens/", {"revoke": "abc"})
+    assert r.status_code == 200 and r["Cache-Control"] == "no-store"
+    assert ApiToken.objects.filter(pk=token.pk).exists()
+    player_client.post("/account/tokens/", {"revoke": str(token.pk)})
+    assert not ApiToken.objects.filter(pk=token.pk).exists()
+    r = player_client.post("/account/tokens/", {"name": "  laptop  "})
+    assert "gtw_" in r.content.decode() and ApiToken.objects.get(user=player).name == "laptop"
+
+
+def test_stage_sessions_live_on_the_stage_page(campaign, gm, gm_client, player_client):
+    stage = stage_services.stage_open(
+        membership=selectors.membership_get(viewer=gm, campaign_id=campaign.pk), title="Town hall"
+    )
+    page = gm_client.get(f"/campaigns/{campaign.pk}/").content.decode()
+    assert f"/sessions/{stage.pk}/stage/" in page and f"/sessions/{stage.pk}/play/" not in page
+    r = player_client.get(f"/sessions/{stage.pk}/play/")
+    assert r.status_code == 302 and r["Location"].endswith(f"/sessions/{stage.pk}/stage/")

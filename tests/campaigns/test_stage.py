@@ -10,19 +10,16 @@ from datetime import timedelta
 
 import pytest
 
-from campaigns import errors, selectors, teams
+from campaigns import errors, selectors
 from campaigns import events as event_store
 from campaigns.errors import Conflict, Forbidden, Invalid, NotFound
-from campaigns.models import Event, Fireteam, FireteamMember, Membership, PlaySession, StageSeat
+from campaigns.models import Event, Fireteam, FireteamMember, PlaySession, StageSeat
 from campaigns.stage import selectors as stage_selectors
 from campaigns.stage import services as stage_services
 from campaigns.stage import windows as stage_windows
-from narrative import stage_turns, turns
-from tests.conftest import _client, _user
-
-
-def post(client, url, data=None):
-    return client.post(url, json.dumps(data or {}), content_type="application/json")
+from narrative import turns
+from tests.campaigns.stage_helpers import _act, _m, _speaker, _team, _types, post
+from tests.conftest import _client
 
 
 def patch(client, url, data):
@@ -37,63 +34,6 @@ def fresh_rate_limits():
     rate_reset()
     yield
     rate_reset()
-
-
-@pytest.fixture
-def spectator(db):
-    return _user("spectator")
-
-
-@pytest.fixture
-def player2(db):
-    return _user("rook")
-
-
-def _join(campaign, gm, user, role="player"):
-    from campaigns import services
-
-    invite = services.invite_create(membership=_m(gm, campaign), role=role)
-    return services.invite_accept(code=invite.code, user=user)
-
-
-def _m(user, campaign) -> Membership:
-    return selectors.membership_get(viewer=user, campaign_id=campaign.pk)
-
-
-@pytest.fixture
-def stage(campaign, characters, gm, spectator, player2):
-    from campaigns import services
-
-    _join(campaign, gm, spectator, role="spectator")
-    membership = _join(campaign, gm, player2)
-    services.character_create(membership=membership, name="Rook Adair", archetype="netrunner")
-    return stage_services.stage_open(membership=_m(gm, campaign), title="Town hall")
-
-
-@pytest.fixture
-def commit(django_capture_on_commit_callbacks):
-    """Run a call's on_commit callbacks (broadcasts, the inline batch turn) as a commit would."""
-
-    def run(fn, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(**kwargs)
-
-    return run
-
-
-def _speaker(stage, gm, user):
-    stage_services.hand_raise(session=stage, membership=_m(user, stage.campaign))
-    stage_services.hand_approve(
-        session=stage, membership=_m(gm, stage.campaign), target=_m(user, stage.campaign)
-    )
-
-
-def _act(stage, user, text, key):
-    return turns.submit_action(session_id=stage.pk, user=user, text=text, idempotency_key=key)
-
-
-def _types(stage) -> list[str]:
-    return list(Event.objects.filter(session=stage).order_by("seq").values_list("type", flat=True))
 
 
 # ---- opening, seats, moderation ----------------------------------------------------------------
@@ -160,20 +100,6 @@ def test_spectators_cannot_raise_a_hand_or_act(stage, gm, spectator):
         stage_services.team_assign(
             session=stage, membership=_m(gm, c), target=_m(spectator, c), fireteam_id=_team(c, "Red").pk
         )
-
-
-def _team(campaign, name, *members):
-    team = Fireteam.objects.filter(campaign=campaign, name=name).first()
-    if team is None:
-        gm = Membership.objects.get(campaign=campaign, role="gm")
-        team = teams.fireteam_create(membership=gm, name=name)
-    for user in members:
-        teams.fireteam_member_add(
-            membership=Membership.objects.get(campaign=campaign, role="gm"),
-            fireteam=team,
-            target=_m(user, campaign),
-        )
-    return team
 
 
 def test_who_may_act_in_a_window(stage, gm, player, player2):
@@ -270,7 +196,7 @@ def test_a_window_batches_actions_into_one_summary_grouped_by_team(
     assert stage.state["stage"] == {"window": None, "windows": 1, "unsummarised": []}
     assert stage.state == event_store.replay_from_scratch(stage.pk)  # the reducer replays it exactly
     # A second runner (a duplicate task, a restart) finds nothing left to do.
-    assert stage_turns.run_pending_batches(stage.pk) == 0
+    assert turns.run_pending_batches(stage.pk) == 0
 
 
 def test_squad_summaries_are_only_visible_to_that_squad(
@@ -524,7 +450,7 @@ def test_campaign_page_manages_fireteams_and_alliances(campaign, gm, player, gm_
 
 
 def test_offline_summary_names_every_team_and_stays_deterministic():
-    from narrative.llm import offline_batch
+    from narrative.llm.offline import batch as offline_batch
 
     def action(seq, name, text, outcome=None):
         return {

@@ -35,9 +35,9 @@ def test_retrying_a_failing_turn_counts_against_the_action_limit(session, player
         .seq
     )
     for _ in range(2):  # the action itself used one of the three
-        turns._fail(session, seq, "The narrator is unavailable. Retry?")
+        turns.party._fail(session, seq, "The narrator is unavailable. Retry?")
         turns.retry_turn(session_id=session.pk, user=player, action_seq=seq)
-    turns._fail(session, seq, "The narrator is unavailable. Retry?")
+    turns.party._fail(session, seq, "The narrator is unavailable. Retry?")
     with pytest.raises(RateLimited, match=rf"^Slow down: at most 3 {what} per {per} seconds\.$") as refused:
         turns.retry_turn(session_id=session.pk, user=player, action_seq=seq)
     assert refused.value.status == 429
@@ -54,7 +54,7 @@ def test_a_retry_through_the_api_past_the_limit_is_a_429(
         .events[0]
         .seq
     )
-    turns._fail(session, seq, "The narrator is unavailable. Retry?")
+    turns.party._fail(session, seq, "The narrator is unavailable. Retry?")
     url = f"/api/sessions/{session.pk}/actions/{seq}/retry"
     assert outsider_client.post(url).status_code == 404
     response = player_client.post(url)

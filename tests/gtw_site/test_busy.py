@@ -62,7 +62,7 @@ def test_schedule_turns_marks_the_turn_expected_before_the_runner_starts(clean, 
     from narrative import turns
 
     seen = []
-    monkeypatch.setattr(turns.jobs, "enqueue", lambda *a, **kw: seen.append((busy.turns_running(), kw)))
+    monkeypatch.setattr(turns.party.jobs, "enqueue", lambda *a, **kw: seen.append((busy.turns_running(), kw)))
     turns.schedule_turns(3, query="I hack the door")
     turns.schedule_turns(4, query="   ")
     assert seen[0] == (1, {"task_name": "turns-3", "group": "turns", "query": "I hack the door"})

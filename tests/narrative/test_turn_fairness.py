@@ -41,7 +41,7 @@ def queue(monkeypatch):
         raise AssertionError("the queue never drained")
 
     monkeypatch.setattr(jobs, "enqueue", enqueue)
-    monkeypatch.setattr(turns, "run_turn", run_turn)
+    monkeypatch.setattr(turns.party, "run_turn", run_turn)
     busy._client().delete(busy._key())
     queue = type("Queue", (), {})()
     queue.waiting, queue.log, queue.drain = waiting, log, drain

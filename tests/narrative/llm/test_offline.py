@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from missions.rules.dice import parse_expression
-from narrative.llm import offline
-from narrative.llm import offline_phrases as P
 from narrative.llm.base import ChatRequest, Message, StreamEnd, TextDelta, ToolCallEvent, ToolSpec
 from narrative.llm.offline import OfflineNarrator
+from narrative.llm.offline import narrator as offline_narrator
+from narrative.llm.offline import phrases as P
 
 CHECK_SCHEMA = {
     "type": "object",
@@ -388,7 +388,7 @@ def test_zero_delay_is_fast_and_delay_paces_the_stream(monkeypatch):
     assert time.perf_counter() - start < 2.0
 
     sleeps = []
-    monkeypatch.setattr(offline.time, "sleep", sleeps.append)
+    monkeypatch.setattr(offline_narrator.time, "sleep", sleeps.append)
     events = collect(ask("I look around"), OfflineNarrator(word_delay_s=0.05))[2]
     deltas = [e for e in events if isinstance(e, TextDelta)]
     assert sleeps == [0.05] * (len(deltas) - 1)

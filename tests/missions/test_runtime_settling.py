@@ -1,6 +1,6 @@
-"""Regression tests for the pure mission runtime and DSL: the opening beat, settling to a
-fixpoint however long the chain, `where` keys the decks understand, and XP within what the
-engine grants."""
+"""The pure mission runtime settles as the engine expects: a mission opens at the inciting beat,
+a chain settles to a fixpoint in one event however long it is, and the DSL accepts only the
+`where` keys the decks understand and XP within what the engine grants."""
 
 from __future__ import annotations
 

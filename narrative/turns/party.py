@@ -1,14 +1,15 @@
-"""The turn pipeline.
+"""The party turn: one player's action, answered by the narrator for the whole table.
 
 submit_action (untrusted entry points call it: API, websocket)
     validate → append Action [commit] → the event store's listeners: schedule the session's turn
     runner (narrative.listeners), then broadcast the Action (realtime.listeners)
 
 run_pending_turns (a django-q2 task; inline in tests)
-    one runner per session (a PostgreSQL advisory lock), answering pending actions in seq order,
-    at most GTW_TURNS_PER_RUN of them before it re-queues the session behind other sessions' turns:
-    context → narrator streams (deltas coalesced to clients) → tool calls validated and run by
-    deterministic code, each an event → Narration [commit] → broadcast.
+    the session's runner (runner.py: one at a time per session, under a PostgreSQL advisory
+    lock) answers pending actions in seq order, at most GTW_TURNS_PER_RUN of them before it
+    re-queues the session behind other sessions' turns: context → narrator streams (deltas
+    coalesced to clients) → tool calls validated and run by deterministic code, each an event →
+    Narration [commit] → broadcast.
 
 A crash (even SIGKILL) mid-turn loses nothing: the Action is committed before the narrator
 starts, stays `pending` in the session state until a Narration answers it, and the next runner
@@ -18,21 +19,18 @@ starts, stays `pending` in the session state until a Narration answers it, and t
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
+from concurrent.futures import Future
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid, RateLimited
-from campaigns.models import Character, Event, Membership, PlaySession
+from campaigns.models import Event, Membership, PlaySession
 from campaigns.selectors import session_actor_get, session_membership_get
 from gtw_site import busy, jobs
 from gtw_site.providers import ProviderError
@@ -41,7 +39,10 @@ from gtw_site.text import check_storable
 from gtw_site.trace import mark
 from narrative import dice_secrets, director, engine, prompts, tools
 from narrative.llm import registry
-from narrative.llm.base import ChatRequest, Message, TextDelta, ToolCall, ToolCallEvent
+from narrative.llm.base import ChatRequest, Message
+from narrative.turns import runner
+from narrative.turns.context import build_context, prefetch_vectors, recall_text
+from narrative.turns.prompts import build_messages
 from realtime import broadcast
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_TOOL_ROUNDS = 4
 MAX_REFUSALS = 2
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,80}$")
-PROMPTS = Path(__file__).resolve().parent / "prompts"
 # Advisory-lock namespace so our keys never collide with another application's.
 LOCK_NAMESPACE = 0x67747701
 
@@ -151,7 +151,7 @@ def schedule_turns(session_id: int, query: str | None = None) -> None:
     the runner holds the session's lock, it embeds that for recall while it loads the session."""
     mark("turn.scheduled")
     busy.turn_expected(session_id)  # before the enqueue: tests run the task inline, right there
-    options = {"query": query} if _recall_text(query) else {}
+    options = {"query": query} if recall_text(query) else {}
     # At most one runner per session waits in the queue: the waiting one answers whatever was
     # committed before it starts, so a flood of actions takes one place in the queue, not one each.
     jobs.enqueue_once(
@@ -177,290 +177,50 @@ def run_pending_turns(session_id: int, query: str | None = None) -> int:
     committed; should this process die between the unlock and the enqueue, they are picked up
     like any crashed turn (the next action, `session_resume`, or `gtw up` at start).
     """
-    ran = 0
-    budget = settings.GTW_TURNS_PER_RUN
     jobs.started(f"turns-{session_id}")  # first: a runner scheduled from now on queues again
     mark("runner.started")
-    vectors: dict[str, Future] = {}
-    while True:
-        if not _try_lock(session_id):
-            return ran
-        if not ran and not vectors:
-            # Once we have the lock (a runner that finds it taken embeds nothing): the embedding
-            # runs in a thread while we load the session and the action.
-            vectors = _prefetch_vectors(query)
-        try:
-            while not (budget > 0 and ran >= budget):
-                session = PlaySession.objects.select_related(
-                    "campaign", "campaign__pack", "campaign__personality"
-                ).get(pk=session_id)
-                pending = session.state.get("pending") or []
-                if not pending or session.status != PlaySession.Status.ACTIVE:
-                    break
-                try:
-                    with busy.turn_running(session_id):
-                        run_turn(session, pending[0], vectors)
-                except Exception as exc:
-                    logger.exception("turn for action %s in session %s crashed", pending[0], session_id)
-                    _fail(session, pending[0], f"internal error ({type(exc).__name__})")
-                ran += 1
-        finally:
-            _unlock(session_id)
-        session = PlaySession.objects.only("state", "status").get(pk=session_id)
-        if not session.state.get("pending") or session.status != PlaySession.Status.ACTIVE:
-            if not ran:
-                busy.turn_unexpected(session_id)  # nothing to do (a replayed action)
-            return ran
-        if budget > 0 and ran >= budget:
-            # Our share is used up: the rest of this session's turns go to the back of the queue
-            # (after the unlock, so the next runner can't find the lock still taken and leave).
-            schedule_turns(session_id)
-            return ran
+    return runner.run(PartyTurns(session_id, query))
 
 
-def _try_lock(session_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_NAMESPACE, session_id])
-        return bool(cursor.fetchone()[0])
+class PartyTurns(runner.Turns):
+    """The session's pending actions (state.pending), while the session is active."""
 
+    lock_namespace = LOCK_NAMESPACE
+    crash_message = "turn for action %s in session %s crashed"
 
-def _unlock(session_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_NAMESPACE, session_id])
+    def __init__(self, session_id: int, query: str | None) -> None:
+        super().__init__(session_id)
+        self.budget = settings.GTW_TURNS_PER_RUN
+        self.query = query
+        self.vectors: dict[str, Future] = {}
 
+    def locked(self) -> None:
+        # Once we have the lock (a runner that finds it taken embeds nothing): the embedding
+        # runs in a thread while we load the session and the action.
+        if not self.vectors:
+            self.vectors = prefetch_vectors(self.query)
 
-def build_context(
-    session: PlaySession, action: Event, vectors: dict[str, Future] | None = None
-) -> dict[str, Any]:
-    """Everything the narrator may know for this turn: scene, sheet, objective, personality,
-    recent events, recalled memory. The narration goes to the whole table, so this holds only
-    what everyone present may know: events with no audience and the campaign namespace.
-    What only the actor knows goes into their private aside (narrative/asides.py), never here.
-    `vectors`: query embeddings already under way (text -> future), from `_prefetch_vectors`."""
-    # Recall (query embedding — ONNX releases the GIL — then two searches) runs in a thread
-    # with its own connection while this one reads the rest. A separate connection only sees
-    # committed rows, so inside a transaction (tests) it runs here, in order.
-    query = _recall_query(action)
-    vector = (vectors or {}).get(query) if query is not None else None
-    campaign = session.campaign
-    recall = None
-    if query is not None and not connection.in_atomic_block:
-        recall = _recall_pool.submit(_recall_in_thread, campaign.pk, action, query, vector)
-    pack = campaign.pack.data
-    character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
-    recent = (
-        Event.objects.filter(session=session, seq__lt=action.seq, type__in=["Action", "Narration"])
-        # Only what the whole table saw: an event with an audience (even one addressed to the
-        # actor) would reach everyone through the narration (issue 11, hole 2).
-        .filter(audience__isnull=True)
-        .select_related("actor")
-        .order_by("-seq")[: settings.GTW_RECENT_EVENTS_IN_CONTEXT]
-    )
-    personality = campaign.personality
-    state = session.state
-    context = {
-        "action": {
-            "text": action.payload.get("text", ""),
-            "actor": action.actor.username if action.actor else "someone",
-            "character": (
-                {
-                    "name": character.name,
-                    "archetype": _archetype_name(pack, character.archetype),
-                    "attributes": character.attributes,
-                }
-                if character
-                else None
-            ),
-        },
-        "scene": state.get("scene"),
-        "world": pack.get("world", {}),
-        "objective": state.get("objective"),
-        "beat": state.get("beat"),
-        **game_context(session, state),
-        "personality": personality_context(personality),
-        "recent": [
-            {
-                "type": e.type,
-                "text": e.payload.get("text", ""),
-                "actor": e.actor.username if e.actor else None,
-            }
-            for e in reversed(list(recent))
-        ],
-        "turn": state.get("counts", {}).get("Narration", 0) + 1,
-    }
-    # Recall scoped to the table: campaign memory only, filtered in SQL. The actor's private
-    # memory shapes their aside after the narration commits, never the public text.
-    mark("turn.recall")
-    recalled = recall.result() if recall is not None else _recall(campaign.pk, action, query, vector)
-    context["memories"] = [m.text for m in recalled]
-    context["recalled_ids"] = [m.pk for m in recalled]
-    return context
+    def next(self, session: PlaySession) -> int | None:
+        pending = session.state.get("pending") or []
+        if not pending or session.status != PlaySession.Status.ACTIVE:
+            return None
+        return pending[0]
 
+    def run(self, session: PlaySession, action_seq: int) -> None:
+        run_turn(session, action_seq, self.vectors)
 
-def personality_context(personality) -> dict[str, Any] | None:
-    """The GM personality as the narrator's context carries it."""
-    if personality is None:
-        return None
-    return {
-        "id": personality.slug,
-        "name": personality.name,
-        "tone": personality.tone,
-        "verbosity": personality.verbosity,
-        "system_prompt": personality.system_prompt,
-    }
+    def crashed(self, session: PlaySession, action_seq: int, exc: Exception) -> None:
+        _fail(session, action_seq, f"internal error ({type(exc).__name__})")
 
+    def more(self) -> bool:
+        session = PlaySession.objects.only("state", "status").get(pk=self.session_id)
+        return bool(session.state.get("pending")) and session.status == PlaySession.Status.ACTIVE
 
-def game_context(session: PlaySession, state: dict) -> dict[str, Any]:
-    """The engine's view for the narrator: mission, objectives, clocks, NPCs present, the word
-    window and intensity of the beat, the running combat."""
-    from missions.rules import dda
-    from narrative import director
+    def idle(self) -> None:
+        busy.turn_unexpected(self.session_id)  # nothing to do (a replayed action)
 
-    view = engine.mission_view(state)
-    personality = session.campaign.personality
-    try:
-        config = director.DirectorConfig.from_weights(
-            ((personality.data if personality else None) or {}).get("director")
-        )
-    except director.DirectorError:
-        config = director.DirectorConfig.from_weights(None)
-    beat = (state.get("director") or {}).get("beat", "inciting")
-    bounds = dda.DdaConfig(**settings.GTW_DDA).intensity_bounds
-    return {
-        "mission": view,
-        "objective": engine.active_objective(view, state),
-        "word_limit": director.word_limit(config, beat),
-        "intensity": round(director.intensity_target(config, beat, bounds), 2),
-        "combat": state.get("initiative"),
-    }
-
-
-_recall_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtw-recall")
-
-
-def _recall_text(text: str | None) -> str | None:
-    """What recall searches for, given an action's text (None: no recall)."""
-    if not isinstance(text, str) or not text.strip() or settings.GTW_MEMORY["recall_k"] <= 0:
-        return None
-    return text[:2000]
-
-
-def _recall_query(action: Event) -> str | None:
-    return None if action.actor_id is None else _recall_text(action.payload.get("text", ""))
-
-
-def _prefetch_vectors(query: str | None) -> dict[str, Future]:
-    """Start embedding the newest action's text now (a few ms of ONNX, in a thread), so the
-    turn's recall finds the vector ready instead of computing it on the hot path."""
-    from memory.retrieval import embed_query_async
-
-    text = _recall_text(query)
-    return {text: embed_query_async(text)} if text is not None else {}
-
-
-def _recall_in_thread(campaign_id: int, action: Event, query: str, vector: Future | None) -> list:
-    from django.db import close_old_connections
-
-    try:
-        return _recall(campaign_id, action, query, vector)
-    finally:
-        close_old_connections()  # honours CONN_MAX_AGE: workers keep it, tests close it
-
-
-def _recall(campaign_id: int, action: Event, query: str | None, vector: Future | None = None) -> list:
-    from memory.retrieval import recall_for_player
-
-    if query is None:
-        return []
-    hits = recall_for_player(
-        campaign_id=campaign_id,
-        user_id=action.actor_id,
-        query=query,
-        k=settings.GTW_MEMORY["recall_k"],
-        vector=vector.result() if vector is not None else None,
-        private=False,
-    )
-    # The action itself was just remembered; it is no news to the narrator.
-    return [h.memory for h in hits if h.memory.source_seq != action.seq][:5]
-
-
-def _archetype_name(pack: dict, slug: str) -> str:
-    for arch in pack.get("archetypes", []):
-        if arch["slug"] == slug:
-            return arch["name"]
-    return slug
-
-
-@functools.cache
-def prompt_template(name: str) -> str:
-    return (PROMPTS / name).read_text()
-
-
-def build_messages(context: dict[str, Any]) -> list[Message]:
-    """The narrator's prompt. Everything players or content authors wrote (memories, actions,
-    names, mission and world text) goes in as a fenced data block (narrative/prompts)."""
-    memories = "\n".join(f"- {m}" for m in context.get("memories") or [])
-    system = prompt_template("narrator_system.txt").format(
-        personality=(context.get("personality") or {}).get(
-            "system_prompt", "You are a fair, vivid game master."
-        ),
-        data_rule=prompts.DATA_RULE,
-        game=prompts.data_block("game", game_text(context)),
-        beat=context.get("beat") or "Inciting",
-        memories=prompts.data_block("memories", memories) if memories else "(nothing yet)",
-        word_limit=context.get("word_limit") or 180,
-        intensity=context.get("intensity") or 1.0,
-    )
-    messages = [Message(role="system", content=system)]
-    for item in context.get("recent", []):
-        if item["type"] == "Narration":
-            messages.append(Message(role="assistant", content=item["text"]))
-        else:
-            text = f"{item.get('actor') or 'player'}: {item['text']}"
-            messages.append(Message(role="user", content=prompts.data_block("earlier action", text)))
-    action = action_prompt(context["action"])
-    messages.append(Message(role="user", content=f"The acting player's character and action:\n{action}"))
-    return messages
-
-
-def action_prompt(action: dict[str, Any]) -> str:
-    """The acting character and what they do, as one data block."""
-    who = action["character"]["name"] if action.get("character") else action["actor"]
-    sheet = json.dumps(action.get("character"), ensure_ascii=False)
-    text = f"Character: {who}\nSheet: {sheet}\nAction: {action['text']}"
-    return prompts.data_block("action", text)
-
-
-def game_text(context: dict[str, Any], *, full: bool = True) -> str:
-    """World, mission, scene and objectives as the prompt shows them (content authors' text);
-    `full` adds clocks and the NPCs present (party turns)."""
-    mission = mission_prompt(context.get("mission"))
-    lines = [
-        f"World: {json.dumps(context.get('world', {}), ensure_ascii=False)[:4000]}",
-        f"Mission: {mission['mission']}",
-        f"Current scene: {json.dumps(context.get('scene'), ensure_ascii=False)}",
-        f"Objectives: {mission['objectives']}",
-    ]
-    if full:
-        lines += [f"Clocks: {mission['clocks']}", f"NPCs present: {mission['npcs']}"]
-    return "\n".join(lines)
-
-
-def mission_prompt(view: dict | None) -> dict[str, str]:
-    if not view:
-        none = "none"
-        return {"mission": "no mission is running", "objectives": none, "clocks": none, "npcs": none}
-    return {
-        "mission": f"{view['mission']['title']} ({view['status']}): {view['mission']['summary']}"[:600],
-        "objectives": "; ".join(f"{o['id']} [{o['status']}]: {o['text']}" for o in view["objectives"])
-        or "none",
-        "clocks": "; ".join(f"{c['id']} {c['label']} {c['value']}/{c['size']}" for c in view["clocks"])
-        or "none",
-        "npcs": "; ".join(
-            f"{n['id']} = {n['name']} ({n['role']}), wants: {n['agenda']}" for n in view["npcs"]
-        )
-        or "nobody",
-    }
+    def requeue(self) -> None:
+        schedule_turns(self.session_id)
 
 
 def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] | None = None) -> None:
@@ -489,7 +249,7 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
             request = ChatRequest(
                 messages=list(messages), tools=offered, seed=seed + round_no, context=context
             )
-            text, calls = _stream_with_retry(provider, request, stream)
+            text, calls = runner.stream_with_retry(provider, request, stream)
             narration.append(text)
             if not calls:
                 break
@@ -595,29 +355,6 @@ def _mark_recalled(memory_ids: list[int]) -> None:
         jobs.enqueue(
             "memory.tasks.mark_recalled", memory_ids, group="memory", cluster=settings.MEMORY_CLUSTER
         )
-
-
-def _stream_with_retry(
-    provider, request: ChatRequest, stream: broadcast.DeltaStream
-) -> tuple[str, list[ToolCall]]:
-    """One provider round. Retryable errors get exactly one more try; the preview restarts."""
-    for attempt in (1, 2):
-        parts: list[str] = []
-        calls: list[ToolCall] = []
-        try:
-            for event in provider.stream(request):
-                if isinstance(event, TextDelta):
-                    parts.append(event.text)
-                    stream.push(event.text)
-                elif isinstance(event, ToolCallEvent):
-                    calls.append(event.call)
-            return "".join(parts), calls
-        except ProviderError as exc:
-            if not exc.retryable or attempt == 2:
-                raise
-            logger.warning("narrator failed (%s); retrying once", exc)
-            stream.reset("The GM lost the thread for a moment — retrying…")
-    raise AssertionError("unreachable")
 
 
 def _fail(session: PlaySession, action_seq: int, error: str) -> None:
