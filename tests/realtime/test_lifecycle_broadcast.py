@@ -125,3 +125,25 @@ def test_each_committed_event_goes_out_once_in_seq_order(session, gm, player):
         await tab.disconnect()
 
     async_to_sync(go)()
+
+
+def test_an_open_play_page_loses_its_action_box_when_the_session_ends(session, gm):
+    """Ending a session reached open tabs as a log line only: the action box stayed, inviting an
+    action the server would refuse. The live SessionEnded swaps it for the ended notice, and a
+    live SessionResumed asks for a reload (the action box needs a fresh idempotency key)."""
+    from campaigns.models import Event
+    from realtime import broadcast
+    from realtime.apps import session_events_by_seq
+
+    _end(session, gm)
+    ended = session_events_by_seq(session.pk, [Event.objects.get(session=session, type="SessionEnded").seq])
+    html = broadcast.render_event(ended[0])
+    assert 'id="act-area"' in html and 'hx-swap-oob="true"' in html
+    assert "This session has ended." in html and 'id="action-form"' not in html
+
+    _resume(session, gm)
+    resumed = session_events_by_seq(
+        session.pk, [Event.objects.get(session=session, type="SessionResumed").seq]
+    )
+    html = broadcast.render_event(resumed[0])
+    assert 'id="notice"' in html and "Reload the page" in html
