@@ -26,6 +26,7 @@ from pgvector.django import CosineDistance
 from campaigns.errors import Invalid
 from campaigns.models import Membership
 from campaigns.selectors import membership_get
+from gtw_site import telemetry
 from gtw_site.providers import ProviderError
 from gtw_site.text import check_storable
 from memory import ranking
@@ -134,8 +135,9 @@ def embed_query(query: str) -> list[float] | None:
 
 
 def embed_query_async(query: str) -> Future:
-    """`embed_query` in a thread; the future's result goes to `recall_for_player(vector=…)`."""
-    return _embed_pool.submit(embed_query, query)
+    """`embed_query` in a thread; the future's result goes to `recall_for_player(vector=…)`.
+    The embedder's telemetry row is recorded by whoever takes the result, on their connection."""
+    return telemetry.in_thread(_embed_pool, embed_query, query)
 
 
 def mark_recalled(memory_ids: list[int]) -> None:
@@ -186,7 +188,7 @@ def search_scoped(
     embedding = None
     if mode in ("hybrid", "vector") and vector is None:
         # The query's embedding (ONNX releases the GIL) while the keyword search runs.
-        embedding = _embed_pool.submit(embed_query, query)
+        embedding = telemetry.in_thread(_embed_pool, embed_query, query)
     keyword_ids: list[int] = []
     if mode in ("hybrid", "keyword"):
         tsquery = KeywordQuery(query)

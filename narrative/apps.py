@@ -66,6 +66,6 @@ def warm_worker(sender, proc_name=None, **kwargs):
     from memory.embeddings import registry
 
     try:
-        registry.get().embed(["warm up"])
+        registry.EMBEDDER.build("embedder").embed(["warm up"])  # no telemetry row: not a player's call
     except ProviderError as exc:
         logger.warning("could not warm the embedder in %s: %s", proc_name, exc)

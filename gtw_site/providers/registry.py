@@ -26,7 +26,9 @@ and then, for free:
   the `Choice`, so every adapter of the kind is built with the same limit;
 - telemetry on every call: `get(role)` wraps the adapter in `Recorded`, which writes one
   ProviderCall row (role, provider, model, latency, tokens, ok/error) per call named in
-  `calls` — a plain call, or a stream whose events are yielded through.
+  `calls` — a plain call, or a stream whose events are yielded through. A call made on a
+  worker pool is submitted with `gtw_site.telemetry.in_thread`, so its row is written by the
+  thread that takes the result, on that thread's connection and transaction.
 
 Adding a provider to a kind = one adapter module + one line in `providers` + its contract test.
 Pure of Django itself; telemetry rows go through gtw_site.telemetry.

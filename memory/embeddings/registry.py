@@ -55,11 +55,9 @@ EMBEDDER = Registry(
         choice.conf["model_dir"],
         choice.conf["openai_model"],
     ),
+    # One row per embed call. Calls made on a worker pool (a turn's query embedding) go through
+    # gtw_site.telemetry.in_thread, so their rows are written by the thread that takes the result.
     calls={"embed": CALL},
-    # No rows yet: a turn embeds its query on the recall thread pool (memory.retrieval), where a
-    # row would open a database connection per pool thread and commit outside the caller's
-    # transaction. Turn this on once telemetry writes are safe off the request thread.
-    telemetry=False,
 )
 
 # The same dict the registry reads: `EMBEDDERS["name"] = "module:Class"` registers an embedder.

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import connection
 
 from campaigns.models import Character, Event, PlaySession
+from gtw_site import telemetry
 from gtw_site.trace import mark
 from narrative import engine
 
@@ -35,7 +36,8 @@ def build_context(
     campaign = session.campaign
     recall = None
     if query is not None and not connection.in_atomic_block:
-        recall = _recall_pool.submit(_recall_in_thread, campaign.pk, action, query, vector)
+        # Its provider rows (the query embedding) come back with the result, to this thread.
+        recall = telemetry.in_thread(_recall_pool, _recall_in_thread, campaign.pk, action, query, vector)
     pack = campaign.pack.data
     character = Character.objects.filter(campaign=campaign, owner_id=action.actor_id).first()
     recent = (

@@ -32,7 +32,7 @@ from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid, RateLimited
 from campaigns.models import Event, Membership, PlaySession
 from campaigns.selectors import session_actor_get, session_membership_get
-from gtw_site import busy, jobs
+from gtw_site import busy, jobs, telemetry
 from gtw_site.providers import ProviderError
 from gtw_site.ratelimit import rate_check
 from gtw_site.text import check_storable
@@ -224,7 +224,21 @@ class PartyTurns(runner.Turns):
 
 
 def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] | None = None) -> None:
-    """Narrate one pending action. Caller holds the session's turn lock."""
+    """Narrate one pending action. Caller holds the session's turn lock.
+
+    The turn's provider rows (query embedding, narrator, aside, recap) are written when it is
+    done, so nothing but the turn's own work stands before its first delta."""
+    with telemetry.deferred():
+        try:
+            _run_turn(session, action_seq, vectors)
+        finally:
+            # A prefetched embedding the turn did not use still leaves its row (taken once).
+            for future in (vectors or {}).values():
+                if future.done() and not future.cancelled():
+                    future.exception()
+
+
+def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] | None) -> None:
     mark("turn.started")
     action = Event.objects.select_related("actor").get(session=session, seq=action_seq)
     context = build_context(session, action, vectors)
