@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone
 
 from campaigns.errors import Forbidden, NotFound
-from campaigns.models import Campaign, Character, Event, Membership, PlaySession
+from campaigns.models import Campaign, Character, Event, Invite, Membership, PlaySession
 
 
 def campaign_list(*, viewer) -> list[Campaign]:
@@ -131,3 +135,51 @@ def party_context(session_id: int, online: list[str]) -> dict:
         ],
         "oob": True,
     }
+
+
+# The longest code invite_create makes is 22 characters; the column holds 40. A longer one (or one
+# with a NUL, which PostgreSQL cannot even compare) is not looked up: it is simply unknown.
+INVITE_CODE_MAX = 40
+
+
+@dataclass(frozen=True)
+class InvitePreview:
+    """What the invite page may say before anyone clicks Accept. `state` is one of "unknown",
+    "used", "expired", "member" (the viewer already belongs to the campaign) or "open". An
+    unknown code carries nothing about any campaign."""
+
+    state: str
+    campaign_id: int | None = None
+    campaign_name: str = ""
+    gm_name: str = ""
+    role: str = ""
+    expires_at: datetime | None = None
+
+
+def invite_preview(*, code: str, viewer) -> InvitePreview:
+    if not code or len(code) > INVITE_CODE_MAX or "\x00" in code:
+        return InvitePreview(state="unknown")
+    try:
+        code.encode("utf-8")
+    except UnicodeEncodeError:
+        return InvitePreview(state="unknown")
+    invite = Invite.objects.select_related("campaign", "created_by").filter(code=code).first()
+    if invite is None:
+        return InvitePreview(state="unknown")
+    members = Membership.objects.filter(campaign_id=invite.campaign_id)
+    if viewer.is_authenticated and members.filter(user=viewer).exists():
+        state = "member"
+    elif invite.used_at is not None:
+        state = "used"
+    elif invite.expires_at <= timezone.now():
+        state = "expired"
+    else:
+        state = "open"
+    return InvitePreview(
+        state=state,
+        campaign_id=invite.campaign_id,
+        campaign_name=invite.campaign.name,
+        gm_name=invite.created_by.username,
+        role=invite.get_role_display(),
+        expires_at=invite.expires_at,
+    )

@@ -6,6 +6,7 @@ import contextlib
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -92,14 +93,23 @@ def invite_create(request, campaign_id: int):
     return render(request, "campaigns/campaign.html#invite-link", {"invite": invite, "invite_url": url})
 
 
-@login_required
+# The invite page's status for each state of its code: a dead link says so before any click.
+_INVITE_STATUS = {"unknown": 404, "used": 410, "expired": 410, "member": 200, "open": 200}
+
+
 @require_http_methods(["GET", "POST"])
 def invite_accept(request, code: str):
-    if request.method == "POST":
+    """Open to visitors who are not signed in (they get Sign in / Create an account links that
+    bring them back here); Accept itself needs an account."""
+    preview = selectors.invite_preview(code=code, viewer=request.user)
+    if request.method == "POST" and preview.state == "open":
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
         membership = services.invite_accept(code=code, user=request.user)
         messages.success(request, f"Welcome to {membership.campaign.name}! Create your character to play.")
         return redirect("campaign_detail", membership.campaign_id)
-    return render(request, "campaigns/invite.html", {"code": code})
+    context = {"invite": preview, "next": request.path if preview.state == "open" else ""}
+    return render(request, "campaigns/invite.html", context, status=_INVITE_STATUS[preview.state])
 
 
 @login_required
