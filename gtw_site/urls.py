@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from campaigns import views
 from gtw_site import accounts
@@ -12,6 +14,7 @@ from narrative.play import play
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=True)),
     path("campaigns/new", views.campaign_create, name="campaign_create"),
     path("campaigns/join", views.invite_code_submit, name="invite_code_submit"),
     path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign_detail"),

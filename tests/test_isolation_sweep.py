@@ -44,7 +44,7 @@ GLOBAL_API = {
     ("get", "/api/personalities"),
 }
 # Pages that aren't about one campaign (the outsider's own dashboard, sign-in, content install…).
-GLOBAL_PAGES = {"", "healthz", "campaigns/new", "campaigns/join", "account/tokens/"}
+GLOBAL_PAGES = {"", "healthz", "favicon.ico", "campaigns/new", "campaigns/join", "account/tokens/"}
 
 
 @pytest.fixture(params=["no-campaign", "gm-elsewhere"])
