@@ -103,6 +103,16 @@ class NewEvent:
     build: Callable[[int], tuple[dict[str, Any], int | None]] | None = None
     audience: list[int] | None = None
 
+    def __post_init__(self):
+        if self.audience is None and self.type in GM_ONLY_TYPES:
+            self.audience = []  # nobody but the GMs (selectors.visible_to / may_see)
+
+
+# The engine room: a refused GM tool call and why difficulty moved are for the GMs only. An
+# empty audience reaches no player on any path (the play page, the events API, the socket, the
+# memory), while the GMs see every event.
+GM_ONLY_TYPES = frozenset({"ToolRefused", "DifficultyAdjusted"})
+
 
 @dataclass
 class AppendResult:

@@ -119,12 +119,20 @@ def register_panel(*, event_types: Iterable[str], context: Callable[[dict], dict
 
 
 def last_panel_seq(events: Iterable) -> int | None:
-    """The batch's last event that changes the mission panel: the panel rides on it alone."""
-    return max((e.seq for e in events if e.type in _panel.event_types), default=None)
+    """Which event of a batch that changes the mission panel carries the panel: its last
+    panel-changing event that everyone sees, else its last event everyone sees (a GM-only
+    difficulty change after a roll, or a whisper, would take the panel from the rest of the
+    table), else its last panel-changing event."""
+    events = list(events)
+    changing = [e.seq for e in events if e.type in _panel.event_types]
+    if not changing:
+        return None
+    public = [e.seq for e in events if e.audience is None]
+    return max([s for s in changing if s in public] or public or changing)
 
 
 def panel_for(event, state: dict, last_engine_seq: int | None) -> dict | None:
-    if event.type not in _panel.event_types or event.seq != last_engine_seq:
+    if last_engine_seq is None or event.seq != last_engine_seq:
         return None
     return _panel.context(state)
 
