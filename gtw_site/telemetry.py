@@ -90,12 +90,15 @@ def deferred() -> Iterator[None]:
     if _held.get() is not None:
         yield
         return
-    with collecting() as rows:
-        try:
-            yield
-        finally:
-            pending = list(rows)
-    record_rows(pending)
+    pending: list[dict[str, Any]] = []
+    try:
+        with collecting() as rows:
+            try:
+                yield
+            finally:
+                pending = list(rows)
+    finally:
+        record_rows(pending)  # a block that raised still leaves its rows (a crashed turn's calls)
 
 
 class RecordedFuture(Future):

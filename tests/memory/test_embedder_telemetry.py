@@ -121,3 +121,22 @@ def test_a_turn_records_its_query_embedding_after_the_first_delta(
     # that embeds the new events after the turn commits adds its own rows after them.
     assert roles[:2] == [("embedder", True), ("narrator", True)]
     assert ("embedder", True) in roles[2:]
+
+
+@pytest.mark.django_db
+def test_a_deferred_block_that_raises_still_writes_its_rows():
+    """Regression: deferred() wrote its held rows only when the block ended normally, so a turn
+    that crashed (an unexpected exception, not a ProviderError) lost the telemetry of every call
+    it had made, failed ones included."""
+    from gtw_site import telemetry
+
+    before = ProviderCall.objects.count()
+    with pytest.raises(RuntimeError), telemetry.deferred():
+        telemetry.record_call(
+            role="narrator", provider="fake", model="m", latency_ms=3.0, ok=False, error="x"
+        )
+        assert ProviderCall.objects.count() == before  # held, not written yet
+        raise RuntimeError("the turn crashed")
+    row = ProviderCall.objects.order_by("-pk").first()
+    assert ProviderCall.objects.count() == before + 1
+    assert (row.role, row.provider, row.ok) == ("narrator", "fake", False)
