@@ -3,7 +3,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jsonschema
@@ -381,14 +380,13 @@ def test_text_streams_word_by_word():
     assert all(d.endswith((" ", "\n")) for d in deltas[:-1])
 
 
-def test_zero_delay_is_fast_and_delay_paces_the_stream(monkeypatch):
-    start = time.perf_counter()
-    for seed in range(50):
-        collect(ask("I try to hack the airlock panel", seed=seed))
-    assert time.perf_counter() - start < 2.0
-
+def test_zero_delay_never_sleeps_and_delay_paces_the_stream(monkeypatch):
     sleeps = []
     monkeypatch.setattr(offline_narrator.time, "sleep", sleeps.append)
+    for seed in range(50):
+        collect(ask("I try to hack the airlock panel", seed=seed))
+    assert sleeps == []
+
     events = collect(ask("I look around"), OfflineNarrator(word_delay_s=0.05))[2]
     deltas = [e for e in events if isinstance(e, TextDelta)]
     assert sleeps == [0.05] * (len(deltas) - 1)
