@@ -3,6 +3,7 @@ from ninja import Router, Status
 from campaigns import selectors, services
 from campaigns.branching import campaign_branch
 from campaigns.links import invite_url
+from campaigns.scheduling.api import router as scheduling_router
 from campaigns.schemas import (
     AcceptOut,
     ActionOut,
@@ -20,6 +21,8 @@ from campaigns.schemas import (
 )
 
 router = Router(tags=["campaigns"])
+# The campaign calendar: /campaigns/{campaign_id}/schedules… (campaigns/scheduling/api.py).
+router.add_router("", scheduling_router)
 
 
 @router.get("/campaigns", response=list[CampaignOut])

@@ -26,12 +26,16 @@ urlpatterns = [
     path("invite/<str:code>/", views.invite_accept, name="invite_accept"),
     path("sessions/<int:session_id>/play/", play, name="play"),
     path("", include("campaigns.stage.urls")),  # the stage page, fireteam and alliance forms
+    path("", include("campaigns.scheduling.urls")),  # schedules, feed links, the ICS feed
     path("sessions/<int:session_id>/resume", views.session_resume, name="session_resume"),
     path("sessions/<int:session_id>/end", views.session_end, name="session_end"),
     path("sessions/<int:session_id>/branch", views.session_branch, name="session_branch"),
     path("sessions/<int:session_id>/mission", engine_views.mission_start, name="session_mission"),
     path("sessions/<int:session_id>/beat", engine_views.beat_set, name="session_beat"),
     path("sessions/<int:session_id>/override", engine_views.mission_override, name="session_override"),
+    path("sessions/<int:session_id>/mission/retry", engine_views.mission_retry, name="session_mission_retry"),
+    path("sessions/<int:session_id>/mission/next", engine_views.mission_next, name="session_mission_next"),
+    path("sessions/<int:session_id>/mission/free-play", engine_views.free_play, name="session_free_play"),
     path("account/tokens/", views.tokens, name="tokens"),
     # Before allauth's own: the same page, saying so when no mail can be sent.
     path("accounts/password/reset/", accounts.PasswordResetView.as_view()),

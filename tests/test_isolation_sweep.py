@@ -44,7 +44,15 @@ GLOBAL_API = {
     ("get", "/api/personalities"),
 }
 # Pages that aren't about one campaign (the outsider's own dashboard, sign-in, content install…).
-GLOBAL_PAGES = {"", "healthz", "favicon.ico", "campaigns/new", "campaigns/join", "account/tokens/"}
+GLOBAL_PAGES = {
+    "",
+    "healthz",
+    "favicon.ico",
+    "campaigns/new",
+    "campaigns/join",
+    "account/tokens/",
+    "account/calendar/",
+}
 
 
 @pytest.fixture(params=["no-campaign", "gm-elsewhere"])
@@ -74,6 +82,16 @@ def world(db, content, campaign, characters, session, gm, player, outsider):
     alliance = Alliance.objects.create(campaign=campaign, name="Pact")
     memory = memory_services.memory_record(membership=player_seat, text=PRIVATE, visibility="private")[0]
     upload = MemoryImport.objects.create(campaign=campaign, created_by=player, filename=f"{SECRET}.jsonl")
+    from campaigns.scheduling import services as scheduling
+
+    schedule = scheduling.schedule_create(
+        membership=gm_seat,
+        title=f"Sessions {SECRET}",
+        start="2027-01-07T19:30",
+        time_zone="Europe/Berlin",
+        duration_minutes=180,
+        rrule="FREQ=WEEKLY",
+    )
     return {
         "campaign_id": campaign.pk,
         "session_id": session.pk,
@@ -84,6 +102,7 @@ def world(db, content, campaign, characters, session, gm, player, outsider):
         "action_seq": action.events[0].seq,
         "seq": action.events[0].seq,  # an event of the session (e.g. the dice-verify route)
         "import_id": upload.pk,  # the player's memory import
+        "schedule_id": schedule.pk,  # the campaign calendar's schedule
         "username": player.username,
         "slug": "vesper-relay",
         "code": "not-an-invite",  # an invite code is the capability itself: a wrong one is a 404

@@ -1,0 +1,34 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def ensure_upcoming_scan(**kwargs) -> None:
+    """The django-q2 Schedule that sends SessionUpcoming notices, every minute, forever: made
+    (or repaired) after every `migrate` — `gtw up` runs one at each start — and after a test
+    database is flushed. update_or_create under a fixed name: never a second one."""
+    from django_q.models import Schedule
+
+    from campaigns.scheduling.tasks import UPCOMING_FUNC, UPCOMING_SCAN
+
+    Schedule.objects.update_or_create(
+        name=UPCOMING_SCAN,
+        defaults={
+            "func": UPCOMING_FUNC,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+
+
+class SchedulingConfig(AppConfig):
+    name = "campaigns.scheduling"
+    label = "scheduling"
+    verbose_name = "Campaign calendar"
+
+    def ready(self):
+        from campaigns.scheduling.reminders import on_session_upcoming
+        from campaigns.scheduling.signals import session_upcoming
+
+        post_migrate.connect(ensure_upcoming_scan, sender=self, dispatch_uid="gtw-upcoming-scan")
+        session_upcoming.connect(on_session_upcoming, dispatch_uid="gtw-reminders")
