@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from gtw_site.providers import Usage
+from gtw_site.redact import configured, redact
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ def record_call(
                 "tokens_in": usage.tokens_in if usage else 0,
                 "tokens_out": usage.tokens_out if usage else 0,
                 "ok": ok,
-                "error": error[:500],
+                # GTW_REDACT: a vendor's error may quote the prompt back, PII and all.
+                "error": redact(error[:2000], configured().kinds)[:500] if error else "",
             }
         ]
     )

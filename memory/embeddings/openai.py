@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import openai
 
+from gtw_site import redact
 from gtw_site.providers import ProviderError, Usage, clip, error_detail, safe_url, status_error
 from memory.embeddings.base import normalise
 
@@ -35,6 +36,10 @@ class OpenAIEmbedder:
         # OpenAI takes up to 2,048 inputs per request; smaller batches keep one failure cheap.
         self.batch_size = max(1, batch_size)
         self.last_usage = Usage()
+        # GTW_REDACT: PII blanked out of every text sent (the vendor's API is remote; a server
+        # on this machine or the LAN gets the original text unless GTW_REDACT_LOCAL).
+        self._redaction = redact.configured()
+        self._outbound = self._redaction.for_destination(remote=self._is_remote())
         try:
             # max_retries=0: the caller decides on a retry from ProviderError.retryable; SDK
             # retries underneath would multiply the wait before the error surfaces.
@@ -65,7 +70,7 @@ class OpenAIEmbedder:
         return vectors
 
     def _request(self, batch: list[str]) -> tuple[list[list[float]], int]:
-        params: dict = {"model": self.model, "input": batch}
+        params: dict = {"model": self.model, "input": [redact.redact(text, self._outbound) for text in batch]}
         if self.send_dimensions:
             params["dimensions"] = self.dimensions
         # encoding_format is left to the SDK: it asks for base64 (a third of the bytes of
@@ -102,6 +107,10 @@ class OpenAIEmbedder:
     def _key_hint(self) -> str:
         return "check OPENAI_API_KEY"
 
+    def _is_remote(self) -> bool:
+        # OpenAI's API, or a gateway in front of it: text leaves the site.
+        return True
+
     def _where(self) -> str:
         return safe_url(self.base_url) if self.base_url else "the OpenAI API"  # no credentials
 
@@ -122,6 +131,10 @@ class OpenAIEmbedder:
                     provider=self.name,
                     status=429,
                 )
-            detail = error_detail(exc.body) or exc.message
+            detail = redact.redact(error_detail(exc.body) or exc.message, self._redaction.kinds)
             return status_error(self.name, status, detail, auth=self._key_hint(), model=self.model)
-        return ProviderError(f"client error: {clip(str(exc))}", retryable=False, provider=self.name)
+        return ProviderError(
+            f"client error: {clip(redact.redact(str(exc), self._redaction.kinds))}",
+            retryable=False,
+            provider=self.name,
+        )

@@ -9,6 +9,7 @@ from typing import Any
 import anthropic
 import httpx2
 
+from gtw_site import redact
 from gtw_site.providers import (
     CallDeadline,
     ProviderError,
@@ -63,6 +64,10 @@ class AnthropicChatProvider:
             )
         # Blanked out of any text a server echoes back into an error message.
         self._secrets = url_secrets(self.base_url, api_key)
+        # GTW_REDACT: PII blanked out of every message sent and out of every error message.
+        # Anthropic's API is always remote (a gateway in front of it forwards what it gets).
+        self._redaction = redact.configured()
+        self._outbound = self._redaction.for_destination(remote=True)
         self._deadline = CallDeadline(timeout)
         # max_retries=0: the turn pipeline makes its own single retry. The SDK's timeout is per
         # socket read (a `ping` every few seconds would keep a call alive for ever); the hook
@@ -149,13 +154,15 @@ class AnthropicChatProvider:
         return "".join(block.text for block in message.content if block.type == "text")
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
+        # Redacted here, where messages are serialised: every caller is covered.
+        messages = [redact.redact_message(m, self._outbound) for m in request.messages]
         # No temperature or seed: this SDK's Messages API takes neither.
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": request.max_tokens,
-            "messages": _to_anthropic(request.messages),
+            "messages": _to_anthropic(messages),
         }
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system" and m.content)
+        system = "\n\n".join(m.content for m in messages if m.role == "system" and m.content)
         if system:
             params["system"] = system
         if request.tools:
@@ -168,7 +175,10 @@ class AnthropicChatProvider:
     def _fail(self, message: str, *, retryable: bool, status: int | None = None) -> ProviderError:
         """Every error this adapter raises: players and telemetry see the text, keys never."""
         return ProviderError(
-            scrub(message, self._secrets), retryable=retryable, provider=self.name, status=status
+            redact.redact(scrub(message, self._secrets), self._redaction.kinds),
+            retryable=retryable,
+            provider=self.name,
+            status=status,
         )
 
     def _error(self, exc: anthropic.AnthropicError, *, mid_stream: bool = False) -> ProviderError:

@@ -8,6 +8,7 @@ from typing import Any
 
 import openai
 
+from gtw_site import redact
 from gtw_site.providers import (
     CallDeadline,
     ProviderError,
@@ -60,6 +61,10 @@ class OpenAIChatProvider:
         self.last_usage = Usage()
         # Blanked out of any text a server echoes back into an error message.
         self._secrets = url_secrets(self.base_url, api_key)
+        # GTW_REDACT: PII blanked out of every message sent (a local server gets the original
+        # text unless GTW_REDACT_LOCAL) and out of every error message.
+        self._redaction = redact.configured()
+        self._outbound = self._redaction.for_destination(remote=self._is_remote())
         self._deadline = CallDeadline(timeout)
         # The SDK's timeout is per socket read; this hook bounds the whole call.
         http_client = openai.DefaultHttpxClient(event_hooks={"response": [self._deadline.hook]})
@@ -137,7 +142,10 @@ class OpenAIChatProvider:
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": self.model,
-            "messages": [_to_openai(message) for message in request.messages],
+            # Redacted here, where messages are serialised: every caller is covered.
+            "messages": [
+                _to_openai(redact.redact_message(message, self._outbound)) for message in request.messages
+            ],
             self.max_tokens_param: request.max_tokens,
             "temperature": request.temperature,
         }
@@ -156,13 +164,20 @@ class OpenAIChatProvider:
     def _key_hint(self) -> str:
         return "check OPENAI_API_KEY"
 
+    def _is_remote(self) -> bool:
+        # The vendor's own API — or a gateway in front of it, which forwards what it gets.
+        return True
+
     def _where(self) -> str:
         return safe_url(self.base_url) if self.base_url else "the OpenAI API"
 
     def _fail(self, message: str, *, retryable: bool, status: int | None = None) -> ProviderError:
         """Every error this adapter raises: players and telemetry see the text, keys never."""
         return ProviderError(
-            scrub(message, self._secrets), retryable=retryable, provider=self.name, status=status
+            redact.redact(scrub(message, self._secrets), self._redaction.kinds),
+            retryable=retryable,
+            provider=self.name,
+            status=status,
         )
 
     def _error(self, exc: openai.OpenAIError, *, mid_stream: bool = False) -> ProviderError:

@@ -6,6 +6,7 @@ requests as OpenAI, minus a few options; this adapter sends only the common subs
 
 from __future__ import annotations
 
+from gtw_site import redact
 from gtw_site.providers import ProviderError, safe_url
 from narrative.llm.openai import OpenAIChatProvider
 
@@ -38,6 +39,10 @@ class OpenAICompatibleProvider(OpenAIChatProvider):
 
     # Base URLs may carry credentials (http://user:pass@host, ?api_key=…): messages show
     # only scheme, host and path.
+    def _is_remote(self) -> bool:
+        # Ollama or vLLM on this machine or the LAN keeps text on site; xAI or Gemini does not.
+        return not redact.is_local_url(self.base_url)
+
     def _key_hint(self) -> str:
         return f"check the API key configured for {safe_url(self.base_url or '')}"
 
