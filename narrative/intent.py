@@ -8,10 +8,18 @@ batch turn (narrative.turns.batch), which decides per action whether to roll, wh
 narrates; the offline narrator reads actions with the same functions, so an action judged risky
 on its own is judged risky in a beat window too.
 
-The vocabulary is the offline narrator's phrase tables (narrative.llm.offline.phrases: plain
-data). Every function is a pure function of its arguments; randomness comes in as a seeded
-`random.Random` (or, for `plan_check`, a seed whose derivation is fixed: "gtw-offline-check:<seed>",
-so a replayed beat rolls against the same difficulty).
+How an action is read (issue 13): the rules (narrative.intent_rules, with the check, talk and
+look verb tables of narrative.llm.offline.phrases and the phrases of narrative.intent_phrases)
+settle questions and talk — they never roll — and weigh verbs, telling phrases and object words;
+the local embedding model's nearest labelled examples (narrative.intent_model,
+content/intent/examples.jsonl) vote on what the words mean. The skill with the most evidence
+wins, or a no-roll kind; the attribute follows the skill and the wording. Without the model the
+rules decide alone. `gtw bench intent` measures it on a held-out set.
+
+Every function is a pure function of its arguments (the model's vote is a fixed function of the
+text); randomness comes in as a seeded `random.Random` (or, for `plan_check`, a seed whose
+derivation is fixed: "gtw-offline-check:<seed>", so a replayed beat rolls against the same
+difficulty).
 """
 
 from __future__ import annotations
@@ -22,9 +30,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from narrative import intent_model as M
+from narrative import intent_rules as R
 from narrative.llm.offline import phrases as P
 
 KINDS = ("check", "loot", "talk", "observe", "move", "rest", "act")
+READ_CHARS = 600
+EMBED_WORDS = 40
 DEFAULT_NAME = "the stranger"
 
 _PRONOUN_RE = re.compile(r"\b(?:" + "|".join(sorted(P.PRONOUNS, key=len, reverse=True)) + r")\b(?!')", re.I)
@@ -52,6 +64,9 @@ class Intent:
     task: str | None = None
     target: str = ""
     npc: tuple[str, str] | None = None
+    # The action asks something ("what made these marks?", "Ameline, who are you?"): answered
+    # from what the game knows (narrative.llm.offline), never rolled for.
+    question: bool = False
 
 
 def actor_name(name: Any, actor: Any) -> str:
@@ -102,47 +117,145 @@ def target_after(words: list[str], index: int) -> str:
     return swap_pronouns(" ".join(taken))
 
 
-def analyse(action: str, *, name: str, actor: str = "", npcs: Sequence[tuple[str, str]] = ()) -> Intent:
+_TO_GM = re.compile(r"(?:tell|ask|show|remind|describe|explain)\w* (?:me|us)\b|describe\b|explain\b")
+_SEARCH_HEADS = frozenset(
+    ("search", "searches", "searching", "check", "checks", "go", "goes", "look", "looks")
+)
+_LOOT_NOUNS = frozenset(("supplies", "pockets", "stash"))
+
+
+def _looting(lowered: list[str], text: str) -> bool:
+    """Scavenging for what can be carried off (rolled on the loot table, not as a check): a
+    looting verb leads ("scavenge the wreck"), or a search of a body, crate, locker or stash."""
+    head = lowered[0] if lowered else ""
+    if (head in P.LOOT_FORMS and head not in _LOOT_NOUNS) or _LOOT_SEARCH.search(text):
+        return True
+    return head in _SEARCH_HEADS and any(w in _LOOT_NOUNS for w in lowered)
+
+
+def _names(name: str) -> re.Pattern[str]:
+    """What an action may call an NPC by: the full name, its first word ("Captain", as before),
+    or any other part that is not a title ("Ameline" for "Sister Ameline")."""
+    parts = name.split()
+    others = [p for p in parts[1:] if len(p) > 2 and p.lower().rstrip(".") not in P.TITLES]
+    alternatives = "|".join(re.escape(p) for p in (name, parts[0], *others))
+    return re.compile(rf"\b(?:{alternatives})\b", re.I)
+
+
+def _prepare(text: str) -> str:
+    """An action as the example index sees it: lower case, its subject and fillers dropped.
+    The same function embeds the examples (narrative.intent_model) and every action. Only the
+    first EMBED_WORDS words count: a sentence's cost in the model grows with the square of its
+    length, and an action's meaning is in its opening."""
+    return " ".join(R.strip_subject(text.lower().split())[:EMBED_WORDS])
+
+
+def analyse(
+    action: str, *, name: str, actor: str = "", npcs: Sequence[tuple[str, str]] = (), model: bool = True
+) -> Intent:
     """What `action` (whitespace-normalised text) sets out to do. `name` and `actor` are the
     character's and the player's names (dropped when they lead the sentence); `npcs` are
-    (name, role) pairs the action may address."""
-    text = action.strip().strip("*")
+    (name, role) pairs the action may address. With `model` (the default) the local embedding
+    model's nearest examples vote alongside the rules; without it (or when the model cannot
+    load) the rules decide alone.
+
+    Questions and talk never roll: a question is `observe` (asked of the GM) or `talk` (asked
+    of someone, `npc` set when it is one of `npcs`), with `question` set either way."""
+    # What an action sets out to do is in its opening; a wall of text is read up to READ_CHARS
+    # (the rules' regular expressions and the model's tokens cost grows with the length).
+    text = action[:READ_CHARS].strip().strip("*")
     words = re.split(r"(?<=[.!?;])\s", text)[0].split()
-    # Drop "I try to", "Kira carefully" and the like so the verb leads.
     names = {*name.lower().split(), actor.lower()} - {"the", ""}
-    while words and (words[0].lower() in P.FILLER_SET or words[0].lower().strip(",:") in names):
-        words = words[1:]
-    lowered = [re.sub(r"[^a-z'-]", "", w.lower()) for w in words]
-    head = lowered[0] if lowered else ""
-    named = ((npc, rf"\b({re.escape(npc[0])}|{re.escape(npc[0].split()[0])})\b") for npc in npcs)
-    mentioned = next((npc for npc, pattern in named if re.search(pattern, text, re.I)), None)
+    words = R.strip_subject(words, names)
+    mentioned = next((npc for npc in npcs if npc[0] and _names(npc[0]).search(text)), None)
     task = task_phrase(words)
-    is_question = text.endswith("?")
-    is_talk = head in P.TALK or '"' in text
+    if not text:
+        return Intent("observe", task=None, target=P.FALLBACK_TARGET["wits"])
+    reading = R.read(text, names=names, npc_names=[n for n, _ in npcs])
+    if reading.vocative:
+        mentioned = next((npc for npc in npcs if npc[0] == reading.vocative), mentioned)
+    lowered = [re.sub(r"[^a-z'-]", "", w.lower()) for w in words]
     intent = None
-    if any(w in P.LOOT_FORMS for w in lowered) or _LOOT_SEARCH.search(text):
+    if reading.question:
+        # A question never rolls, unless it carries an attempt: a declared action beside it, or
+        # an attempt asked as a question ("Can I hack into the registry?").
+        npc_names = [n for n, _ in npcs]
+        attempt = "" if reading.talk else R.attempt_in_question(text, npc_names)
+        if attempt:
+            declared = R.read(attempt, names=names, npc_names=npc_names)
+            if not declared.talk and any(label in R.SKILL_READING for label in declared.scores):
+                attempt_words = R.strip_subject(attempt.split(), names)
+                found = _classify(attempt, declared, attempt_words, task_phrase(attempt_words), model=model)
+                intent = found if found.kind == "check" else None
+        if intent is None:
+            # "Tell me about the relay" asks the GM; "I ask the guard where…" asks someone.
+            to_gm = bool(_TO_GM.match(" ".join(lowered))) and not reading.vocative
+            kind = "talk" if reading.talk and not to_gm else "observe"
+            intent = Intent(kind, task=task)
+    elif not reading.talk and _looting(lowered, text):
         intent = Intent("loot", "loot", "wits", "investigation", task)
-    for table in (P.STRONG, P.WEAK):
-        for pos, w in enumerate(lowered):
-            hit = table.get(w)
-            if intent is None and hit and not is_question and (not is_talk or hit[0] == "social"):
-                intent = Intent("check", *hit, task=task, target=target_after(words, pos))
-    if intent is None:
-        kind = "act" if text else "observe"
-        if is_talk:
-            kind = "talk"
-        elif is_question or head in P.LOOK:
-            kind = "observe"
-        elif head in P.MOVE:
-            kind = "move"
-        elif head in P.REST:
-            kind = "rest"
-        intent = Intent(kind, task=task)
+    else:
+        intent = _classify(text, reading, words, task, model=model)
     intent.npc = mentioned
+    intent.question = reading.question
     if not intent.target:
         fallback = P.FALLBACK_TARGET.get(intent.category, "the problem")
         intent.target = mentioned[0] if mentioned and intent.category == "social" else fallback
     return intent
+
+
+# How much the examples' vote (summing to 1) counts against the rules' evidence
+# (narrative.intent_rules: a check verb opening the action is 1.0, a telling phrase 1.6).
+EXAMPLE_WEIGHT = 1.0
+# Talk ("I hail the cutter", quoted speech) is talk unless a social skill clearly outweighs it.
+TALK_WEIGHT = 0.7
+PLAIN_EXAMPLE_SHARE = 0.5
+# A generic verb ("take", "use", "get") says less: what it acts on says more.
+ACT_EXAMPLE_SHARE = 0.75
+CUE_FLOOR = 0.15
+VOTE_ONLY_FLOOR = 0.3
+_PLAIN_KINDS = ("observe", "move", "rest", "act")
+
+
+def _classify(text: str, reading: R.Reading, words: list[str], task: str | None, *, model: bool) -> Intent:
+    scores = dict(reading.scores)
+    # An action that opens with a plain verb ("walk", "look") and names no skill by verb or
+    # phrase is what it says: the examples' vote, which hears mostly the objects ("…to the
+    # relay core"), counts half (three quarters after a generic "take", "use", "get").
+    weight = EXAMPLE_WEIGHT
+    if reading.plain and not any(label in R.SKILL_READING for label in scores):
+        weight *= ACT_EXAMPLE_SHARE if reading.plain == "act" else PLAIN_EXAMPLE_SHARE
+    vote = M.nearest_labels(" ".join(words), _prepare) if model else None
+    for label, part in (vote or {}).items():
+        scores[label] = scores.get(label, 0.0) + weight * part
+    if vote is None and not scores:
+        # Rules alone, and no verb they know: the objects are all there is to go on
+        # ("cobble a comm unit from the drones' parts" reads as engineering).
+        scores = dict(reading.cues)
+    else:
+        # Object words tip a close call between skills the action already points at; they
+        # never make a walk to the reactor a repair.
+        for skill, bonus in reading.cues.items():
+            if scores.get(skill, 0.0) >= CUE_FLOOR:
+                scores[skill] += bonus
+    if reading.talk:
+        scores["talk"] = scores.get("talk", 0.0) + TALK_WEIGHT
+        candidates: tuple[str, ...] = ("talk", *R.SOCIAL)
+    else:
+        candidates = (*R.SKILLS, *_PLAIN_KINDS)
+    # Ties go to the earlier candidate: the same action reads the same way every time.
+    best = max(candidates, key=lambda label: scores.get(label, 0.0))
+    # With nothing the rules recognise, the examples alone must agree clearly: gibberish or an
+    # action unlike any example is a plain act, not a roll.
+    floor = 0.0 if reading.scores or reading.cues else VOTE_ONLY_FLOOR
+    if scores.get(best, 0.0) <= floor:
+        return Intent("talk" if reading.talk else "act", task=task)
+    if best not in R.SKILL_READING:
+        return Intent(best, task=task)
+    category, attribute = R.attribute_for(best, text)
+    at = reading.verb_at.get(best)
+    target = target_after(words, at) if at is not None and at < len(words) else ""
+    return Intent("check", category, attribute, best, task=task, target=target)
 
 
 def phrase_hit(text: str, phrases: Sequence[str]) -> bool:
