@@ -36,9 +36,23 @@ COMPARISONS = (">=", "<=", "==", "!=", ">", "<")
 _KEYWORD_TEXT = (
     "mission biome summary scene description go to when objective in requires hidden until complete "
     "fail reward clock size tick twist at beat text draw where npc faction role agenda on xp loot "
-    "item and or not check full flag turns turn ended succeeded failed critically active true false"
+    "item and or not check full flag turns turn ended succeeded failed critically active true false "
+    "detail knows voice pressed each"
 )
 KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+# Words added with the lore statements (scene `detail`, npc `knows` and `voice`, `when pressed`).
+# They only ever stand at the start of a statement inside a scene or npc body (or after a knows
+# line's `when`), where no name can, so the contextual lexer never takes them for a name: they
+# stay usable as names, and missions written before them (an npc called `voice`) still compile.
+# So is `each`, which only follows `turns` in a condition (`turns each >= 8`).
+SOFT_KEYWORDS = frozenset(("detail", "knows", "voice", "pressed", "each"))
+RESERVED = KEYWORDS - SOFT_KEYWORDS
+
+# Lore: what a look or a question can reveal in a scene, what an NPC knows and how they sound.
+# A fact is short enough for an NPC to say it in one line (npc_speak takes up to 300 characters).
+MAX_FACT_CHARS = 240
+MAX_VOICE_CHARS = 400
+MAX_FACTS = 24  # per scene (details) and per NPC (knows)
 
 Pos = tuple[int, int]
 

@@ -83,6 +83,8 @@ def condition(cond: dict[str, Any], parent: int = 0) -> str:
         return f"flag {cond['flag']} {cond['cmp']} {_value(cond['value'])}"
     if op == "turns":
         return f"turns {cond['cmp']} {cond['value']}"
+    if op == "turns_each":
+        return f"turns each {cond['cmp']} {cond['value']}"
     if op == "beat":
         return f"beat {cond['beat']}"
     if op == "in_scene":
@@ -119,6 +121,7 @@ def to_source(ast: dict[str, Any]) -> str:
         lines = []
         if scene["description"]:
             lines.append(f"description {_text(scene['description'], '  ')}")
+        lines.extend(f"detail {_text(detail, '  ')}" for detail in scene.get("details", ()))
         lines.extend(f"go to {m['to']} when {condition(m['when'])}" for m in scene["transitions"])
         out += ["", *_block(f"scene {scene['id']} {quote(scene['title'])}", lines)]
     for obj in ast["objectives"]:
@@ -159,8 +162,12 @@ def to_source(ast: dict[str, Any]) -> str:
             lines.append(f"role {_text(npc['role'], '  ')}")
         if npc["agenda"] is not None:
             lines.append(f"agenda {_text(npc['agenda'], '  ')}")
+        if npc.get("voice") is not None:
+            lines.append(f"voice {_text(npc['voice'], '  ')}")
         if npc["scenes"]:
             lines.append(f"in scene {', '.join(npc['scenes'])}")
+        for fact in npc.get("knows", ()):
+            lines.append(f"knows {_text(fact['text'], '  ')}" + (" when pressed" if fact["pressed"] else ""))
         out += ["", *_block(f"npc {npc['id']} {quote(npc['name'])}", lines)]
     if ast["fails"]:
         out.append("")

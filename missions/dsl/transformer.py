@@ -11,7 +11,7 @@ from typing import Any
 
 from lark import Token, Transformer
 
-from .ast import KEYWORDS, MAX_CONDITION_DEPTH, VERSION, Pos
+from .ast import MAX_CONDITION_DEPTH, RESERVED, VERSION, Pos
 from .tokens import ParseProblem, token_int, token_pos, token_string
 
 
@@ -82,7 +82,7 @@ class MissionBuilder(Transformer):
     """Inline LALR callbacks: each returns a finished node, so the parse never recurses."""
 
     def NAME(self, tok):
-        if str(tok) in KEYWORDS:
+        if str(tok) in RESERVED:
             raise ParseProblem(token_pos(tok), f"'{tok}' is a reserved word and can't be used as a name")
         return tok
 
@@ -151,6 +151,10 @@ class MissionBuilder(Transformer):
             if kind == "description":
                 if _single(node, "description", tok, f"scene '{node['id']}'"):
                     node["description"] = value[0]
+            elif kind == "detail":
+                # Lore keys are absent when unused, so a mission without them keeps its content hash.
+                node.setdefault("details", []).append(value[0])
+                node.setdefault("_details_pos", []).append(value[1])
             else:
                 node["transitions"].append(value)
         node.pop("_seen", None)
@@ -161,6 +165,9 @@ class MissionBuilder(Transformer):
 
     def description(self, c):
         return ("description", c[0], c[1])
+
+    def detail(self, c):
+        return ("detail", c[0], c[1])
 
     def go(self, c):
         return ("go", c[0], {"to": str(c[2]), "when": c[4], "_pos": {"to": token_pos(c[2])}})
@@ -315,6 +322,11 @@ class MissionBuilder(Transformer):
                     node["scenes"].append(name)
                     node["_scenes_pos"].append(pos)
                 continue
+            if kind == "knows":
+                text, pos, pressed = value
+                node.setdefault("knows", []).append({"text": text, "pressed": pressed})
+                node.setdefault("_knows_pos", []).append(pos)
+                continue
             if not _single(node, kind, tok, what):
                 continue
             if kind == "faction":
@@ -339,6 +351,16 @@ class MissionBuilder(Transformer):
 
     def npc_scenes(self, c):
         return ("scenes", c[0], c[2])
+
+    def knows(self, c):
+        text, pos = c[1]
+        return ("knows", c[0], (text, pos, len(c) > 2))
+
+    def knows_pressed(self, c):
+        return True
+
+    def voice(self, c):
+        return ("voice", c[0], c[1])
 
     # ---- fail states and rewards ------------------------------------------------------------------
     def fail(self, c):
@@ -464,6 +486,9 @@ class MissionBuilder(Transformer):
 
     def turns(self, c):
         return _cond({"op": "turns", "cmp": str(c[1]), "value": token_int(c[2])}, token_pos(c[0]))
+
+    def turns_each(self, c):
+        return _cond({"op": "turns_each", "cmp": str(c[2]), "value": token_int(c[3])}, token_pos(c[0]))
 
     def beat(self, c):
         name, pos = c[1]

@@ -18,6 +18,9 @@ from .ast import (
     CLOCK_SIZE_RANGE,
     DECK_KINDS,
     LOOT_COUNT_RANGE,
+    MAX_FACT_CHARS,
+    MAX_FACTS,
+    MAX_VOICE_CHARS,
     MAX_XP,
     WHERE_KEYS,
     DslError,
@@ -159,6 +162,8 @@ class _Checker:
 
     def scenes(self) -> None:
         for scene in self.ast["scenes"]:
+            details = scene.get("details", [])
+            self.facts(details, scene.get("_details_pos", []), f"scene '{scene['id']}'", "detail")
             for move in scene["transitions"]:
                 self.ref("scene", move["to"], self.pos(move, "to"))
                 self.condition(move["when"])
@@ -222,6 +227,40 @@ class _Checker:
         for npc in self.ast["npcs"]:
             for name, pos in zip(npc["scenes"], npc["_scenes_pos"], strict=True):
                 self.ref("scene", name, pos)
+            facts = [f["text"] for f in npc.get("knows", ())]
+            self.facts(facts, npc.get("_knows_pos", []), f"npc '{npc['id']}'", "knows")
+            voice = npc.get("voice")
+            if voice is not None:
+                pos = self.pos(npc, "id")
+                if not voice.strip():
+                    self.error(pos, f"npc '{npc['id']}' has an empty 'voice': describe how they speak")
+                elif len(voice) > MAX_VOICE_CHARS:
+                    self.error(
+                        pos,
+                        f"npc '{npc['id']}' has a 'voice' of {len(voice)} characters "
+                        f"(the limit is {MAX_VOICE_CHARS})",
+                    )
+
+    def facts(self, facts: list[str], positions: list[Pos], where: str, word: str) -> None:
+        """Scene `detail` and npc `knows` lines: said aloud one at a time, so each is a short,
+        non-empty line of its own."""
+        seen: dict[str, int] = {}
+        for n, (fact, pos) in enumerate(zip(facts, positions, strict=True)):
+            key = " ".join(fact.lower().split())
+            if not key:
+                self.error(pos, f"{where} has an empty '{word}' line")
+            elif len(fact) > MAX_FACT_CHARS:
+                self.error(
+                    pos,
+                    f"{where} has a '{word}' line of {len(fact)} characters (the limit is "
+                    f"{MAX_FACT_CHARS}): split it into shorter facts",
+                )
+            elif key in seen:
+                self.error(pos, f"{where} has the same '{word}' line twice (first on line {seen[key]})")
+            else:
+                seen[key] = pos[0]
+            if n == MAX_FACTS:
+                self.error(pos, f"{where} has more than {MAX_FACTS} '{word}' lines")
 
     def fails(self) -> None:
         for fail in self.ast["fails"]:

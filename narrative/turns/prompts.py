@@ -70,7 +70,34 @@ def game_text(context: dict[str, Any], *, full: bool = True) -> str:
     ]
     if full:
         lines += [f"Clocks: {mission['clocks']}", f"NPCs present: {mission['npcs']}"]
+        lines += lore_lines(context.get("lore"), context.get("mission"))
     return "\n".join(lines)
+
+
+def lore_lines(lore: Any, view: dict | None) -> list[str]:
+    """The scene's details and what the NPCs present know (mission `detail` / `knows` / `voice`
+    lines): what a question is answered from. An NPC tells a `when pressed` fact only when
+    pushed; the prompt says so."""
+    if not isinstance(lore, dict):
+        return []
+    names = {n["id"]: n["name"] for n in (view or {}).get("npcs", []) if isinstance(n, dict) and "id" in n}
+    lines = []
+    details = [d for d in lore.get("details") or [] if isinstance(d, str)]
+    if details:
+        lines.append("Scene details (tell them when a player looks or asks): " + " | ".join(details)[:2000])
+    for npc in lore.get("npcs") or []:
+        if not isinstance(npc, dict):
+            continue
+        name = names.get(npc.get("id"), npc.get("id"))
+        facts = [
+            k["text"] + (" (only when pressed)" if k.get("pressed") else "")
+            for k in npc.get("knows") or []
+            if isinstance(k, dict) and isinstance(k.get("text"), str)
+        ]
+        voice = f" Voice: {npc['voice']}." if isinstance(npc.get("voice"), str) else ""
+        if facts or voice:
+            lines.append(f"{name} knows: " + " | ".join(facts)[:1500] + voice)
+    return lines
 
 
 def mission_prompt(view: dict | None) -> dict[str, str]:

@@ -376,7 +376,12 @@ def valid_asts(draw) -> dict:
     ]
     return {
         "version": 1,
-        "slug": draw(st.from_regex(r"[a-z][a-z0-9]{0,5}(-[a-z0-9]{1,4}){0,2}", fullmatch=True)),
+        # Not a keyword ("at", "to", ...): a reserved word is no mission id.
+        "slug": draw(
+            st.from_regex(r"[a-z][a-z0-9]{0,5}(-[a-z0-9]{1,4}){0,2}", fullmatch=True).filter(
+                lambda s: s not in KEYWORDS
+            )
+        ),
         "title": draw(_texts),
         "biome": draw(st.sampled_from(["derelict-station", "ice-moon", "jungle-world", "gas-giant"])),
         "summary": draw(_texts),
