@@ -22,8 +22,12 @@ passes always reach the fixpoint):
 
 Event conditions (`check ...`, `turn ended`) hold while the event is being settled, and only in the
 scene where it happened: a check that moves the party on can't also complete the next scene's
-objective. Rewards are granted once each (objective rewards on completion, the mission's on
-completion of the mission). Once the mission is complete or failed, every event is ignored.
+objective. `turn ended` is the end of a turn that *took time* (`TurnEnded` with `took_time`, true
+when absent): a question or a word with someone ends a turn without moving the mission's clocks or
+its `turns` count. A clock that rises to one step short of full says so (a `ClockWarning` effect)
+so the table is warned before it fills. Rewards are granted once each (objective rewards on
+completion, the mission's on completion of the mission). Once the mission is complete or failed,
+every event is ignored.
 
 Nothing here is random today; `rng` is injected so rules that roll can be added without changing
 the signature (callers seed it from the event, so replays stay identical).
@@ -150,6 +154,8 @@ def holds(ix: _Index, cond: dict[str, Any], state: dict[str, Any], event: _Event
         return type(value) is int and type(wanted) is int and _CMP[cond["cmp"]](value, wanted)
     if op == "turns":
         return _CMP[cond["cmp"]](state["turns"], cond["value"])
+    if op == "turns_each":
+        return _CMP[cond["cmp"]](turns_each(state), cond["value"])
     if op == "beat":
         return state["beat"] == cond["beat"]
     if op == "in_scene":
@@ -217,7 +223,17 @@ def _apply(ix: _Index, state: dict[str, Any], event: dict[str, Any], effects: li
         attr = attribute.lower() if isinstance(attribute, str) else None
         return _Event(here, check=(skill.lower(), attr, outcome))
     if kind == "TurnEnded":
+        took_time = event.get("took_time", True)
+        if not isinstance(took_time, bool):
+            return None
+        if not took_time:  # a question or talk: the mission's time stands still
+            return _Event(here)
         state["turns"] += 1
+        actors = event.get("actors")
+        if isinstance(actors, list):
+            counts = state.setdefault("turns_by", {})
+            for actor in {str(a) for a in actors if isinstance(a, int | str) and not isinstance(a, bool)}:
+                counts[actor] = counts.get(actor, 0) + 1
         return _Event(here, turn_ended=True)
     if kind == "SetFlag":
         name, value = event.get("name"), event.get("value")
@@ -279,6 +295,7 @@ def _override(ix: _Index, state: dict[str, Any], event: dict[str, Any], effects:
             return None
         state["clocks"][cid] = new
         effects.append(_clock_effect(clock, new, new - old))
+        _warn(ix, clock, old, new, effects)
         return _Event(here)
     if isinstance(sid, str) and sid in ix.scenes and sid != here:
         state["scene"] = sid
@@ -297,6 +314,62 @@ def _clock_effect(clock: dict[str, Any], value: int, by: int) -> dict[str, Any]:
         "by": by,
         "full": value >= clock["size"],
     }
+
+
+def turns_each(state: dict[str, Any]) -> int:
+    """`turns each`: the fewest turns that took time any one actor has had — counting only those
+    who have acted at all (a player who never acts can't hold the mission still). 0 before anyone
+    has acted, or for logs from before `TurnEnded` named its actors."""
+    counts = [n for n in (state.get("turns_by") or {}).values() if isinstance(n, int)]
+    return min(counts) if counts else 0
+
+
+def _mentions_full(cond: dict[str, Any] | None, clock: dict[str, Any]) -> bool:
+    """Whether `cond` reads the clock at full (`clock c full`, or a comparison only its last
+    segment satisfies, like `clock c >= size`)."""
+    if not isinstance(cond, dict):
+        return False
+    op = cond.get("op")
+    if op in ("and", "or"):
+        return any(_mentions_full(a, clock) for a in cond["args"])
+    if op == "not":
+        return _mentions_full(cond["arg"], clock)
+    if cond.get("clock") != clock["id"]:
+        return False
+    if op == "clock_full":
+        return True
+    if op == "clock":
+        size, value = clock["size"], cond["value"]
+        return _CMP[cond["cmp"]](size, value) and not _CMP[cond["cmp"]](size - 1, value)
+    return False
+
+
+def stakes(ast: dict[str, Any], clock_id: str) -> list[str]:
+    """What filling `clock_id` can end: the texts of the fail states (and the objectives whose
+    `fail when`) that read it at full. Empty when nothing fails on it."""
+    clock = next((c for c in ast["clocks"] if c["id"] == clock_id), None)
+    if clock is None:
+        return []
+    found = [f["text"] for f in ast["fails"] if _mentions_full(f["when"], clock)]
+    found += [
+        f"Objective lost: {o['text']}" for o in ast["objectives"] if _mentions_full(o["fail_when"], clock)
+    ]
+    return found
+
+
+def _warn(ix: _Index, clock: dict[str, Any], old: int, new: int, effects: list[dict]) -> None:
+    """One step before full (rising to it), the table is warned: a ClockWarning effect."""
+    if old < clock["size"] - 1 <= new < clock["size"]:
+        effects.append(
+            {
+                "type": "ClockWarning",
+                "clock": clock["id"],
+                "label": clock["label"],
+                "value": new,
+                "size": clock["size"],
+                "stakes": stakes(ix.ast, clock["id"]),
+            }
+        )
 
 
 def pass_limit(ast: dict[str, Any]) -> int:
@@ -354,6 +427,7 @@ def _settle(
                 if new != old:
                     state["clocks"][clock["id"]] = new
                     effects.append(_clock_effect(clock, new, new - old))
+                    _warn(ix, clock, old, new, effects)
                     changed = True
             was_true[i] = now
         scene = ix.scenes.get(state["scene"])
@@ -427,11 +501,14 @@ def describe(ast: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     """What the narrator prompt and the UI show: the scene, visible objectives, clocks, NPCs present."""
     ix = _Index(ast)
     scene = ix.scenes.get(state["scene"]) or {"id": state["scene"], "title": "", "description": ""}
+    ended = state["status"] != "active"
     objectives = []
     for obj in ast["objectives"]:
         status = state["objectives"].get(obj["id"], "hidden")
         if status == "hidden":
             continue
+        if ended and status == "active":
+            status = "unfinished"  # the mission is over: nothing is open any more
         objectives.append(
             {
                 "id": obj["id"],
@@ -441,6 +518,10 @@ def describe(ast: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
                 "blocked_by": [r for r in obj["requires"] if state["objectives"].get(r) != "complete"],
             }
         )
+    clocks = [
+        {"id": c["id"], "label": c["label"], "value": state["clocks"].get(c["id"], 0), "size": c["size"]}
+        for c in ast["clocks"]
+    ]
     return {
         "mission": {
             "slug": ast["slug"],
@@ -451,10 +532,10 @@ def describe(ast: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         "status": state["status"],
         "scene": {"id": scene["id"], "title": scene["title"], "description": scene["description"]},
         "objectives": objectives,
-        "clocks": [
-            {"id": c["id"], "label": c["label"], "value": state["clocks"].get(c["id"], 0), "size": c["size"]}
-            for c in ast["clocks"]
-        ],
+        "clocks": clocks,
+        # A clock that can end something stands one step from full: say so before it fills.
+        "at_risk": not ended and any(c["value"] >= c["size"] - 1 and stakes(ast, c["id"]) for c in clocks),
+        "ending": _ending(ast, state),
         "npcs": [
             {
                 "id": n["id"],
@@ -468,4 +549,15 @@ def describe(ast: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
         ],
         "beat": state["beat"],
         "turns": state["turns"],
+        "turns_each": turns_each(state),
     }
+
+
+def _ending(ast: dict[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
+    """How the mission ended (None while it runs): the outcome and what the table reads."""
+    if state["status"] == "complete":
+        return {"outcome": "complete", "text": f"{ast['title']}: every goal is met."}
+    if state["status"] == "failed":
+        fail = next((f for f in ast["fails"] if f["id"] == state.get("ended_by")), None)
+        return {"outcome": "failed", "text": fail["text"] if fail else "The mission is lost."}
+    return None

@@ -8,11 +8,13 @@ generated from the OpenAPI schema keep working)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ninja import Body, Router, Schema, Status
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from campaigns.errors import Invalid
 from campaigns.models import PersonalityPreset
 from campaigns.selectors import session_gm_get, session_membership_get
 from gtw_site.ratelimit import rate_check
@@ -49,6 +51,13 @@ class GameOut(Schema):
     beat: str
     beat_label: str
     initiative: dict[str, Any] | None
+    # The GM set the mission aside after it ended (or during it): play goes on with no mission.
+    free_play: bool = False
+
+
+class MissionNextIn(Schema):
+    # One of the other missions of the campaign's pack; without it, the one after the current.
+    slug: str | None = Field(default=None, max_length=80)
 
 
 class BeatIn(Schema):
@@ -88,6 +97,7 @@ def _game(session) -> dict:
         "beat": beat,
         "beat_label": director.BEAT_LABELS.get(beat, beat),
         "initiative": state.get("initiative"),
+        "free_play": engine.free_play_on(state),
     }
 
 
@@ -116,6 +126,50 @@ def mission_override(request, session_id: int, data: OverrideIn):
     rate_check(scope="gm_control", ident=request.user.pk)
     change = override_from_fields({k: v for k, v in data.dict().items() if v is not None})
     engine.gm_override(session=session, actor_id=request.user.pk, change=change)
+    session.refresh_from_db()
+    return _game(session)
+
+
+@router.post("/sessions/{session_id}/mission/retry", response=GameOut, operation_id="mission_retry")
+def mission_retry(request, session_id: int):
+    """After a mission's end (or at any time): play it again from the start. GM only."""
+    session = session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
+    engine.mission_retry(session=session, actor_id=request.user.pk)
+    session.refresh_from_db()
+    return _game(session)
+
+
+@router.post("/sessions/{session_id}/mission/next", response=GameOut, operation_id="mission_next")
+def mission_next(request, session_id: int):
+    """Start another mission of the campaign's pack: the JSON body's `{"slug": ...}` (one of
+    `MissionNextIn`), or with no (JSON) body the one after the current mission. GM only."""
+    session = session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
+    slug = _next_slug(request.body) if request.content_type == "application/json" else None
+    engine.mission_next(session=session, actor_id=request.user.pk, slug=slug)
+    session.refresh_from_db()
+    return _game(session)
+
+
+def _next_slug(body: bytes) -> str | None:
+    """The optional body of "next mission", read after the GM check (so a player or an outsider
+    learns nothing from a malformed one)."""
+    if not body.strip():
+        return None
+    try:
+        data = MissionNextIn.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as exc:
+        raise Invalid('The body is optional; when given, it is {"slug": "<mission id>"}.') from exc
+    return data.slug
+
+
+@router.post("/sessions/{session_id}/mission/free-play", response=GameOut, operation_id="mission_free_play")
+def mission_free_play(request, session_id: int):
+    """Set the mission aside: the story goes on with no mission until one starts. GM only."""
+    session = session_gm_get(viewer=request.user, session_id=session_id)
+    rate_check(scope="gm_control", ident=request.user.pk)
+    engine.free_play(session=session, actor_id=request.user.pk)
     session.refresh_from_db()
     return _game(session)
 

@@ -13,7 +13,7 @@ from campaigns import selectors
 from campaigns.models import Event, Membership, PlaySession
 from memory.summaries import latest_recap
 from missions.services import missions_latest
-from narrative.engine import mission_ast, panel_context
+from narrative.engine import mission_ast, pack_missions, panel_context
 from realtime.crdt import shared_docs_for
 
 
@@ -28,6 +28,10 @@ def _game_panel(session: PlaySession, membership: Membership) -> dict:
         "panel_mission_slug": ref.get("slug"),
         # The GM may override hidden objectives too, so list them all from the mission.
         "mission_objectives": ast["objectives"] if ast and is_gm else [],
+        # The GM's "next mission" choice after a mission's end: the pack's other missions.
+        "next_missions": [m for m in pack_missions(session.campaign) if m.slug != ref.get("slug")]
+        if is_gm
+        else [],
     }
 
 

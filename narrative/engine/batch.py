@@ -68,8 +68,8 @@ class Batch:
     def feed(self, game_event: dict) -> list[dict]:
         """Run one game event through the mission runtime; append an event per effect."""
         ast = self.rules.mission_ast
-        if ast is None or self.mission_state is None:
-            return []
+        if ast is None or self.mission_state is None or self.mission_state.get("closed"):
+            return []  # no mission, or the GM set it aside (free play)
         rng = random.Random(self.rules.seed(self.next_seq))
         new_state, effects = runtime.step(ast, self.mission_state, game_event, rng)
         if new_state != self.mission_state:
@@ -145,9 +145,10 @@ class Batch:
                     "levels_gained": gained,
                 }
             )
-        holder = next((c for c in self.rules.characters if c.owner_id == self.actor_id), None) or (
-            self.rules.characters[0] if self.rules.characters else None
-        )
+        # A mission's or objective's reward is the party's: its items go to the shared stash
+        # (engine.inventory.grants), its XP to every character; each level gained is an event
+        # of its own that everyone sees.
+        self._tally(xp, items, party)
         self.add(
             "RewardGranted",
             {
@@ -155,11 +156,44 @@ class Batch:
                 "xp": xp,
                 "party": party,
                 "items": items,
-                "holder": {"character_id": holder.id, "name": holder.name} if holder and items else None,
+                "to": "party",
+                "holder": None,
+                "level_events": True,
                 "loot_tables": payload.get("loot", []),
             },
             seeded=True,
         )
+        for member in party:
+            if member["levels_gained"]:
+                self.add(
+                    "LevelGained",
+                    {
+                        "character_id": member["character_id"],
+                        "character": member["name"],
+                        "level": member["level"],
+                        "from_level": member["level"] - member["levels_gained"],
+                        "xp": member["xp"],
+                    },
+                )
+
+    def _tally(self, xp: int, items: list[dict], party: list[dict]) -> None:
+        """What the mission has earned so far, kept in its state (`earned`) for the mission-end
+        panel: the XP each character got, the loot, who levelled up. The runtime ignores it."""
+        if not self.mission_state:
+            return
+        earned = dict(self.mission_state.get("earned") or {"xp": 0, "items": [], "levels": []})
+        found = {i["item"]: i["qty"] for i in earned.get("items", [])}
+        for item in items:
+            found[item["item"]] = found.get(item["item"], 0) + item["qty"]
+        levels = {m["name"]: m["level"] for m in earned.get("levels", [])}
+        levels.update({m["name"]: m["level"] for m in party if m["levels_gained"]})
+        earned = {
+            "xp": int(earned.get("xp", 0)) + xp,
+            "items": [{"item": k, "qty": v} for k, v in sorted(found.items())],
+            "levels": [{"name": k, "level": v} for k, v in sorted(levels.items())],
+        }
+        self.mission_state = {**self.mission_state, "earned": earned}
+        self._mission_changed = True
 
     def current_xp(self) -> dict[int, int]:
         """Character id -> XP now. The rules were loaded before the session lock, so their XP
@@ -340,26 +374,70 @@ class Batch:
         self._statuses_changed = True
         return spec
 
-    def status_tick(self) -> None:
-        """A turn passed: durations run down; what ran out is an event."""
+    def status_tick(self, character_id: int | None = None, *, fresh: frozenset[str] = frozenset()) -> None:
+        """`character_id`'s turn passed: their statuses run down one turn (a status lasts N of
+        *that character's* turns, never another player's); what ran out is an event. `fresh`:
+        the names applied to them during this very turn, which start counting from their next.
+        Without a character, a round that was everyone's: every character's statuses run down."""
+        if character_id is None:
+            for key in sorted(self.statuses, key=lambda k: int(k) if k.isdigit() else 0):
+                if key.isdigit():
+                    self.status_tick(int(key))
+            return
         names = {c.id: c.name for c in self.rules.characters}
-        for key in sorted(self.statuses):
-            if not self.statuses[key]:
+        key = str(character_id)
+        if not self.statuses.get(key):
+            return
+        kept, expired = [], []
+        for effect in status.effects_from_list(self.statuses[key]):
+            if effect.name in fresh:
+                kept.append(effect)
                 continue
-            remaining, expired = status.tick(status.effects_from_list(self.statuses[key]))
-            self.statuses[key] = status.effects_to_list(remaining)
-            self._statuses_changed = True
-            for effect in expired:
-                label = self.rules.statuses.get(effect.name, {}).get("label", effect.name)
-                self.add(
-                    "StatusExpired",
-                    {
-                        "character_id": int(key),
-                        "character": names.get(int(key)),
-                        "name": effect.name,
-                        "label": label,
-                    },
-                )
+            left, gone = status.tick([effect])
+            kept += left
+            expired += gone
+        self.statuses[key] = status.effects_to_list(kept)
+        self._statuses_changed = True
+        for effect in expired:
+            label = self.rules.statuses.get(effect.name, {}).get("label", effect.name)
+            self.add(
+                "StatusExpired",
+                {
+                    "character_id": int(key),
+                    "character": names.get(int(key)),
+                    "name": effect.name,
+                    "label": label,
+                },
+            )
+
+    def end_turn(
+        self,
+        *,
+        took_time: bool,
+        character_id: int | None,
+        actor_id: int | None = None,
+        fresh: frozenset[str] = frozenset(),
+    ) -> list[dict]:
+        """The end of a party turn: the mission hears it (`took_time`: whether the turn spent the
+        party's time — decided by `narrative.engine.turn_took_time`, stored on the event, so a
+        replay agrees), and the acting character's statuses run down (a turn with no character
+        of the actor's runs nobody's down). `actor_id` (the acting user) counts towards the
+        mission's `turns each`. Returns the runtime's effects."""
+        turn: dict = {"type": "TurnEnded", "took_time": took_time}
+        if actor_id is not None:
+            turn["actors"] = [actor_id]
+        effects = self.feed(turn)
+        if character_id is not None:
+            self.status_tick(character_id, fresh=fresh)
+        return effects
+
+    def free_play(self) -> None:
+        """The GM sets the mission aside: play goes on with no mission (no clocks, objectives or
+        fail states) until the GM starts one. The mission's state is kept, marked closed."""
+        if not self.mission_state or self.mission_state.get("closed"):
+            return
+        self.mission_state = {**self.mission_state, "closed": True}
+        self._mission_changed = True
 
     def status_modifier(self, character_id: int | None, attribute: str) -> int:
         if character_id is None:

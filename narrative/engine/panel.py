@@ -13,12 +13,27 @@ def mission_view(session_state: dict) -> dict | None:
     """The mission panel's data (runtime.describe), or None when no mission runs."""
     mission = (session_state or {}).get("mission") or {}
     ast = mission_ast(mission.get("hash"))
-    if ast is None or not mission.get("state"):
-        return None
+    if ast is None or not mission.get("state") or mission["state"].get("closed"):
+        return None  # no mission, or free play (the GM set the mission aside)
     view = runtime.describe(ast, mission["state"])
     for clock in view["clocks"]:
         clock["segments"] = [i < clock["value"] for i in range(clock["size"])]
+        clock["stakes"] = runtime.stakes(ast, clock["id"])
+        # One step from full: the panel shows it as a warning (issue 13: warn before it fills).
+        clock["warning"] = view["status"] == "active" and clock["value"] >= clock["size"] - 1
+    earned = mission["state"].get("earned") or {}
+    view["earned"] = {
+        "xp": earned.get("xp", 0),
+        "items": earned.get("items", []),
+        "levels": earned.get("levels", []),
+    }
     return view
+
+
+def free_play_on(session_state: dict) -> bool:
+    """Whether the GM set the session's mission aside (play goes on with no mission)."""
+    mission = (session_state or {}).get("mission") or {}
+    return bool((mission.get("state") or {}).get("closed"))
 
 
 def panel_context(state: dict) -> dict:
@@ -34,6 +49,7 @@ def panel_context(state: dict) -> dict:
         ],
         "initiative": state.get("initiative"),
         "objective": active_objective(view, state),
+        "free_play": free_play_on(state),
         "conditions": conditions(state),
     }
 
@@ -52,6 +68,15 @@ def conditions(state: dict) -> list[dict]:
 
 
 def active_objective(view: dict | None, state: dict) -> str | None:
-    """The first objective still open (the play page's header line)."""
-    open_ = (o["text"] for o in (view or {}).get("objectives", []) if o["status"] == "active")
-    return next(open_, None) or state.get("objective")
+    """The objective the party works on now (the play page's header line): the first open one
+    that can be done here and now, else the first open one. None once nothing is open — never a
+    completed one — and none after the mission's end or in free play. Without a mission, the
+    session's own objective line (a session opened with no mission)."""
+    if view is None:
+        return None if (state or {}).get("mission") else (state or {}).get("objective")
+    if view.get("status") != "active":
+        return None
+    open_ = [o for o in view.get("objectives", []) if o["status"] == "active"]
+    here = view.get("scene", {}).get("id")
+    ready = [o for o in open_ if not o["blocked_by"] and o["scene"] in (None, here)]
+    return (ready or open_ or [{"text": None}])[0]["text"]

@@ -14,6 +14,7 @@ from campaigns.models import Character, PlaySession
 from missions.rules import dda, dice, loot
 from narrative import decks as deck_rules
 from narrative import director
+from narrative.engine import inventory
 
 logger = logging.getLogger("narrative.engine")
 
@@ -27,6 +28,8 @@ ENGINE_EVENTS = frozenset(
         "ObjectiveFailed",
         "ObjectiveOverridden",
         "ClockTicked",
+        "ClockWarning",
+        "FreePlayStarted",
         "SceneChanged",
         "TwistTriggered",
         "CardDrawn",
@@ -43,6 +46,8 @@ ENGINE_EVENTS = frozenset(
         "NpcSpoke",
         "StatusApplied",
         "StatusExpired",
+        "LootFound",
+        "LevelGained",
     }
 )
 
@@ -72,6 +77,7 @@ class Rules:
     characters: list[CharacterInfo] = field(default_factory=list)
     statuses: dict[str, dict] = field(default_factory=dict)  # the pack's status effect catalogue
     mission_hash: str | None = None
+    item_names: dict[str, str] = field(default_factory=dict)  # the pack's item slug -> name
     # (from_seq, secret) of the session's fair-dice secrets: Batch reads them under the session
     # row lock, so a resume that committed a new secret after the rules were loaded counts.
     dice_secrets: tuple[tuple[int, str], ...] = ()
@@ -159,6 +165,7 @@ def load_rules(session: PlaySession) -> Rules:
         statuses={
             e["name"]: e for e in pack.get("status_effects", []) if isinstance(e, dict) and "name" in e
         },
+        item_names=inventory.item_names(pack),
     )
 
 

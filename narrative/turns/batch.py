@@ -33,14 +33,14 @@ from campaigns.models import Character, Event, FireteamMember, PlaySession
 from gtw_site import jobs
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
-from narrative import dice_secrets, engine, intent, tools
+from narrative import dice_secrets, engine, intent, leakguard, prompts, tools
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, ToolCall
 from narrative.llm.offline import batch as offline_batch
 from narrative.turns import runner
 from narrative.turns.context import game_context, personality_context
 from narrative.turns.party import recap
-from narrative.turns.prompts import batch_messages
+from narrative.turns.prompts import batch_messages, prompt_template
 from realtime import broadcast
 
 logger = logging.getLogger(__name__)
@@ -242,8 +242,15 @@ def run_batch(session: PlaySession, window: dict) -> list:
         context=context,
         max_tokens=1200,
     )
-    stream = broadcast.DeltaStream(session.pk, close_seq)
+    # Issue 18: a model that copies out its own instructions shows the stage none of them.
+    guard = leakguard.EchoGuard.of(
+        prompt_template("stage_batch.txt"),
+        prompts.DATA_RULE,
+        (context.get("personality") or {}).get("system_prompt") or "",
+    )
+    stream = leakguard.GuardedStream(broadcast.DeltaStream(session.pk, close_seq), guard)
     text, provider_name, model, inside = _narrate(session, request, stream)
+    text = guard.scrub(text)
     from narrative import director
 
     text = director.enforce_window(
@@ -274,7 +281,16 @@ def run_batch(session: PlaySession, window: dict) -> list:
                 "model": model,
             },
         )
-        effects = batch.feed({"type": "TurnEnded"})
+        # A window spends the party's time when any of its actions did (issue 13).
+        took_time = any(
+            engine.turn_took_time(text=i["text"], rolled=i["check"] is not None, name=i["name"])
+            for i in items
+        )
+        turn = {"type": "TurnEnded", "took_time": took_time}
+        actors = sorted({i["user_id"] for i in items if isinstance(i.get("user_id"), int)})
+        if took_time and actors:
+            turn["actors"] = actors  # each speaker in the window acted: `turns each` counts them
+        effects = batch.feed(turn)
         batch.director_step(twist_fired=any(e["type"] == "TwistTriggered" for e in effects))
         created = batch.finish()
         for squad in squads:

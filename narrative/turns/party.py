@@ -37,12 +37,12 @@ from gtw_site.providers import ProviderError
 from gtw_site.ratelimit import rate_check
 from gtw_site.text import check_storable
 from gtw_site.trace import mark
-from narrative import dice_secrets, director, engine, prompts, tools
+from narrative import dice_secrets, director, engine, leakguard, prompts, tools
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, Message
 from narrative.turns import runner
 from narrative.turns.context import build_context, prefetch_vectors, recall_text
-from narrative.turns.prompts import build_messages
+from narrative.turns.prompts import build_messages, prompt_template
 from realtime import broadcast
 
 logger = logging.getLogger(__name__)
@@ -245,7 +245,13 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
     mark("turn.context_built")
     messages = build_messages(context)
     provider = registry.get("narrator")
-    stream = broadcast.DeltaStream(session.pk, action_seq)
+    # Issue 18: a model that copies out its own instructions shows the table none of them.
+    guard = leakguard.EchoGuard.of(
+        prompt_template("narrator_system.txt"),
+        prompts.DATA_RULE,
+        (context.get("personality") or {}).get("system_prompt") or "",
+    )
+    stream = leakguard.GuardedStream(broadcast.DeltaStream(session.pk, action_seq), guard)
     seed = dice_secrets.seed_for(session.campaign_id, session.pk, action_seq)
     character = context["action"]["character"]
     narration: list[str] = []
@@ -293,7 +299,7 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
         stream.reset("")
         _fail(session, action_seq, str(exc))
         return
-    text = "".join(narration).strip() or "The moment hangs, unanswered, as the void hums on."
+    text = guard.scrub("".join(narration)).strip() or "The moment hangs, unanswered, as the void hums on."
     # The beat's narration window is the director's to enforce, whatever the model wrote.
     text = director.enforce_window(text, context.get("word_limit") or 180)
 
@@ -308,8 +314,8 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
                 "tool_events": tool_seqs,
             },
         )
-        effects = batch.feed({"type": "TurnEnded"})
-        batch.status_tick()
+        # Clocks tick only on a turn that took time; the actor's statuses run down (issue 13).
+        effects = engine.end_party_turn(batch, session=session, action=action, character=character)
         batch.director_step(twist_fired=any(e["type"] == "TwistTriggered" for e in effects))
 
     result = engine.append_engine(session, build, idempotency_key=f"narration:{action_seq}")

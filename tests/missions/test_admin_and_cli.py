@@ -28,9 +28,11 @@ VESPER = (STARTER / "missions" / "vesper-relay.mission").read_text()
 BROKEN = VESPER.replace(
     "go to relay-core when objective dock complete", "go to relay-cor when objective dok complete"
 )
+# The line the broken reference is on (the mission file grows; the test shouldn't care).
+BROKEN_LINE = next(n for n, line in enumerate(BROKEN.splitlines(), 1) if "relay-cor " in line)
 BROKEN_ERRORS = [
-    "mission.mission:13:9: unknown scene 'relay-cor', did you mean 'relay-core'?",
-    "mission.mission:13:34: unknown objective 'dok', did you mean 'dock'?",
+    f"mission.mission:{BROKEN_LINE}:9: unknown scene 'relay-cor', did you mean 'relay-core'?",
+    f"mission.mission:{BROKEN_LINE}:34: unknown objective 'dok', did you mean 'dock'?",
 ]
 DECK = STARTER / "decks" / "reach-twists.json"
 TRUSTED = STARTER / "decks" / "trusted_keys.json"
@@ -227,8 +229,8 @@ def test_gtw_mission_validate_reports_errors_without_a_traceback(tmp_path):
     result = gtw("mission", "validate", str(broken))
 
     assert result.returncode == 1
-    assert f"{broken}:13:9: unknown scene 'relay-cor'" in result.stderr
-    assert f"{broken}:13:34: unknown objective 'dok'" in result.stderr
+    assert f"{broken}:{BROKEN_LINE}:9: unknown scene 'relay-cor'" in result.stderr
+    assert f"{broken}:{BROKEN_LINE}:34: unknown objective 'dok'" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 

@@ -92,6 +92,11 @@ def flag(name, value=True):
 TURN = {"type": "TurnEnded"}
 
 
+def party_turns(n: int, players: int = 3) -> list[dict]:
+    """`n` turns that took time, taken in turn by a table of `players` (what `turns each` counts)."""
+    return [{"type": "TurnEnded", "actors": [i % players + 1]} for i in range(n)]
+
+
 def play(ast, events, seed=0):
     rng = random.Random(seed)
     state = initial_state(ast)
@@ -353,7 +358,9 @@ def test_vesper_relay_played_to_completion():
     )
     assert log[0][0]["type"] == "AdvanceRefused"
     assert types(log[1:2]) == ["ObjectiveCompleted", "RewardGranted", "SceneChanged"]
-    assert log[3][0]["clock"] == "reactor" and log[4][0]["value"] == 2
+    # A failed check ticks the reactor; a turn early on does not (fair stakes, issue 13: the
+    # reactor runs down on its own only after 10 turns that took time).
+    assert log[3][0]["clock"] == "reactor" and log[3][0]["value"] == 1 and log[4] == []
     assert "TwistTriggered" in types(log[5:6])
     assert types(log[7:]) == ["ObjectiveCompleted", "RewardGranted", "MissionCompleted", "RewardGranted"]
     assert state["status"] == "complete"
@@ -363,7 +370,11 @@ def test_vesper_relay_played_to_completion():
 
 def test_vesper_relay_reactor_meltdown():
     ast = STARTER["vesper-relay"]
-    state, log = play(ast, [check("tech")] + [TURN] * 6)
+    # Fair stakes (issue 13): the reactor runs down on its own from the 10th turn, fills on the
+    # 17th, and breaches once every player of three has had 8 turns (the 24th).
+    state, _ = play(ast, [check("tech"), *party_turns(23)])
+    assert state["status"] == "active" and state["clocks"]["reactor"] == 8
+    state, log = play(ast, [check("tech"), *party_turns(24)])
     assert state["status"] == "failed" and state["ended_by"] == "meltdown"
     assert log[-1][-1] == {
         "type": "MissionFailed",
@@ -394,7 +405,9 @@ def test_thule_descent_played_to_completion():
 
 
 def test_thule_descent_whiteout():
-    state, _ = play(STARTER["thule-descent"], [TURN] * 5 + [check("survival", "failure")])
+    state, _ = play(STARTER["thule-descent"], [*party_turns(10), check("survival", "failure")])
+    assert state["status"] == "active" and state["clocks"]["storm"] == 8  # full, but not 8 turns each
+    state, _ = play(STARTER["thule-descent"], party_turns(24))
     assert state["status"] == "failed" and state["ended_by"] == "frozen"
 
 
@@ -433,7 +446,9 @@ def test_rootbound_vault_sealed_forever():
 
 
 def test_rootbound_vault_spore_bloom_without_filters():
-    state, _ = play(STARTER["rootbound-vault"], [TURN] * 8)
+    state, _ = play(STARTER["rootbound-vault"], party_turns(23))
+    assert state["status"] == "active" and state["clocks"]["bloom"] == 10
+    state, _ = play(STARTER["rootbound-vault"], party_turns(24))
     assert state["status"] == "failed" and state["ended_by"] == "overgrown"
 
 

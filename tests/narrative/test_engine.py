@@ -65,7 +65,10 @@ def test_a_flag_completes_an_objective_grants_rewards_and_moves_the_scene(sessio
     reward = next(e for e in created if e.type == "RewardGranted")
     assert reward.payload["xp"] == 50 and {"item": "medpatch", "qty": 1} in reward.payload["items"]
     kira = Character.objects.get(campaign=session.campaign, owner=player)
-    assert kira.xp == 50 and {"item": "medpatch", "qty": 1} in kira.inventory
+    # An objective's reward is the party's: XP to everyone, items to the shared stash.
+    assert kira.xp == 50 and kira.inventory == []
+    session.campaign.refresh_from_db()
+    assert {"item": "medpatch", "qty": 1} in session.campaign.stash
     session.refresh_from_db()
     assert session.state["scene"]["slug"] == "relay-core"
     assert engine.mission_view(session.state)["objectives"][0]["status"] == "complete"
@@ -193,7 +196,19 @@ def test_the_offline_narrator_uses_the_game_tools(session, player):
 
 
 def test_a_full_clock_fails_the_mission_and_the_director_goes_to_denouement(session, gm, player):
-    engine.gm_override(session=session, actor_id=gm.pk, change={"clock": "reactor", "value": 6})
+    from missions.services import mission_install
+
+    # The starter missions give every table 24 turns before a clock can end them (fair stakes,
+    # issue 13): this mission's clock ends it as soon as it is full.
+    mission_install(
+        source='mission full-clock "Full Clock" biome derelict-station summary "s"\nscene a "A"\n'
+        'objective o "O" { complete when flag done }\nclock doom "Doom" size 3 { tick 1 when turn ended }\n'
+        'fail boom "It blows." when clock doom full\ncomplete when objective o complete\n',
+        filename="full.mission",
+    )
+    engine.mission_start(session=session, slug="full-clock", actor_id=gm.pk)
+    session.refresh_from_db()
+    engine.gm_override(session=session, actor_id=gm.pk, change={"clock": "doom", "value": 3})
     assert "MissionFailed" in types(session)
     turns.submit_action(session_id=session.pk, user=player, text="I look around", idempotency_key="f1")
     turns.run_pending_turns(session.pk)
