@@ -45,6 +45,9 @@ def campaign_branch(
         # The branch plays the parent's pinned mission version, not whatever was uploaded since.
         mission_slug=parent.mission_slug,
         mission_hash=parent.mission_hash,
+        # The party's stash as it is now; the engine takes back what was granted after the
+        # branch point (campaign_branched), as it does for the characters' inventories.
+        stash=parent.stash,
     )
     Membership.objects.bulk_create(
         Membership(campaign=branch, user_id=m.user_id, role=m.role) for m in parent.memberships.all()

@@ -60,6 +60,10 @@ class Campaign(models.Model):
     # never changes the campaign's next session (issue 11). Empty until a mission is pinned.
     mission_slug = models.CharField(max_length=80, blank=True, default="")
     mission_hash = models.CharField(max_length=64, blank=True, default="")
+    # The party's shared inventory [{"item", "qty"}], kept by the game engine from the events
+    # that grant items to the whole party (mission and objective rewards): a projection of the
+    # log, like Character.inventory.
+    stash = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -116,7 +120,7 @@ class Character(models.Model):
     name = models.CharField(max_length=60)
     archetype = models.SlugField()
     attributes = models.JSONField(default=dict)
-    # Progression, kept by the game engine from XpGranted / LootGranted events.
+    # Progression, kept by the game engine from RewardGranted / LootFound events.
     xp = models.PositiveIntegerField(default=0)
     level = models.PositiveSmallIntegerField(default=1)
     inventory = models.JSONField(default=list, blank=True)  # [{"item", "qty"}]

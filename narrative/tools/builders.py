@@ -8,6 +8,7 @@ import random
 from campaigns import state as reducer
 from missions.rules import dda, dice, initiative
 from narrative import engine
+from narrative.engine import inventory
 
 
 def _skill_check(campaign_id, action_seq, actor_id, character, args):
@@ -76,8 +77,44 @@ def _rng_roll(campaign_id, action_seq, actor_id, character, args):
             actor_id=actor_id,
             seeded=True,
         )
+        if args.get("loot"):
+            _search(batch, args["loot"], rolled, action_seq=action_seq, actor_id=actor_id)
 
     return build
+
+
+def _search(batch: engine.Batch, table_slug: str, rolled: dice.RollResult, *, action_seq, actor_id) -> None:
+    """A search roll's finds (LootFound, seeded by its own seq): the roll says how many draws
+    from the loot table and whether its "nothing" counts (engine.inventory.draws_for, sure_find),
+    and what turns up goes into the searcher's inventory — the party's stash when the actor plays
+    no character. Always an event, so the narration names exactly what was found, or that
+    nothing was."""
+    slug = inventory.search_table(table_slug, batch.rules.loot_tables)
+    expression = dice.parse_expression(rolled.expression)
+    low = expression.count + expression.modifier
+    high = expression.count * expression.sides + expression.modifier
+    draws = inventory.draws_for(rolled.total, low, high) if slug else 0
+    sure = inventory.sure_find(rolled.total, low, high)
+    seed = batch.rules.seed(batch.next_seq)
+    table = batch.rules.loot_tables.get(slug) if slug else None
+    items = inventory.search(table, random.Random(seed), draws, sure=sure) if table else []
+    finder = next((c for c in batch.rules.characters if c.owner_id == actor_id), None)
+    named = inventory.named(items, batch.rules.item_names)
+    batch.add(
+        "LootFound",
+        {
+            "action_seq": action_seq,
+            "to": "character" if finder else "party",
+            "character_id": finder.id if finder else None,
+            "character": finder.name if finder else None,
+            "items": items,
+            "text": inventory.describe(named),
+            "table": slug,
+            "draws": draws,
+        },
+        actor_id=actor_id,
+        seeded=True,
+    )
 
 
 def _mission_advance(campaign_id, action_seq, actor_id, character, args):

@@ -117,11 +117,20 @@ def _refusal(session, action_seq: int, call: ToolCall) -> str | None:
             dice.parse_expression(args["expression"])
         except dice.DiceError as exc:
             return str(exc)
+        table = args.get("loot")
+        if table and table != "any":
+            known = sorted(((session.campaign.pack.data or {}).get("loot") or {}).get("tables") or {})
+            if table not in known:
+                return f"unknown loot table '{table}'; known: {', '.join(known) or 'none'} (or \"any\")"
     if call.name == "mission_advance":
         mission = state.get("mission") or {}
         ast = engine.mission_ast(mission.get("hash"))
         if ast is None or not mission.get("state"):
             return "no mission is running in this session"
+        if mission["state"]["objectives"].get(args["objective"], "hidden") == "hidden":
+            # Issue 18 (injection suite): a hidden objective is refused exactly like an unknown
+            # one, so an injected model repeating refusals cannot confirm a guessed secret.
+            return f"no such objective {args['objective']!r}"
         return runtime.check_advance(ast, mission["state"], args["objective"])
     if call.name == "world_update" and not (state.get("mission") or {}).get("state"):
         return "no mission is running in this session: there is no world state to update"

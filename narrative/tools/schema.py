@@ -36,12 +36,18 @@ SKILL_CHECK = ToolSpec(
 
 RNG_ROLL = ToolSpec(
     name="rng_roll",
-    description="Roll dice such as 2d6+1 for damage, loot or random tables. The game rolls.",
+    description=(
+        "Roll dice such as 2d6+1 for damage, loot or random tables. The game rolls. For a search "
+        'or scavenging roll, set `loot` to a loot table of the pack (or "any"): the roll decides '
+        "how much turns up, the game draws the finds and puts them in the searcher's inventory, "
+        "and you hear back exactly what was found — narrate only that."
+    ),
     parameters={
         "type": "object",
         "properties": {
             "expression": {"type": "string", "pattern": r"^\s*\d*\s*d\s*\d+\s*([+-]\s*\d+)?\s*$"},
             "reason": {"type": "string", "maxLength": 200},
+            "loot": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9-]{0,63}$"},
         },
         "required": ["expression"],
         "additionalProperties": False,

@@ -9,7 +9,7 @@ from campaigns import events, selectors
 from campaigns import state as reducer
 from campaigns.branching import campaign_branch
 from campaigns.errors import Invalid
-from campaigns.models import Character, Event, PlaySession
+from campaigns.models import Campaign, Character, Event, PlaySession
 from memory import services as memory_services
 from memory.models import Memory
 from narrative import engine
@@ -122,7 +122,8 @@ def complete(session, gm, objective):
 def test_characters_keep_their_progression_and_inventory(session, gm, player):
     at = complete(session, gm, "dock")
     parent = session.campaign
-    assert kira(parent, player).xp == 50 and ossian(parent, gm).inventory
+    parent.refresh_from_db()
+    assert kira(parent, player).xp == 50 and parent.stash  # an objective's items: the party's stash
     branched = branch(session, gm, at).campaign
     for original, copy in (
         (kira(parent, player), kira(branched, player)),
@@ -130,6 +131,8 @@ def test_characters_keep_their_progression_and_inventory(session, gm, player):
     ):
         assert (copy.xp, copy.level, copy.inventory) == (original.xp, original.level, original.inventory)
         assert copy.name == original.name and copy.attributes == original.attributes
+    branched.refresh_from_db()
+    assert branched.stash == parent.stash
 
 
 def test_rewards_after_the_branch_seq_are_not_copied(session, gm, player):
@@ -137,22 +140,27 @@ def test_rewards_after_the_branch_seq_are_not_copied(session, gm, player):
     Character.objects.filter(campaign=session.campaign).update(
         xp=150, level=2, inventory=[{"item": "rope", "qty": 1}]
     )
+    Campaign.objects.filter(pk=session.campaign_id).update(stash=[{"item": "rope", "qty": 1}])
     at = session.version
     complete(session, gm, "dock")
     after_first = session.version
     complete(session, gm, "power")
     assert kira(session.campaign, player).xp == 150 + 50 + 100
-    assert "medpatch" in {i["item"] for i in ossian(session.campaign, gm).inventory}
+    session.campaign.refresh_from_db()
+    assert "medpatch" in {i["item"] for i in session.campaign.stash}
 
     before = branch(session, gm, at).campaign
     for copy in (kira(before, player), ossian(before, gm)):
         assert (copy.xp, copy.level, copy.inventory) == (150, 2, [{"item": "rope", "qty": 1}])
+    before.refresh_from_db()
+    assert before.stash == [{"item": "rope", "qty": 1}]
 
     middle = branch(session, gm, after_first).campaign
     assert (kira(middle, player).xp, kira(middle, player).level) == (200, 2)
-    held = ossian(middle, gm).inventory
+    middle.refresh_from_db()
+    held = middle.stash
     assert {"item": "rope", "qty": 1} in held and "medpatch" in {i["item"] for i in held}
-    expected = {i["item"]: i["qty"] for i in ossian(session.campaign, gm).inventory}
+    expected = {i["item"]: i["qty"] for i in session.campaign.stash}
     for reward in Event.objects.filter(session=session, type="RewardGranted", seq__gt=after_first):
         for find in reward.payload["items"]:
             expected[find["item"]] -= find["qty"]
