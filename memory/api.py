@@ -2,6 +2,7 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from campaigns.errors import NotFound
+from campaigns.models import Membership
 from campaigns.selectors import membership_get
 from gtw_site.ratelimit import rate_check
 from memory import importer, selectors, services
@@ -67,7 +68,10 @@ def memory_import_status(request, import_id: int):
 
 @router.post("/memory/query", response=QueryOut)
 def memory_query(request, data: QueryIn):
+    """Hybrid recall over what the viewer may see. The ranking's score and its parts are the
+    engine room: a GM gets them, a player gets the memories alone (null score and components)."""
     rate_check(scope="memory_query", ident=request.user.pk)
+    is_gm = membership_get(viewer=request.user, campaign_id=data.campaign).role == Membership.Role.GM
     hits = memory_search(
         viewer=request.user,
         campaign_id=data.campaign,
@@ -80,14 +84,16 @@ def memory_query(request, data: QueryIn):
         "results": [
             {
                 **memory_out(h.memory),
-                "score": h.score,
+                "score": h.score if is_gm else None,
                 "components": {
                     "vector": h.vector,
                     "keyword": h.keyword,
                     "recency": h.recency,
                     "importance": h.importance,
                     "distance": h.distance,
-                },
+                }
+                if is_gm
+                else None,
             }
             for h in hits
         ]

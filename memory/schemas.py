@@ -48,8 +48,9 @@ class MemoryOut(Schema):
 
 
 class Hit(MemoryOut):
-    score: float
-    components: Components
+    # GMs only: null for players (the ranking is the engine room, issue 13).
+    score: float | None = None
+    components: Components | None = None
 
 
 class QueryOut(Schema):

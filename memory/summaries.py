@@ -40,3 +40,10 @@ def summarized_upto(session) -> int:
 def latest_recap(session) -> Memory | None:
     """The newest summary of this campaign, for the 'Previously…' line on the play page."""
     return summaries_of(session.campaign_id).order_by("-created_at").first()
+
+
+def summary_body(memory: Memory) -> str:
+    """A summary's own words, without the "Summary of … (events a to b): " heading
+    `memory.services.summary_store` gives it for recall."""
+    head, sep, body = memory.text.partition("): ")
+    return body if sep and head.startswith("Summary of ") else memory.text

@@ -18,6 +18,8 @@ RECENT_IMPORTS = 3
 def memory_page(request, campaign_id: int):
     """Browse and search what the viewer may see: the GM the campaign's memory (and players'
     private memory only when GTW_GM_OMNISCIENT is on), a player the campaign's plus their own.
+    Entries read as who / what / when, grouped by session with its summaries on top, repeats
+    folded into one "xN" line (memory.folding); search scores only in the GM view.
     Also where a member writes a note and uploads a bulk import (which runs in the background;
     the page polls `?imports=1` for its progress while one is running)."""
     membership = membership_get(viewer=request.user, campaign_id=campaign_id)
@@ -42,17 +44,19 @@ def memory_page(request, campaign_id: int):
     if q:
         try:
             rate_check(scope="memory_query", ident=request.user.pk)
-            hits = memory_search(viewer=request.user, campaign_id=campaign_id, query=q, k=20)
+            found = memory_search(viewer=request.user, campaign_id=campaign_id, query=q, k=20)
+            hits = selectors.search_entries(campaign_id=campaign_id, hits=found)
         except DomainError as exc:
             search_error = exc.message
     context |= {
+        # Scores and their parts are the engine room: shown to GMs only (issue 13).
         "is_gm": membership.role == Membership.Role.GM,
         "q": q,
         "hits": hits,
         "search_error": search_error,
-        "memories": []
+        "groups": []
         if hits is not None or search_error
-        else selectors.memory_list(viewer=request.user, membership=membership),
+        else selectors.memory_page_groups(viewer=request.user, membership=membership),
         "types": Memory.Type.choices,
         "import_max_lines": settings.GTW_MEMORY["import_max_lines"],
     }

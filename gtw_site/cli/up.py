@@ -256,8 +256,12 @@ def _resume_turns(out) -> int:
     per-session lock). Returns how many sessions had some; 0 if the database is unreachable."""
     from django.db import connection
 
+    from narrative.opening import resume_all_openings
     from narrative.turns import resume_all_pending
 
+    # Openings a crash left unwritten (narrative/opening.py); a failure here is the turns' too.
+    with contextlib.suppress(Exception):
+        resume_all_openings()
     try:
         return resume_all_pending()
     except Exception as exc:  # noqa: BLE001 - a database blip must not stop the supervisor

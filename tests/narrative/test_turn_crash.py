@@ -56,8 +56,10 @@ def test_server_killed_mid_turn_then_turn_is_rerun(session, player, monkeypatch)
     log = list(Event.objects.filter(session=session).order_by("seq").values_list("seq", "type"))
     from narrative.engine import ENGINE_EVENTS
 
-    # Nothing lost or doubled: one roll, one narration, the engine's consequences once each.
-    assert [t for _, t in log if t not in ENGINE_EVENTS] == [
+    # Nothing lost or doubled: one roll, one narration, the engine's consequences once each (and
+    # the GM's opening of the session at most once, whenever the worker got to it).
+    assert [t for _, t in log].count("Opening") <= 1
+    assert [t for _, t in log if t not in ENGINE_EVENTS and t != "Opening"] == [
         "SessionOpened",
         "Action",
         "DiceRolled",
@@ -66,4 +68,5 @@ def test_server_killed_mid_turn_then_turn_is_rerun(session, player, monkeypatch)
     assert [s for s, _ in log] == list(range(1, len(log) + 1))
     assert len({t for _, t in log if t in ENGINE_EVENTS}) == len([t for _, t in log if t in ENGINE_EVENTS])
     narration = Event.objects.get(session=session, type="Narration")
-    assert narration.payload["action_seq"] == action.seq and narration.payload["tool_events"][0] == 3
+    dice_seq = Event.objects.get(session=session, type="DiceRolled").seq
+    assert narration.payload["action_seq"] == action.seq and narration.payload["tool_events"][0] == dice_seq
