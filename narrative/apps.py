@@ -38,6 +38,16 @@ class NarrativeConfig(AppConfig):
             types={"BatchWindowClosed", "BatchWindowOpened"},
             order=events.ORDER_SCHEDULE,
         )
+        # The GM's opening narration of a new session or mission (narrative/opening.py); the
+        # resume button (and `gtw up`) re-queues one a crash lost.
+        from narrative import opening
+
+        events.add_listener(
+            opening.schedule_for_openings, types=set(opening.SOURCES), order=events.ORDER_AFTER_BROADCAST
+        )
+        signals.session_resume_requested.connect(
+            opening.on_session_resume_requested, dispatch_uid="gtw-resume-openings"
+        )
         signals.campaign_created.connect(listeners.on_campaign_created, dispatch_uid="gtw-mission-pin")
         signals.session_opening.connect(listeners.on_session_opening, dispatch_uid="gtw-mission-opening")
         signals.session_resume_requested.connect(
@@ -69,3 +79,8 @@ def warm_worker(sender, proc_name=None, **kwargs):
         registry.EMBEDDER.build("embedder").embed(["warm up"])  # no telemetry row: not a player's call
     except ProviderError as exc:
         logger.warning("could not warm the embedder in %s: %s", proc_name, exc)
+    # The offline GM's action reader (narrative.intent): its model and example vectors, so the
+    # first action a worker reads costs ~15 ms, not the load. It logs and falls back by itself.
+    from narrative import intent
+
+    intent.analyse("I look around", name="warm up")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-BENCHES = ("turn", "memory", "mission", "fanout", "stage", "flood")
+BENCHES = ("turn", "memory", "mission", "fanout", "stage", "flood", "playtest", "intent")
 
 
 def add_bench_parser(sub) -> None:
@@ -29,6 +29,11 @@ def add_bench_parser(sub) -> None:
     )
     bench.add_argument("--teams", type=int, default=5, help="stage: fireteams")
     bench.add_argument("--windows", type=int, default=5, help="stage: measured beat windows")
+    bench.add_argument("--seeds", type=int, default=5, help="playtest: seeds per starter mission")
+    bench.add_argument("--data", help="intent: the labelled actions (default: the held-out set)")
+    bench.add_argument(
+        "--rules-only", action="store_true", help="intent: score the rules without the embedding model"
+    )
     bench.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
     bench.add_argument(
         "--trace", action="store_true", help="turn: print where the time goes (a cross-process timeline)"

@@ -120,11 +120,49 @@ def game_context(session: PlaySession, state: dict) -> dict[str, Any]:
     bounds = dda.DdaConfig(**settings.GTW_DDA).intensity_bounds
     return {
         "mission": view,
+        "lore": lore_context(state, view),
         "objective": engine.active_objective(view, state),
         "word_limit": director.word_limit(config, beat),
         "intensity": round(director.intensity_target(config, beat, bounds), 2),
         "combat": state.get("initiative"),
     }
+
+
+def lore_context(state: dict, view: dict | None) -> dict[str, Any] | None:
+    """What questions are answered from, beyond the mission panel: the current scene's `detail`
+    lines and the present NPCs' `voice` and `knows` (missions DSL). GM knowledge: the narrator
+    decides what of it to say; the offline one tells an NPC's `knows` only in that NPC's voice.
+
+    Lore is flavour, not rules, so a campaign pinned to a mission version older than its lore
+    lines reads them from the newest installed version of the same mission (by scene and NPC
+    id): its rules stay pinned, its NPCs learn what they know."""
+    mission = (state or {}).get("mission") or {}
+    ast = engine.mission_ast(mission.get("hash"))
+    if ast is None or view is None:
+        return None
+    if not _has_lore(ast):
+        from missions.services import mission_latest
+
+        latest = mission_latest(ast["slug"])
+        if latest is not None and latest.content_hash != mission.get("hash") and _has_lore(latest.ast):
+            ast = latest.ast
+    scene_id = (view.get("scene") or {}).get("id")
+    scene = next((s for s in ast["scenes"] if s["id"] == scene_id), {})
+    present = {n["id"] for n in view.get("npcs", [])}
+    return {
+        "details": list(scene.get("details", [])),
+        "npcs": [
+            {"id": n["id"], "voice": n.get("voice"), "knows": list(n.get("knows", []))}
+            for n in ast["npcs"]
+            if n["id"] in present
+        ],
+    }
+
+
+def _has_lore(ast: dict) -> bool:
+    return any(s.get("details") for s in ast.get("scenes", [])) or any(
+        n.get("knows") or n.get("voice") for n in ast.get("npcs", [])
+    )
 
 
 _recall_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gtw-recall")

@@ -72,7 +72,11 @@ def test_players_never_see_refusals_or_difficulty_reasons(
     page = player_client.get(f"/sessions/{session.pk}/play/")
     assert page.status_code == 200
     assert leaks(page.content.decode()) == []
-    assert "seed" in page.content.decode()  # the dice stay verifiable: seeds are not engine internals
+    # The dice stay verifiable, but a seed is behind a click ("Check this roll"), never in the open.
+    html = page.content.decode()
+    assert "seed " in html
+    outside = re.sub(r'<details class="die-proof">.*?</details>', "", html, flags=re.S)
+    assert not re.search(r"seed \d", outside)
     gm_page = gm_client.get(f"/sessions/{session.pk}/play/").content.decode()
     assert REFUSAL.search(gm_page) and DDA.search(gm_page)
     assert 'id="gm-view"' in gm_page and 'id="gm-view"' not in page.content.decode()

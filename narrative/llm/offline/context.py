@@ -80,6 +80,43 @@ class Context:
     present: list[tuple[str, str, str]] = field(default_factory=list)  # (id, name, agenda)
     beat: str = ""
     in_combat: bool = False
+    # A clock that can end the mission stands one step from full (narrative.engine's view):
+    # no "the objective looks within reach" while the mission may be lost this turn (issue 13).
+    at_risk: bool = False
+    # What questions are answered from (narrative.llm.offline.answers): the scene's details,
+    # every visible objective, the clocks, what each NPC is and knows, recalled table memories.
+    summary: str = ""
+    details: list[str] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
+    clocks: list[tuple[str, int, int]] = field(default_factory=list)  # (label, value, size)
+    people: dict[str, Person] = field(default_factory=dict)  # by name: the NPCs one may ask
+    memories: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)  # recent actions' texts (was this asked before?)
+
+
+@dataclass
+class Goal:
+    """A visible objective: its text, status ("active", "complete", "failed") and what it waits on."""
+
+    id: str
+    text: str
+    status: str
+    blocked_by: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Person:
+    """An NPC as the offline GM plays them: who they are, what they want and what they know
+    (`knows`: (fact, told only when pressed)). `present`: in the scene now (they can answer)."""
+
+    name: str
+    id: str = ""
+    role: str = ""
+    faction: str = ""  # the faction's display name, "" when unknown
+    agenda: str = ""
+    voice: str = ""
+    knows: list[tuple[str, bool]] = field(default_factory=list)
+    present: bool = False
 
 
 def read_context(raw: Any, messages: Sequence[base.Message]) -> Context:
@@ -150,7 +187,72 @@ def read_context(raw: Any, messages: Sequence[base.Message]) -> Context:
         ]
     c.beat = clean(raw.get("beat"))
     c.in_combat = bool(raw.get("combat"))
+    c.at_risk = bool(mission.get("at_risk"))
+    _read_lore(c, raw, world, mission)
     return c
+
+
+def _read_lore(c: Context, raw: dict[str, Any], world: dict[str, Any], mission: dict[str, Any]) -> None:
+    """The answerable knowledge: the mission view (objectives, clocks, NPCs present), the lore
+    the turn pipeline adds (`lore`: the scene's details, the present NPCs' `knows` and `voice`),
+    the pack's world NPCs and factions, and the recalled memories (the table's only: the turn
+    pipeline never puts a player's private memory in a narration's context)."""
+    c.summary = clean(as_dict(mission.get("mission")).get("summary"))
+    c.goals = [
+        Goal(
+            clean(o.get("id")),
+            clean(o.get("text")),
+            clean(o.get("status")),
+            [clean(b) for b in as_list(o.get("blocked_by")) if clean(b)],
+        )
+        for o in map(as_dict, as_list(mission.get("objectives")))
+        if clean(o.get("id")) and clean(o.get("text"))
+    ]
+    c.clocks = [
+        (clean(k.get("label")), as_int(k.get("value"), 0), as_int(k.get("size"), 0))
+        for k in map(as_dict, as_list(mission.get("clocks")))
+        if clean(k.get("label")) and as_int(k.get("size"), 0) > 0
+    ]
+    lore = as_dict(raw.get("lore"))
+    c.details = [d for d in (clean(x) for x in as_list(lore.get("details"))) if d]
+    factions: dict[str, str] = {}
+    for f in map(as_dict, as_list(world.get("factions"))):
+        name = clean(f.get("name"))
+        for key in (clean(f.get("slug")), name.lower()):
+            if key and name:
+                factions[key] = name
+    known = {clean(n.get("id")): n for n in map(as_dict, as_list(lore.get("npcs"))) if clean(n.get("id"))}
+    people: dict[str, Person] = {}
+    sources = [(n, False) for n in map(as_dict, as_list(world.get("npcs")))]
+    sources += [(n, True) for n in map(as_dict, as_list(mission.get("npcs")))]
+    for entry, present in sources:
+        name = clean(entry.get("name"))
+        if not name:
+            continue
+        npc_id = clean(entry.get("id"))
+        extra = as_dict(known.get(npc_id)) if npc_id else {}
+        person = people.get(name) or Person(name)
+        person.id = npc_id or person.id
+        person.role = clean(entry.get("role")) or person.role
+        faction = clean(entry.get("faction"))
+        person.faction = factions.get(faction) or factions.get(faction.lower()) or person.faction
+        person.agenda = clean(entry.get("agenda")) or person.agenda
+        person.voice = clean(extra.get("voice")) or person.voice
+        facts = [
+            (clean(k.get("text")), bool(k.get("pressed")))
+            for k in map(as_dict, as_list(extra.get("knows")))
+            if clean(k.get("text"))
+        ]
+        person.knows = facts or person.knows
+        person.present = person.present or present
+        people[name] = person
+    c.people = people
+    c.memories = [m for m in (clean(x) for x in as_list(raw.get("memories"))) if m]
+    c.asked = [
+        t
+        for r in map(as_dict, as_list(raw.get("recent")))
+        if r.get("type") == "Action" and (t := clean(r.get("text")))
+    ]
 
 
 def read_intent(c: Context) -> Intent:

@@ -14,16 +14,23 @@ import json
 import random
 import re
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from gtw_site.providers import Usage
-from narrative import prompts
 from narrative.intent import Intent, check_arguments, fit
 from narrative.llm import base
+from narrative.llm.offline import answers
 from narrative.llm.offline import phrases as P
-from narrative.llm.offline.context import Context, as_dict, as_list, clean, read_context, read_intent
+from narrative.llm.offline.context import (
+    Context,
+    as_dict,
+    as_list,
+    clean,
+    possessive,
+    read_context,
+    read_intent,
+)
 from narrative.llm.offline.writer import (
     Writer,
     fill_slots,
@@ -60,8 +67,9 @@ def _outcome(data: dict[str, Any]) -> tuple[str | None, int | None]:
 
 def _choose_tool(intent: Intent, tools: dict[str, base.ToolSpec], rng: random.Random) -> str | None:
     if intent.kind == "loot" and ROLL_TOOL in tools:
-        # Scavenging is a luck roll most of the time, a wits check otherwise.
-        return ROLL_TOOL if CHECK_TOOL not in tools or rng.random() < 0.75 else CHECK_TOOL
+        # Scavenging is a search roll: the game draws what turns up and hands it over (a check
+        # would grant nothing, and its narration could only hint at a find).
+        return ROLL_TOOL
     return CHECK_TOOL if intent.kind in ("check", "loot") and CHECK_TOOL in tools else None
 
 
@@ -98,25 +106,49 @@ def _called(messages: Sequence[base.Message], name: str) -> bool:
 def _first_call(c: Context, intent: Intent, tools: dict[str, base.ToolSpec], rng: random.Random):
     """The game tool an action calls for before any dice: a present NPC speaks, a fight starts,
     or a twist-beat look around turns up a card. (name, arguments, lead-in) or None."""
-    if intent.kind == "talk" and intent.npc and NPC_TOOL in tools:
-        npc = next((p for p in c.present if p[1] == intent.npc[0]), None)
-        if npc:
-            agenda = npc[2].rstrip(".") or "Keep your voice down"
-            line = rng.choice(P.NPC_AGENDA_LINES).format(agenda=agenda[:1].lower() + agenda[1:])
-            return NPC_TOOL, {"npc": npc[0], "line": line[:300]}, ""
-    if _ATTACK.search(c.action) and not c.in_combat and COMBAT_TOOL in tools:
+    # A risky social move ("Ossian, open that crate or else") is rolled for, not answered.
+    speaker = answers.addressed(c, intent) if intent.kind not in ("check", "loot") else None
+    if speaker is not None and speaker.id and NPC_TOOL in tools:
+        # The NPC answers what was asked, in character (answers.npc_line), from what they know.
+        return NPC_TOOL, {"npc": speaker.id, "line": answers.npc_line(c, speaker, rng)}, ""
+    asking = answers.asks(c, intent)
+    if _ATTACK.search(c.action) and not asking and not c.in_combat and COMBAT_TOOL in tools:
         foe = (
             intent.target if intent.target and intent.target not in P.FALLBACK_TARGET.values() else "hostiles"
         )
         return COMBAT_TOOL, {"foes": [{"name": foe[:40]}]}, ""
     if (
         intent.kind == "observe"
+        and not asking
         and c.beat in ("Twist", "Climax")
         and DRAW_TOOL in tools
         and rng.random() < 0.5
     ):
         return DRAW_TOOL, {"kind": "complication", "reason": f"{c.name} looks around"}, ""
     return None
+
+
+def _yielded(c: Context, intent: Intent, tools, messages, rng: random.Random) -> dict[str, str] | None:
+    """npc_speak arguments when a social check on an NPC present succeeded and they know
+    something, kept until pressed, that bears on the action; else None."""
+    if intent.category != "social" or NPC_TOOL not in tools or _called(messages, NPC_TOOL):
+        return None
+    person = answers.named(c, intent)
+    if person is None or not person.present or not person.id:
+        return None
+    line = answers.yielded_line(c, person, rng)
+    return {"npc": person.id, "line": line} if line else None
+
+
+def _spoken(c: Context, messages: Sequence[base.Message]) -> str:
+    """The name of the NPC this turn's npc_speak call gave a line to ("" if none is known)."""
+    last_user = max((i for i, m in enumerate(messages) if getattr(m, "role", "") == "user"), default=-1)
+    for m in reversed(messages[last_user + 1 :]):
+        for call in getattr(m, "tool_calls", ()) or ():
+            if getattr(call, "name", "") == NPC_TOOL:
+                npc_id = as_dict(getattr(call, "arguments", None)).get("npc")
+                return next((p.name for p in c.people.values() if p.id and p.id == npc_id), "")
+    return ""
 
 
 def _narrate_card(w: Writer, c: Context, data: dict[str, Any]) -> str:
@@ -198,6 +230,9 @@ class OfflineNarrator:
                     if "error" in data
                     else w.pick(P.STATUS_LINES).format(label=clean(data.get("label")).lower())
                 )
+            elif tool_name == NPC_TOOL and "error" not in data and (speaker := _spoken(c, messages)):
+                # The NPC's line is its own log entry; the narration adds no second quote.
+                text = answers.narrate_after_npc(w, c, speaker)
             elif tool_name in (NPC_TOOL, COMBAT_TOOL):
                 text = narrate_plain(w, c, intent, "talk" if tool_name == NPC_TOOL else fallback_kind)
                 if tool_name == COMBAT_TOOL and "error" not in data:
@@ -225,21 +260,47 @@ class OfflineNarrator:
                     call = base.ToolCall(
                         id=f"call_{n}", name=ADVANCE_TOOL, arguments=args, raw_arguments=json.dumps(args)
                     )
+                yielded = _yielded(c, intent, tools, messages, rng) if succeeded and call is None else None
+                if yielded is not None:
+                    # Won over (or cowed): the NPC tells what they were keeping until pressed.
+                    n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
+                    call = base.ToolCall(
+                        id=f"call_{n}", name=NPC_TOOL, arguments=yielded, raw_arguments=json.dumps(yielded)
+                    )
             else:
                 text = narrate_plain(w, c, intent, fallback_kind)
         elif first is not None:
             tool, args, text = first
             key = "social" if tool == NPC_TOOL else ("combat" if tool == COMBAT_TOOL else intent.category)
+            listener = next((p.name for p in c.people.values() if p.id and p.id == args.get("npc")), "")
+            if tool == NPC_TOOL and listener:
+                listener = answers.mid(listener)
+                leads = answers.A.ASK_LEADS if answers.asks(c, intent) else answers.A.TALK_LEADS
+                text = answers.say(w, leads, listener=listener, listener_pos=possessive(listener))
             text = text or w.pick(P.LEAD_INS.get(key) or P.LEAD_INS["wits"])
             n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
             call = base.ToolCall(id=f"call_{n}", name=tool, arguments=args, raw_arguments=json.dumps(args))
+        elif intent.kind not in ("check", "loot") and answers.asks(c, intent):
+            # A question gets an answer from the game, never a roll and never just scenery.
+            speaker = answers.addressed(c, intent)
+            if speaker is None and intent.npc and intent.kind == "talk" and not answers.mission_running(c):
+                speaker = c.people.get(intent.npc[0])  # a world NPC, when no mission runs
+            if speaker is not None:
+                reply = answers.npc_line(c, speaker, rng)
+                text = narrate_plain(w, c, intent, "talk", reply=reply)
+            else:
+                text = answers.narrate_answer(w, c, intent)
         elif tool := _choose_tool(intent, tools, rng):
             lead = w.pick(P.LEAD_INS["loot" if tool == ROLL_TOOL else intent.category])
             tension = w.pick(P.TENSION[c.tone]) if c.verbosity > 1 and rng.random() < 0.6 else ""
             text = f"{lead} {tension}".strip()
             schema = as_dict(tools[tool].parameters)
             if tool == ROLL_TOOL:
-                args = fit({"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}"}, schema)
+                # "loot": the game draws the finds from the pack's tables and hands them to the
+                # searcher; the narration then names exactly those (writer.narrate_loot).
+                args = fit(
+                    {"expression": "2d6", "reason": f"{c.name} scavenges in {c.place}", "loot": "any"}, schema
+                )
             else:
                 args = check_arguments(
                     action=c.action, name=c.name, scene=c.scene_text, intent=intent, rng=rng, schema=schema
@@ -269,22 +330,7 @@ class OfflineNarrator:
         yield base.StreamEnd(stop_reason="stop", usage=Usage(tokens_out=len(text.split())))
 
     def complete(self, request: base.ChatRequest) -> str:
-        """An extractive summary of the last user message: its most representative sentences, in order."""
-        user = next((m for m in reversed(request.messages or []) if getattr(m, "role", "") == "user"), None)
-        # Data blocks (narrative.prompts) fence the text; the summary is of what is inside.
-        content = getattr(user, "content", "")
-        text = clean(prompts.unwrap(content) if isinstance(content, str) else "")
-        sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
-        if len(sentences) <= 3:
-            return text
-        freq = Counter(w for w in _TOKEN.findall(text.lower()) if len(w) > 3)
+        """A condensing summary of the last user message (narrative.llm.offline.summary)."""
+        from narrative.llm.offline.summary import summarize
 
-        def score(s: str) -> float:
-            words = [w for w in _TOKEN.findall(s.lower()) if len(w) > 3]
-            return sum(freq[w] for w in words) / (len(words) + 2)
-
-        best = sorted(range(1, len(sentences)), key=lambda i: (-score(sentences[i]), i))[:2]
-        picked = [sentences[i] for i in sorted([0, *best])]
-        limit = max(20, int(request.max_tokens * 0.75))
-        words = " ".join(picked).split()
-        return " ".join(words[:limit]) + ("…" if len(words) > limit else "")
+        return summarize(request)

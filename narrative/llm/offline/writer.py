@@ -17,6 +17,7 @@ from narrative.llm.offline.context import (
     Context,
     article,
     as_int,
+    as_list,
     clean,
     count_sentences,
     first_sentences,
@@ -100,6 +101,53 @@ def mid_sentence(noun: str) -> str:
     return re.sub(r"^The\b", "the", noun)
 
 
+# What ends a target's noun phrase: particles and adverbs ("pry the clamps open", "pull the lever
+# down hard"), prepositions and conjunctions ("jack my deck into the reactor", "... with a bar").
+_TARGET_ENDS = frozenset(
+    re.findall(
+        r"\S+",
+        """open shut closed loose free apart off down up out away back aside over in on into onto to
+        toward towards through inside at with using from for by hard fast quickly quietly carefully
+        slowly gently again now before after while so because without and then but or""",
+    )
+)
+_DESTINATION = frozenset(("into", "onto", "to", "toward", "towards", "through", "inside", "at"))
+_POSSESSIVES = frozenset(("their", "his", "her", "my", "your", "our", "its"))
+_DETERMINERS = _POSSESSIVES | {"the", "a", "an", "this", "that", "these", "those", "some"}
+
+
+def tidy_target(target: str) -> str:
+    """The noun phrase a template can put after "beside", "on" or "into": "the docking clamps"
+    for "the docking clamps open", "the reactor" for "their deck into the reactor". "" when
+    nothing but a determiner would be left."""
+    words = target.split()
+    for i, word in enumerate(words[1:], start=1):
+        low = word.lower().strip(".,;:!?")
+        if low not in _TARGET_ENDS:
+            continue
+        rest = words[i + 1 :]
+        # Your own kit going into something: the something is what is worked on.
+        own_kit = words[0].lower() in _POSSESSIVES
+        if low in _DESTINATION and own_kit and rest and rest[0].lower() in _DETERMINERS:
+            words = rest
+            return tidy_target(" ".join(words)) or " ".join(words)
+        words = words[:i]
+        break
+    while words and words[-1].lower() in _DETERMINERS:
+        words = words[:-1]
+    if len(words) == 1 and words[0].lower() in _DETERMINERS:
+        return ""
+    return " ".join(words)
+
+
+def short_name(name: str) -> str:
+    """How a sentence refers back to someone: "Sister Ameline", "Captain Hale", "Ossian"."""
+    parts = name.split()
+    if len(parts) > 1 and parts[0].lower().rstrip(".") in P.TITLES:
+        return f"{parts[0]} {parts[-1]}"
+    return parts[0] if parts else name
+
+
 def fill_slots(c: Context, intent: Intent, rng: random.Random) -> dict[str, str]:
     npc = intent.npc or (rng.choice(c.npcs) if c.npcs else None)
     npc_name = mid_sentence(npc[0]) if npc else ""
@@ -108,7 +156,8 @@ def fill_slots(c: Context, intent: Intent, rng: random.Random) -> dict[str, str]
     has_article = faction_bare != faction or (faction and faction.split()[-1].lower() in P.ORG_WORDS)
     head = c.objective.split()[0].lower() if c.objective else ""
     objective = c.objective[:1].lower() + c.objective[1:] if head in P.OBJECTIVE_HEADS else c.objective
-    listener = mid_sentence(intent.npc[0]) if intent.npc else intent.target
+    target = tidy_target(intent.target) or P.FALLBACK_TARGET.get(intent.category, "the problem")
+    listener = mid_sentence(intent.npc[0]) if intent.npc else target
     return {
         "name": c.name,
         "first": c.first,
@@ -118,11 +167,12 @@ def fill_slots(c: Context, intent: Intent, rng: random.Random) -> dict[str, str]
         "place": mid_sentence(c.place),
         "world": mid_sentence(c.world),
         "task": intent.task or "",
-        "target": intent.target,
+        "target": target,
         "listener": listener,
         "listener_pos": possessive(listener),
         "npc": npc_name,
-        "npc_first": npc_name.split()[0] if npc else "",
+        # "Sister Ameline", "Captain Hale", "Ossian": never a bare title ("Sister warned ...").
+        "npc_first": short_name(npc_name) if npc else "",
         "npc_role_a": (article(npc[1].lower()) if npc[1] else "a local") if npc else "",
         "faction": f"the {faction_bare}" if has_article else faction,
         "faction_bare": faction_bare,
@@ -193,7 +243,8 @@ def narrate_outcome(w: Writer, c: Context, intent: Intent, outcome: str, margin:
         "detail": detail,
         "flourish": w.pick(P.CRIT_FLOURISH.get(outcome, ())),
         "hook": w.pick(P.HOOKS[polarity]),
-        "objective": w.pick(P.OBJECTIVE[polarity]) if c.objective else "",
+        # Never "within reach" while a fail clock is one tick from full (issue 13).
+        "objective": w.pick(P.OBJECTIVE["neutral" if c.at_risk else polarity]) if c.objective else "",
         "closer": w.pick(P.CLOSERS[(c.tone, polarity)]),
         "prompt": w.pick(P.PROMPTS) if c.verbosity == 3 else "",
     }
@@ -208,7 +259,9 @@ def narrate_outcome(w: Writer, c: Context, intent: Intent, outcome: str, margin:
     return compose(w, c, parts, ("core", "detail"), layout)
 
 
-def narrate_plain(w: Writer, c: Context, intent: Intent, kind: str) -> str:
+def narrate_plain(w: Writer, c: Context, intent: Intent, kind: str, reply: str = "") -> str:
+    """An action with no roll. `reply`: what the NPC spoken to answers (a "talk" turn with no
+    npc_speak tool to say it through); else a stock reply in the GM's tone."""
     s = w.slots
     core_key = "talk" if kind == "talk" and s["npc"] else ("talk_alone" if kind == "talk" else kind)
     cores = P.CORE.get(core_key, P.CORE["act"])
@@ -219,7 +272,7 @@ def narrate_plain(w: Writer, c: Context, intent: Intent, kind: str) -> str:
     if kind == "talk":
         # Verbosity 1 has room for the line itself but not a stage direction after it.
         frames = P.REPLY_FRAMES[2:] if not s["npc"] else P.REPLY_FRAMES[: 1 if c.verbosity == 1 else 2]
-        parts["reply"] = w.rng.choice(frames).format(reply=w.pick(P.NPC_REPLIES[c.tone]))
+        parts["reply"] = w.rng.choice(frames).format(reply=reply or w.pick(P.NPC_REPLIES[c.tone]))
     elif kind == "observe" and desc and not any(desc in old for old in c.recent):
         parts["detail"] = desc
     elif kind == "attempt":
@@ -239,16 +292,28 @@ def narrate_plain(w: Writer, c: Context, intent: Intent, kind: str) -> str:
 
 
 def narrate_loot(w: Writer, c: Context, data: dict[str, Any]) -> str:
-    total = as_int(data.get("total"), 0)
-    m = re.match(r"\s*([0-9]{0,6})\s*d\s*([0-9]{1,6})", clean(data.get("expression")))
-    count, sides = (int(m.group(1) or 1), int(m.group(2))) if m else (2, 6)
-    ratio = (total - count) / max(1, count * sides - count)
-    tier = "poor" if ratio < 0.3 else ("great" if ratio >= 0.75 else "decent")
-    w.slots["loot"] = w.rng.choice(P.LOOT[tier])
-    polarity = {"poor": "bad", "decent": "neutral", "great": "good"}[tier]
+    """A search roll's narration. It names only what the game granted: the LootFound among the
+    roll's consequences (its `text`, e.g. "a medpatch and 43 credits"); a search that found
+    nothing, or a roll that granted nothing, finds nothing worth keeping."""
+    found = next(
+        (
+            f
+            for f in as_list(data.get("consequences"))
+            if isinstance(f, dict) and f.get("type") == "LootFound"
+        ),
+        None,
+    )
+    loot = clean((found or {}).get("text"))
+    items = [i for i in as_list((found or {}).get("items")) if isinstance(i, dict)]
+    if not loot:
+        tier = "nothing"
+    else:
+        tier = "great" if len(items) > 1 or any(as_int(i.get("qty"), 1) > 1 for i in items) else "decent"
+        w.slots["loot"] = loot
+    polarity = {"nothing": "bad", "decent": "neutral", "great": "good"}[tier]
     parts = {
         "opener": w.pick(P.OPENERS[c.tone]),
-        "core": w.pick(P.LOOT_LINES[tier]),
+        "core": w.pick(P.LOOT_NOTHING if tier == "nothing" else P.LOOT_LINES[tier]),
         "closer": w.pick(P.CLOSERS[(c.tone, polarity)]),
         "prompt": w.pick(P.PROMPTS),
     }

@@ -348,18 +348,36 @@ def test_no_check_tool_means_direct_narration():
     assert text.strip()
 
 
-def test_scavenging_uses_rng_roll_and_narrates_the_find():
+def test_scavenging_uses_rng_roll_and_narrates_only_what_was_found():
+    """Regression (issue 13): the narration named loot no rule granted ("a pristine plasma
+    cutter") while the inventory stayed empty. It names the roll's LootFound, or nothing."""
+    from narrative.tools.schema import RNG_ROLL
+
     action = "I search the crates for supplies"
-    calls = collect(ask(action, tools=[ROLL_TOOL]))[1]
+    calls = collect(ask(action, tools=[RNG_ROLL]))[1]
     assert [c.name for c in calls] == ["rng_roll"]
-    jsonschema.validate(calls[0].arguments, ROLL_SCHEMA)
+    assert calls[0].arguments.get("loot") == "any"  # the game draws the finds
+    jsonschema.validate(calls[0].arguments, RNG_ROLL.parameters)
     expression = parse_expression(calls[0].arguments["expression"])
-    best = {"expression": str(expression), "faces": [6, 6], "modifier": 0, "total": 12}
+    found = {
+        "type": "LootFound",
+        "text": "a medpatch and 43 credits",
+        "items": [{"item": "medpatch", "qty": 1}, {"item": "credits", "qty": 43}],
+    }
+    best = {
+        "expression": str(expression),
+        "faces": [6, 6],
+        "modifier": 0,
+        "total": 12,
+        "consequences": [found],
+    }
     worst = {"expression": str(expression), "faces": [1, 1], "modifier": 0, "total": 2}
     great = collect(follow_up(action, calls[0], best))[0]
     poor = collect(follow_up(action, calls[0], worst))[0]
-    assert any(item in great for item in P.LOOT["great"])
-    assert any(item in poor for item in P.LOOT["poor"])
+    assert "a medpatch and 43 credits" in great
+    junk = [item for tier in P.LOOT.values() for item in tier]
+    assert not any(item in text for item in junk for text in (great, poor))
+    assert "medpatch" not in poor and "credits" not in poor
 
 
 def test_recent_sentences_are_not_repeated_next_turn():
