@@ -13,6 +13,7 @@ from campaigns import selectors
 from campaigns.models import Event, Membership, PlaySession
 from memory.summaries import latest_recap
 from missions.services import missions_latest
+from narrative import opening
 from narrative.engine import mission_ast, pack_missions, panel_context
 from realtime.crdt import shared_docs_for
 
@@ -55,6 +56,8 @@ def play(request, session_id: int):
         "is_gm": membership.role == Membership.Role.GM,
         "events": events,
         "pending": pending,
+        # The GM's opening still being written streams into a preview after its source entry.
+        "opening_owed": opening.missing_opening(session.pk),
         "rolls": rolls,
         "last_seq": session.version,
         "idempotency_key": uuid.uuid4().hex,

@@ -320,3 +320,21 @@ def test_live_pages_get_the_preview_then_the_opening_that_replaces_it(
     # The page itself (full render) shows the opening and no stale preview.
     page = opening.broadcast.render_event(last)
     assert "entry opening" in page
+
+
+def test_a_page_loaded_while_the_opening_is_written_has_its_preview(
+    campaign, characters, gm, player_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The GM's browser lands on the play page as the opening job starts streaming: the page
+    renders the preview its deltas fill (no "no target" for them), and drops it once written."""
+    monkeypatch.setattr(opening.jobs, "enqueue_once", lambda *args, **kwargs: None)  # not yet run
+    membership = selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        session = services.session_open(membership=membership)
+    of_seq = opening.missing_opening(session.pk)
+    assert of_seq is not None
+    page = player_client.get(f"/sessions/{session.pk}/play/").content.decode()
+    assert f'id="stream-{of_seq}-text"' in page
+    opening.run_opening(session.pk, of_seq)
+    page = player_client.get(f"/sessions/{session.pk}/play/").content.decode()
+    assert f'id="stream-{of_seq}"' not in page and 'class="entry opening"' in page
