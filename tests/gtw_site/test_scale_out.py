@@ -304,7 +304,8 @@ async def scenario(
     final = await settled(players)
     for p in players:
         assert p.seqs == final, f"{p.username}: same events, in order, none lost or doubled"
-    assert contiguous(final) and final[0] == action and while_down in final and after in final
+    assert contiguous(final) and action in final and while_down in final and after in final
+    assert all(watcher.events[s]["type"] == "Opening" for s in final if s < action)
     for _ in range(int(WAIT / 0.2)):  # `gtw up` restarts a dead child within a second or two
         if len(daphne_pids(proc) - {doomed}) == 2:
             break
