@@ -94,6 +94,19 @@ def _matching_objective(c: Context) -> tuple[str, str] | None:
     return next(((oid, text) for oid, text in c.objectives if words & _stems(text)), None)
 
 
+def _still_open(data: dict[str, Any], objective: str) -> bool:
+    """Whether `objective` is still open after the roll whose result is `data`: the game settles
+    the mission on the check itself, and says so in the result's `consequences` (an objective
+    completed or failed, the mission over). Asking to advance it again would only be refused."""
+    for effect in map(as_dict, as_list(data.get("consequences"))):
+        kind = effect.get("type")
+        if kind in ("MissionCompleted", "MissionFailed"):
+            return False
+        if kind in ("ObjectiveCompleted", "ObjectiveFailed") and effect.get("objective") == objective:
+            return False
+    return True
+
+
 def _called(messages: Sequence[base.Message], name: str) -> bool:
     last_user = max((i for i, m in enumerate(messages) if getattr(m, "role", "") == "user"), default=-1)
     return any(
@@ -254,7 +267,13 @@ class OfflineNarrator:
                         id=f"call_{n}", name=STATUS_TOOL, arguments=args, raw_arguments=json.dumps(args)
                     )
                 succeeded = outcome in ("success", "critical_success")
-                if succeeded and target and ADVANCE_TOOL in tools and not _called(messages, ADVANCE_TOOL):
+                if (
+                    succeeded
+                    and target
+                    and _still_open(data, target[0])
+                    and ADVANCE_TOOL in tools
+                    and not _called(messages, ADVANCE_TOOL)
+                ):
                     args = {"objective": target[0], "reason": f"{c.name}: {c.action[:150]}"}
                     n = 1 + sum(len(getattr(m, "tool_calls", ()) or ()) for m in messages)
                     call = base.ToolCall(
