@@ -295,13 +295,16 @@ def test_the_project_log_is_redacted(settings):
     ]
     assert consoles, "the console handler lost its redaction filter"
     stream = io.StringIO()
-    old = consoles[0].setStream(stream)
+    # Swap the stream in place, not with setStream(): that flushes the old one, which pytest's
+    # output capture may already have closed (an unrelated ValueError, seen under xdist).
+    handler = consoles[0]
+    old, handler.stream = handler.stream, stream
     try:
         logging.getLogger("narrative.turns.runner").warning(
             "turn failed for %s from %s", "a@b.io", "10.0.0.7"
         )
     finally:
-        consoles[0].setStream(old)
+        handler.stream = old
     assert "turn failed for [email] from [IP address]" in stream.getvalue()
     assert "a@b.io" not in stream.getvalue()
 
