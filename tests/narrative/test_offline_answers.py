@@ -21,7 +21,14 @@ from narrative.tools import schema
 from .offline_corpus import ask, context, mission, run, scenes
 
 TOOLS = [schema.SKILL_CHECK, schema.RNG_ROLL, schema.NPC_SPEAK, schema.MISSION_ADVANCE, schema.DECK_DRAW]
-STOCK = {line for lines in P.NPC_REPLIES.values() for line in lines} | set(P.NPC_AGENDA_LINES)
+# The agenda lines NPCs used to give whatever they were asked (before issue 13's answers).
+OLD_AGENDA_LINES = (
+    "Listen. All I want is to {agenda}. Help me, or stay out of my way.",
+    "You want to know what I'm after? To {agenda}. That's all.",
+    "I'll be plain with you: I mean to {agenda}, and I'm running out of time.",
+    "Everyone here wants something. Me? I need to {agenda}.",
+)
+STOCK = {line for lines in P.NPC_REPLIES.values() for line in lines} | set(OLD_AGENDA_LINES)
 
 
 def npc_line(calls) -> str:

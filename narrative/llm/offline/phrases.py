@@ -1838,12 +1838,6 @@ DETERMINER_SET = frozenset(DETERMINERS)
 
 # ---- game-engine tools (npc_speak, mission_advance, combat_start) ---------------------------
 
-NPC_AGENDA_LINES = (
-    "Listen. All I want is to {agenda}. Help me, or stay out of my way.",
-    "You want to know what I'm after? To {agenda}. That's all.",
-    "I'll be plain with you: I mean to {agenda}, and I'm running out of time.",
-    "Everyone here wants something. Me? I need to {agenda}.",
-)
 ADVANCE_LINES = {
     "done": (
         "That's one thing off the list — and everyone at the table feels it.",
