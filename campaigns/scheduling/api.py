@@ -1,12 +1,14 @@
 """`/api/campaigns/{campaign_id}/schedules`: members read, the GM writes (mounted on
 campaigns.api's router). Non-members get 404, players and spectators 403 on writes."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from ninja import Router, Status
+from ninja import Router, Schema, Status
+from pydantic import Field
 
 from campaigns.errors import Invalid
-from campaigns.scheduling import selectors, services
+from campaigns.scheduling import reminders, selectors, services, warmup
+from campaigns.scheduling.models import ReminderPreference
 from campaigns.scheduling.recurrence import RecurrenceError, parse_local, to_utc, zone
 from campaigns.scheduling.schemas import OccurrenceIn, OccurrenceOut, ScheduleIn, ScheduleOut, SchedulePatch
 from campaigns.selectors import membership_get
@@ -138,3 +140,79 @@ def occurrence_change(request, campaign_id: int, schedule_id: int, data: Occurre
     else:
         services.occurrence_restore(membership=membership, schedule=schedule, original=data.original)
     return _out(_reload(request, campaign_id, schedule_id))
+
+
+# ---- the pre-session warm-up (the GM's) and a member's reminders -------------------------------
+
+
+class WarmupCheckOut(Schema):
+    check: str
+    ok: bool
+    detail: str
+    ms: float
+
+
+class WarmupOut(Schema):
+    id: int
+    status: str
+    starts_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+    checks: list[WarmupCheckOut]
+
+
+class ReminderIn(Schema):
+    email: bool = True
+    notice: bool | None = None
+    lead_minutes: list[int] | None = Field(default=None, max_length=20)
+
+
+class ReminderOut(Schema):
+    email: bool
+    notice: bool
+    lead_minutes: list[int]
+    site_lead_minutes: list[int]
+
+
+@router.get("/campaigns/{campaign_id}/warmup", response={200: WarmupOut, 204: None})
+def warmup_latest(request, campaign_id: int):
+    """The campaign's last warm-up (GM only; 204 before the first)."""
+    membership = membership_get(viewer=request.user, campaign_id=campaign_id)
+    services.require_gm(membership)
+    run = warmup.latest_for(membership=membership)
+    return run if run is not None else Status(204, None)
+
+
+@router.post("/campaigns/{campaign_id}/warmup", response={202: WarmupOut})
+def warmup_now(request, campaign_id: int):
+    """Run the warm-up now (queued; inline where tasks run inline). GM only."""
+    membership = membership_get(viewer=request.user, campaign_id=campaign_id)
+    run = warmup.warmup_request(membership=membership)
+    run.refresh_from_db()
+    return Status(202, run)
+
+
+def _reminders_out(membership) -> dict:
+    pref = ReminderPreference.objects.filter(membership=membership).first()
+    leads = reminders.site_leads()
+    return {
+        "email": pref is None or pref.email,
+        "notice": pref is None or pref.notice,
+        "lead_minutes": (pref.lead_minutes if pref and pref.lead_minutes else leads),
+        "site_lead_minutes": leads,
+    }
+
+
+@router.get("/campaigns/{campaign_id}/reminders", response=ReminderOut)
+def reminders_get(request, campaign_id: int):
+    """The viewer's own reminders for this campaign."""
+    return _reminders_out(membership_get(viewer=request.user, campaign_id=campaign_id))
+
+
+@router.put("/campaigns/{campaign_id}/reminders", response=ReminderOut)
+def reminders_put(request, campaign_id: int, data: ReminderIn):
+    membership = membership_get(viewer=request.user, campaign_id=campaign_id)
+    reminders.reminder_set(
+        membership=membership, email=data.email, notice=data.notice, lead_minutes=data.lead_minutes
+    )
+    return _reminders_out(membership)

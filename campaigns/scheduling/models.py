@@ -175,16 +175,25 @@ class UpcomingNotice(models.Model):
 
 
 class ReminderPreference(models.Model):
-    """A member's reminders for one campaign: email before each session (on unless turned off)."""
+    """A member's reminders for one campaign: email before each session (on unless turned off;
+    at every lead time or the chosen ones), and the dashboard notice (on unless turned off)."""
 
     membership = models.OneToOneField(
         "campaigns.Membership", on_delete=models.CASCADE, related_name="reminders"
     )
     email = models.BooleanField(default=True)
+    # The notice on the member's dashboard ("announced") before each session.
+    notice = models.BooleanField(default=True)
+    # Which of the site's lead times (GTW_CALENDAR_LEAD_MINUTES) the member's email comes at;
+    # empty: every one of them.
+    lead_minutes = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
         return f"{self.membership_id}: email {'on' if self.email else 'off'}"
+
+    def wants_email_at(self, lead: int) -> bool:
+        return self.email and (not self.lead_minutes or lead in self.lead_minutes)
 
 
 class ReminderDelivery(models.Model):
@@ -231,3 +240,47 @@ class CampaignWebhook(models.Model):
 
     def __str__(self):
         return f"webhook of {self.campaign_id}"
+
+
+class WarmupRun(models.Model):
+    """A pre-session warm-up: each provider role checked, the recap's recall prefetched, the
+    scene image's prefetch asked for (scheduling/warmup.py). One per occurrence (the unique
+    constraint, as for notices); a GM's "run warm-up now" is a run without an occurrence."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "All good"
+        PROBLEMS = "problems", "Problems"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="warmups")
+    schedule = models.ForeignKey(
+        SessionSchedule, null=True, blank=True, on_delete=models.CASCADE, related_name="warmups"
+    )
+    occurrence = models.DateTimeField(null=True, blank=True)  # the recurrence id (UTC), like a notice's
+    starts_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    # [{"check": "narrator provider", "ok": true, "detail": "offline answered", "ms": 3.1}, ...]
+    checks = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "occurrence"],
+                condition=models.Q(schedule__isnull=False),
+                name="warmup_once_per_occurrence",
+            )
+        ]
+        indexes = [models.Index(fields=["campaign", "-created_at"], name="warmup_latest")]
+
+    def __str__(self):
+        return f"warm-up of {self.campaign_id} ({self.status})"
+
+    @property
+    def problems(self) -> list[dict]:
+        return [c for c in self.checks if not c.get("ok")]

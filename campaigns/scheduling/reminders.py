@@ -18,9 +18,11 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
+from campaigns.errors import Invalid
 from campaigns.models import Event, Membership
 from campaigns.scheduling import recurrence
 from campaigns.scheduling.models import ReminderDelivery, ReminderPreference, UpcomingNotice
+from campaigns.state import withdrawn_seqs
 
 log = logging.getLogger(__name__)
 RECAP_CHARS = 600
@@ -38,10 +40,13 @@ def previously(campaign_id: int) -> str:
     """The campaign's last public recap, else its last public narration (never a whisper)."""
     public = Event.objects.filter(session__campaign_id=campaign_id, audience__isnull=True)
     for kind in ("Recap", "Narration"):
-        event = public.filter(type=kind).order_by("-created_at", "-seq").first()
-        if event and isinstance(event.payload.get("text"), str) and event.payload["text"].strip():
-            text = " ".join(event.payload["text"].split())
-            return text if len(text) <= RECAP_CHARS else text[: RECAP_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        recent = public.filter(type=kind).select_related("session").order_by("-created_at", "-seq")[:20]
+        for event in recent:
+            if event.seq in withdrawn_seqs(event.session.state):
+                continue  # the X-card took it back from the table (issue 18): never mail it
+            if isinstance(event.payload.get("text"), str) and event.payload["text"].strip():
+                text = " ".join(event.payload["text"].split())
+                return text if len(text) <= RECAP_CHARS else text[: RECAP_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return ""
 
 
@@ -78,11 +83,9 @@ def reminders_send(notice_id: int) -> int:
     )
     if notice is None:
         return 0
-    muted = set(
-        ReminderPreference.objects.filter(
-            membership__campaign_id=notice.schedule.campaign_id, email=False
-        ).values_list("membership_id", flat=True)
-    )
+    prefs = ReminderPreference.objects.filter(membership__campaign_id=notice.schedule.campaign_id)
+    # Off, or on at other lead times than this notice's (a member's choice among the site's).
+    muted = {p.membership_id for p in prefs if not p.wants_email_at(notice.lead_minutes)}
     members = Membership.objects.filter(campaign_id=notice.schedule.campaign_id).select_related(
         "user", "user__calendar"
     )
@@ -114,11 +117,56 @@ def reminders_send(notice_id: int) -> int:
 
 
 @transaction.atomic
-def reminder_set(*, membership: Membership, email: bool) -> ReminderPreference:
-    pref, _ = ReminderPreference.objects.update_or_create(
-        membership=membership, defaults={"email": bool(email)}
-    )
+def reminder_set(
+    *, membership: Membership, email: bool, notice: bool | None = None, lead_minutes=None
+) -> ReminderPreference:
+    """A member's reminders for this campaign: email on/off, the dashboard notice on/off
+    (None: unchanged), and the lead times their email comes at — a choice among the site's
+    (GTW_CALENDAR_LEAD_MINUTES), at least one; None leaves them. Stored as [] when all are
+    chosen, so a lead time the operator adds later reaches them too."""
+    defaults: dict = {"email": bool(email)}
+    if notice is not None:
+        defaults["notice"] = bool(notice)
+    if lead_minutes is not None:
+        defaults["lead_minutes"] = lead_choice(lead_minutes)
+    pref, _ = ReminderPreference.objects.update_or_create(membership=membership, defaults=defaults)
     return pref
+
+
+def site_leads() -> list[int]:
+    from campaigns.scheduling.tasks import lead_minutes
+
+    return lead_minutes()
+
+
+def lead_choice(values) -> list[int]:
+    """The chosen lead times, checked against the site's; all of them is stored as []."""
+    allowed = site_leads()
+    if isinstance(values, str | int):
+        values = [values]
+    chosen: set[int] = set()
+    for raw in list(values)[:20]:
+        try:
+            lead = int(raw)
+        except (TypeError, ValueError):
+            raise Invalid("Lead times are whole numbers of minutes.") from None
+        if lead not in allowed:
+            offered = ", ".join(describe_lead(x) for x in allowed)
+            raise Invalid(f"Reminders come {offered} before a session; {lead} minutes is not one of them.")
+        chosen.add(lead)
+    if not chosen:
+        raise Invalid("Choose at least one reminder time, or turn email reminders off.")
+    return [] if chosen == set(allowed) else sorted(chosen, reverse=True)
+
+
+def describe_lead(minutes: int) -> str:
+    if minutes % 1440 == 0:
+        days = minutes // 1440
+        return f"{days} day{'s' if days != 1 else ''}"
+    if minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minutes"
 
 
 def deliveries_for(*, membership: Membership, limit: int = 20) -> list[ReminderDelivery]:

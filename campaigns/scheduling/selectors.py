@@ -16,6 +16,7 @@ from campaigns.scheduling import recurrence
 from campaigns.scheduling.models import (
     CalendarFeed,
     CalendarProfile,
+    ReminderPreference,
     ScheduleOverride,
     SessionSchedule,
     UpcomingNotice,
@@ -122,16 +123,25 @@ def viewer_upcoming(*, viewer, now: datetime, days: int = UPCOMING_DAYS, limit: 
     if not viewer.is_authenticated:
         return []
     schedules = list(
-        _with_overrides(SessionSchedule.objects.filter(campaign__memberships__user=viewer)).order_by("pk")
+        _with_overrides(
+            SessionSchedule.objects.filter(campaign__memberships__user=viewer, campaign__archived=False)
+        ).order_by("pk")
     )
     found = occurrences(
         schedules, start=now, end=now + timedelta(days=days), tz=viewer_zone(viewer), limit=limit
     )
     if not found:
         return found
+    # Campaigns where the viewer turned the dashboard notice off show no "announced" mark.
+    quiet = set(
+        ReminderPreference.objects.filter(membership__user=viewer, notice=False).values_list(
+            "membership__campaign_id", flat=True
+        )
+    )
     noticed = set(
         UpcomingNotice.objects.filter(
-            schedule_id__in={u.schedule.pk for u in found}, starts_at__gte=now
+            schedule_id__in={u.schedule.pk for u in found if u.schedule.campaign_id not in quiet},
+            starts_at__gte=now,
         ).values_list("schedule_id", "starts_at")
     )
     return [
@@ -162,18 +172,88 @@ def feed_resolve(token: str) -> CalendarFeed | None:
     return feed
 
 
-def feed_schedules(feed: CalendarFeed) -> list[SessionSchedule] | None:
-    """What the feed may show: schedules of the campaigns its owner is in *now* (of its one
-    campaign, for a campaign feed). None when a campaign feed's owner has left the campaign:
-    the feed is then 404, like a revoked one."""
-    memberships = feed.user.memberships.all()
+@dataclass(frozen=True)
+class FeedLookup:
+    """A live feed as the feed view needs it, read in one query: who and what it is for, and
+    a fingerprint of everything its events are made of (uid, sequence, times, campaign
+    name, each override's version: the inputs of ics's per-schedule cache key)."""
+
+    feed: CalendarFeed
+    username: str
+    campaign_name: str
+    fingerprint: str
+
+
+_FEED_LOOKUP = """
+SELECT f.id, f.user_id, f.campaign_id, f.token_hash, u.username, c.name,
+       f.campaign_id IS NULL OR EXISTS (
+           SELECT 1 FROM {membership} m WHERE m.campaign_id = f.campaign_id AND m.user_id = f.user_id
+       ) AS member,
+       (SELECT md5(string_agg(concat_ws('|', s.id, s.uid, s.sequence, s.updated_at, s.created_at,
+                                        s.campaign_id, sc.name,
+                                        (SELECT string_agg(concat_ws(':', o.id, o.sequence, o.updated_at),
+                                                           ',' ORDER BY o.id)
+                                           FROM {override} o WHERE o.schedule_id = s.id)),
+                              ';' ORDER BY s.campaign_id, s.id))
+          FROM {schedule} s JOIN {campaign} sc ON sc.id = s.campaign_id
+         WHERE NOT sc.archived
+           AND CASE WHEN f.campaign_id IS NOT NULL THEN s.campaign_id = f.campaign_id
+                    ELSE EXISTS (SELECT 1 FROM {membership} m2
+                                  WHERE m2.campaign_id = s.campaign_id AND m2.user_id = f.user_id) END
+       ) AS fingerprint
+  FROM {feed} f
+  JOIN {user} u ON u.id = f.user_id
+  LEFT JOIN {campaign} c ON c.id = f.campaign_id
+ WHERE f.token_hash = %s AND f.revoked_at IS NULL AND u.is_active
+"""
+
+
+def feed_lookup(token: str) -> FeedLookup | None:
+    """`feed_resolve` + `feed_scope`'s membership check + the fingerprint, in one round trip
+    (the feed is what calendar clients poll; gtw bench calendar measures it). None: 404."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from campaigns.models import Membership
+
+    if not isinstance(token, str) or not 20 <= len(token) <= FEED_TOKEN_MAX or not token.isascii():
+        return None
+    digest = CalendarFeed.hash(token)
+    sql = _FEED_LOOKUP.format(
+        feed=CalendarFeed._meta.db_table,
+        user=get_user_model()._meta.db_table,
+        campaign=Campaign._meta.db_table,
+        membership=Membership._meta.db_table,
+        schedule=SessionSchedule._meta.db_table,
+        override=ScheduleOverride._meta.db_table,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [digest])
+        row = cursor.fetchone()
+    if row is None or not hmac.compare_digest(row[3], digest) or not row[6]:
+        return None
+    feed = CalendarFeed(pk=row[0], user_id=row[1], campaign_id=row[2], token_hash=row[3])
+    return FeedLookup(feed=feed, username=row[4], campaign_name=row[5] or "", fingerprint=row[7] or "")
+
+
+def feed_scope(feed: CalendarFeed):
+    """The queryset of schedules the feed may show: of the campaigns its owner is in *now* (of
+    its one campaign, for a campaign feed), archived campaigns left out. None when a campaign
+    feed's owner has left the campaign: the feed is then 404, like a revoked one."""
     if feed.campaign_id is not None:
-        if not memberships.filter(campaign_id=feed.campaign_id).exists():
+        if not feed.user.memberships.filter(campaign_id=feed.campaign_id).exists():
             return None
         queryset = SessionSchedule.objects.filter(campaign_id=feed.campaign_id)
     else:
         queryset = SessionSchedule.objects.filter(campaign__memberships__user_id=feed.user_id)
-    return list(_with_overrides(queryset).order_by("campaign_id", "pk"))
+    # An archived campaign plays no more sessions: its feed stays valid but lists none.
+    return queryset.filter(campaign__archived=False).order_by("campaign_id", "pk")
+
+
+def feed_schedules(feed: CalendarFeed) -> list[SessionSchedule] | None:
+    """The schedules `feed_scope` allows, with their overrides (None: the feed is 404)."""
+    queryset = feed_scope(feed)
+    return None if queryset is None else list(_with_overrides(queryset))
 
 
 def feeds_of(*, viewer) -> list[CalendarFeed]:

@@ -9,3 +9,11 @@ UpcomingNotice row's unique constraint decides which worker sends it), with keyw
 from django.dispatch import Signal
 
 session_upcoming = Signal()
+
+# Sent by the warm-up job (scheduling/warmup.py), outside any transaction, with `campaign_id`,
+# `run_id` and `starts_at` (aware, or None for a GM's "run now"). Each receiver does its part
+# of getting ready for the session (memory: prefetch the recap's recall; images: the likely
+# scene) and returns a list of check lines, each {"check": str, "ok": bool, "detail": str,
+# "ms": float}, which the GM reads on the campaign page. A receiver that raises is shown as a
+# failed check, and the others still run.
+warmup_requested = Signal()

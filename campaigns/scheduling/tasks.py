@@ -49,7 +49,7 @@ def upcoming_scan(now: datetime | None = None) -> int:
         return 0
     horizon = now + timedelta(minutes=leads[0])
     sent = 0
-    schedules = _with_overrides(SessionSchedule.objects.all()).order_by("pk")
+    schedules = _with_overrides(SessionSchedule.objects.filter(campaign__archived=False)).order_by("pk")
     for schedule in schedules.iterator(chunk_size=200):
         try:
             spec = schedule.spec()

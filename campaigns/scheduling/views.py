@@ -4,11 +4,13 @@ selectors and call the same services as the API; a refused form comes back as a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +19,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from campaigns import selectors as campaign_selectors
 from campaigns.errors import DomainError, NotFound
-from campaigns.scheduling import ics, reminders, selectors, services, webhooks
+from campaigns.scheduling import ics, reminders, selectors, services, warmup, webhooks
 
 REPEATS = {
     "none": "",
@@ -129,9 +131,20 @@ def occurrence_change(request, campaign_id: int):
 @login_required
 @require_POST
 def reminder_update(request, campaign_id: int):
-    """A member turns their email reminders for this campaign on or off."""
+    """A member's reminders for this campaign: email on/off and at which lead times, the
+    dashboard notice on/off."""
     membership = campaign_selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
-    pref = reminders.reminder_set(membership=membership, email=request.POST.get("email") == "on")
+    leads = request.POST.getlist("lead") if "leads" in request.POST else None
+    try:
+        pref = reminders.reminder_set(
+            membership=membership,
+            email=request.POST.get("email") == "on",
+            notice=request.POST.get("notice") == "on" if "leads" in request.POST else None,
+            lead_minutes=leads if request.POST.get("email") == "on" else None,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return _back(campaign_id)
     messages.success(request, "Email reminders on." if pref.email else "Email reminders off.")
     return _back(campaign_id)
 
@@ -148,6 +161,28 @@ def webhook_update(request, campaign_id: int):
         messages.error(request, exc.message)
     else:
         messages.success(request, "Webhook saved: copy its secret." if hook else "Webhook removed.")
+    return _back(campaign_id)
+
+
+@login_required
+@require_POST
+def warmup_now(request, campaign_id: int):
+    """The GM runs the pre-session warm-up now (the result shows on the campaign page)."""
+    membership = campaign_selectors.membership_get(viewer=request.user, campaign_id=campaign_id)
+    try:
+        run = warmup.warmup_request(membership=membership)
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, exc.message)
+        return _back(campaign_id)
+    run.refresh_from_db()
+    if run.status == run.Status.RUNNING:
+        messages.info(request, "Warm-up started: its checks appear here in a moment.")
+    elif run.status == run.Status.OK:
+        messages.success(request, "Warm-up done: every check is ok.")
+    else:
+        messages.warning(request, f"Warm-up done: {len(run.problems)} problem(s), listed under Warm-up.")
     return _back(campaign_id)
 
 
@@ -233,26 +268,48 @@ def _not_found() -> HttpResponse:
     return response
 
 
+FEED_CACHE_S = 24 * 3600
+
+
+def _cache_get(key: str) -> bytes | None:
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage costs time, never the feed
+        return None
+
+
+def _cache_set(key: str, body: bytes) -> None:
+    with contextlib.suppress(Exception):
+        cache.set(key, body, timeout=FEED_CACHE_S)
+
+
 @require_safe
 def calendar_feed(request, code: str):
     """A private feed: the token in the URL is the only credential (calendar clients send no
     cookies). Unknown, revoked, or a campaign its owner has left: 404, naming nothing."""
-    feed = selectors.feed_resolve(code)
-    schedules = selectors.feed_schedules(feed) if feed is not None else None
-    if schedules is None:
+    found = selectors.feed_lookup(code)
+    if found is None:
         return _not_found()
+    feed = found.feed
     if feed.campaign_id is not None:
-        name = f"{feed.campaign.name} · Galactic Tale Weaver"
+        name = f"{found.campaign_name} · Galactic Tale Weaver"
     else:
-        name = f"{feed.user.username}'s campaigns · Galactic Tale Weaver"
+        name = f"{found.username}'s campaigns · Galactic Tale Weaver"
     base = settings.SITE_URL.rstrip("/") if settings.SITE_URL else request.build_absolute_uri("/").rstrip("/")
-    urls = {s.campaign_id: base + reverse("campaign_detail", args=[s.campaign_id]) for s in schedules}
-    body = ics.feed_calendar(
-        schedules,
-        name=name,
-        refresh_minutes=services._calendar_settings().get("refresh_minutes", 60),
-        urls=urls,
-    )
+    refresh = services._calendar_settings().get("refresh_minutes", 60)
+    # Clients poll; schedules rarely change: an unchanged feed is served as built last time,
+    # keyed by everything it is made of (one query reads the feed and that fingerprint; gtw
+    # bench calendar measures it).
+    made_of = repr((found.fingerprint, name, base, refresh)).encode()
+    key = "gtw:ics-feed:v1:" + hashlib.sha256(made_of).hexdigest()
+    body = _cache_get(key)
+    if body is None:
+        schedules = selectors.feed_schedules(feed)
+        if schedules is None:  # left the campaign between the two reads
+            return _not_found()
+        urls = {s.campaign_id: base + reverse("campaign_detail", args=[s.campaign_id]) for s in schedules}
+        body = ics.feed_calendar(schedules, name=name, refresh_minutes=refresh, urls=urls)
+        _cache_set(key, body)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     wanted = parse_etags(request.headers.get("If-None-Match", ""))
     if etag in wanted or "*" in wanted or f"W/{etag}" in wanted:

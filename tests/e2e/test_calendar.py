@@ -104,3 +104,47 @@ def test_gm_schedules_player_sees_it_in_their_zone_and_copies_the_feed(
     finally:
         gm_context.close()
         player_context.close()
+
+
+def test_gm_runs_the_warmup_exports_and_archives(browser, daphne, session_cookie, gm, player, campaign, shot):
+    """The GM's pre-session warm-up and the campaign file in a real browser: "Run warm-up now"
+    lists every check; the export downloads a campaign file; archiving takes the campaign off
+    the dashboard into "Archived". The player sees none of the GM's controls."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    gm_context = _context(browser, daphne, session_cookie, gm, "Europe/Berlin")
+    player_context = _context(browser, daphne, session_cookie, player, "America/New_York")
+    try:
+        page = gm_context.new_page()
+        page.goto(f"/campaigns/{campaign.pk}/")
+        page.locator("details.warmup summary").click()
+        # The warm-up loads every local model (speech, embeddings): slow on a busy machine.
+        with page.expect_navigation(timeout=120_000):
+            page.get_by_role("button", name="Run warm-up now").click()
+        expect(
+            page.locator("details.warmup .warmup-checks li", has_text="narrator provider")
+        ).to_contain_text("ok")
+        page.locator("details.warmup summary").click()
+        expect(page.locator("details.warmup summary")).to_contain_text(re.compile("all good|problem"))
+        shot(page, "calendar-warmup")
+
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Export campaign file").click()
+        assert download.value.suggested_filename.endswith(".gtw.json")
+
+        player_page = player_context.new_page()
+        player_page.goto(f"/campaigns/{campaign.pk}/")
+        expect(player_page.get_by_role("heading", name="Schedule")).to_be_visible()
+        expect(player_page.locator("details.warmup")).to_have_count(0)
+        expect(player_page.get_by_role("button", name="Archive campaign")).to_have_count(0)
+
+        page.get_by_role("button", name="Archive campaign").click()
+        expect(page.get_by_text("is archived")).to_be_visible()
+        archived = page.locator("ul.archived-campaigns")
+        expect(archived).to_contain_text(campaign.name)
+        expect(page.locator("section[aria-labelledby=mine]")).not_to_contain_text(campaign.name)
+        shot(page, "calendar-archived")
+    finally:
+        gm_context.close()
+        player_context.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from django import template
 
 from campaigns.models import Membership
-from campaigns.scheduling import describe, reminders, selectors, services
+from campaigns.scheduling import describe, reminders, selectors, services, warmup
 from campaigns.scheduling.models import CampaignWebhook, ReminderPreference
 from campaigns.scheduling.recurrence import _zones
 
@@ -55,10 +55,24 @@ def campaign_schedule(context, campaign, membership):
         "zones": sorted(_zones()) if is_gm else [],
         "default_start": services.default_start(now).strftime("%Y-%m-%dT%H:%M"),
         "repeat_choices": REPEAT_CHOICES,
-        "email_reminders": ReminderPreference.objects.filter(membership=membership, email=False).first()
-        is None,
+        **_reminder_context(membership),
+        "warmup": warmup.latest_for(membership=membership),
+        "warmup_minutes": warmup.warmup_minutes(),
         "deliveries": reminders.deliveries_for(membership=membership),
         "webhook": CampaignWebhook.objects.filter(campaign_id=campaign.pk).first() if is_gm else None,
+    }
+
+
+def _reminder_context(membership) -> dict:
+    pref = ReminderPreference.objects.filter(membership=membership).first()
+    chosen = set(pref.lead_minutes) if pref and pref.lead_minutes else None
+    return {
+        "email_reminders": pref is None or pref.email,
+        "notice_reminders": pref is None or pref.notice,
+        "reminder_leads": [
+            {"minutes": m, "label": reminders.describe_lead(m), "on": chosen is None or m in chosen}
+            for m in reminders.site_leads()
+        ],
     }
 
 
