@@ -1,0 +1,71 @@
+"""POST /api/images/request, GET /api/images/{id}; retry / regenerate / hide for the GM."""
+
+from __future__ import annotations
+
+from ninja import Router, Status
+
+from campaigns.errors import Forbidden, NotFound
+from campaigns.models import PlaySession
+from campaigns.selectors import membership_get
+from gtw_site.ratelimit import rate_check
+from media.images import services
+from media.images.schemas import ImageOut, ImageQueuedOut, ImageRequestIn
+from media.models import Image
+
+router = Router(tags=["images"])
+
+
+@router.post("/images/request", response={200: ImageOut, 202: ImageQueuedOut})
+def image_request(request, data: ImageRequestIn):
+    """202 {image_id, status} while it is painted (progress on the session socket), 200 with the
+    picture's details when it was painted before."""
+    membership = membership_get(viewer=request.user, campaign_id=data.campaign)
+    rate_check(scope="images", ident=request.user.pk)
+    session = None
+    if data.session is not None:
+        session = PlaySession.objects.filter(pk=data.session, campaign_id=data.campaign).first()
+        if session is None:
+            raise NotFound("No such session in this campaign.")
+    if membership.role == membership.Role.SPECTATOR:
+        raise Forbidden("Spectators watch; ask the GM for a picture.")
+    image, _created = services.image_request(
+        campaign=membership.campaign,
+        kind=data.type,
+        subject=data.subject,
+        seed=data.seed,
+        session=session,
+        user=request.user,
+    )
+    gm = membership.role == membership.Role.GM
+    if image.status == Image.Status.READY:
+        return Status(200, services.image_meta(image, gm=gm))
+    return Status(202, {"image_id": image.pk, "status": image.status, "progress": image.percent})
+
+
+@router.get("/images/{image_id}", response=ImageOut)
+def image_detail(request, image_id: int):
+    image, membership = services.image_get(viewer=request.user, image_id=image_id)
+    return services.image_meta(image, gm=membership.role == membership.Role.GM)
+
+
+@router.post("/images/{image_id}/retry", response={202: ImageQueuedOut})
+def image_retry(request, image_id: int):
+    image = services.image_retry(image=services.image_gm_get(viewer=request.user, image_id=image_id))
+    return Status(202, {"image_id": image.pk, "status": image.status, "progress": image.percent})
+
+
+@router.post("/images/{image_id}/regenerate", response={200: ImageOut, 202: ImageQueuedOut})
+def image_regenerate(request, image_id: int):
+    rate_check(scope="images", ident=request.user.pk)
+    image, _ = services.image_regenerate(image=services.image_gm_get(viewer=request.user, image_id=image_id))
+    if image.status == Image.Status.READY:
+        return Status(200, services.image_meta(image, gm=True))
+    return Status(202, {"image_id": image.pk, "status": image.status, "progress": image.percent})
+
+
+@router.post("/images/{image_id}/hide", response=ImageOut)
+def image_hide(request, image_id: int, hidden: bool = True):
+    image = services.image_hide(
+        image=services.image_gm_get(viewer=request.user, image_id=image_id), hidden=hidden
+    )
+    return services.image_meta(image, gm=True)
