@@ -26,8 +26,15 @@ class ProviderError(Exception):
 
 @dataclass(frozen=True)
 class Usage:
+    """What a call consumed, as the adapter learned it: tokens (cached: prompt tokens served
+    from the vendor's cache, counted inside tokens_in), seconds of audio heard or spoken (stt,
+    tts) and images made. Telemetry prices it (gtw_site.providers.pricing)."""
+
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_cached: int = 0
+    audio_seconds: float = 0.0
+    images: int = 0
 
 
 def load_factory(dotted: str) -> Callable[..., Any]:

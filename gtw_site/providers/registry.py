@@ -30,6 +30,14 @@ and then, for free:
   worker pool is submitted with `gtw_site.telemetry.in_thread`, so its row is written by the
   thread that takes the result, on that thread's connection and transaction.
 
+- runtime selection: with no explicit `conf`, `build`/`get` layer the role's runtime choice
+  (gtw_site.providers.selection: the campaign's, else the site's, else the environment) over
+  the settings — the chosen provider, and options (model, base_url, an opened stored key) merged
+  into the constructor arguments the adapter's factory accepts. The campaign comes from
+  `campaign_id=` or the telemetry scope the turn runs in (gtw_site.telemetry.scope).
+
+Every Registry declared is listed by `kinds()` (the providers page and /api/providers).
+
 Adding a provider to a kind = one adapter module + one line in `providers` + its contract test.
 Pure of Django itself; telemetry rows go through gtw_site.telemetry.
 """
@@ -37,14 +45,17 @@ Pure of Django itself; telemetry rows go through gtw_site.telemetry.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gtw_site.providers.base import ProviderError, Usage, clip, load_factory
-from gtw_site.telemetry import record_call
+from gtw_site.telemetry import current_scope, record_call
+from gtw_site.telemetry import enabled as telemetry_enabled
 
 CallStyle = Literal["call", "stream"]
 CALL: CallStyle = "call"  # one return value; token counts, if any, left in the adapter's `last_usage`
@@ -60,6 +71,27 @@ class Choice:
     provider: str
     conf: Mapping[str, Any]  # the kind's whole settings, as `settings()` returned them
     timeout: float | None
+    # A runtime choice's options (model, base_url, api_key, …), merged over `arguments(choice)`.
+    options: Mapping[str, Any] = field(default_factory=dict)
+    selection: Any = None  # the gtw_site.providers.selection.Selection, if any
+
+
+# Every kind declared so far (weakly: a test's throwaway kind goes away with the test).
+_KINDS: weakref.WeakValueDictionary[str, Registry] = weakref.WeakValueDictionary()
+_UNSET: Any = object()
+
+
+def kinds() -> dict[str, Registry]:
+    """The kinds declared so far, by name."""
+    return dict(_KINDS)
+
+
+def registry_for(role: str) -> Registry | None:
+    """The kind that serves `role`, if one is declared (imported) in this process."""
+    for registry in _KINDS.values():
+        if role in registry.roles:
+            return registry
+    return None
 
 
 def _default_choose(role: str, conf: Mapping[str, Any]) -> str:
@@ -83,6 +115,7 @@ class Registry:
         check: Callable[[Any, Choice], None] | None = None,
         cache_key: Callable[[Choice], Hashable] | None = None,
         telemetry: bool = True,
+        selectable: bool = True,
     ) -> None:
         self.kind = kind
         self.roles = tuple(roles)
@@ -95,11 +128,15 @@ class Registry:
         self.timeout = timeout
         # Raises ProviderError when a built adapter does not fit the settings.
         self.check = check
-        # Adapters that are costly to build (a local model) are built once per distinct key.
+        # Adapters that are costly to build (a local model) are built once per distinct key
+        # (a key of None: built every time).
         self.cache_key = cache_key
         self.telemetry = telemetry
+        # Runtime choices (gtw_site.providers.selection) apply to this kind's roles.
+        self.selectable = selectable
         self._lock = threading.Lock()
         self._cache: dict[Hashable, Any] = {}
+        _KINDS[kind] = self
 
     def __repr__(self) -> str:
         return f"<Registry {self.kind}: {', '.join(self.roles)}>"
@@ -109,32 +146,91 @@ class Registry:
         self._known_role(role)
         return self.choose(role, self.settings() if conf is None else conf)
 
-    def build(self, role: str, conf: Mapping[str, Any] | None = None) -> Any:
-        """The bare adapter for `role` (no telemetry): loaded, built and checked."""
+    def selection(self, role: str, campaign_id: int | None = _UNSET, *, refresh: bool = True) -> Any:
+        """The runtime choice in force for `role` (None: the environment's settings)."""
+        if not self.selectable:
+            return None
+        self._known_role(role)
+        from gtw_site.providers import selection
+
+        here = current_scope()
+        if campaign_id is _UNSET:
+            campaign_id = here.get("campaign_id")
+        return selection.current(role, campaign_id, here.get("session_id"), refresh=refresh)
+
+    def build(
+        self,
+        role: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        campaign_id: int | None = _UNSET,
+        selection: Any = _UNSET,
+    ) -> Any:
+        """The bare adapter for `role` (no telemetry): loaded, built and checked.
+
+        With no `conf`, the role's runtime choice applies (see the module docstring); `selection`
+        builds a given choice instead (checking one before it is saved), None the env's."""
+        explicit = conf is not None
         conf = self.settings() if conf is None else conf
+        if selection is _UNSET:
+            selection = None if explicit else self.selection(role, campaign_id)
+        options: Mapping[str, Any] = {}
+        if selection is not None:
+            from gtw_site.providers.selection import options_for
+
+            self._known_role(role)
+            provider = selection.provider
+            options = options_for(selection)
+        else:
+            provider = self.provider_name(role, conf)
         choice = Choice(
             kind=self.kind,
             role=role,
-            provider=self.provider_name(role, conf),
+            provider=provider,
             conf=conf,
             timeout=self.timeout(role, conf) if self.timeout is not None else None,
+            options=options,
+            selection=selection,
         )
-        if self.cache_key is None:
+        built_key = self.cache_key(choice) if self.cache_key is not None else None
+        if built_key is None:  # not cached (a cache_key may return None for cheap adapters)
             return self._make(choice)
-        key = (choice.provider, self.cache_key(choice))
+        key = (choice.provider, built_key, tuple(sorted((k, repr(v)) for k, v in options.items())))
         # Held while building, so two threads never load the same model twice.
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = self._make(choice)
             return self._cache[key]
 
-    def get(self, role: str, conf: Mapping[str, Any] | None = None) -> Any:
+    def get(
+        self, role: str, conf: Mapping[str, Any] | None = None, *, campaign_id: int | None = _UNSET
+    ) -> Any:
         """The adapter for `role`, recording a telemetry row for every call."""
-        adapter = self.build(role, conf)
-        return self.record(role, adapter) if self.telemetry else adapter
+        chosen = self.selection(role, campaign_id) if conf is None else None
+        adapter = self.build(role, conf, selection=chosen)
+        if not (self.telemetry and telemetry_enabled()):
+            return adapter
+        return self.wrap(role, adapter, chosen, shadows=conf is None, campaign_id=campaign_id)
 
-    def record(self, role: str, adapter: Any) -> Recorded:
-        return Recorded(role, adapter, calls=self.calls)
+    def wrap(
+        self, role: str, adapter: Any, chosen: Any = None, *, shadows: bool = True, campaign_id: Any = _UNSET
+    ) -> Recorded:
+        """`adapter` recorded: its rows name the experiment variant that chose it, and the role's
+        shadow providers (if any, and not inside a shadow run) get each successful call."""
+        recorded = self.record(role, adapter, variant=getattr(chosen, "variant", ""))
+        if shadows and self.selectable and not current_scope().get("shadow"):
+            from gtw_site.providers import selection as selections
+
+            here = current_scope().get("campaign_id") if campaign_id is _UNSET else campaign_id
+            found = selections.shadows(role, here)
+            if found:
+                from gtw_site.providers.shadow import Shadows
+
+                recorded.shadows = Shadows(self, role, found)
+        return recorded
+
+    def record(self, role: str, adapter: Any, *, variant: str = "") -> Recorded:
+        return Recorded(role, adapter, calls=self.calls, kind=self.kind, variant=variant)
 
     def reset(self) -> None:
         """Forget cached adapters (settings changed, or a test wants a fresh one)."""
@@ -166,10 +262,53 @@ class Registry:
                 retryable=False,
                 provider=name,
             ) from exc
-        adapter = factory(**self.arguments(choice))
+        try:
+            arguments = dict(self.arguments(choice))
+        except KeyError as exc:
+            raise ProviderError(
+                f"no settings for the {self.kind} adapter {name} ({exc})", retryable=False, provider=name
+            ) from None
+        if choice.options:
+            arguments.update(_accepted(factory, choice.options))
+        try:
+            adapter = factory(**arguments)
+        except ProviderError:
+            raise
+        except (TypeError, ValueError) as exc:
+            # A choice's option the adapter refuses: a setup problem, worded without the values.
+            raise ProviderError(
+                f"the {self.kind} adapter {name} could not start ({type(exc).__name__})",
+                retryable=False,
+                provider=name,
+            ) from None
         if self.check is not None:
             self.check(adapter, choice)
         return adapter
+
+
+def _accepted(factory: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options `factory` takes by name (all of them if it takes **kwargs)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return dict(options)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}
+
+
+def accepted_options(registry: Registry, provider: str) -> tuple[str, ...] | None:
+    """The option names `provider`'s factory takes (None: any), loading its module."""
+    dotted = registry.providers.get(provider)
+    if dotted is None:
+        return ()
+    try:
+        params = inspect.signature(load_factory(dotted)).parameters
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return ()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return tuple(params)
 
 
 class Recorded:
@@ -179,8 +318,14 @@ class Recorded:
     A row's error is the ProviderError's text (adapters keep secrets out of it), or
     "unexpected <type>: <text>" for anything else — which is recorded and raised unchanged."""
 
-    def __init__(self, role: str, inner: Any, *, calls: Mapping[str, CallStyle]) -> None:
+    def __init__(
+        self, role: str, inner: Any, *, calls: Mapping[str, CallStyle], kind: str = "", variant: str = ""
+    ) -> None:
         self.role = role
+        self.kind = kind
+        self.variant = variant
+        # gtw_site.providers.shadow.Shadows: given the same call after it succeeded (A/B part 4).
+        self.shadows: Any = None
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
@@ -200,11 +345,14 @@ class Recorded:
         started = time.monotonic()
         usage = Usage()
         ended = False
+        first: float | None = None
         error = "stopped: the caller stopped reading the stream"
         events: Iterator[Any] | None = None
         try:
             events = method(*args, **kwargs)
             for event in events:
+                if first is None:
+                    first = time.monotonic()
                 end_usage = getattr(event, "usage", None)
                 if isinstance(end_usage, Usage):
                     usage = end_usage
@@ -229,7 +377,10 @@ class Recorded:
                 if close is not None:
                     close()
             finally:
-                self._record(started, usage, error)
+                self._record(started, usage, error, first=first)
+                if not error and self.shadows is not None:
+                    # A finished call (read to its end, or closed after it): the shadows get it.
+                    self.shadows.run(getattr(method, "__name__", "stream"), args, kwargs)
 
     def _recorded_call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         started = time.monotonic()
@@ -239,6 +390,8 @@ class Recorded:
             result = method(*args, **kwargs)
             # Adapters that learn the token counts leave them in `last_usage`.
             usage = getattr(self.inner, "last_usage", None) or Usage()
+            if self.shadows is not None:
+                self.shadows.run(getattr(method, "__name__", "complete"), args, kwargs)
         except ProviderError as exc:
             error = str(exc)
             raise
@@ -249,15 +402,18 @@ class Recorded:
             self._record(started, usage, error)
         return result
 
-    def _record(self, started: float, usage: Usage, error: str) -> None:
+    def _record(self, started: float, usage: Usage, error: str, *, first: float | None = None) -> None:
         record_call(
             role=self.role,
             provider=self.name,
-            model=self.model,
+            model=self.model or "",
             latency_ms=(time.monotonic() - started) * 1000,
             usage=usage,
             ok=not error,
             error=error,
+            kind=self.kind,
+            ttft_ms=None if first is None else (first - started) * 1000,
+            variant=self.variant,
         )
 
 
