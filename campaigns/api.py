@@ -2,6 +2,8 @@ from ninja import Router, Status
 
 from campaigns import selectors, services
 from campaigns.branching import campaign_branch
+from campaigns.lifecycle import session_list as lifecycle_session_list
+from campaigns.lifecycle_api import router as lifecycle_router
 from campaigns.links import invite_url
 from campaigns.scheduling.api import router as scheduling_router
 from campaigns.schemas import (
@@ -16,17 +18,22 @@ from campaigns.schemas import (
     IdOut,
     InviteIn,
     InviteOut,
+    SessionListOut,
     SessionOut,
     WhisperIn,
 )
+from campaigns.state import withdrawn_payload, withdrawn_seqs
 
 router = Router(tags=["campaigns"])
 # The campaign calendar: /campaigns/{campaign_id}/schedules… (campaigns/scheduling/api.py).
 router.add_router("", scheduling_router)
+# Clone, archive, snapshots, export/import (campaigns/lifecycle_api.py).
+router.add_router("", lifecycle_router)
 
 
 @router.get("/campaigns", response=list[CampaignOut])
-def campaign_list(request):
+def campaign_list(request, archived: bool = False):
+    """The viewer's live campaigns (`?archived=true`: the archived ones)."""
     roles = dict(request.user.memberships.values_list("campaign_id", "role"))
     return [
         {
@@ -35,8 +42,9 @@ def campaign_list(request):
             "pack": c.pack.slug,
             "role": roles[c.id],
             "personality": c.personality.slug if c.personality else None,
+            "archived": c.archived,
         }
-        for c in selectors.campaign_list(viewer=request.user)
+        for c in selectors.campaign_list(viewer=request.user, archived=archived)
     ]
 
 
@@ -69,6 +77,11 @@ def character_create(request, campaign_id: int, data: CharacterIn):
         membership=membership, name=data.name, archetype=data.archetype, attributes=data.attributes
     )
     return Status(201, {"id": character.id})
+
+
+@router.get("/campaigns/{campaign_id}/sessions", response=list[SessionListOut])
+def session_list(request, campaign_id: int):
+    return lifecycle_session_list(viewer=request.user, campaign_id=campaign_id)
 
 
 @router.post("/campaigns/{campaign_id}/sessions", response={201: SessionOut})
@@ -105,6 +118,7 @@ def event_list(request, session_id: int, after: int = 0, limit: int = 500):
     session, events = selectors.session_events_page(
         viewer=request.user, session_id=session_id, after=max(after, 0), limit=limit
     )
+    withdrawn = withdrawn_seqs(session.state)
     return {
         "version": session.version,
         "events": [
@@ -112,7 +126,8 @@ def event_list(request, session_id: int, after: int = 0, limit: int = 500):
                 "seq": e.seq,
                 "type": e.type,
                 "actor": e.actor.username if e.actor else None,
-                "payload": e.payload,
+                # A narration the X-card withdrew: never its text again (issue 18).
+                "payload": withdrawn_payload(e.payload) if e.seq in withdrawn else e.payload,
                 "seed": e.seed,
                 "created_at": e.created_at,
             }

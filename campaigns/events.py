@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from campaigns import state as reducer
+from campaigns.errors import Conflict
 from campaigns.models import Event, PlaySession, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ def _notify(session_id: int, created: list[Event]) -> None:
         except Exception:
             # One subscriber's failure (a lost broadcast) must not cost the others (the turn).
             logger.exception("event listener %r failed for session %s", sub.listener, session_id)
+
+
+ARCHIVED_MESSAGE = "This campaign is archived (read-only). Its GM can restore it from the campaign page."
 
 
 class VersionConflict(Exception):
@@ -175,12 +179,17 @@ def append(
 def _append_locked(session_id, new_events, expected_version, idempotency_key) -> AppendResult:
     with transaction.atomic():
         row = (
-            PlaySession.objects.select_for_update(of=("self",)).values("version", "state").get(pk=session_id)
+            PlaySession.objects.select_for_update(of=("self",))
+            .values("version", "state", "campaign__archived")
+            .get(pk=session_id)
         )
         # After the lock, in a statement of its own: under READ COMMITTED it sees an append
         # with the same key that committed while we waited.
         if idempotency_key and (existing := find_replay(session_id, idempotency_key)) is not None:
             return existing
+        if row["campaign__archived"]:
+            # An archived campaign is read-only (campaigns.lifecycle): nothing is appended to it.
+            raise Conflict(ARCHIVED_MESSAGE, code="archived")
         version = row["version"]
         if expected_version is not None and expected_version != version:
             raise VersionConflict(expected_version, version)

@@ -64,6 +64,12 @@ class Campaign(models.Model):
     # that grant items to the whole party (mission and objective rewards): a projection of the
     # log, like Character.inventory.
     stash = models.JSONField(default=list, blank=True)
+    # Archived campaigns are read-only (no actions, no new sessions), hidden from dashboards and
+    # calendar feeds; unarchiving restores them (issue 16 part 5).
+    archived = models.BooleanField(default=False)
+    # Per-campaign settings, one namespaced key per feature: settings["voice"], settings["images"],
+    # settings["providers"], settings["safety"], settings["warmup"]... Each owner reads/writes its key only.
+    settings = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

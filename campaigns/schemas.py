@@ -21,6 +21,7 @@ class CampaignOut(Schema):
     pack: str
     role: str
     personality: str | None
+    archived: bool = False
 
 
 class InviteIn(Schema):
@@ -49,6 +50,17 @@ class SessionOut(Schema):
     number: int
     status: str
     version: int
+
+
+class SessionListOut(Schema):
+    id: int
+    number: int
+    title: str
+    status: str
+    kind: str
+    version: int
+    state_hash: str
+    created_at: datetime
 
 
 class ActionIn(Schema):

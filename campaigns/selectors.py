@@ -12,14 +12,14 @@ from campaigns.errors import Forbidden, NotFound
 from campaigns.models import Campaign, Character, Event, Invite, Membership, PlaySession
 
 
-def campaign_list(*, viewer) -> list[Campaign]:
+def campaign_list(*, viewer, archived: bool | None = None) -> list[Campaign]:
+    """The viewer's campaigns; `archived` False/True: only the live/archived ones (None: all)."""
     if not viewer.is_authenticated:
         return []
-    return list(
-        Campaign.objects.filter(memberships__user=viewer)
-        .select_related("pack", "personality")
-        .order_by("-created_at")
-    )
+    queryset = Campaign.objects.filter(memberships__user=viewer)
+    if archived is not None:
+        queryset = queryset.filter(archived=archived)
+    return list(queryset.select_related("pack", "personality").order_by("-created_at"))
 
 
 def membership_get(*, viewer, campaign_id: int) -> Membership:

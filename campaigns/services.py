@@ -32,6 +32,12 @@ def _require_gm(membership: Membership) -> None:
         raise Forbidden("Only the campaign's game master can do that.")
 
 
+def _require_unarchived(campaign: Campaign) -> None:
+    """An archived campaign is read-only (campaigns.lifecycle; the event store refuses appends)."""
+    if campaign.archived:
+        raise Conflict(events.ARCHIVED_MESSAGE, code="archived")
+
+
 @transaction.atomic
 def campaign_create(*, user, name: str, pack_slug: str, personality_slug: str | None = None) -> Campaign:
     name = clean_text(name, what="The campaign name", max_len=NAME_MAX)
@@ -70,6 +76,7 @@ def campaign_set_personality(*, membership: Membership, personality_slug: str) -
 
 def invite_create(*, membership: Membership, role: str = Membership.Role.PLAYER) -> Invite:
     _require_gm(membership)
+    _require_unarchived(membership.campaign)
     if role not in (Membership.Role.PLAYER, Membership.Role.SPECTATOR):
         raise Invalid("Invites are for players or spectators.")
     return Invite.objects.create(
@@ -127,6 +134,7 @@ def character_create(
 ) -> Character:
     if membership.role == Membership.Role.SPECTATOR:
         raise Forbidden("Spectators watch; they don't have characters.")
+    _require_unarchived(membership.campaign)
     name = clean_text(name, what="The character name", max_len=60)
     pack = membership.campaign.pack
     arch = pack.archetype(archetype)
@@ -166,6 +174,7 @@ def _opening_payload(campaign: Campaign) -> dict:
 def session_open(*, membership: Membership, title: str = "") -> PlaySession:
     _require_gm(membership)
     campaign = membership.campaign
+    _require_unarchived(campaign)
     with transaction.atomic():
         # Row lock on the campaign serialises session numbering.
         Campaign.objects.select_for_update().get(pk=campaign.pk)

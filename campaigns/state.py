@@ -119,6 +119,9 @@ def _narration(state, event, payload):
     if payload.get("batch") is not None:  # a stage's batch summary answers its window
         stage = _stage(state)
         stage["unsummarised"] = [w for w in stage["unsummarised"] if w["n"] != payload["batch"]]
+    xcard = state.get("xcard")
+    if xcard and xcard.get("turns", 0) > 0:  # the X-card's steer-away note lasts this many more
+        xcard["turns"] -= 1
 
 
 def _turn_failed(state, event, payload):
@@ -223,6 +226,37 @@ _HANDLERS = {
 }
 
 
+# ---- the X-card (narrative.xcard; issue 18 part 4) ------------------------------------------
+# A tap withdraws a narration (never deletes its row): its seq joins `withdrawn`, and what shows
+# it to the table (the play page, the socket, the events API, memory, the narrator's context)
+# shows it as withdrawn, without its text. `xcard` keeps the narrator's steer-away note for the
+# next `turns` narrations. setdefault: sessions (and snapshots) from before the X-card have
+# neither key, and a session nobody tapped in keeps the state (and hash) it always had.
+WITHDRAWN_KEEPS = ("action_seq", "of_seq", "batch", "close_seq", "window")
+
+
+def _xcard_tapped(state, event, payload):
+    seq = payload.get("narration_seq")
+    withdrawn = state.setdefault("withdrawn", [])
+    if type(seq) is int and seq not in withdrawn:
+        withdrawn.append(seq)
+    turns = payload.get("steer_turns")
+    state["xcard"] = {"seq": event.seq, "turns": turns if type(turns) is int and turns > 0 else 0}
+
+
+_HANDLERS["XCardTapped"] = _xcard_tapped
+
+
+def withdrawn_seqs(state: Mapping[str, Any] | None) -> frozenset[int]:
+    """The seqs of the narrations the X-card withdrew."""
+    return frozenset((state or {}).get("withdrawn") or ())
+
+
+def withdrawn_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What a withdrawn narration still shows: which turn it answered, never its text."""
+    return {**{k: payload[k] for k in WITHDRAWN_KEEPS if k in payload}, "withdrawn": True}
+
+
 def replay(events: Iterable[EventRecord], state: Mapping[str, Any] | None = None) -> dict[str, Any]:
     current = dict(state) if state is not None else initial_state()
     for event in events:
@@ -273,5 +307,68 @@ _HANDLERS.update(
     {
         "BatchWindowOpened": _batch_window_opened,
         "BatchWindowClosed": _batch_window_closed,
+    }
+)
+
+
+# ---- research (missions.techtree; issue 19) --------------------------------------------------
+# Tech-tree research is campaign-wide: missions.techtree folds every session's research events
+# (and BeatChanged, which runs research time down) through `research_fold`, the same function
+# that keeps this session's `research` here, so the campaign's view and a replay agree. Keyed by
+# "<owner kind>:<owner id>:<tree slug>". setdefault: a session with no research keeps the state
+# (and hash) it always had; BeatChanged touches `research` only once a session has one.
+RESEARCH_TYPES = ("ResearchStarted", "ResearchCompleted")
+
+
+def research_entry() -> dict[str, Any]:
+    return {"done": [], "done_at": {}, "active": None, "spent": 0, "beats": 0}
+
+
+def research_fold(research: dict[str, Any], type: str, payload: Mapping[str, Any]) -> None:
+    """Fold one research-relevant event into `research` (mutated in place)."""
+    if type == "BeatChanged":
+        for entry in research.values():
+            entry["beats"] += 1
+            active = entry["active"]
+            if active and active["beats_left"] > 0:
+                active["beats_left"] -= 1
+        return
+    key = payload.get("owner")
+    node = payload.get("node")
+    if not isinstance(key, str) or not isinstance(node, str):
+        return
+    entry = research.setdefault(key, research_entry())
+    if type == "ResearchStarted":
+        beats = payload.get("beats")
+        points = payload.get("points")
+        entry["active"] = {"node": node, "beats_left": beats if type_is_int(beats) and beats > 0 else 0}
+        entry["spent"] += points if type_is_int(points) and points > 0 else 0
+    elif type == "ResearchCompleted":
+        if node not in entry["done"]:
+            entry["done"].append(node)
+            entry["done_at"][node] = entry["beats"]
+        if entry["active"] and entry["active"]["node"] == node:
+            entry["active"] = None
+
+
+def type_is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _research(state, event, payload):
+    research_fold(state.setdefault("research", {}), event.type, payload)
+
+
+def _beat_changed_research(state, event, payload):
+    _beat_changed(state, event, payload)
+    if state.get("research"):
+        research_fold(state["research"], "BeatChanged", payload)
+
+
+_HANDLERS.update(
+    {
+        "ResearchStarted": _research,
+        "ResearchCompleted": _research,
+        "BeatChanged": _beat_changed_research,
     }
 )

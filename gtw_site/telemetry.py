@@ -1,10 +1,17 @@
-"""Telemetry rows for provider calls (role, provider, model, latency, tokens).
+"""Telemetry rows for provider calls (role, provider, model, latency, tokens, cost, the session
+and turn they served).
 
 A row is written on the thread that owns the work, with that thread's database connection, so it
 commits (or rolls back) with the caller's transaction. Provider calls that run on a worker pool
 (a turn embeds its query on "gtw-embed") go through `in_thread`: the worker only collects its
 rows, and they travel with the future to whoever takes its result. A thread inside `deferred()`
 (a turn) holds every row it collects until the block ends, so the first delta writes nothing.
+
+`scope(campaign_id=…, session_id=…, turn_seq=…, variant=…, shadow=…)` names what the calls in a
+block serve: rows take those fields (a pool job's rows take the scope of the thread that records
+them), and the provider registry picks the campaign's runtime provider choice from it. The cost
+is priced when a row is written (gtw_site.providers.pricing), never on the streaming path.
+GTW_TELEMETRY=0 writes no rows at all (for measuring what telemetry costs).
 """
 
 from __future__ import annotations
@@ -26,6 +33,44 @@ logger = logging.getLogger(__name__)
 _held: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar(
     "gtw_telemetry_held", default=None
 )
+_scope: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("gtw_telemetry_scope", default={})  # noqa: B039 - never mutated
+SCOPE_FIELDS = ("campaign_id", "session_id", "turn_seq", "variant", "prompt_version", "shadow")
+
+
+def current_scope() -> dict[str, Any]:
+    return _scope.get()
+
+
+@contextmanager
+def scope(**fields: Any) -> Iterator[dict[str, Any]]:
+    """Name what the block's provider calls serve (see the module docstring); nested blocks add
+    to the outer one's fields. Unknown names are a programming error."""
+    unknown = set(fields) - set(SCOPE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown telemetry scope fields: {', '.join(sorted(unknown))}")
+    merged = {**_scope.get(), **{k: v for k, v in fields.items() if v is not None}}
+    token = _scope.set(merged)
+    try:
+        yield merged
+    finally:
+        _scope.reset(token)
+
+
+def enabled() -> bool:
+    """Whether calls are recorded here: GTW_TELEMETRY, and — for `gtw bench turn --telemetry ab`
+    only — GTW_TELEMETRY_AB, which turns telemetry off for the calls of odd-numbered sessions so
+    one run measures both (no row, no wrapper around the adapter)."""
+    try:
+        from django.conf import settings
+
+        if not getattr(settings, "GTW_TELEMETRY", True):
+            return False
+        if getattr(settings, "GTW_TELEMETRY_AB", False):
+            session_id = _scope.get().get("session_id")
+            return not (isinstance(session_id, int) and session_id % 2)
+        return True
+    except Exception:  # noqa: BLE001 - settings not configured (a pure test): record as before
+        return True
 
 
 def record_call(
@@ -37,24 +82,44 @@ def record_call(
     usage: Usage | None = None,
     ok: bool = True,
     error: str = "",
+    kind: str = "",
+    ttft_ms: float | None = None,
+    variant: str = "",
 ) -> None:
     """Store one telemetry row (or hold it, see the module docstring). Never raises: telemetry
     must not break a turn."""
-    record_rows(
-        [
-            {
-                "role": role,
-                "provider": provider,
-                "model": model[:120],
-                "latency_ms": round(latency_ms, 2),
-                "tokens_in": usage.tokens_in if usage else 0,
-                "tokens_out": usage.tokens_out if usage else 0,
-                "ok": ok,
-                # GTW_REDACT: a vendor's error may quote the prompt back, PII and all.
-                "error": redact(error[:2000], configured().kinds)[:500] if error else "",
-            }
-        ]
-    )
+    usage = usage or Usage()
+    row: dict[str, Any] = {
+        "role": role[:40],
+        "provider": provider[:40],
+        "model": (model or "")[:120],
+        "kind": kind[:40],
+        "latency_ms": round(latency_ms, 2),
+        "ttft_ms": None if ttft_ms is None else round(ttft_ms, 2),
+        "tokens_in": max(0, int(usage.tokens_in or 0)),
+        "tokens_out": max(0, int(usage.tokens_out or 0)),
+        "tokens_cached": max(0, int(getattr(usage, "tokens_cached", 0) or 0)),
+        "audio_seconds": max(0.0, float(getattr(usage, "audio_seconds", 0) or 0)),
+        "images": max(0, int(getattr(usage, "images", 0) or 0)),
+        "ok": ok,
+        # GTW_REDACT: a vendor's error may quote the prompt back, PII and all.
+        "error": redact(error[:2000], configured().kinds)[:500] if error else "",
+    }
+    row.update({k: v for k, v in _scope.get().items() if k in SCOPE_FIELDS})
+    if variant:  # the experiment variant that chose this adapter (beats the scope's)
+        row["variant"] = variant[:40]
+    _observe(row)
+    record_rows([row])
+
+
+def _observe(row: dict[str, Any]) -> None:
+    """The Prometheus counters for a call (gtw_site.metrics); never raises."""
+    try:
+        from gtw_site import metrics
+
+        metrics.provider_call(row)
+    except Exception:
+        logger.debug("provider metrics not updated", exc_info=True)
 
 
 def record_rows(rows: list[dict[str, Any]]) -> None:
@@ -65,12 +130,65 @@ def record_rows(rows: list[dict[str, Any]]) -> None:
     if held is not None:
         held.extend(rows)
         return
+    if not enabled():
+        return
     try:
         from gtw_site.models import ProviderCall
+        from gtw_site.providers.pricing import cost_of
 
-        ProviderCall.objects.bulk_create([ProviderCall(**row) for row in rows])
+        here = _scope.get()
+        objs = []
+        for row in rows:
+            row = {**{k: v for k, v in here.items() if k in SCOPE_FIELDS}, **row}
+            row.setdefault("cost_usd", cost_of(row, refresh=False))
+            row["shadow"] = bool(row.get("shadow"))
+            row["variant"] = str(row.get("variant") or "")[:40]
+            row["prompt_version"] = str(row.get("prompt_version") or "")[:40]
+            objs.append(ProviderCall(**row))
+        ProviderCall.objects.bulk_create(objs)
     except Exception:
         logger.warning("could not record provider telemetry", exc_info=True)
+
+
+# OpenTelemetry GenAI semantic conventions for a row's fields (gen_ai.* attributes).
+OTEL_NAMES = {
+    "provider": "gen_ai.provider.name",
+    "model": "gen_ai.request.model",
+    "role": "gtw.role",
+    "kind": "gen_ai.operation.name",
+    "tokens_in": "gen_ai.usage.input_tokens",
+    "tokens_out": "gen_ai.usage.output_tokens",
+    "tokens_cached": "gen_ai.usage.cache_read.input_tokens",
+    "latency_ms": "gtw.latency_ms",
+    "ttft_ms": "gtw.time_to_first_token_ms",
+    "audio_seconds": "gtw.usage.audio_seconds",
+    "images": "gtw.usage.images",
+    "cost_usd": "gtw.cost_usd",
+    "error": "error.type",
+    "variant": "gtw.variant",
+    "prompt_version": "gtw.prompt_version",
+    "shadow": "gtw.shadow",
+    "campaign_id": "gtw.campaign.id",
+    "session_id": "gen_ai.conversation.id",
+    "turn_seq": "gtw.turn.seq",
+}
+
+
+def otel_attributes(call: Any) -> dict[str, Any]:
+    """A ProviderCall (or a row dict) as OpenTelemetry GenAI attributes, for JSON export."""
+    get = call.get if isinstance(call, dict) else lambda name, default=None: getattr(call, name, default)
+    out: dict[str, Any] = {}
+    for name, otel in OTEL_NAMES.items():
+        value = get(name, None)
+        if value in (None, "") or (name == "error" and not value):
+            continue
+        if name == "cost_usd":
+            value = float(value)
+        out[otel] = value
+    created = get("created_at", None)
+    if created is not None:
+        out["time"] = created.isoformat()
+    return out
 
 
 @contextmanager

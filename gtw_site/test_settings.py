@@ -25,3 +25,11 @@ GTW_PRESENCE_KEY_PREFIX = f"gtw:presence:{os.environ.get('PYTEST_XDIST_WORKER', 
 # The same for the cache (allauth's login limits are keyed by address, not by database): a test
 # that clears its counters must not clear a parallel worker's.
 CACHES["default"]["KEY_PREFIX"] = f"gtw-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405
+# The GM's voice (media.speech.narration) synthesises every narrated sentence on a thread: off
+# unless a test turns it on (tests/media/test_speech_narration.py; the voice e2e test's Daphne
+# sets GTW_TEST_TTS_NARRATION=1), so other suites stay fast.
+GTW_SPEECH = {**GTW_SPEECH, "narration": os.environ.get("GTW_TEST_TTS_NARRATION") == "1"}  # noqa: F405
+# Pictures painted on their own (a scene change, a new character, loot): off unless a test turns
+# them on (tests/media/test_image_triggers.py; the images e2e test's Daphne sets
+# GTW_TEST_IMAGE_AUTO=1), so other suites don't paint a picture inline for every session they open.
+GTW_IMAGES = {**GTW_IMAGES, "auto": os.environ.get("GTW_TEST_IMAGE_AUTO") == "1"}  # noqa: F405

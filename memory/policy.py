@@ -105,6 +105,16 @@ def decide(campaign_id: int, events: Iterable[EventView], names: Mapping[int, st
     return drafts
 
 
+def withdrawn_by(events: Iterable[EventView]) -> list[int]:
+    """The seqs of the narrations these events withdrew (the X-card, issue 18): what was
+    remembered of them is forgotten, and they are never remembered again."""
+    return [
+        seq
+        for event in events
+        if event.type == "XCardTapped" and type(seq := event.payload.get("narration_seq")) is int
+    ]
+
+
 # The game engine's events worth remembering: (importance, tags).
 _GAME_EVENTS = {
     "NpcSpoke": (0.6, ("npc", "dialogue")),

@@ -122,6 +122,11 @@ def memory_record(
         raise Invalid("visibility must be 'campaign' or 'private'.")
     if visibility == "campaign" and not membership.can_act:
         raise Forbidden("Spectators can keep private notes only.")
+    # Issue 18: a note that crosses the campaign's content settings is refused (block) or kept and
+    # put in the GM's review queue (hold), like a shared doc (campaigns/safety/services.py).
+    from campaigns.safety.services import check_text
+
+    check_text(campaign=membership.campaign_id, text=text, source="note", author=membership.user_id)
     importance = _clean_importance(importance)
     metadata = _clean_metadata(metadata)
     namespace = (
@@ -184,6 +189,13 @@ def record_from_events(session_id: int, events: list[Event]) -> list[Memory]:
         )
         for e in events
     ]
+    # The X-card (issue 18): a withdrawn narration is forgotten, and never recorded if this job
+    # runs after the tap (the session's state already lists it).
+    withdrawn = set((session.state or {}).get("withdrawn") or ()) | set(policy.withdrawn_by(views))
+    forget = set(policy.withdrawn_by(views)) | {v.seq for v in views if v.seq in withdrawn}
+    if forget:
+        forget_withdrawn(session, forget)
+    views = [v for v in views if v.seq not in withdrawn]
     drafts = policy.decide(session.campaign_id, views, names)
     if not drafts:
         return []
@@ -206,6 +218,21 @@ def record_from_events(session_id: int, events: list[Event]) -> list[Memory]:
     # sources, so it hears of them only now).
     memories_recorded.send(sender=Memory, session=session, events=events, memories=memories)
     return memories
+
+
+def forget_withdrawn(session, seqs: set[int]) -> int:
+    """Forget what was remembered of the narrations the X-card withdrew (issue 18): their own
+    memories, and the session summaries written from them (the next summary covers the span
+    again, without them). Returns how many memories went."""
+    rows = Memory.objects.filter(
+        campaign_id=session.campaign_id, source_session_id=session.pk, source_seq__in=seqs
+    ).exclude(tags__contains=[SUMMARY_TAG])
+    ids = list(rows.values_list("id", flat=True))
+    summaries = Memory.objects.filter(
+        campaign_id=session.campaign_id, source_session_id=session.pk, tags__contains=[SUMMARY_TAG]
+    ).filter(sources__overlap=ids or [0])
+    gone, _ = Memory.objects.filter(pk__in=[*ids, *summaries.values_list("id", flat=True)]).delete()
+    return gone
 
 
 def summary_store(*, session, text: str, after_seq: int, first_seq: int, last_seq: int) -> Memory:

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from missions.dsl import MissionError, compile_source
-from missions.models import Mission
+from missions.models import Mission, TechTree
 from missions.services import MAX_SOURCE_BYTES, mission_install
 
 DEFAULT_FILENAME = "mission.mission"
@@ -86,7 +86,10 @@ class MissionAdmin(admin.ModelAdmin):
     add_fieldsets = [(None, {"fields": ["source", "upload"]})]
     fieldsets = [
         (None, {"fields": ["title", "slug", "biome", "summary", "pack"]}),
-        ("Version", {"fields": ["content_hash", "filename", "installed_by", "installed_at"]}),
+        (
+            "Version",
+            {"fields": ["content_hash", "filename", "installed_by", "installed_at", "owner", "public"]},
+        ),
         ("Source", {"fields": ["source_listing"]}),
         ("Compiled AST", {"fields": ["ast_listing"], "classes": ["collapse"]}),
     ]
@@ -100,13 +103,28 @@ class MissionAdmin(admin.ModelAdmin):
         "filename",
         "installed_by",
         "installed_at",
+        "owner",
+        "public",
         "source_listing",
         "ast_listing",
     ]
-    list_display = ["title", "slug", "biome", "short_hash", "pack", "installed_at"]
-    list_filter = ["biome", "pack"]
+    list_display = ["title", "slug", "biome", "short_hash", "pack", "owner", "public", "installed_at"]
+    list_filter = ["biome", "pack", "public"]
     search_fields = ["title", "slug", "content_hash"]
-    list_select_related = ["pack"]
+    list_select_related = ["pack", "owner"]
+    # A GM's private mission (installed in /gm/) reaches every campaign once staff publish it.
+    actions = ["publish", "unpublish"]
+
+    @admin.action(description="Publish site-wide (every campaign may play it)")
+    def publish(self, request, queryset):
+        n = queryset.filter(public=False).update(public=True)
+        self.message_user(request, f"Published {n} mission version(s) site-wide.", messages.SUCCESS)
+
+    @admin.action(description="Make private again (only its owner's campaigns)")
+    def unpublish(self, request, queryset):
+        n = queryset.filter(public=True, owner__isnull=False).update(public=False)
+        message = f"{n} mission version(s) are private to their owner again."
+        self.message_user(request, message, messages.SUCCESS)
 
     @admin.display(description="hash", ordering="content_hash")
     def short_hash(self, obj):
@@ -171,3 +189,44 @@ class MissionAdmin(admin.ModelAdmin):
             )
             return HttpResponseRedirect(url)
         return super().response_add(request, obj, post_url_continue)
+
+
+class TechTreeForm(forms.ModelForm):
+    """A tree's document, validated like a pack's (missions.techtree: the JSON path of a problem)."""
+
+    class Meta:
+        model = TechTree
+        fields = ["pack", "document"]
+
+    def clean_document(self):
+        from missions import techtree
+
+        document = self.cleaned_data["document"]
+        try:
+            self.tree = techtree.parse_tree(document)
+        except techtree.TechTreeError as exc:
+            raise ValidationError(str(exc)) from exc
+        return document
+
+
+@admin.register(TechTree)
+class TechTreeAdmin(admin.ModelAdmin):
+    """The packs' tech trees (issue 19): installed from content/packs/<pack>/techtrees/*.json;
+    an edit here is validated the same way and replaces the pack's version until it reloads."""
+
+    form = TechTreeForm
+    list_display = ["name", "slug", "kind", "pack", "nodes", "installed_at"]
+    list_filter = ["kind", "pack"]
+    readonly_fields = ["slug", "name", "kind", "sha256", "installed_at"]
+
+    @admin.display(description="nodes")
+    def nodes(self, obj):
+        return len((obj.document or {}).get("nodes") or [])
+
+    def save_model(self, request, obj, form, change):
+        import hashlib
+
+        tree = form.tree
+        obj.slug, obj.name, obj.kind = tree.slug, tree.name, tree.kind
+        obj.sha256 = hashlib.sha256(json.dumps(obj.document, sort_keys=True).encode()).hexdigest()
+        super().save_model(request, obj, form, change)

@@ -4,12 +4,13 @@ the director's beat, decks, personalities) are narrative/engine_api.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Router, Schema, Status
 from pydantic import Field
 
 from gtw_site.ratelimit import rate_check
+from missions import techtree_services
 from missions.models import Mission
 from missions.services import (
     check_can_install_missions,
@@ -77,3 +78,44 @@ def mission_create(request, data: MissionIn):
     rate_check(scope="content_install", ident=request.user.pk)
     mission, created = mission_install(source=data.source, filename=data.filename, user=request.user)
     return Status(201 if created else 200, _mission_out(mission, created=created))
+
+
+# ---- tech trees (missions/techtree*.py; issue 19) --------------------------------------------
+
+
+class ResearchIn(Schema):
+    campaign_id: int
+    tree: str = Field(max_length=60)
+    node: str = Field(max_length=60)
+    action: Literal["start", "complete"] = "start"
+    character_id: int | None = None  # a player tree: the GM names whose; a player, their own
+    alliance_id: int | None = None  # an alliance tree: whose (its leader or the GM decides)
+
+
+class ResearchOut(Schema):
+    seq: int
+    type: str
+    payload: dict[str, Any]
+
+
+@router.get("/tech-trees", response=dict[str, Any])
+def tech_trees(request, campaign: int):
+    """The campaign's trees and the research the viewer may see (own character, own alliances;
+    the GM: everyone's): each node done, in progress (beats left), available or locked."""
+    return techtree_services.techtrees_for(viewer=request.user, campaign_id=campaign)
+
+
+@router.post("/tech-trees/research", response={201: list[ResearchOut]})
+def tech_tree_research(request, data: ResearchIn):
+    rate_check(scope="gm_control", ident=request.user.pk)
+    start = data.action == "start"
+    service = techtree_services.research_start if start else techtree_services.research_complete
+    result = service(
+        viewer=request.user,
+        campaign_id=data.campaign_id,
+        tree=data.tree,
+        node=data.node,
+        character_id=data.character_id,
+        alliance_id=data.alliance_id,
+    )
+    return Status(201, [{"seq": e.seq, "type": e.type, "payload": e.payload} for e in result.events])

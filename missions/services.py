@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from campaigns.errors import Forbidden, Invalid, NotFound
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Membership
 from gtw_site.text import check_storable
 from missions.dsl import MissionError, compile_source
 from missions.models import Mission
@@ -30,10 +31,13 @@ class MissionInvalid(Invalid):
 
 
 def mission_install(
-    *, source: str, filename: str = "mission.mission", user=None, pack=None
+    *, source: str, filename: str = "mission.mission", user=None, pack=None, owner=None
 ) -> tuple[Mission, bool]:
     """Compile and install a mission. Returns (mission, created); installing the same source
-    again is a no-op. Raises MissionInvalid with every error the compiler found."""
+    again is a no-op. Raises MissionInvalid with every error the compiler found.
+
+    With `owner` (a GM installing in /gm/) the mission is that GM's private one: usable only in
+    the campaigns they run (`usable_in`); without, it joins the site-wide catalogue."""
     if not isinstance(source, str):
         raise MissionInvalid([f"{filename}:1:1: the mission must be UTF-8 text"])
     filename = (filename or "mission.mission").replace("\\", "/").rsplit("/", 1)[-1][:200]
@@ -50,7 +54,8 @@ def mission_install(
         compiled = compile_source(source, filename)
     except MissionError as exc:
         raise MissionInvalid([str(e) for e in exc.errors]) from None
-    existing = Mission.objects.filter(slug=compiled.slug, content_hash=compiled.content_hash).first()
+    versions = Mission.objects.filter(slug=compiled.slug, content_hash=compiled.content_hash, owner=owner)
+    existing = versions.first()
     if existing is not None:
         return existing, False
     try:
@@ -66,9 +71,11 @@ def mission_install(
                 content_hash=compiled.content_hash,
                 pack=pack,
                 installed_by=user,
+                owner=owner,
+                public=owner is None,
             )
     except IntegrityError:  # a concurrent install of the same version won
-        return Mission.objects.get(slug=compiled.slug, content_hash=compiled.content_hash), False
+        return versions.get(), False
     return mission, True
 
 
@@ -122,23 +129,35 @@ def check_content_hash(content_hash) -> str:
     return content_hash
 
 
-def mission_latest(slug: str) -> Mission | None:
-    """The newest installed version of `slug` (None when it isn't installed)."""
-    return Mission.objects.filter(slug=slug).order_by("-installed_at", "-pk").first()
+def usable_in(campaign: Campaign | None) -> Q:
+    """The missions a campaign may list and play: the site-wide catalogue, plus the private
+    missions of the GMs (co-GMs included) who run it (issue 22). No campaign: the catalogue."""
+    q = Q(public=True)
+    if campaign is not None:
+        gms = Membership.objects.filter(campaign_id=campaign.pk, role=Membership.Role.GM)
+        q |= Q(owner__in=gms.values("user_id"))
+    return q
 
 
-def mission_version(slug: str, content_hash: str) -> Mission | None:
-    return Mission.objects.filter(slug=slug, content_hash=content_hash).first()
+def mission_latest(slug: str, campaign: Campaign | None = None) -> Mission | None:
+    """The newest version of `slug` usable in `campaign` (None when there is none)."""
+    return Mission.objects.filter(usable_in(campaign), slug=slug).order_by("-installed_at", "-pk").first()
 
 
-def mission_get(slug: str, content_hash: str | None = None) -> Mission:
-    """One installed version of a mission (the newest without a hash). Invalid for a malformed
-    slug or hash, NotFound for one that isn't installed."""
+def mission_version(slug: str, content_hash: str, campaign: Campaign | None = None) -> Mission | None:
+    rows = Mission.objects.filter(usable_in(campaign), slug=slug, content_hash=content_hash)
+    return rows.order_by("-public", "pk").first()
+
+
+def mission_get(slug: str, content_hash: str | None = None, campaign: Campaign | None = None) -> Mission:
+    """One installed version of a mission usable in `campaign` (the newest without a hash).
+    Invalid for a malformed slug or hash, NotFound for one that isn't installed — or that is
+    another GM's private mission: it does not exist for this campaign."""
     check_slug(slug)
     if content_hash is None:
-        mission = mission_latest(slug)
+        mission = mission_latest(slug, campaign)
     else:
-        mission = mission_version(slug, check_content_hash(content_hash))
+        mission = mission_version(slug, check_content_hash(content_hash), campaign)
     if mission is None:
         which = f"version {content_hash[:12]} of mission" if content_hash else "mission"
         raise NotFound(f"No {which} '{slug}' is installed.")
@@ -146,7 +165,10 @@ def mission_get(slug: str, content_hash: str | None = None) -> Mission:
 
 
 def campaign_mission_pin(*, campaign: Campaign, mission: Mission) -> None:
-    """Make `mission` (this exact version) the one the campaign plays from now on."""
+    """Make `mission` (this exact version) the one the campaign plays from now on. NotFound for
+    another GM's private mission: it is usable only in its owner's campaigns."""
+    if not Mission.objects.filter(usable_in(campaign), pk=mission.pk).exists():
+        raise NotFound(f"No mission '{mission.slug}' is installed for this campaign.")
     if (campaign.mission_slug, campaign.mission_hash) == (mission.slug, mission.content_hash):
         return
     campaign.mission_slug, campaign.mission_hash = mission.slug, mission.content_hash
@@ -171,9 +193,9 @@ def campaign_mission(*, campaign: Campaign) -> Mission | None:
     slug = campaign.mission_slug or _pack_mission_slug(campaign)
     if not slug:
         return None
-    mission = mission_version(slug, campaign.mission_hash) if campaign.mission_hash else None
+    mission = mission_version(slug, campaign.mission_hash, campaign) if campaign.mission_hash else None
     if mission is None:
-        mission = mission_latest(slug)
+        mission = mission_latest(slug, campaign)
         if mission is not None:
             campaign_mission_pin(campaign=campaign, mission=mission)
     return mission
@@ -185,15 +207,16 @@ def mission_for_start(*, campaign: Campaign, slug: str, content_hash: str | None
     someone's later upload); else the newest version of `slug`. The caller pins the result."""
     check_slug(slug)
     if content_hash is None and slug == campaign.mission_slug and campaign.mission_hash:
-        pinned = mission_version(slug, campaign.mission_hash)
+        pinned = mission_version(slug, campaign.mission_hash, campaign)
         if pinned is not None:
             return pinned
-    return mission_get(slug, content_hash)
+    return mission_get(slug, content_hash, campaign)
 
 
-def missions_latest() -> list[Mission]:
-    """The newest version of each installed mission."""
-    return list(Mission.objects.order_by("slug", "-installed_at", "-pk").distinct("slug"))
+def missions_latest(campaign: Campaign | None = None) -> list[Mission]:
+    """The newest version of each mission usable in `campaign` (no campaign: the catalogue)."""
+    rows = Mission.objects.filter(usable_in(campaign))
+    return list(rows.order_by("slug", "-installed_at", "-pk").distinct("slug"))
 
 
 def override_from_fields(data) -> dict:

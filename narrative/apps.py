@@ -13,6 +13,12 @@ class NarrativeConfig(AppConfig):
 
         post_spawn.connect(warm_worker, dispatch_uid="gtw-warm-worker")
 
+        # The pre-session warm-up's tiny chat call (campaigns/scheduling/warmup.py).
+        from campaigns.scheduling.warmup import register_probe
+        from narrative.warmup import chat_probe
+
+        register_probe("chat", chat_probe)
+
         # Fair dice: a secret per session, committed when it opens, revealed when it ends.
         from django.db.models.signals import post_save
 

@@ -64,3 +64,30 @@ class DiceSecret(models.Model):
     @property
     def revealed(self) -> bool:
         return self.revealed_seq is not None
+
+
+class TableLine(models.Model):
+    """A member's line or veil for a campaign (issue 18, part 4; the session-zero safety tools).
+
+    A line never appears in the story; a veil may happen, but off screen, summarised in a
+    sentence. `private`: only the GMs see the entry (and who wrote it); the narrator and the
+    content classifier always get every entry (narrative.tablesafety.campaign_lines), without
+    its author. Members add and remove their own; the GMs may remove any."""
+
+    class Kind(models.TextChoices):
+        LINE = "line", "Line"
+        VEIL = "veil", "Veil"
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="table_lines")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    text = models.CharField(max_length=200)
+    private = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign_id", "kind", "created_at", "id"]
+        indexes = [models.Index(fields=["campaign", "kind"], name="table_line_campaign_kind")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.text}"

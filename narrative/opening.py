@@ -38,9 +38,9 @@ from typing import Any
 
 from campaigns import events
 from campaigns.models import Character, Event, PlaySession
-from gtw_site import jobs
+from gtw_site import jobs, telemetry
 from gtw_site.providers import ProviderError
-from narrative import dice_secrets, director, engine, leakguard, prompts
+from narrative import dice_secrets, director, engine, leakguard, prompts, tablesafety
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, Message
 from narrative.llm.offline.opening import write_opening
@@ -160,7 +160,9 @@ def write(session_id: int, of_seq: int) -> int | None:
         pk=session_id
     )
     context = opening_context(session)
-    text, provider_name, model = _narrate(session, of_seq, context)
+    # Issue 17: the campaign's provider choice, and its rows name the session (gtw_site.telemetry).
+    with telemetry.scope(campaign_id=session.campaign_id, session_id=session.pk, turn_seq=of_seq):
+        text, provider_name, model = _narrate(session, of_seq, context)
     text = director.enforce_window(text, WORD_LIMIT)
     payload = {
         "of_seq": of_seq,
@@ -202,6 +204,7 @@ def opening_context(session: PlaySession) -> dict[str, Any]:
         "world": pack.get("world", {}),
         "personality": personality_context(campaign.personality),
         "kind": session.kind,
+        "table_safety": tablesafety.safety_context(campaign.pk, state),  # lines, veils (issue 18)
     }
 
 
@@ -222,13 +225,16 @@ def opening_messages(context: dict[str, Any]) -> list[Message]:
         ),
         party=prompts.data_block("party", party),
     )
+    system += tablesafety.prompt_text(context.get("table_safety"))  # issue 18
     return [Message(role="system", content=system), Message(role="user", content="Open the scene.")]
 
 
 def _narrate(session: PlaySession, of_seq: int, context: dict[str, Any]) -> tuple[str, str, str]:
     """(text, provider, model), the text streamed to the table as it is written."""
     seed = dice_secrets.seed_for(session.campaign_id, session.pk, of_seq)
-    stream = broadcast.DeltaStream(session.pk, of_seq)
+    # The table's lines and veils hold for the preview and the final text alike (issue 18).
+    safety = context.get("table_safety")
+    stream = tablesafety.guarded(broadcast.DeltaStream(session.pk, of_seq), safety)
     provider = registry.get("narrator")
     if provider.name != "offline":
         request = ChatRequest(
@@ -239,18 +245,24 @@ def _narrate(session: PlaySession, of_seq: int, context: dict[str, Any]) -> tupl
             prompt_template("narrator_opening.txt"),
             prompts.DATA_RULE,
             (context.get("personality") or {}).get("system_prompt") or "",
+            tablesafety.prompt_text(safety),  # the table-safety section (issue 18)
         )
         guarded = leakguard.GuardedStream(stream, guard)
+        # Issue 18: a sentence the campaign's policy holds waits for the GM's review.
+        from narrative import moderation
+
+        guarded = moderation.ModeratedStream(guarded, campaign=session.campaign, source="opening")
         try:
             text, _calls = runner.stream_with_retry(provider, request, guarded, who="opening narrator")
             guarded.flush()
-            text = guard.scrub(text)
+            text = tablesafety.enforce(guard.scrub(guarded.withhold(text)), safety)
+            guarded.queue(session=session, of_seq=of_seq)
             if text.strip():
                 return text.strip(), provider.name, provider.model
         except ProviderError as exc:
             logger.warning("opening for session %s failed (%s); the offline GM writes it", session.pk, exc)
         stream.reset("")
-    text = write_opening(context, random.Random(f"gtw-opening:{seed}"))
+    text = tablesafety.enforce(write_opening(context, random.Random(f"gtw-opening:{seed}")), safety)
     delay = float(getattr(provider, "word_delay_s", 0.0) or 0.0) if provider.name == "offline" else 0.0
     for i, chunk in enumerate(re.findall(r"\S+\s*", text)):
         if i and delay > 0:

@@ -11,6 +11,8 @@ from django.shortcuts import redirect, render
 
 from campaigns import selectors
 from campaigns.models import Event, Membership, PlaySession
+from campaigns.state import withdrawn_payload
+from campaigns.state import withdrawn_seqs as state_withdrawn_seqs
 from memory.summaries import latest_recap
 from missions.services import missions_latest
 from narrative import opening
@@ -25,7 +27,7 @@ def _game_panel(session: PlaySession, membership: Membership) -> dict:
     is_gm = membership.role == Membership.Role.GM
     return {
         **panel,
-        "missions": missions_latest() if is_gm else [],
+        "missions": missions_latest(session.campaign) if is_gm else [],
         "panel_mission_slug": ref.get("slug"),
         # The GM may override hidden objectives too, so list them all from the mission.
         "mission_objectives": ast["objectives"] if ast and is_gm else [],
@@ -46,6 +48,11 @@ def play(request, session_id: int):
         .select_related("actor")
         .order_by("seq")
     )
+    # A narration the X-card withdrew shows as withdrawn, without its text (issue 18).
+    withdrawn = state_withdrawn_seqs(session.state)
+    for event in events:
+        if event.seq in withdrawn:
+            event.payload = withdrawn_payload(event.payload)  # this page's copy only; never saved
     pending = set(session.state.get("pending") or [])
     rolls = [e for e in events if e.type == "DiceRolled"][::-1][:12]
     context = {

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from campaigns.models import Campaign, Character, Membership, PlaySession
+from missions import techtree_services
 from missions.rules import dice, progression, status
 from narrative.engine import inventory
 
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 # Event types after which the sheets are sent again (with any event carrying the statuses).
 SHEET_EVENTS = frozenset(
     {"RewardGranted", "LootFound", "LevelGained", "StatusApplied", "StatusExpired", "MissionStarted"}
+    # Tech-tree research (missions.techtree_services): the trees on the sheets, and a beat's time left.
+    | {"ResearchStarted", "ResearchCompleted", "ResearchDripped", "BeatChanged"}
 )
 
 
@@ -114,6 +117,7 @@ def _sheet(character: Character, context: dict[str, Any]) -> dict[str, Any]:
         "statuses": _statuses(effects, context["catalogue"]),
         "credits": sum(i["qty"] for i in held if i["item"] == inventory.CURRENCY),
         "items": [i for i in held if i["item"] != inventory.CURRENCY],
+        "research": context["research"]["characters"].get(character.pk, []),
     }
 
 
@@ -152,6 +156,7 @@ def sheets_public(*, campaign: Campaign, state: Mapping[str, Any] | None = None)
             e["name"]: e for e in pack.get("status_effects") or [] if isinstance(e, dict) and "name" in e
         },
         "statuses": (state or {}).get("statuses") or {},
+        "research": techtree_services.research_views(campaign),
     }
     characters = (
         Character.objects.filter(campaign=campaign).select_related("owner").order_by("created_at", "pk")
@@ -159,6 +164,7 @@ def sheets_public(*, campaign: Campaign, state: Mapping[str, Any] | None = None)
     return {
         "sheets": [_sheet(c, context) for c in characters],
         "stash": _stash(campaign, context["names"]),
+        "alliance_research": context["research"]["alliances"],
     }
 
 

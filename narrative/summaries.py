@@ -112,6 +112,7 @@ def summarize_session(session_id: int) -> Memory | None:
     upto = memory_summaries.summarized_upto(session)
     events = list(
         Event.objects.filter(session=session, seq__gt=upto, type__in=SUMMARY_TYPES, audience__isnull=True)
+        .exclude(seq__in=(session.state or {}).get("withdrawn") or [])  # the X-card's (issue 18)
         .select_related("actor")
         .order_by("seq")
     )

@@ -14,8 +14,10 @@ opening one per message.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +28,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from gtw_site import metrics
 from gtw_site.trace import mark
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,17 @@ def session_group(session_id: int) -> str:
 
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
+
+
+def _forget_loop_after_fork() -> None:
+    """A forked worker (django-q's clusters fork) inherits `_loop` but not the thread that runs
+    it: every send would wait out its 10 s timeout. The child starts its own loop."""
+    global _loop, _loop_lock
+    _loop = None
+    _loop_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_loop_after_fork)
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:
@@ -142,6 +156,9 @@ def event_messages(events: list, state: dict) -> list[dict[str, Any]]:
     partial, the mission panel riding on the batch's last engine event (one render per batch).
     The one renderer: live broadcasts and a socket's catch-up both send these."""
     pending = state.get("pending", [])
+    withdrawn = set(state.get("withdrawn") or ())
+    if withdrawn:  # the X-card (issue 18): a withdrawn narration goes out without its text
+        events = [_withdrawn(e) if e.seq in withdrawn else e for e in events]
     last_engine = last_panel_seq(events)
     return [
         {
@@ -151,6 +168,18 @@ def event_messages(events: list, state: dict) -> list[dict[str, Any]]:
         }
         for event in events
     ]
+
+
+# What a withdrawn narration still carries (campaigns.state.WITHDRAWN_KEEPS: the sender may not
+# import the tenant layer, so the rule is repeated here; tests hold the two equal).
+WITHDRAWN_KEEPS = ("action_seq", "of_seq", "batch", "close_seq", "window")
+
+
+def _withdrawn(event):
+    shown = copy.copy(event)  # the caller's instance keeps its payload
+    kept = {k: event.payload[k] for k in WITHDRAWN_KEEPS if k in event.payload}
+    shown.payload = {**kept, "withdrawn": True}
+    return shown
 
 
 def events_committed(session_id: int, events: list) -> None:
@@ -173,6 +202,54 @@ async def presence_changed_async(session_id: int, html: str, online: list[str]) 
     )
 
 
+# ---- narration listeners: hear a turn's text as it streams (media.speech speaks it) --------
+# A listener factory is called with (session_id, action_seq) when a DeltaStream starts and
+# returns an object with push(text) / flush() / reset() — or None to sit this turn out. They run
+# on the turn's thread, so they must return at once (media.speech hands synthesis to a pool);
+# their exceptions are logged, never the turn's problem.
+_stream_listeners: list[Callable[[int, int], Any]] = []
+
+
+def register_stream_listener(factory: Callable[[int, int], Any]) -> None:
+    if factory not in _stream_listeners:
+        _stream_listeners.append(factory)
+
+
+def _tell(listeners: list, method: str, *args: Any) -> None:
+    for listener in listeners:
+        try:
+            getattr(listener, method)(*args)
+        except Exception:
+            logger.warning("narration listener %r failed in %s", listener, method, exc_info=True)
+
+
+def _start_listeners(session_id: int, action_seq: int) -> list:
+    listeners = []
+    for factory in _stream_listeners:
+        try:
+            listener = factory(session_id, action_seq)
+        except Exception:
+            logger.warning("narration listener %r failed to start", factory, exc_info=True)
+            continue
+        if listener is not None:
+            listeners.append(listener)
+    return listeners
+
+
+def audio_ready(session_id: int, audio: dict[str, Any]) -> None:
+    """A sentence of narration is spoken and stored (media.speech): where its audio is, to every
+    socket of the session (stage sockets are in the same group). Call after the text went out."""
+    _send(session_group(session_id), {"type": "session.audio", **audio})
+
+
+def image_changed(session_id: int, image: dict[str, Any], html: str) -> None:
+    """A picture of the session was queued, moved on, arrived or failed (media.images): its
+    public fields (`event`: image-queued / image-progress / image-available / image-failed) and
+    the rendered figure for htmx pages, to every socket of the session (stage sockets included).
+    Callers throttle progress; call after commit."""
+    _send(session_group(session_id), {"type": "session.image", "image": image, "html": html})
+
+
 class DeltaStream:
     """Coalesces narration text for one turn into few, seq-tagged group messages."""
 
@@ -184,22 +261,30 @@ class DeltaStream:
         self.index = 0
         self.last_flush = 0.0
         self.sent_any = False
+        self.listeners = _start_listeners(session_id, action_seq)
+        self.opened = time.monotonic()  # issue 17: gtw_first_delta_seconds counts from here
 
     def push(self, text: str) -> None:
         if not text:
             return
+        if self.listeners:
+            _tell(self.listeners, "push", text)
         self.buffer.append(text)
         now = time.monotonic()
         if self.index == 0 or now - self.last_flush >= self.interval:
             self.flush(now)
 
     def flush(self, now: float | None = None) -> None:
+        if now is None and self.listeners:
+            _tell(self.listeners, "flush")  # the caller's flush: the text so far is complete
         if not self.buffer:
             return
         text = "".join(self.buffer)
         self.buffer = []
         if self.index == 0:
             mark("turn.first_delta")
+            if not self.sent_any:  # the turn's first preview, not one after a provider retry
+                metrics.first_delta(time.monotonic() - self.opened)
         _send(
             session_group(self.session_id),
             {"type": "session.delta", "action_seq": self.action_seq, "i": self.index, "text": text},
@@ -211,6 +296,8 @@ class DeltaStream:
     def reset(self, notice: str) -> None:
         """Tell clients to discard this turn's preview (the provider is being retried)."""
         self.buffer = []
+        if self.listeners:
+            _tell(self.listeners, "reset")
         if self.sent_any:
             _send(
                 session_group(self.session_id),

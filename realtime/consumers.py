@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from campaigns.errors import DomainError, RateLimited
 from campaigns.selectors import may_see
+from gtw_site import metrics, reconnect
 from gtw_site.ratelimit import rate_check
 from realtime import broadcast, presence
 from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, WhisperFrame, client_frame
@@ -38,6 +39,10 @@ CATCH_UP_PAGE = 2000
 # A replay of up to this many past events (a reconnect, a page load) is free; longer ones count
 # against the per-user "catch_up" rate limit (see SessionConsumer._may_replay).
 CATCH_UP_FREE = 500
+# While Redis is unreachable, a socket's heartbeat looks again this often (issue 23).
+LINK_RETRY_S = 1.0
+# What a `session.audio` message carries to the browser (media.speech.narration).
+AUDIO_FIELDS = ("action_seq", "i", "url", "text", "voice", "ok", "notice", "duration")
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
@@ -67,6 +72,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.heartbeat_task: asyncio.Task | None = None
         self.last_beat = 0.0
         self.heal_mark = 0  # the session's version at the previous heartbeat
+        self.link_down = False  # Redis unreachable at the last heartbeat (see _heartbeat)
         self.signin = AuthWatch(self.scope)
         membership = await self._membership()
         await self.accept()
@@ -81,6 +87,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         baseline = await self._current_version()
         await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
         self.joined = True
+        metrics.websocket(+1)  # issue 17: gtw_websocket_connections (a live sum across processes)
         await presence.join(self.session_id, self.user.username, self.channel_name)
         self.last_beat = time.monotonic()
         self.heartbeat_task = asyncio.create_task(self._heartbeat())
@@ -97,6 +104,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if getattr(self, "joined", False):
+            metrics.websocket(-1)
             await self.channel_layer.group_discard(
                 broadcast.session_group(self.session_id), self.channel_name
             )
@@ -160,6 +168,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 await self._send_json({"type": "pong"})
         except DomainError as exc:
             await self._error(exc.code, exc.message)
+        except Exception as exc:
+            down = reconnect.service_down(exc)
+            if down is None or not isinstance(frame, (ActionFrame, RetryFrame, WhisperFrame)):
+                raise
+            # PostgreSQL or Redis is restarting (issue 23): nothing was recorded, and we say so
+            # instead of dropping the socket; the play page sends the frame again, with its
+            # idempotency key, once the server is back.
+            logger.warning(
+                "session %s: %s frame refused, %s is down (%s)", self.session_id, frame.type, down, exc
+            )
+            await self._error("unavailable", unavailable_message(down, json_mode=self.json_mode))
 
     # ---- group messages ------------------------------------------------------------------
 
@@ -198,6 +217,25 @@ class SessionConsumer(AsyncWebsocketConsumer):
             )
         else:
             await self.send(text_data=render_to_string("play/_stream_reset_oob.html", message))
+
+    async def session_audio(self, message):
+        """A spoken sentence of the narration (media.speech): where to fetch it, for the voice
+        widget to schedule; the same text as the deltas everyone here already saw."""
+        audio = {k: message[k] for k in AUDIO_FIELDS if k in message}
+        if self.json_mode:
+            await self._send_json({"type": "audio", **audio})
+        else:
+            html = render_to_string("media/voice/_audio_oob.html", {"audio_json": json.dumps(audio)})
+            await self.send(text_data=html)
+
+    async def session_image(self, message):
+        """A picture's progress or arrival (media.images): JSON clients get its public fields
+        under its event name ("image-available" when done), htmx pages the figure to swap in."""
+        if self.json_mode:
+            image = message["image"]
+            await self._send_json({**image, "type": image.get("event", "image-progress")})
+        else:
+            await self.send(text_data=message["html"])
 
     async def session_presence(self, message):
         if self.json_mode:
@@ -250,22 +288,56 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 if await self.signin.revoked():
                     await self.close(code=CLOSE_FORBIDDEN)
                     return
-                await self._beat()
-                if self.last_seq is not None:
+            except Exception:
+                logger.warning("sign-in check for session %s failed", self.session_id, exc_info=True)
+            try:
+                beat = await self._beat()
+                if beat and self.link_down:
+                    await self._link_back()
+                elif not beat and not self.link_down:
+                    await self._link_lost()
+                if beat and self.last_seq is not None:
                     await self.channel_layer.send(self.channel_name, {"type": "session.heal"})
             except Exception:
                 logger.warning("heartbeat for session %s failed", self.session_id, exc_info=True)
-            await asyncio.sleep(interval)
+            # While Redis is away, look again every LINK_RETRY_S: the table sees "live" (and gets
+            # what it missed) within about that long of Redis being back.
+            await asyncio.sleep(LINK_RETRY_S if self.link_down else interval)
 
-    async def _beat(self):
+    async def _beat(self) -> bool:
+        """Refresh this socket's presence entry (re-adding it after a Redis restart: presence is
+        rebuilt from live sockets). False if Redis could not be reached."""
         self.last_beat = time.monotonic()
         try:
             changed = await presence.heartbeat(self.session_id, self.user.username, self.channel_name)
         except Exception:
-            logger.warning("presence heartbeat for session %s failed", self.session_id, exc_info=True)
-            return
+            if not self.link_down:
+                logger.warning("presence heartbeat for session %s failed", self.session_id, exc_info=True)
+            return False
         if changed:
             presence.announce_soon(self.session_id, self._announce_presence, kind=self.presence_kind)
+        return True
+
+    async def _link_lost(self):
+        """Redis is unreachable: group messages can't reach this socket. Say so (the player sees
+        "reconnecting…"); what is committed meanwhile is healed from the store once it is back."""
+        self.link_down = True
+        await self._send_link_state(False)
+
+    async def _link_back(self):
+        """Redis is back: "live" again, and a heal of everything committed while it was away
+        (events whose broadcast failed), in order with the group messages (session_heal)."""
+        self.link_down = False
+        self.heal_mark = await self._current_version()
+        await self._send_link_state(True)
+        if self.last_seq is not None:
+            await self.channel_layer.send(self.channel_name, {"type": "session.heal"})
+
+    async def _send_link_state(self, live: bool):
+        if self.json_mode:
+            await self._send_json({"type": "status", "state": "live" if live else "reconnecting"})
+        else:
+            await self.send(text_data=render_to_string("play/_conn_oob.html", {"live": live}))
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -419,6 +491,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
 def _charge_replay(user_id: int, missed: int) -> None:
     for _ in range(-(-missed // CATCH_UP_PAGE)):
         rate_check(scope="catch_up", ident=user_id)
+
+
+def unavailable_message(down: str, *, json_mode: bool) -> str:
+    """What a player (or a script) is told when a frame arrives while PostgreSQL or Redis is down."""
+    what = "its database" if down == "db" else "its message broker"
+    head = f"The game server is reconnecting to {what}; nothing was recorded."
+    if json_mode:
+        return f"{head} Send the frame again, with the same idempotency_key, in a few seconds."
+    return f"{head} Your action is kept here and sent again automatically as soon as it is back."
 
 
 def parse_last_seq(raw: str | None) -> int | None:

@@ -355,6 +355,7 @@ def shared_doc_write(
     change, after = _changes(name, state, update, sync_step2=sync_step2)
     if change.diff == EMPTY_UPDATE:
         return change
+    _moderate(session_id, name, after, user)  # issue 18: content settings
     if len(state) + len(change.diff) > MAX_DOC_BYTES:
         if len(after.get_update()) > MAX_DOC_BYTES:  # the rebuilt document, this change included
             raise DocRefused("doc_full", f"This document has reached its {MAX_DOC_BYTES // 2**20} MB limit.")
@@ -369,6 +370,40 @@ def shared_doc_write(
     if count > COMPACT_AFTER:
         shared_doc_compact(doc_id=doc.pk)
     return change
+
+
+def _moderate(session_id: int, name: str, after: Doc, user) -> None:
+    """A shared doc is checked as it is saved (issue 18): text that crosses the campaign's
+    content settings (block) is refused; held text is stored — a CRDT can't keep part of a
+    document back — and goes to the GM's review queue, once per distinct flagged text."""
+    import hashlib
+
+    from campaigns.errors import Invalid
+    from campaigns.models import PlaySession
+    from campaigns.safety.services import check_text
+
+    data = doc_json(name, after)
+    if name == "notes":
+        text = data["text"]
+    elif name == "inventory":
+        text = "\n".join(item["name"] for item in data["items"])
+    else:
+        text = "\n".join(marker["label"] for marker in data["markers"])
+    if not text.strip():
+        return
+    session = PlaySession.objects.select_related("campaign", "campaign__pack").get(pk=session_id)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    try:
+        check_text(
+            campaign=session.campaign,
+            text=text,
+            source="doc",
+            author=user if user is not None and user.pk else None,
+            session=session,
+            key=f"doc:{session_id}:{name}:{digest}",
+        )
+    except Invalid as exc:
+        raise DocRefused("content_blocked", exc.message) from exc
 
 
 def shared_doc_apply(

@@ -163,13 +163,14 @@ def event_view(event: dict[str, Any]) -> SimpleNamespace:
     )
 
 
-_cache: OrderedDict[tuple[int, int], str] = OrderedDict()
+_cache: OrderedDict[tuple[int, int, bool], str] = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 1024
 
 
 def entry_oob_html(session_id: int, event: dict[str, Any]) -> str:
-    key = (session_id, event["seq"])
+    # A narration the X-card withdrew renders anew, without its text (issue 18).
+    key = (session_id, event["seq"], bool((event.get("payload") or {}).get("withdrawn")))
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)

@@ -75,12 +75,46 @@
       });
     };
 
+    // An action is never silently dropped (issue 23): until the server acks it (the ack swaps
+    // in a fresh form with a new idempotency key), the action form keeps its text and key. If
+    // the socket drops first, or the server answers "unavailable" (its database or Redis is
+    // restarting), the same form — same key, so the server records it at most once — is sent
+    // again: on the next open, or after a back-off.
+    var unacked = null;  // idempotency key of the action sent and not yet acked
+    var resendTries = 0;
+    var resendTimer = null;
+    var actionForm = function () { return byId("action-form"); };
+    var formKey = function (form) {
+      var input = form && form.querySelector("input[name=idempotency_key]");
+      return input ? input.value : null;
+    };
+    var resend = function () {
+      var form = actionForm();
+      var text = form && form.querySelector("textarea[name=text]");
+      if (!form || !unacked || formKey(form) !== unacked || !text || !text.value.trim()) { unacked = null; return; }
+      form.requestSubmit();
+    };
+    document.body.addEventListener("htmx:wsAfterSend", function (evt) {
+      if (evt.target && evt.target.id === "action-form") { unacked = formKey(evt.target); }
+    });
+    document.body.addEventListener("htmx:wsAfterMessage", function () {
+      if (unacked && formKey(actionForm()) !== unacked) { unacked = null; resendTries = 0; }
+      var refused = byId("notice") && byId("notice").querySelector("[data-code=unavailable]");
+      if (refused && unacked && !resendTimer) {
+        refused.dataset.code = "unavailable-resending";  // one resend per refusal
+        var delay = Math.min(1000 * Math.pow(2, resendTries++), 8000);
+        resendTimer = setTimeout(function () { resendTimer = null; resend(); }, delay);
+      }
+    });
+
     document.body.addEventListener("htmx:wsOpen", function (evt) {
       socket = evt.detail.event.target;
       wrapper = evt.detail.socketWrapper;
       conn("live", "ok");
       var hello = Object.assign({}, options.hello ? options.hello() : {}, { type: "hello", last_seq: lastSeq() });
       wrapper.send(JSON.stringify(hello));
+      // Sent before the drop and never acked (and not in htmx's own queue of unsent frames).
+      if (unacked && !(wrapper.queue && wrapper.queue.length)) { setTimeout(resend, 0); }
     });
     document.body.addEventListener("htmx:wsClose", function (evt) {
       var code = evt.detail.event.code;

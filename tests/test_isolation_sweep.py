@@ -38,6 +38,7 @@ MISSION_SOURCE = "met_ameline"
 GLOBAL_API = {
     ("get", "/api/campaigns"),
     ("post", "/api/campaigns"),
+    ("post", "/api/campaigns/import"),  # imports a file into a new campaign of one's own
     ("post", "/api/tokens"),
     ("get", "/api/missions"),
     ("get", "/api/decks"),
@@ -50,8 +51,12 @@ GLOBAL_PAGES = {
     "favicon.ico",
     "campaigns/new",
     "campaigns/join",
+    "campaigns/import",
     "account/tokens/",
     "account/calendar/",
+    # The operator's Prometheus scrape: no campaign data, a bearer token or loopback only (the test
+    # client is loopback); tests/gtw_site/test_metrics.py refuses everyone else.
+    "metrics",
 }
 
 
@@ -92,9 +97,35 @@ def world(db, content, campaign, characters, session, gm, player, outsider):
         duration_minutes=180,
         rrule="FREQ=WEEKLY",
     )
+    from narrative import tablesafety
+
+    line = tablesafety.table_line_add(
+        membership=player_seat, kind="line", text=f"line {SECRET}", private=True
+    )
+    from campaigns.safety import services as safety_services
+
+    held = safety_services.moderate(campaign=campaign, text=f"kys {SECRET}", source="action")
+    review, _ = safety_services.hold(
+        campaign=campaign, session=session, source="action", text=f"kys {SECRET}", decision=held, key="sweep"
+    )
+    from gtw_site.providers import services as provider_services
+
+    stored_key = provider_services.key_create(
+        label=f"key {SECRET}", plain="sk-sweep-0000000000000000", user=gm
+    )
+    from media.images import services as image_services
+
+    picture, _ = image_services.image_request(
+        campaign=campaign, kind="scene", session=session, subject=SECRET
+    )
     return {
         "campaign_id": campaign.pk,
         "session_id": session.pk,
+        "image_id": picture.pk,  # a picture of the campaign (media.images)
+        "action": "hide",  # a GM's button on a picture (/images/<id>/<action>)
+        "line_id": line.pk,  # the player's private line (narrative.tablesafety)
+        "key_id": stored_key.pk,  # a provider key stored by the GM (gtw_site.providers)
+        "item_id": review.pk,  # a held item in the GM's review queue (campaigns.safety)
         "stage_id": stage.pk,
         "fireteam_id": fireteam.pk,
         "alliance_id": alliance.pk,
@@ -106,6 +137,7 @@ def world(db, content, campaign, characters, session, gm, player, outsider):
         "username": player.username,
         "slug": "vesper-relay",
         "code": "not-an-invite",  # an invite code is the capability itself: a wrong one is a 404
+        "key": "0" * 64,  # a spoken sentence's content address (media.speech, /speech/<session>/<key>)
     }
 
 
@@ -182,8 +214,9 @@ def _pages():
                 yield prefix + str(p.pattern)
 
     for route in walk(get_resolver().url_patterns):
-        if route.startswith(("admin/", "accounts/", "api/", "static/", "invite/")) or "^" in route:
-            continue  # admin is staff-only, allauth is sign-in, the API is swept by operation
+        if route.startswith(("admin/", "gm/", "accounts/", "api/", "static/", "invite/")) or "^" in route:
+            continue  # admin is staff-only (gm/: tests/gtw_site/test_gm_admin_sweep.py), allauth is
+            # sign-in, the API is swept by operation
         if route in GLOBAL_PAGES:
             continue
         yield route

@@ -17,6 +17,7 @@ from campaigns.errors import DomainError, Invalid
 from campaigns.models import Event, Membership
 from campaigns.stage import selectors as stage_selectors
 from campaigns.stage import services, windows
+from campaigns.state import withdrawn_payload, withdrawn_seqs
 
 
 @login_required
@@ -31,6 +32,10 @@ def stage_page(request, session_id: int):
         .select_related("actor")
         .order_by("seq")
     )
+    withdrawn = withdrawn_seqs(session.state)  # the X-card's: shown withdrawn, no text (issue 18)
+    for event in events:
+        if event.seq in withdrawn:
+            event.payload = withdrawn_payload(event.payload)  # this page's copy only; never saved
     unsummarised = ((session.state or {}).get("stage") or {}).get("unsummarised") or []
     me = stage_selectors.me_context(roster, username)
     my_team = me["me"].get("team")

@@ -64,7 +64,7 @@ BENCH_ENV = {
 # ---- fixtures, made through the services like a real GM and players --------------------------
 
 
-def _setup_game(n: int) -> tuple[int, list[str]]:
+def _setup_game(n: int, end_old: bool = True) -> tuple[int, list[str]]:
     """A fresh campaign + session per run, N players with characters, a token each."""
     from django.contrib.auth import get_user_model
 
@@ -74,7 +74,7 @@ def _setup_game(n: int) -> tuple[int, list[str]]:
 
     # An interrupted run can leave pending actions that `gtw up` re-runs; end old sessions so
     # their turns don't compete with ours.
-    for old in PlaySession.objects.filter(status=PlaySession.Status.ACTIVE):
+    for old in PlaySession.objects.filter(status=PlaySession.Status.ACTIVE) if end_old else ():
         services.session_end(session=old, membership=Membership.objects.get(campaign=old.campaign, role="gm"))
 
     def user(name: str):
@@ -252,6 +252,10 @@ def update_doc(text: str, row: str) -> str:
 
 
 def main(args) -> int:
+    if getattr(args, "telemetry", "on") == "ab" or getattr(args, "narrator", "offline") != "offline":
+        from gtw_site.bench import turn_variants
+
+        return turn_variants.main(args)
     n, turns = args.clients, args.turns
     if n < 1 or turns < 1:
         sys.stderr.write("gtw bench: --clients and --turns must be at least 1\n")

@@ -14,6 +14,7 @@ from gtw_site.cli.bench import add_bench_parser
 from gtw_site.cli.common import fail
 from gtw_site.cli.content import cmd_deck, cmd_memory, cmd_mission
 from gtw_site.cli.doctor import cmd_doctor
+from gtw_site.cli.keys import add_keys_parser
 from gtw_site.cli.up import cmd_up
 
 
@@ -24,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     # Defaults from the environment are read after parsing, so a bad one never breaks --help.
     up.add_argument("--port", type=_port, help="default: GTW_PORT or 8000")
     up.add_argument("--host", default=os.environ.get("GTW_HOST", "127.0.0.1"))
+    up.add_argument(
+        "--trusted-lan",
+        action="store_true",
+        help="serve on a network address even with settings only safe on one machine (or GTW_TRUSTED_LAN=1)",
+    )
     up.add_argument("--web-workers", type=_at_least_one, help="default: GTW_WEB_WORKERS or 1")
     up.set_defaults(func=cmd_up)
     doctor = sub.add_parser("doctor", help="check the database, pgvector, Redis and providers")
@@ -35,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     memory.add_argument("--user", help="whose membership the import runs as")
     memory.set_defaults(func=cmd_memory)
     add_bench_parser(sub)
+    add_keys_parser(sub)
     mission = sub.add_parser("mission", help="check mission files (no database needed)")
     mission_sub = mission.add_subparsers(dest="action", required=True)
     validate = mission_sub.add_parser("validate", help="compile .mission files and report every error")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import importlib
 
-BENCHES = ("turn", "memory", "mission", "fanout", "stage", "flood", "playtest", "intent")
+BENCHES = (
+    "turn", "memory", "mission", "fanout", "stage", "flood", "playtest", "intent", "recovery", "calendar",
+    "voice", "safety", "images", "sim",
+)  # fmt: skip
 
 
 def add_bench_parser(sub) -> None:
@@ -30,11 +33,27 @@ def add_bench_parser(sub) -> None:
     bench.add_argument("--teams", type=int, default=5, help="stage: fireteams")
     bench.add_argument("--windows", type=int, default=5, help="stage: measured beat windows")
     bench.add_argument("--seeds", type=int, default=5, help="playtest: seeds per starter mission")
-    bench.add_argument("--data", help="intent: the labelled actions (default: the held-out set)")
+    bench.add_argument(
+        "--data", help="intent: the labelled actions (default: the held-out set); safety: the labelled lines"
+    )
     bench.add_argument(
         "--rules-only", action="store_true", help="intent: score the rules without the embedding model"
     )
+    bench.add_argument(
+        "--calendar-campaigns", type=int, default=50, help="calendar: campaigns the subscriber is in"
+    )
+    bench.add_argument("--entities", type=int, default=1000, help="sim: entities in the world")
+    bench.add_argument("--sim-windows", dest="windows_sim", type=int, default=200, help="sim: boundaries")
     bench.add_argument("--no-write", action="store_true", help="don't update docs/BENCHMARKS.md")
+    bench.add_argument(
+        "--narrator", choices=["offline", "local_llm"], default="offline", help="turn: the narrator to time"
+    )
+    bench.add_argument(
+        "--telemetry",
+        choices=["on", "ab"],
+        default="on",
+        help="turn: ab = telemetry on and off in the same run (alternating sessions)",
+    )
     bench.add_argument(
         "--trace", action="store_true", help="turn: print where the time goes (a cross-process timeline)"
     )

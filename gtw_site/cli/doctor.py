@@ -48,6 +48,13 @@ def cmd_doctor(args) -> int:
         line(False, "redis", f"unreachable: {exc}")
     for role in ("narrator", "summarizer"):
         line(*_provider_check(role))
+    try:
+        from media.speech import doctor as speech_doctor
+
+        for good, label, detail in speech_doctor.checks():  # issue 14: stt, tts, voice files
+            line(good, label, detail)
+    except Exception as exc:  # noqa: BLE001
+        line(False, "voice", f"could not check: {exc}")
     warnings = security_warnings()
     for warning in warnings:
         # A warning, not a failure: a laptop without mail is fine, a public server is not.

@@ -191,24 +191,40 @@ def die_with_parent(nice: int = 0) -> None:
 
 def supervise(
     sup: Supervisor,
-    services: Callable[[], None],
+    services: Callable[[], object],
     resume: Callable[[], int],
     stopping: Callable[[], bool],
     tick: float = 0.5,
     resume_every: float = RESUME_EVERY_S,
+    probe: Callable[[], dict[str, bool]] | None = None,
 ) -> None:
     """Until `stopping()`: keep the embedded services and the children up, and re-run unanswered
-    turns after the turns cluster restarts and every `resume_every` seconds (a task worker killed
-    mid-turn is replaced by django-q, but its turn is lost). Raises CrashLoop."""
+    turns — at once when the turns cluster restarts, when `services()` says it restarted a
+    service, or when `probe()` sees a service ("db", "redis") accept connections again after it
+    was down (issue 23: a turn the database or Redis outage interrupted, or an action whose turn
+    could not be queued, is answered seconds after the service is back) — and every
+    `resume_every` seconds as a backstop. Raises CrashLoop."""
     next_resume = time.monotonic() + resume_every
+    down: set[str] = set()
     while not stopping():
         time.sleep(tick)
-        services()
+        revived = bool(services())
         if stopping():
             break
+        if probe is not None:
+            health = probe()
+            back = {name for name in down if health.get(name)}
+            now_down = {name for name, ok in health.items() if not ok}
+            for name in sorted(now_down - down):
+                sup.out.write(f"gtw: {_SERVICE_NAMES.get(name, name)} is unreachable; waiting for it.\n")
+            for name in sorted(back):
+                sup.out.write(f"gtw: {_SERVICE_NAMES.get(name, name)} is back.\n")
+            sup.out.flush()
+            down = now_down
+            revived = revived or bool(back)
         restarted = sup.check()
         now = time.monotonic()
-        if any(child.runs_turns for child in restarted):
+        if revived or any(child.runs_turns for child in restarted):
             if resumed := resume():
                 sup.out.write(f"gtw: re-running unanswered turns in {resumed} session(s)\n")
                 sup.out.flush()
@@ -216,3 +232,6 @@ def supervise(
         elif now >= next_resume:
             resume()
             next_resume = now + resume_every
+
+
+_SERVICE_NAMES = {"db": "PostgreSQL", "redis": "Redis"}

@@ -32,6 +32,11 @@ def cmd_up(args) -> int:
     port = sock.getsockname()[1]  # --port 0: the one the kernel picked
     lock.write(f"pid {os.getpid()}, http://{args.host}:{port}/")
     lock.flush()
+    # Issue 17: last run's Prometheus files are stale; wiped before any process makes a metric
+    # (the children inherit PROMETHEUS_MULTIPROC_DIR). We hold the folder's lock.
+    from gtw_site import metrics
+
+    metrics.wipe(os.environ.get("GTW_METRICS_DIR") or str(data_dir / "metrics"))
     started = time.monotonic()
     out = sys.stdout
     # Handlers first: a Ctrl-C that lands while we start up must still stop cleanly (a
@@ -48,6 +53,7 @@ def cmd_up(args) -> int:
     setup_django()
     from django.conf import settings
 
+    lan_check(args.host, settings, trusted=trusted_lan(getattr(args, "trusted_lan", False)), out=out)
     _prepare(out)
     if stopping:
         out.write("gtw: stopped before serving.\n")
@@ -174,6 +180,10 @@ def _start_children(sup: Supervisor, sock: socket.socket, web_workers: int) -> N
     # Memory jobs (embedding, summaries) get their own cluster and a lower CPU priority, so
     # turns never queue behind them.
     sup.add(Child("memory-tasks", qcluster, {**task_env, "Q_CLUSTER_NAME": "gtw-memory"}, nice=10))
+    # Pictures (issue 15): their own cluster, lower priority still; `imagecluster` first re-queues
+    # whatever a killed predecessor left "generating", then runs qcluster.
+    image_cmd = [sys.executable, str(BASE_DIR / "manage.py"), "imagecluster"]
+    sup.add(Child("image-tasks", image_cmd, {**task_env, "Q_CLUSTER_NAME": "gtw-images"}, nice=15))
 
 
 def daphne_command(fd: int) -> list[str]:
@@ -190,7 +200,8 @@ def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: 
     resumed = _resume_turns(out)
     if resumed:
         out.write(f"  re-running unanswered turns in {resumed} session(s)\n")
-    services = _service_keeper(data_dir, settings, out)
+    redis_back = {"flag": False}  # Redis restarted or reachable again since the last sweep
+    services = _service_keeper(data_dir, settings, out, redis_back)
     host = _display_host(args.host)
     url = f"http://{host}:{port}/"
     # The probe also supervises: a web worker that dies at start is restarted (or given up on).
@@ -216,7 +227,18 @@ def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: 
         out.write(f"  WARNING: {warning}\n")
     out.write("  Press Ctrl-C to stop.\n\n")
     out.flush()
-    supervise(sup, services, lambda: _resume_turns(out), stopping)
+    probe = _Probe(settings, redis_back)
+
+    def resume() -> int:
+        if redis_back["flag"]:
+            redis_back["flag"] = False
+            _forget_queued_flags()
+        return _resume_turns(out)
+
+    try:
+        supervise(sup, services, resume, stopping, probe=probe)
+    finally:
+        probe.close()
     return 0
 
 
@@ -234,21 +256,95 @@ def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _service_keeper(data_dir: Path, settings, out) -> Callable[[], None]:
-    """Restarts embedded PostgreSQL / Redis if they stopped under us."""
+def _service_keeper(data_dir: Path, settings, out, redis_back: dict | None = None) -> Callable[[], bool]:
+    """Restarts embedded PostgreSQL / Redis if they stopped under us; True if it restarted one
+    (the supervisor then re-runs the turns their outage interrupted at once)."""
     from gtw_site import embedded
 
-    def keep() -> None:
+    def keep() -> bool:
+        restarted = False
         if settings.EMBEDDED_POSTGRES:
             with contextlib.suppress(Exception):
                 if embedded.restart_postgres_if_down(data_dir):
                     out.write("gtw: PostgreSQL had stopped; restarted it.\n")
+                    restarted = True
         if settings.EMBEDDED_REDIS:
             with contextlib.suppress(Exception):
                 if embedded.restart_redis_if_down(data_dir):
                     out.write("gtw: Redis had stopped; restarted it.\n")
+                    restarted = True
+                    if redis_back is not None:
+                        redis_back["flag"] = True
+        return restarted
 
     return keep
+
+
+class _Probe:
+    """Whether PostgreSQL and Redis accept connections right now, for the supervisor's loop: one
+    kept connection to each (a query and a PING per tick), reopened after a failure with short
+    timeouts, so a hosted server that restarts or fails over is noticed within a tick of coming
+    back, as an embedded one is."""
+
+    def __init__(self, settings, redis_back: dict | None = None) -> None:
+        self.settings = settings
+        self.db = None
+        self.redis = None
+        self.redis_back = redis_back
+        self.redis_was_down = False
+
+    def __call__(self) -> dict[str, bool]:
+        return {"db": self._db_ok(), "redis": self._redis_ok()}
+
+    def _db_ok(self) -> bool:
+        from django.db import connection
+
+        try:
+            if self.db is None or self.db.closed:
+                params = {**connection.get_connection_params(), "connect_timeout": 2}
+                params.pop("cursor_factory", None)
+                params.pop("context", None)
+                import psycopg
+
+                self.db = psycopg.connect(**params, autocommit=True)
+            self.db.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "down"
+            self.close()
+            return False
+
+    def _redis_ok(self) -> bool:
+        try:
+            if self.redis is None:
+                import redis
+
+                self.redis = redis.from_url(
+                    self.settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+                )
+            up = bool(self.redis.ping())
+        except Exception:  # noqa: BLE001
+            up = False
+        if up and self.redis_was_down and self.redis_back is not None:
+            self.redis_back["flag"] = True
+        self.redis_was_down = not up
+        return up
+
+    def close(self) -> None:
+        if self.db is not None:
+            with contextlib.suppress(Exception):
+                self.db.close()
+            self.db = None
+
+
+def _forget_queued_flags() -> None:
+    """After a Redis restart, every "a runner is already queued" flag (gtw_site.jobs.enqueue_once)
+    is suspect: the queue it vouched for may be gone, or a snapshot may have brought back a flag
+    whose task already ran — and the session's next action would wait out its TTL unanswered.
+    Dropping them costs at most a duplicate runner, which finds the session's lock taken."""
+    from gtw_site import jobs
+
+    with contextlib.suppress(Exception):
+        jobs.queued_reset()
 
 
 def _resume_turns(out) -> int:
@@ -291,3 +387,88 @@ def _wait_http(
         tick()
         time.sleep(0.2)
     return False
+
+
+# ---- LAN mode (issue 18, part 7) -------------------------------------------------------------
+# `gtw up --host 0.0.0.0` (or any address other machines can reach) puts the game on a network.
+# Settings that are fine on one laptop are not fine there, so it refuses to start with them
+# unless told the network is trusted (`--trusted-lan` or GTW_TRUSTED_LAN=1), and says exactly
+# what to set. A loopback bind (the default, 127.0.0.1) is never checked.
+
+TRUSTED_LAN_ENV = "GTW_TRUSTED_LAN"
+_PLACEHOLDER_KEYS = frozenset({"change-me", "changeme", "secret", "dev", "insecure", "please-change-me"})
+_CONSOLE_MAIL = "django.core.mail.backends.console.EmailBackend"
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    name = host.strip().strip("[]").lower()
+    if name in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a name, or "" / "0.0.0.0" style wildcards: other machines may reach it
+
+
+def lan_problems(host: str, settings) -> list[str]:
+    """What makes serving on `host` unsafe, each as "what is wrong — what to set"; [] for a
+    loopback bind or a safe configuration."""
+    if is_loopback(host):
+        return []
+    problems = []
+    if settings.DEBUG:
+        problems.append(
+            "GTW_DEBUG is on: anyone on the network would see tracebacks with your settings and code. "
+            "Unset GTW_DEBUG (or set GTW_DEBUG=0)."
+        )
+    if settings.EMAIL_BACKEND == _CONSOLE_MAIL:
+        problems.append(
+            "mail only goes to this terminal (the console backend): invitations and password resets "
+            "cannot reach players, and a reset link in a log is a key to that account. Set "
+            "GTW_EMAIL_HOST=<your mail server> (with GTW_EMAIL_USER, GTW_EMAIL_PASSWORD and "
+            "GTW_EMAIL_PORT as it needs)."
+        )
+    hosts = [h.strip() for h in settings.ALLOWED_HOSTS]
+    example = f"GTW_ALLOWED_HOSTS={socket.gethostname() or 'gtw.lan'},192.168.1.20"
+    if "*" in hosts or any(h in (".", ".*") for h in hosts):
+        problems.append(
+            f"GTW_ALLOWED_HOSTS lets in any host name ('*'): name the ones players use, e.g. {example}."
+        )
+    elif all(is_loopback(h) for h in hosts):
+        problems.append(
+            "no host name other machines can use is allowed (GTW_ALLOWED_HOSTS names only this "
+            f"machine's loopback): set it to the name or address players type, e.g. {example}."
+        )
+    key = str(settings.SECRET_KEY or "")
+    if len(key) < 32 or key.startswith("django-insecure") or key.lower() in _PLACEHOLDER_KEYS:
+        problems.append(
+            "GTW_SECRET_KEY is a placeholder or too short (under 32 characters): set a long random "
+            "value, e.g. GTW_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or unset it to use the private key gtw keeps in the data folder."
+        )
+    return problems
+
+
+def trusted_lan(flag: bool = False, environ=None) -> bool:
+    value = (environ if environ is not None else os.environ).get(TRUSTED_LAN_ENV, "")
+    return bool(flag) or value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def lan_check(host: str, settings, *, trusted: bool = False, out=None) -> list[str]:
+    """Refuse (SystemExit via `fail`, the message listing every fix) to serve on a non-loopback
+    `host` with unsafe settings, unless `trusted` (then warn and go on). Returns the problems."""
+    problems = lan_problems(host, settings)
+    if not problems:
+        return []
+    listed = "\n".join(f"  - {p}" for p in problems)
+    if not trusted:
+        fail(
+            f"refusing to serve on {host or 'every interface'}: other machines could reach this "
+            f"server, and its settings are only safe on this one.\n{listed}\n"
+            f"Fix these, or bind to 127.0.0.1 (the default). On a network you trust (a LAN "
+            f"party), start with --trusted-lan or {TRUSTED_LAN_ENV}=1 to run anyway."
+        )
+    (out or sys.stdout).write(f"gtw: trusted LAN ({TRUSTED_LAN_ENV}): starting anyway with:\n{listed}\n")
+    return problems

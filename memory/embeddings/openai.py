@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import openai
 
-from gtw_site import redact
+from gtw_site import redact, telemetry
 from gtw_site.providers import ProviderError, Usage, clip, error_detail, safe_url, status_error
 from memory.embeddings.base import normalise
 
@@ -70,7 +70,9 @@ class OpenAIEmbedder:
         return vectors
 
     def _request(self, batch: list[str]) -> tuple[list[list[float]], int]:
-        params: dict = {"model": self.model, "input": [redact.redact(text, self._outbound) for text in batch]}
+        # The campaign's own redaction switch, where the call serves one (issue 18).
+        outbound = redact.outbound_for(self._outbound, telemetry.current_scope().get("campaign_id"))
+        params: dict = {"model": self.model, "input": [redact.redact(text, outbound) for text in batch]}
         if self.send_dimensions:
             params["dimensions"] = self.dimensions
         # encoding_format is left to the SDK: it asks for base64 (a third of the bytes of

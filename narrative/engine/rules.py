@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from campaigns.models import Character, PlaySession
+from missions import techtree
 from missions.rules import dda, dice, loot
 from narrative import decks as deck_rules
 from narrative import director
@@ -81,6 +82,8 @@ class Rules:
     # (from_seq, secret) of the session's fair-dice secrets: Batch reads them under the session
     # row lock, so a resume that committed a new secret after the rules were loaded counts.
     dice_secrets: tuple[tuple[int, str], ...] = ()
+    # Completed tech-tree research (missions.techtree): per character id, what it adds to checks.
+    tech: dict[int, techtree.Effects] = field(default_factory=dict)
 
     def seed_key(self, seq: int) -> dice.SeedKey:
         return dice.key_at(self.campaign_id, self.session_id, seq, self.dice_secrets)
@@ -150,6 +153,9 @@ def load_rules(session: PlaySession) -> Rules:
         CharacterInfo(c.pk, c.owner_id, c.name, c.xp, int((c.attributes or {}).get("agility", 10)))
         for c in Character.objects.filter(campaign_id=campaign.pk).order_by("pk")
     ]
+    dda_config = dda.DdaConfig(**settings.GTW_DDA)
+    deck_weights = dict(pdata.get("deck_weights") or {})
+    tech, table = _research(campaign, dda_config, deck_weights)
     return Rules(
         campaign_id=campaign.pk,
         session_id=session.pk,
@@ -159,14 +165,31 @@ def load_rules(session: PlaySession) -> Rules:
         decks=loaded_decks,
         loot_tables=tables,
         director_config=director_config,
-        deck_weights=dict(pdata.get("deck_weights") or {}),
-        dda_config=dda.DdaConfig(**settings.GTW_DDA),
+        deck_weights=table["deck_weights"],
+        dda_config=table["dda_config"],
         characters=characters,
         statuses={
             e["name"]: e for e in pack.get("status_effects", []) if isinstance(e, dict) and "name" in e
         },
         item_names=inventory.item_names(pack),
+        tech=tech,
     )
+
+
+def _research(campaign, dda_config: dda.DdaConfig, deck_weights: dict) -> tuple[dict, dict]:
+    """Completed research's effects: per character (checks), and for the table — an alliance's
+    DDA cap shift moves the highest DC offset (never below 0), its card pools weight the draws."""
+    from dataclasses import replace
+
+    from missions.techtree_services import research_effects
+
+    per_character, table = research_effects(campaign)
+    if table.dda_shift:
+        top = max(0, min(dda.OFFSET_LIMIT, dda_config.dc_max_offset + table.dda_shift))
+        dda_config = replace(dda_config, dc_max_offset=top)
+    for kind, weight in table.card_weights.items():
+        deck_weights[kind] = float(deck_weights.get(kind, 1.0)) * weight
+    return per_character, {"dda_config": dda_config, "deck_weights": deck_weights}
 
 
 # ---- the batch: pure given Rules, state and the first seq -------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 import anthropic
 import httpx2
 
-from gtw_site import redact
+from gtw_site import redact, telemetry
 from gtw_site.providers import (
     CallDeadline,
     ProviderError,
@@ -155,7 +155,9 @@ class AnthropicChatProvider:
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
         # Redacted here, where messages are serialised: every caller is covered.
-        messages = [redact.redact_message(m, self._outbound) for m in request.messages]
+        # The campaign's own redaction switch, where the call serves one (issue 18).
+        outbound = redact.outbound_for(self._outbound, telemetry.current_scope().get("campaign_id"))
+        messages = [redact.redact_message(m, outbound) for m in request.messages]
         # No temperature or seed: this SDK's Messages API takes neither.
         params: dict[str, Any] = {
             "model": self.model,

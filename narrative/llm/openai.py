@@ -8,7 +8,7 @@ from typing import Any
 
 import openai
 
-from gtw_site import redact
+from gtw_site import redact, telemetry
 from gtw_site.providers import (
     CallDeadline,
     ProviderError,
@@ -140,11 +140,13 @@ class OpenAIChatProvider:
         return response.choices[0].message.content or ""
 
     def _params(self, request: ChatRequest) -> dict[str, Any]:
+        # The campaign's own redaction switch, where the call serves one (issue 18).
+        outbound = redact.outbound_for(self._outbound, telemetry.current_scope().get("campaign_id"))
         params: dict[str, Any] = {
             "model": self.model,
             # Redacted here, where messages are serialised: every caller is covered.
             "messages": [
-                _to_openai(redact.redact_message(message, self._outbound)) for message in request.messages
+                _to_openai(redact.redact_message(message, outbound)) for message in request.messages
             ],
             self.max_tokens_param: request.max_tokens,
             "temperature": request.temperature,

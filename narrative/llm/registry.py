@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
+from gtw_site import telemetry
 from gtw_site.providers.registry import CALL, STREAM, Choice, Registry
 from gtw_site.providers.registry import Recorded as RecordedCalls
 from narrative.llm.base import ChatProvider
@@ -35,13 +36,33 @@ def _choose(role: str, conf: Mapping[str, Any]) -> str:
 def _arguments(choice: Choice) -> dict[str, Any]:
     if choice.provider == "offline":
         return {"word_delay_s": choice.conf["offline"]["word_delay_s"]}
-    vendor = choice.conf[choice.provider]
+    if choice.provider == "local_llm":
+        local = choice.conf["local_llm"]
+        return {
+            "model_path": local["model_path"],
+            "threads": local["threads"],
+            "max_tokens": local["max_tokens"],
+            "context": local["context"],
+            "timeout": choice.timeout,
+        }
+    vendor = choice.conf.get(choice.provider)
+    if vendor is None:  # a provider with no settings block: a runtime choice's options carry the rest
+        return {"timeout": choice.timeout}
     return {
         "model": vendor["model"],
         "api_key": vendor["api_key"],
         "base_url": vendor["base_url"],
         "timeout": choice.timeout,
     }
+
+
+def _cache_key(choice: Choice) -> tuple[Any, ...] | None:
+    """Only the local GGUF narrator is kept: loading a model takes a while; remote adapters are
+    cheap to build and follow settings changes."""
+    if choice.provider != "local_llm":
+        return None
+    local = choice.conf.get("local_llm") or {}
+    return (local.get("model_path"), local.get("context"))
 
 
 CHAT = Registry(
@@ -52,6 +73,7 @@ CHAT = Registry(
         "openai": "narrative.llm.openai:OpenAIChatProvider",
         "anthropic": "narrative.llm.anthropic:AnthropicChatProvider",
         "openai_compatible": "narrative.llm.openai_compatible:OpenAICompatibleProvider",
+        "local_llm": "narrative.llm.local_llm:LocalLLMNarrator",
     },
     settings=lambda: settings.GTW_LLM,
     choose=_choose,
@@ -59,6 +81,8 @@ CHAT = Registry(
     timeout=lambda role, conf: conf[role]["timeout"],
     arguments=_arguments,
     calls={"stream": STREAM, "complete": CALL},
+    # A GGUF model takes a while to load: one per distinct file and size.
+    cache_key=_cache_key,
 )
 
 # The same dict the registry reads: `PROVIDERS["name"] = "module:Class"` registers a provider.
@@ -77,8 +101,13 @@ class Recorded(RecordedCalls):
     """A chat adapter whose `stream` and `complete` each leave a telemetry row."""
 
     def __init__(self, role: str, inner: ChatProvider) -> None:
-        super().__init__(role, inner, calls=CHAT.calls)
+        super().__init__(role, inner, calls=CHAT.calls, kind=CHAT.kind)
 
 
-def get(role: str) -> Recorded:
-    return Recorded(role, build(role))
+def get(role: str) -> RecordedCalls | ChatProvider:
+    adapter = build(role)
+    # GTW_TELEMETRY (and the turn benchmark's A/B switch): unwrapped when calls are not recorded.
+    if not telemetry.enabled():
+        return adapter
+    # Rows name the experiment variant that chose the adapter; shadow providers get its calls.
+    return CHAT.wrap(role, adapter, CHAT.selection(role, refresh=False))

@@ -22,11 +22,15 @@ def _skill_check(campaign_id, action_seq, actor_id, character, args):
         dc = dda.apply_dc(args["dc"], offset)
         acting = next((c for c in batch.rules.characters if c.owner_id == actor_id), None)
         from_status = batch.status_modifier(acting.id if acting else None, args["attribute"])
+        # Completed research (missions.techtree): a bonus on this attribute, and maybe advantage.
+        tech = batch.rules.tech.get(acting.id) if acting else None
+        from_tech = tech.modifier(args["attribute"], args["skill"]) if tech else 0
+        tech_advantage = bool(tech and args["attribute"] in tech.advantage)
         check = dice.skill_check(
             rng=random.Random(seed),
-            modifier=max(-20, min(20, modifier + from_status)),
+            modifier=max(-20, min(20, modifier + from_status + from_tech)),
             dc=dc,
-            advantage=args.get("advantage", False),
+            advantage=args.get("advantage", False) or tech_advantage,
             disadvantage=args.get("disadvantage", False),
         )
         batch.add(
@@ -42,6 +46,8 @@ def _skill_check(campaign_id, action_seq, actor_id, character, args):
                 "dc_offset": offset,
                 "outcomes_kept": reducer.RECENT_OUTCOMES,
                 "status_modifier": from_status,
+                **({"research_modifier": from_tech} if from_tech else {}),
+                **({"research_advantage": True} if tech_advantage else {}),
                 **check.to_dict(),
             },
             actor_id=actor_id,
@@ -154,6 +160,8 @@ def _npc_speak(campaign_id, action_seq, actor_id, character, args):
                 "npc": args["npc"],
                 "name": npc["name"] if npc else args["npc"],
                 "line": args["line"].strip(),
+                # The mission's `voice` for the NPC: how media.speech picks its spoken voice.
+                **({"voice": npc["voice"]} if npc and npc.get("voice") else {}),
             },
         )
 

@@ -15,6 +15,7 @@ from missions import runtime
 from missions.rules import dda, dice, initiative, loot, progression, status
 from narrative import decks, director, engine
 from narrative.llm.base import ToolCall
+from narrative.tools import images
 from narrative.tools.builders import BUILDERS
 from narrative.tools.schema import MAX_DRAWS_PER_TURN, invalid_reason, whole_numbers
 
@@ -79,6 +80,12 @@ def dispatch(
         else:
             data = view.get(topic)
         return ToolOutcome({"topic": topic, topic: data}, None), []
+
+    if call.name == "image_request":  # no event: a picture is not game state (narrative/tools/images.py)
+        result = images.request(session=session, arguments=call.arguments)
+        if "error" in result:
+            return _refuse(session, key, action_seq, call, result["error"])
+        return ToolOutcome(result, None), []
 
     build = BUILDERS[call.name](campaign_id, action_seq, actor_id, character, call.arguments)
     try:

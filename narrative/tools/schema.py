@@ -188,6 +188,24 @@ COMBAT_END = ToolSpec(
     parameters={"type": "object", "properties": {}, "additionalProperties": False},
 )
 
+IMAGE_REQUEST = ToolSpec(
+    name="image_request",
+    description=(
+        "Ask for a picture for the table: the current scene, a player character's portrait, or an "
+        "item. It is painted in the background and shown to everyone when ready; keep narrating."
+    ),
+    parameters={
+        "type": "object",
+        "properties": {
+            "type": {"type": "string", "enum": ["scene", "portrait", "item"]},
+            "subject": {"type": "string", "maxLength": 300},
+            "character": {"type": "string", "minLength": 1, "maxLength": 60},
+        },
+        "required": ["type"],
+        "additionalProperties": False,
+    },
+)
+
 TOOLS = [
     SKILL_CHECK,
     RNG_ROLL,
@@ -199,6 +217,7 @@ TOOLS = [
     COMBAT_START,
     COMBAT_END,
     STATUS_APPLY,
+    IMAGE_REQUEST,
 ]
 _BY_NAME = {t.name: t for t in TOOLS}
 # Built once: re-checking the schema itself on every call was ~10% of a turn's CPU.

@@ -33,7 +33,7 @@ from campaigns.models import Character, Event, FireteamMember, PlaySession
 from gtw_site import jobs
 from gtw_site.providers import ProviderError
 from gtw_site.trace import mark
-from narrative import dice_secrets, engine, intent, leakguard, prompts, tools
+from narrative import dice_secrets, engine, intent, leakguard, prompts, tablesafety, tools
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, ToolCall
 from narrative.llm.offline import batch as offline_batch
@@ -198,6 +198,7 @@ def build_context(session: PlaySession, window: dict, groups: list[dict[str, Any
         **game,
         "personality": personality_context(personality),
         "turn": window["n"],
+        "table_safety": tablesafety.safety_context(session.campaign_id, state),  # issue 18
     }
 
 
@@ -247,10 +248,23 @@ def run_batch(session: PlaySession, window: dict) -> list:
         prompt_template("stage_batch.txt"),
         prompts.DATA_RULE,
         (context.get("personality") or {}).get("system_prompt") or "",
+        tablesafety.prompt_text(context.get("table_safety")),  # the table-safety section (issue 18)
     )
     stream = leakguard.GuardedStream(broadcast.DeltaStream(session.pk, close_seq), guard)
+    # The table's lines and veils hold for the preview and the final text alike (issue 18).
+    stream = tablesafety.guarded(stream, context["table_safety"])
+    # Issue 18: a sentence the campaign's policy holds waits for the GM or a stage moderator.
+    from narrative import moderation
+
+    stream = moderation.ModeratedStream(
+        stream,
+        campaign=session.campaign,
+        source="batch",
+        check=registry.resolve_provider_name("narrator") != "offline",
+    )
     text, provider_name, model, inside = _narrate(session, request, stream)
-    text = guard.scrub(text)
+    text = tablesafety.enforce(guard.scrub(stream.withhold(text)), context["table_safety"])
+    stream.queue(session=session, of_seq=close_seq)
     from narrative import director
 
     text = director.enforce_window(

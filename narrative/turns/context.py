@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import connection
 
 from campaigns.models import Character, Event, PlaySession
+from campaigns.state import withdrawn_seqs
 from gtw_site import telemetry
 from gtw_site.trace import mark
-from narrative import engine
+from narrative import engine, tablesafety
 
 
 def build_context(
@@ -45,6 +46,8 @@ def build_context(
         # Only what the whole table saw: an event with an audience (even one addressed to the
         # actor) would reach everyone through the narration (issue 11, hole 2).
         .filter(audience__isnull=True)
+        # Nor a narration the X-card withdrew (issue 18): the narrator must not build on it.
+        .exclude(seq__in=withdrawn_seqs(session.state))
         .select_related("actor")
         .order_by("-seq")[: settings.GTW_RECENT_EVENTS_IN_CONTEXT]
     )
@@ -79,6 +82,8 @@ def build_context(
             for e in reversed(list(recent))
         ],
         "turn": state.get("counts", {}).get("Narration", 0) + 1,
+        # The table's lines and veils and the X-card's note: the prompt's and the code's (issue 18).
+        "table_safety": tablesafety.safety_context(campaign.pk, state),
     }
     # Recall scoped to the table: campaign memory only, filtered in SQL. The actor's private
     # memory shapes their aside after the narration commits, never the public text.

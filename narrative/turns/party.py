@@ -32,12 +32,13 @@ from campaigns import events
 from campaigns.errors import Conflict, Forbidden, Invalid, RateLimited
 from campaigns.models import Event, Membership, PlaySession
 from campaigns.selectors import session_actor_get, session_membership_get
+from campaigns.state import withdrawn_seqs as state_withdrawn
 from gtw_site import busy, jobs, telemetry
 from gtw_site.providers import ProviderError
 from gtw_site.ratelimit import rate_check
 from gtw_site.text import check_storable
 from gtw_site.trace import mark
-from narrative import dice_secrets, director, engine, leakguard, prompts, tools
+from narrative import dice_secrets, director, engine, leakguard, moderation, prompts, tablesafety, tools
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, Message
 from narrative.turns import runner
@@ -72,6 +73,11 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         raise Forbidden("Spectators can watch but not act.")
     if session.status != PlaySession.Status.ACTIVE:
         raise Conflict("This session has ended; ask the GM to resume it.")
+    # Issue 18: a blocked action is refused (nothing stored); a held one waits for the GM's review
+    # and is no Action until approved (narrative/moderation.py).
+    held = moderation.screen_action(session=session, user=user, text=text, idempotency_key=idempotency_key)
+    if held is not None:
+        return held
     if session.kind == PlaySession.Kind.STAGE:  # batched per beat window, never a turn of its own
         from campaigns.stage.windows import stage_action_submit
 
@@ -242,6 +248,10 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
     mark("turn.started")
     action = Event.objects.select_related("actor").get(session=session, seq=action_seq)
     context = build_context(session, action, vectors)
+    # Issue 18: the campaign's soften categories, as an instruction to the narrator.
+    context["safety"] = moderation.narrator_guidance(
+        campaign=session.campaign, action_text=(action.payload or {}).get("text", "")
+    )
     mark("turn.context_built")
     messages = build_messages(context)
     provider = registry.get("narrator")
@@ -250,8 +260,13 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
         prompt_template("narrator_system.txt"),
         prompts.DATA_RULE,
         (context.get("personality") or {}).get("system_prompt") or "",
+        tablesafety.prompt_text(context.get("table_safety")),  # the table-safety section (issue 18)
     )
     stream = leakguard.GuardedStream(broadcast.DeltaStream(session.pk, action_seq), guard)
+    # The table's lines and veils hold for the preview and the final text alike (issue 18).
+    stream = tablesafety.guarded(stream, context.get("table_safety"))
+    # Issue 18: a sentence the campaign's policy holds never reaches the table until reviewed.
+    stream = moderation.ModeratedStream(stream, campaign=session.campaign, check=provider.name != "offline")
     seed = dice_secrets.seed_for(session.campaign_id, session.pk, action_seq)
     character = context["action"]["character"]
     narration: list[str] = []
@@ -299,7 +314,11 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
         stream.reset("")
         _fail(session, action_seq, str(exc))
         return
-    text = guard.scrub("".join(narration)).strip() or "The moment hangs, unanswered, as the void hums on."
+    text = (
+        guard.scrub(stream.withhold("".join(narration))).strip()
+        or "The moment hangs, unanswered, as the void hums on."
+    )
+    text = tablesafety.enforce(text, context.get("table_safety"))
     # The beat's narration window is the director's to enforce, whatever the model wrote.
     text = director.enforce_window(text, context.get("word_limit") or 180)
 
@@ -312,6 +331,7 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
                 "provider": provider.name,
                 "model": provider.model,
                 "tool_events": tool_seqs,
+                **({"held": stream.waiting} if stream.waiting else {}),
             },
         )
         # Clocks tick only on a turn that took time; the actor's statuses run down (issue 13).
@@ -319,6 +339,8 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
         batch.director_step(twist_fired=any(e["type"] == "TwistTriggered" for e in effects))
 
     result = engine.append_engine(session, build, idempotency_key=f"narration:{action_seq}")
+    if not result.replayed and stream.held:
+        stream.queue(session=session, of_seq=action_seq)  # the GM's review queue (issue 18)
     if not result.replayed:
         # What only the actor knows, for their eyes only: after the public narration commits,
         # so it never delays the table's first words (issue 11, hole 2).
@@ -339,6 +361,7 @@ def recap(session: PlaySession, action_seq: int) -> None:
     Everyone reads it, so it is built from public narration only (no audience)."""
     recent = list(
         Event.objects.filter(session=session, type="Narration", audience__isnull=True)
+        .exclude(seq__in=state_withdrawn(session.state))  # the X-card's (issue 18)
         .order_by("-seq")
         .values_list("payload__text", flat=True)[:6]
     )

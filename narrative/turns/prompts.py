@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from narrative import prompts
+from narrative import prompts, tablesafety
 from narrative.llm.base import Message
 from narrative.llm.offline import batch as offline_batch
 
@@ -38,6 +38,10 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
         word_limit=context.get("word_limit") or 180,
         intensity=context.get("intensity") or 1.0,
     )
+    # The table's lines and veils, and the X-card's steer-away note (issue 18).
+    system += tablesafety.prompt_text(context.get("table_safety"))
+    if context.get("safety"):  # the campaign's soften categories (narrative/moderation.py)
+        system += "\n\n" + context["safety"]
     messages = [Message(role="system", content=system)]
     for item in context.get("recent", []):
         if item["type"] == "Narration":
@@ -131,6 +135,7 @@ def batch_messages(context: dict[str, Any]) -> list[Message]:
         intensity=context.get("intensity") or 1.0,
         word_limit=context.get("word_limit") or 300,
     )
+    system += tablesafety.prompt_text(context.get("table_safety"))  # lines, veils, X-card (issue 18)
     batch = context["batch"]
     lines = []
     for group in batch["groups"]:

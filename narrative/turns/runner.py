@@ -18,10 +18,11 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from campaigns.models import PlaySession
-from gtw_site import busy
+from gtw_site import busy, metrics, reconnect, telemetry
 from gtw_site.providers import ProviderError
 from narrative.llm.base import ChatRequest, TextDelta, ToolCall, ToolCallEvent
 from realtime import broadcast
@@ -74,7 +75,57 @@ class Turns:
 
 
 def run(turns: Turns) -> int:
-    """Answer the session's work of one kind, in order. Returns how many turns ran."""
+    """Answer the session's work of one kind, in order. Returns how many turns ran.
+
+    Losing the database mid-turn (PostgreSQL killed or restarted, a failover) is not the turn's
+    fault: the runner keeps the session it was answering, reconnects with back-off and runs again
+    as soon as the server accepts connections (issue 23) — the turn's committed events (its dice
+    roll) are reused by their idempotency keys, so it is still answered exactly once. Only after
+    `GTW_RECONNECT_WAIT_S` without a database does it give up, leaving the turn pending for the
+    supervisor's sweep."""
+    ran = 0
+    while True:
+        try:
+            return ran + _run(turns)
+        except Exception as exc:
+            if not reconnect.database_lost(exc):
+                raise
+            lost_at = time.monotonic()
+            logger.warning("lost the database during session %s's turns; reconnecting", turns.session_id)
+            if not reconnect.wait_for_database(settings.GTW_RECONNECT_WAIT_S):
+                raise
+            logger.warning(
+                "database back after %.1f s; re-running session %s's turns",
+                time.monotonic() - lost_at,
+                turns.session_id,
+            )
+            if isinstance(exc, _Interrupted):
+                ran += exc.ran
+                _reset_preview(turns.session_id, exc.item)
+
+
+class _Interrupted(Exception):
+    """The database went away while `item` ran (raised from the lost connection's error)."""
+
+    def __init__(self, ran: int, item: Any) -> None:
+        super().__init__(f"database lost while running {item!r}")
+        self.ran = ran
+        self.item = item
+
+
+RECONNECTED = "The GM lost the connection for a moment — picking the thread back up…"
+
+
+def _reset_preview(session_id: int, item: Any) -> None:
+    """The interrupted turn's preview restarts with its re-run: tell clients to drop what they
+    have of it (an int item is the action seq the deltas are tagged with)."""
+    if isinstance(item, int) and not isinstance(item, bool):
+        stream = broadcast.DeltaStream(session_id, item)
+        stream.sent_any = True  # we can't know whether any delta went out: say it anyway
+        stream.reset(RECONNECTED)
+
+
+def _run(turns: Turns) -> int:
     session_id = turns.session_id
     budget = turns.budget
     ran = 0
@@ -92,14 +143,29 @@ def run(turns: Turns) -> int:
                 if item is None:
                     break
                 try:
-                    with busy.turn_running(session_id):
+                    # Issue 17: the turn's provider rows name their campaign, session and turn, and
+                    # the campaign's runtime provider choice applies (gtw_site.telemetry.scope).
+                    key = turns.key(item)
+                    with (
+                        busy.turn_running(session_id),
+                        telemetry.scope(
+                            campaign_id=session.campaign_id,
+                            session_id=session_id,
+                            turn_seq=key if isinstance(key, int) else None,
+                        ),
+                    ):
+                        started = time.perf_counter()
                         turns.run(session, item)
+                        metrics.turn_finished(time.perf_counter() - started)
                 except Exception as exc:
+                    if reconnect.database_lost(exc):
+                        # Not the turn's fault: never recorded as failed; `run` reconnects.
+                        raise _Interrupted(ran, item) from exc
                     logger.exception(turns.crash_message, turns.key(item), session_id)
                     turns.crashed(session, item, exc)
                 ran += 1
         finally:
-            unlock(turns.lock_namespace, session_id)
+            _unlock(turns.lock_namespace, session_id)
         if not turns.more():
             if not ran:
                 turns.idle()
@@ -109,6 +175,15 @@ def run(turns: Turns) -> int:
             # the next runner can't find the lock still taken and leave).
             turns.requeue()
             return ran
+
+
+def _unlock(namespace: int, session_id: int) -> None:
+    """`unlock`, except on a lost connection: its server session, and the lock, are gone."""
+    try:
+        unlock(namespace, session_id)
+    except Exception as exc:
+        if not reconnect.database_lost(exc):
+            raise
 
 
 def try_lock(namespace: int, session_id: int) -> bool:

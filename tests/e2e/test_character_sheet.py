@@ -111,7 +111,7 @@ def test_the_sheet_on_a_phone_keeps_the_action_box_on_screen(
         # The others' sheets open on a tap.
         other = page.locator(f"#sheet-{ossian.pk}")
         expect(other).not_to_have_attribute("open", "")
-        other.locator("summary").click()
+        other.locator("summary.sheet-head").click()
         expect(other).to_have_attribute("open", "")
         box = page.evaluate(ACTION_BOX_JS)  # still on screen (sticky) after scrolling to the sheet
         assert box["top"] >= 0 and box["bottom"] <= box["innerHeight"], box

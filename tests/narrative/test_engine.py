@@ -94,6 +94,8 @@ def test_npcs_speak_only_when_present(session, player):
     outcome, created = call(session, player, "npc_speak", {"npc": "ossian", "line": "No questions."}, index=1)
     assert not outcome.refused and created[0].type == "NpcSpoke"
     assert created[0].payload["name"] == "Ossian Ward"
+    # The mission's `voice` line rides along: media.speech picks the NPC's spoken voice from it.
+    assert created[0].payload["voice"].startswith("Easy, quick charm")
 
 
 def test_deck_draws_are_seeded_limited_and_replayable(session, player):
