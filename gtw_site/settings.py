@@ -722,7 +722,11 @@ GTW_SPEECH = {
         "provider": env_str("GTW_TTS_PROVIDER", "local"),
         "timeout": env_float("GTW_TTS_TIMEOUT", 15.0),
     },
-    "narration": env_bool("GTW_TTS_NARRATION", True),
+    # True: speak while someone at the session has voice on (the page says so); "always": every
+    # narration (benchmarks); False: never.
+    "narration": (
+        "always" if env_str("GTW_TTS_NARRATION").lower() == "always" else env_bool("GTW_TTS_NARRATION", True)
+    ),
     "stt_model_dir": env_str("GTW_STT_MODEL_DIR"),
     "voices_dir": env_str("GTW_TTS_VOICES_DIR"),
     # One utterance per push: at most this long and this large (a 30 s webm/opus is ~150 KB).

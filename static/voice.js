@@ -80,8 +80,10 @@
     else refreshUnlock();
   }
   function refreshUnlock() {
+    var was = state.unlocked;
     state.unlocked = !!ctx && ctx.state === "running";
     unlockBtn.hidden = state.unlocked || !settings.on;
+    if (state.unlocked && !was) listening();
   }
   // Browsers start audio only after a gesture: the first click or key anywhere unlocks it.
   ["pointerdown", "keydown"].forEach(function (type) {
@@ -203,10 +205,27 @@
   // Scripts and tools on a JSON socket can feed the same player.
   state.receive = receive;
 
+  // ---- telling the server someone listens -----------------------------------------------------
+  // The GM's narration is synthesised only while someone at the session has voice on; the
+  // server forgets after 15 minutes, so say it again every 5 while voice stays on.
+  var listeningUrl = root.getAttribute("data-listening-url");
+  function listening() {
+    // Only a page that can play it counts: voice on, and audio unlocked by a click.
+    if (!settings.on || !state.unlocked || !listeningUrl) return;
+    fetch(listeningUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf() },
+    }).catch(function () { /* offline for a moment: the next ping says it again */ });
+  }
+  listening();
+  setInterval(listening, 5 * 60 * 1000);
+
   // ---- settings ----------------------------------------------------------------------------
   onBox.addEventListener("change", function () {
     settings.on = onBox.checked;
     save();
+    listening();
     if (!settings.on && ctx) { nextAt = 0; ctx.suspend(); } else unlock();
     refreshUnlock();
   });

@@ -67,7 +67,7 @@ BENCH_ENV = {
     "GTW_NARRATOR_PROVIDER": "offline",
     "GTW_STT_PROVIDER": "local",
     "GTW_TTS_PROVIDER": "local",
-    "GTW_TTS_NARRATION": "1",
+    "GTW_TTS_NARRATION": "always",
     # A fresh audio store every run: sentences cached by an earlier run would cost nothing.
     "GTW_TTS_AUDIO_DIR": str(VOICE_DIR / "speech"),
     # One player sends back to back, faster than a player is allowed to: latency, not quota.

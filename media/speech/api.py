@@ -11,7 +11,7 @@ event loop. Measured: `gtw bench voice`.
 from __future__ import annotations
 
 from django.conf import settings
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from media.speech import services
 
@@ -66,3 +66,15 @@ def speech_transcribe(request, session_id: int):
         viewer=request.user, session_id=session_id, data=data, content_type=content_type
     )
     return {"text": result.text, "duration_ms": result.duration_ms, "elapsed_ms": result.elapsed_ms}
+
+
+@router.post("/sessions/{session_id}/voice/listening", response={204: None})
+def voice_listening(request, session_id: int):
+    """The page has voice on: narration of this session is spoken (for 15 minutes; the page
+    says it again while voice stays on). Any member, spectators included; outsiders 404."""
+    from campaigns.selectors import session_membership_get
+    from media.speech import narration
+
+    session_membership_get(viewer=request.user, session_id=session_id)
+    narration.mark_listening(session_id)
+    return Status(204, None)

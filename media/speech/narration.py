@@ -117,10 +117,42 @@ class Narration:
         future.add_done_callback(_pending.discard)
 
 
+# Someone at the table has voice on: the page says so (POST /api/sessions/{id}/voice/listening)
+# when voice is turned on and every few minutes while it stays on. A narration nobody listens to
+# is not synthesised — on a 2-core laptop each sentence costs the turns CPU.
+LISTENING_TTL_S = 15 * 60
+
+
+def _listening_key(session_id: int) -> str:
+    return f"gtw:voice-listening:{session_id}"
+
+
+def mark_listening(session_id: int) -> None:
+    from django.core.cache import cache
+
+    cache.set(_listening_key(session_id), 1, timeout=LISTENING_TTL_S)
+
+
+def is_listened(session_id: int) -> bool:
+    """GTW_SPEECH["narration"]: "always" speaks every narration (benchmarks, tests); True (the
+    default) speaks while someone at the session has voice on; False never."""
+    mode = settings.GTW_SPEECH.get("narration", True)
+    if mode == "always":
+        return True
+    if not mode:
+        return False
+    from django.core.cache import cache
+
+    try:
+        return bool(cache.get(_listening_key(session_id)))
+    except Exception:  # noqa: BLE001 - Redis away: the text goes on, the voice sits this one out
+        return False
+
+
 def listener(session_id: int, action_seq: int) -> Narration | None:
     """The DeltaStream listener factory (registered in media's ready): a Narration for the turn,
-    or None when narration voice is off."""
-    if not settings.GTW_SPEECH.get("narration", True):
+    or None when narration voice is off or nobody at the session listens."""
+    if not is_listened(session_id):
         return None
     narration = Narration(session_id, action_seq, gm_voice(session_id))
     with _active_lock:
@@ -153,7 +185,7 @@ def gm_voice(session_id: int) -> Voice:
 
 def npc_spoke(session_id: int, events: list) -> None:
     """Event-store listener (types NpcSpoke): speak each public NPC line in the NPC's voice."""
-    if not settings.GTW_SPEECH.get("narration", True):
+    if not is_listened(session_id):
         return
     for event in events:
         if event.audience is not None:

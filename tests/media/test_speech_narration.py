@@ -49,7 +49,8 @@ class CountingTTS:
 
 @pytest.fixture
 def voice_on(settings, tmp_path):
-    settings.GTW_SPEECH = {**settings.GTW_SPEECH, "narration": True, "audio_dir": str(tmp_path / "speech")}
+    speech = str(tmp_path / "speech")
+    settings.GTW_SPEECH = {**settings.GTW_SPEECH, "narration": "always", "audio_dir": speech}
     narration.reset_state()
     yield
     narration.drain(30)

@@ -25,7 +25,7 @@ def test_the_beat_summary_is_spoken_to_the_whole_stage(
     tmp_path,
     monkeypatch,
 ):
-    settings.GTW_SPEECH = {**settings.GTW_SPEECH, "narration": True, "audio_dir": str(tmp_path)}
+    settings.GTW_SPEECH = {**settings.GTW_SPEECH, "narration": "always", "audio_dir": str(tmp_path)}
     narration.reset_state()
     tts = CountingTTS()
     monkeypatch.setattr(registry, "tts", lambda: tts)
