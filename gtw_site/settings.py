@@ -549,6 +549,9 @@ GTW_CALENDAR = {
 # Reminder webhooks (campaigns/scheduling/webhooks.py): a private or local address is refused
 # unless allowed; each attempt times out; failures are retried with exponential backoff.
 GTW_WEBHOOK_ALLOW_PRIVATE = env_bool("GTW_WEBHOOK_ALLOW_PRIVATE", False)
+# A GM (not staff) may point their campaign's providers at their own server only on a public
+# address, unless this allows private ones (a LAN where every GM is trusted).
+GTW_PROVIDER_ALLOW_PRIVATE = env_bool("GTW_PROVIDER_ALLOW_PRIVATE", False)
 GTW_WEBHOOK_TIMEOUT_S = env_float("GTW_WEBHOOK_TIMEOUT_S", 5.0)
 GTW_WEBHOOK_RETRIES = env_int("GTW_WEBHOOK_RETRIES", 2)
 GTW_WEBHOOK_BACKOFF_S = env_float("GTW_WEBHOOK_BACKOFF_S", 2.0)

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +30,7 @@ from django.db import IntegrityError, transaction
 from campaigns.errors import Invalid
 from campaigns.models import Membership
 from campaigns.scheduling.models import CampaignWebhook, ReminderDelivery, UpcomingNotice
+from gtw_site.netcheck import non_public_reason
 
 
 def _conf() -> dict:
@@ -54,17 +53,13 @@ def check_url(url: str) -> str:
     if parts.username or parts.password:
         raise Invalid("Put no user name or password in the webhook URL; verify the signature instead.")
     if not _conf()["allow_private"]:
-        try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError):
-            raise Invalid(f"The webhook host {parts.hostname[:80]} does not resolve.") from None
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-            if not address.is_global:
-                raise Invalid(
-                    "The webhook URL points to a private or local address; the operator must allow "
-                    "that (GTW_WEBHOOK_ALLOW_PRIVATE)."
-                )
+        reason = non_public_reason(url)
+        if reason == "does not resolve":
+            raise Invalid(f"The webhook host {parts.hostname[:80]} does not resolve.")
+        if reason:
+            raise Invalid(
+                f"The webhook URL {reason}; the operator must allow that (GTW_WEBHOOK_ALLOW_PRIVATE)."
+            )
     return url
 
 

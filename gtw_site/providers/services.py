@@ -21,6 +21,7 @@ from django.db import transaction
 from gtw_site import keys
 from gtw_site.errors import Invalid, NotFound
 from gtw_site.models import PriceOverride, ProviderChoice, ProviderKey
+from gtw_site.netcheck import non_public_reason
 from gtw_site.providers import selection
 from gtw_site.providers.base import ProviderError
 from gtw_site.providers.registry import Registry, accepted_options, kinds, registry_for
@@ -130,6 +131,15 @@ def choice_set(
             f"unknown provider '{provider}' for the {role} role (choose: {', '.join(registry.providers)})"
         )
     cleaned = _clean_options(provider, registry, options)
+    if campaign_id is not None and cleaned.get("base_url") and not getattr(user, "is_staff", False):
+        # A GM's own server: the site would call it on their say-so, so it must be a public one
+        # (no reaching into the host's own network) unless the operator allows private ones.
+        reason = None if settings.GTW_PROVIDER_ALLOW_PRIVATE else non_public_reason(cleaned["base_url"])
+        if reason:
+            raise ChoiceRefused(
+                f"base_url {reason}; a campaign's own server must be a public address unless the "
+                "operator allows private ones (GTW_PROVIDER_ALLOW_PRIVATE)"
+            )
     candidate = selection.Selection(
         role=role,
         provider=provider,

@@ -195,7 +195,7 @@ def test_a_gms_own_server_never_receives_the_operators_env_key(settings, campaig
             "role": "narrator",
             "provider": "openai_compatible",
             "campaign": campaign.pk,
-            "options": {"base_url": "http://evil.example/v1", "model": "m"},
+            "options": {"base_url": "http://93.184.215.14/v1", "model": "m"},  # a public address
         },
     )
     assert response.status_code == 200, response.content
@@ -318,3 +318,41 @@ def test_other_kinds_get_selection_for_free():
     assert registry is not None
     services.choice_set(role="embedder", provider="local")
     assert registry.selection("embedder", None).provider == "local"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:11434/v1",  # the host itself
+        "http://169.254.169.254/latest",  # a cloud's metadata service
+        "http://10.0.0.7:8000/v1",  # the host's private network
+        "http://[::1]:8000/v1",
+        "http://no-such-host.invalid/v1",
+    ],
+)
+def test_a_gms_own_server_must_be_public_unless_the_operator_allows(settings, campaign, gm_client, base_url):
+    """SSRF: a GM who is not staff would otherwise make the site call into its own network."""
+    data = {
+        "role": "narrator",
+        "provider": "openai_compatible",
+        "campaign": campaign.pk,
+        "options": {"base_url": base_url, "model": "m"},
+    }
+    response = post(gm_client, "/api/providers/select", data)
+    assert response.status_code == 422 and "GTW_PROVIDER_ALLOW_PRIVATE" in response.content.decode()
+    assert not ProviderChoice.objects.exists()
+    if "invalid" not in base_url:
+        settings.GTW_PROVIDER_ALLOW_PRIVATE = True
+        assert post(gm_client, "/api/providers/select", data).status_code == 200
+
+
+@pytest.mark.django_db
+def test_staff_may_point_a_campaign_at_a_local_server(staff_client, campaign):
+    data = {
+        "role": "narrator",
+        "provider": "openai_compatible",
+        "campaign": campaign.pk,
+        "options": {"base_url": "http://127.0.0.1:11434/v1", "model": "m"},
+    }
+    assert post(staff_client, "/api/providers/select", data).status_code == 200
