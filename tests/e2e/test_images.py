@@ -90,6 +90,8 @@ def test_a_scene_change_paints_for_everyone_at_the_table(slow_painter, persona_p
         expect(picture).to_be_visible(timeout=PAINT_MS)
         src = picture.get_attribute("src")
         assert re.fullmatch(r"/images/\d+/file", src)
+        # The element shows as soon as it is swapped in; its bytes may still be on the way.
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=picture.element_handle())
         assert page.evaluate("img => img.naturalWidth", picture.element_handle()) == 768
     new = Image.objects.filter(session=session, kind="scene").exclude(pk=before).get()
     assert new.status == Image.Status.READY and new.parts["biome"] == "ice-moon"
