@@ -208,6 +208,21 @@ def presence_entries(data: Path, session_id: int) -> set[str]:
         client.close()
 
 
+def wait_for_opening(port: int, session_id: int, token: str, timeout: float = 90.0) -> None:
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api/sessions/{session_id}/events"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with opener.open(request, timeout=10) as response:
+            if any(e["type"] == "Opening" for e in json.load(response)["events"]):
+                return
+        time.sleep(0.2)
+    raise AssertionError("the session's opening narration never landed")
+
+
 def contiguous(seqs: list[int]) -> bool:
     return seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
@@ -229,6 +244,10 @@ async def scenario(
 ) -> None:
     pids = daphne_pids(proc)
     assert len(pids) == 2, pids
+    # The GM's opening narration is a job queued when the session opened. A fresh socket takes
+    # only what comes after it joined, so an opening that lands *between* two players joining
+    # reaches one and not the other: let it land first (under CI load it took seconds).
+    await asyncio.to_thread(wait_for_opening, port, session_id, players[0].token)
     for p in players:
         await p.connect(port, session_id)
         p.pid = server_pid(p.ws.local_address[1], pids)
