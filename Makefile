@@ -2,6 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
+IMAGES_STAMP := $(VENV)/.installed-images
 
 .PHONY: run test lint bench clean-venv
 
@@ -14,10 +15,18 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 	$(VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# `make test` only, never `make run`: the optional `diffusers` image provider's packages (torch's
+# CPU wheel, diffusers, transformers) and open_clip's CLIP vocabulary, so its real tiny-pipeline
+# test (tests/media/test_image_diffusers.py) runs, and fails by name without them.
+$(IMAGES_STAMP): $(STAMP) requirements-images.lock requirements-images-nodeps.lock
+	$(VENV)/bin/python -m pip install --quiet -r requirements-images.lock
+	$(VENV)/bin/python -m pip install --quiet --no-deps -r requirements-images-nodeps.lock
+	touch $(IMAGES_STAMP)
+
 run: $(STAMP)
 	$(VENV)/bin/gtw up
 
-test: $(STAMP)
+test: $(STAMP) $(IMAGES_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -n 2 --dist loadgroup

@@ -25,6 +25,8 @@ from campaigns import gm_admin as campaigns_gm
 from campaigns.models import Campaign, Character, Event, Invite, Membership, PlaySession
 from campaigns.scheduling.gm_admin import SessionScheduleGMAdmin
 from campaigns.scheduling.models import SessionSchedule
+from media.gm_admin import BannedWordGMAdmin, ImageGMAdmin
+from media.models import BannedWord, Image
 from memory.gm_admin import MemoryGMAdmin
 from memory.models import Memory
 from missions.gm_admin import CampaignMissionGMAdmin, MissionGMAdmin
@@ -86,3 +88,5 @@ site.register(Event, campaigns_gm.EventGMAdmin)
 site.register(Mission, MissionGMAdmin)
 site.register(Memory, MemoryGMAdmin)
 site.register(SessionSchedule, SessionScheduleGMAdmin)
+site.register(Image, ImageGMAdmin)
+site.register(BannedWord, BannedWordGMAdmin)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from ninja import Router, Status
 
-from campaigns.errors import Forbidden, NotFound
-from campaigns.models import PlaySession
-from campaigns.selectors import membership_get
+from campaigns.errors import Forbidden
 from gtw_site.ratelimit import rate_check
 from media.images import services
 from media.images.schemas import ImageOut, ImageQueuedOut, ImageRequestIn
@@ -19,13 +17,11 @@ router = Router(tags=["images"])
 def image_request(request, data: ImageRequestIn):
     """202 {image_id, status} while it is painted (progress on the session socket), 200 with the
     picture's details when it was painted before."""
-    membership = membership_get(viewer=request.user, campaign_id=data.campaign)
+    # Membership, session and banned words in one query: the cached answer is the common case.
+    membership, session, banned_rows = services.image_request_scope(
+        viewer=request.user, campaign_id=data.campaign, session_id=data.session
+    )
     rate_check(scope="images", ident=request.user.pk)
-    session = None
-    if data.session is not None:
-        session = PlaySession.objects.filter(pk=data.session, campaign_id=data.campaign).first()
-        if session is None:
-            raise NotFound("No such session in this campaign.")
     if membership.role == membership.Role.SPECTATOR:
         raise Forbidden("Spectators watch; ask the GM for a picture.")
     image, _created = services.image_request(
@@ -35,6 +31,7 @@ def image_request(request, data: ImageRequestIn):
         seed=data.seed,
         session=session,
         user=request.user,
+        banned_rows=banned_rows,
     )
     gm = membership.role == membership.Role.GM
     if image.status == Image.Status.READY:

@@ -16,6 +16,7 @@ the same bytes. No randomness but the seeded generator; no I/O; no Django.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -165,18 +166,27 @@ def biome_palette(biome: str, seed: int) -> tuple[str, dict[str, Any]]:
 def _noise(
     rng: np.random.Generator, w: int, h: int, cell: float, octaves: int = 4, gain: float = 0.5
 ) -> np.ndarray:
-    """Fractal value noise in [0, 1], `cell` pixels per lattice cell at the coarsest octave."""
-    total = np.zeros((h, w), dtype=np.float32)
+    """Fractal value noise in [0, 1], `cell` pixels per lattice cell at the coarsest octave.
+
+    The octaves are summed at a half or quarter of the size when even the finest one spans
+    several pixels there, then enlarged once: the noise is smooth at that scale anyway, and
+    one full-size resize instead of one per octave was a good part of the painter's time."""
+    finest = max(cell / 2 ** (octaves - 1), 2.0)
+    scale = 4 if finest >= 16 else 2 if finest >= 6 else 1
+    sw, sh = max(w // scale, 2), max(h // scale, 2)
+    total = np.zeros((sh, sw), dtype=np.float32)
     amp, norm = 1.0, 0.0
     for o in range(octaves):
         c = max(cell / (2**o), 2.0)
         gw, gh = max(int(w / c) + 2, 2), max(int(h / c) + 2, 2)
         grid = rng.random((gh, gw), dtype=np.float32)
-        layer = Image.fromarray(grid, mode="F").resize((w, h), Image.BICUBIC)
+        layer = Image.fromarray(grid, mode="F").resize((sw, sh), Image.BICUBIC)
         total += amp * np.asarray(layer, dtype=np.float32)
         norm += amp
         amp *= gain
-    total /= norm
+    if (sw, sh) != (w, h):
+        total = np.asarray(Image.fromarray(total, mode="F").resize((w, h), Image.BICUBIC), dtype=np.float32)
+    total = total / norm
     lo, hi = float(total.min()), float(total.max())
     return (total - lo) / max(hi - lo, 1e-6)
 
@@ -190,32 +200,65 @@ def _blur(arr: np.ndarray, radius: float) -> np.ndarray:
     """Gaussian blur of an (h, w) or (h, w, 3) float image in [0, 1+] (done at a quarter size)."""
     h, w = arr.shape[:2]
     scale = 4 if radius >= 8 else 2 if radius >= 3 else 1
-    chans = [arr] if arr.ndim == 2 else [arr[..., i] for i in range(arr.shape[2])]
-    out = []
-    for ch in chans:
-        peak = max(float(ch.max()), 1e-6)
-        img = Image.fromarray(np.clip(ch / peak * 255, 0, 255).astype(np.uint8), "L")
-        if scale > 1:
-            img = img.resize((max(w // scale, 1), max(h // scale, 1)), Image.BILINEAR)
-        img = img.filter(ImageFilter.GaussianBlur(radius / scale))
-        if scale > 1:
-            img = img.resize((w, h), Image.BILINEAR)
-        out.append(np.asarray(img, dtype=np.float32) / 255.0 * peak)
-    return out[0] if arr.ndim == 2 else np.stack(out, axis=-1)
+    # One 8-bit picture (three channels blurred together), scaled by the brightest value.
+    peak = max(float(arr.max()), 1e-6)
+    pixels = np.clip(arr * (255 / peak), 0, 255).astype(np.uint8)
+    img = Image.fromarray(pixels, "L" if arr.ndim == 2 else "RGB")
+    if scale > 1:
+        img = img.resize((max(w // scale, 1), max(h // scale, 1)), Image.BILINEAR)
+    img = img.filter(ImageFilter.GaussianBlur(radius / scale))
+    if scale > 1:
+        img = img.resize((w, h), Image.BILINEAR)
+    return np.asarray(img, dtype=np.float32) * (peak / 255.0)
 
 
 def _mask(w: int, h: int, draw_fn, ss: int = 2) -> np.ndarray:
     """An anti-aliased coverage mask in [0, 1]: `draw_fn(draw, s)` draws at `ss` times the size."""
     img = Image.new("L", (w * ss, h * ss), 0)
     draw_fn(ImageDraw.Draw(img), ss)
-    if ss > 1:
-        img = img.resize((w, h), Image.LANCZOS)
-    return np.asarray(img, dtype=np.float32) / 255.0
+    if ss == 1:
+        return np.asarray(img, dtype=np.float32) / 255.0
+    # Only the drawn part is filtered down (with a margin wider than the filter's reach).
+    out = np.zeros((h, w), dtype=np.float32)
+    box = img.getbbox()
+    if box is None:
+        return out
+    pad = 4
+    x0, y0 = max(box[0] // ss - pad, 0), max(box[1] // ss - pad, 0)
+    x1, y1 = min(-(-box[2] // ss) + pad, w), min(-(-box[3] // ss) + pad, h)
+    small = img.crop((x0 * ss, y0 * ss, x1 * ss, y1 * ss)).resize((x1 - x0, y1 - y0), Image.LANCZOS)
+    out[y0:y1, x0:x1] = np.asarray(small, dtype=np.float32) / 255.0
+    return out
 
 
-def _over(base: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    a = alpha[..., None] if alpha.ndim == 2 else alpha
-    return base * (1 - a) + colour * a
+def _bbox(alpha: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns where a 2-D mask is not zero (None: nowhere)."""
+    rows = np.flatnonzero(alpha.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(alpha.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def _paint_over(base: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
+    """In place: `base` becomes `colour` laid over it with coverage `alpha` (h, w). Only the
+    mask's bounding box is touched: most masks (a station, a lens, a spire) cover a small part
+    of the frame, and the full-frame blend was the painter's biggest cost."""
+    box = _bbox(alpha)
+    if box is None:
+        return
+    ys, xs = box
+    sub = base[ys, xs]
+    if colour.ndim == 3:  # a colour per pixel (possibly broadcast along an axis)
+        colour = np.broadcast_to(colour, (*alpha.shape, colour.shape[2]))[ys, xs]
+    sub += (colour - sub) * alpha[ys, xs][..., None]
+
+
+def _splat(h: int, w: int, ys: np.ndarray, xs: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """An (h, w, 3) image with each (n, 3) value added at its pixel (np.add.at, but faster)."""
+    flat = np.zeros((h * w, values.shape[1]), dtype=np.float32)
+    np.add.at(flat, ys.astype(np.int64) * w + xs, values.astype(np.float32))
+    return flat.reshape(h, w, values.shape[1])
 
 
 def _stars(
@@ -232,11 +275,9 @@ def _stars(
         _hex("#ffd2a0"),
         np.where(tint[:, None] > 0.85, _hex("#a8c8ff"), _hex("#ffffff")),
     )
-    layer = np.zeros_like(img)
-    np.add.at(layer, (ys, xs), colours * np.minimum(mag, 3.0)[:, None])
+    layer = _splat(h, w, ys, xs, colours * np.minimum(mag, 3.0)[:, None])
     bright = mag > 1.1
-    glow = np.zeros_like(img)
-    np.add.at(glow, (ys[bright], xs[bright]), colours[bright] * mag[bright][:, None] * 6)
+    glow = _splat(h, w, ys[bright], xs[bright], colours[bright] * mag[bright][:, None] * 6)
     layer += _blur(glow, 2.5)
     if sky_mask is not None:
         layer *= sky_mask[..., None]
@@ -250,7 +291,8 @@ def _nebula(
     n = _noise(rng, w, h, cell=w / 3, octaves=5, gain=0.55)
     mix = _noise(rng, w, h, cell=w / 2, octaves=3)
     # A diagonal band, so the cloud has a shape rather than covering the frame evenly.
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy, xx = np.ogrid[0:h, 0:w]
+    yy, xx = yy.astype(np.float32), xx.astype(np.float32)
     angle = rng.uniform(-0.6, 0.6)
     off = rng.uniform(0.3, 0.7) * h
     band = np.exp(-(((yy - off - (xx - w / 2) * math.tan(angle)) / (h * 0.42)) ** 2))
@@ -274,50 +316,74 @@ def _planet(
     *,
     rings: bool = False,
 ) -> None:
-    h, w = img.shape[:2]
+    """A lit planet centred at (cx, cy), radius r, with an atmosphere and maybe rings. Each
+    layer is computed only in its own box (the disc, the rings' ellipse, the halo's circle)."""
+    full_h, full_w = img.shape[:2]
     dark, mid, lite = (_hex(c) for c in pal["planet"])
     atmo = _hex(pal["atmosphere"])
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    dx, dy = (xx - cx) / r, (yy - cy) / r
-    d2 = dx * dx + dy * dy
-    inside = d2 < 1.0
-    z = np.sqrt(np.clip(1 - d2, 0, 1))
     lx, ly, lz = light
-    lam = np.clip(dx * lx + dy * ly + z * lz, 0, 1)
-    # Surface: bands warped by noise (a gas giant) or continents (a rocky world).
-    tex = _noise(rng, w, h, cell=r / 1.5, octaves=5)
-    if rng.random() < 0.5:
-        t = 0.5 + 0.5 * np.sin(dy * rng.uniform(9, 16) + (tex - 0.5) * 5)
-    else:
-        t = np.clip((tex - 0.35) * 2.2, 0, 1)
-    surf = np.where(
-        t[..., None] < 0.5,
-        dark + (mid - dark) * (t[..., None] * 2),
-        mid + (lite - mid) * ((t[..., None] - 0.5) * 2),
+
+    def box(rx: float, ry: float) -> tuple[slice, slice, np.ndarray, np.ndarray] | None:
+        """The frame's rows and columns within (rx, ry) of the centre, and dx, dy there in radii."""
+        x0, x1 = max(int(cx - rx) - 1, 0), min(int(cx + rx) + 2, full_w)
+        y0, y1 = max(int(cy - ry) - 1, 0), min(int(cy + ry) + 2, full_h)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        yy, xx = np.ogrid[y0:y1, x0:x1]
+        return (
+            slice(y0, y1),
+            slice(x0, x1),
+            (xx.astype(np.float32) - cx) / r,
+            (yy.astype(np.float32) - cy) / r,
+        )
+
+    # The random draws come first, in a fixed order, whatever part of the planet is in frame.
+    disc = box(r, r)
+    tex = (
+        _noise(rng, disc[1].stop - disc[1].start, disc[0].stop - disc[0].start, r / 1.5, 5) if disc else None
     )
-    shade = (lam**0.8 * 1.15 + 0.03)[..., None]
-    body = surf * shade
-    # Atmosphere: a fresnel rim, stronger on the lit side.
-    rim = (1 - z) ** 3 * (0.35 + 0.9 * np.clip(dx * lx + dy * ly + 0.3, 0, 1))
-    body += atmo * rim[..., None] * 0.9
-    edge = np.clip((1.0 - np.sqrt(d2)) * r, 0, 1)  # anti-aliased limb
-    if rings:
-        ring_tilt = rng.uniform(0.18, 0.32)
+    gas = rng.random() < 0.5
+    freq = rng.uniform(9, 16) if gas else 0.0
+    ring_tilt = rng.uniform(0.18, 0.32) if rings else 0.0
+    ring_col = lite * 0.8 + atmo * 0.2
+    ring_box = box(2.25 * r, 2.25 * r * ring_tilt + 1) if rings else None
+    ring_band = None
+    if ring_box is not None:
+        ys, xs, dx, dy = ring_box
         rr = np.sqrt(dx**2 + (dy / ring_tilt) ** 2)
         ring_band = ((rr > 1.35) & (rr < 2.2)).astype(np.float32) * (0.45 + 0.55 * np.sin(rr * 40) ** 2)
-        ring_col = lite * 0.8 + atmo * 0.2
-        behind = ring_band * (dy < 0)
-        img[:] = _over(img, ring_col, behind * 0.55)
-    img[:] = _over(img, body, edge * inside)
-    if rings:
-        front = ring_band * (dy >= 0) * np.where(inside, 1.0, 1.0)
+        _paint_over(img[ys, xs], ring_col, ring_band * (dy < 0) * 0.55)  # the far side of the rings
+    if disc is not None:
+        ys, xs, dx, dy = disc
+        d2 = dx * dx + dy * dy
+        inside = d2 < 1.0
+        z = np.sqrt(np.clip(1 - d2, 0, 1))
+        lam = np.clip(dx * lx + dy * ly + z * lz, 0, 1)
+        # Surface: bands warped by noise (a gas giant) or continents (a rocky world).
+        t = 0.5 + 0.5 * np.sin(dy * freq + (tex - 0.5) * 5) if gas else np.clip((tex - 0.35) * 2.2, 0, 1)
+        surf = np.where(
+            t[..., None] < 0.5,
+            dark + (mid - dark) * (t[..., None] * 2),
+            mid + (lite - mid) * ((t[..., None] - 0.5) * 2),
+        )
+        shade = (lam**0.8 * 1.15 + 0.03)[..., None]
+        body = surf * shade
+        # Atmosphere: a fresnel rim, stronger on the lit side.
+        rim = (1 - z) ** 3 * (0.35 + 0.9 * np.clip(dx * lx + dy * ly + 0.3, 0, 1))
+        body += atmo * rim[..., None] * 0.9
+        edge = np.clip((1.0 - np.sqrt(d2)) * r, 0, 1)  # anti-aliased limb
+        _paint_over(img[ys, xs], body, edge * inside)
+    if ring_box is not None:
+        ys, xs, dx, dy = ring_box
         ring_light = 0.35 + 0.65 * np.clip(dx * lx + 0.5, 0, 1)
-        img[:] = _over(img, ring_col * ring_light[..., None], front * 0.6)
-    # Outer glow of the atmosphere, on the lit side.
-    halo = (
-        np.exp(-np.clip(np.sqrt(d2) - 1, 0, None) * 14) * (~inside) * np.clip(dx * lx + dy * ly + 0.4, 0, 1)
-    )
-    img += atmo * halo[..., None] * 0.6
+        _paint_over(img[ys, xs], ring_col * ring_light[..., None], ring_band * (dy >= 0) * 0.6)
+    # Outer glow of the atmosphere, on the lit side (under 1/10,000 past 1.8 radii).
+    halo_box = box(1.8 * r, 1.8 * r)
+    if halo_box is not None:
+        ys, xs, dx, dy = halo_box
+        d = np.sqrt(dx * dx + dy * dy)
+        halo = np.exp(-np.clip(d - 1, 0, None) * 14) * (d >= 1) * np.clip(dx * lx + dy * ly + 0.4, 0, 1)
+        img[ys, xs] += atmo * halo[..., None] * 0.6
 
 
 def _station(
@@ -368,7 +434,7 @@ def _station(
     shifted = _mask(w, h, lambda d, s: shape(d, s, ox=-2.0 * (1 if light_x > 0 else -1)))
     rim = np.clip(body - shifted, 0, 1)
     hull = _hex(pal["ground"][1]) * 0.5 + 0.02
-    img[:] = _over(img, hull, body)
+    _paint_over(img, hull, body)
     img += _hex(pal["atmosphere"]) * rim[..., None] * 1.2
     # Windows: lit dots along the spine and ring, inside the silhouette.
     lights = np.zeros(img.shape[:2], dtype=np.float32)
@@ -403,7 +469,7 @@ def _ship(
         )
 
     body = _mask(w, h, shape)
-    img[:] = _over(img, _hex("#0a0b10"), body)
+    _paint_over(img, _hex("#0a0b10"), body)
     # Engine glow and a faint trail.
     glow = np.zeros(img.shape[:2], dtype=np.float32)
     ex = int(np.clip(cx - facing * size * 0.5, 0, w - 1))
@@ -433,6 +499,16 @@ def _ridge(rng: np.random.Generator, w: int, base: float, amp: float, rough: flo
     return base - amp * (line * 0.8 + fine * 0.2)
 
 
+@functools.lru_cache(maxsize=8)
+def _vignette(w: int, h: int) -> np.ndarray:
+    """(h, w, 1) darkening towards the corners; the same for every picture of a size."""
+    yy, xx = (a.astype(np.float32) for a in np.ogrid[0:h, 0:w])
+    v = ((xx - w / 2) / (w * 0.75)) ** 2 + ((yy - h / 2) / (h * 0.8)) ** 2
+    out = (1 - np.clip(v, 0, 1) * 0.55)[..., None].astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
 def _grade(img: np.ndarray, beat: str, rng: np.random.Generator) -> np.ndarray:
     h, w = img.shape[:2]
     if beat in _BEAT_GRADE:
@@ -443,9 +519,7 @@ def _grade(img: np.ndarray, beat: str, rng: np.random.Generator) -> np.ndarray:
     bright = np.clip(img - 0.7, 0, None)
     img = img + _blur(bright, 10) * 0.9
     # Vignette and a fine grain.
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    v = ((xx - w / 2) / (w * 0.75)) ** 2 + ((yy - h / 2) / (h * 0.8)) ** 2
-    img = img * (1 - np.clip(v, 0, 1) * 0.55)[..., None]
+    img = img * _vignette(w, h)
     img += (rng.random((h, w, 1), dtype=np.float32) - 0.5) * 0.025
     # A soft filmic curve instead of a hard clip.
     return 1 - np.exp(-np.clip(img, 0, None) * 1.35)
@@ -533,20 +607,17 @@ def _surface_scene(
             ridge = np.convolve(np.pad(ridge, 3, mode="edge"), np.ones(7) / 7, mode="valid")
         # Only the rows at or below the ridge's highest point change: work on that band.
         top = max(int(ridge.min()) - 1, 0)
-        band = yy[top:]
-        mask = (band >= ridge[None, :]).astype(np.float32)
+        depth = yy[top:] - ridge[None, :].astype(np.float32)  # pixels below the ridge line
+        below = depth >= 0
         colour = far * (1 - t) + near * t
         colour = colour * (0.55 + 0.45 * (1 - t)) + _hex(pal["atmosphere"]) * 0.18 * (1 - t)
         # Lit crests: the top few pixels of each ridge catch the light.
-        crest = np.clip(1 - (band - ridge[None, :]) / 3.0, 0, 1) * mask
+        crest = np.clip(1 - depth / 3.0, 0, 1) * (0.25 * (1 - t * 0.5))
         # Ground texture: rock, ice or moss, lighter near the crest.
-        shade = (
-            0.75
-            + 0.5 * ground_tex[top:, :, None]
-            + 0.25 * np.clip(1 - (band - ridge[None, :]) / (h * 0.15), 0, 1)[..., None]
-        )
-        img[top:] = _over(img[top:], colour * shade, mask)
-        img[top:] += _hex(pal["atmosphere"]) * (crest * 0.25 * (1 - t * 0.5))[..., None]
+        shade = 0.75 + 0.5 * ground_tex[top:] + 0.25 * np.clip(1 - depth / (h * 0.15), 0, 1)
+        # The ridge is opaque: below its line the ground replaces what was there.
+        ground = colour * shade[..., None] + _hex(pal["atmosphere"]) * crest[..., None]
+        np.copyto(img[top:], ground, where=below[..., None])
         if flora == "spires" and i in (1, 2):
             spikes = []
             for _ in range(rng.integers(3, 8)):
@@ -562,9 +633,12 @@ def _surface_scene(
                     d.polygon([(x * s, y * s) for x, y in p], fill=255) for p in spikes
                 ],
             )
-            img[:] = _over(img, colour * 1.15 + _hex(pal["atmosphere"]) * 0.12, spire)
-            edge = np.clip(spire - np.roll(spire, 2, axis=1), 0, 1)
-            img += _hex(pal["atmosphere"]) * (edge * 0.5)[..., None]
+            _paint_over(img, colour * 1.15 + _hex(pal["atmosphere"]) * 0.12, spire)
+            box = _bbox(spire)
+            if box is not None:  # a bright edge on each spire's lit side
+                ys, xs_ = box[0], slice(box[1].start, min(box[1].stop + 2, w))
+                edge = np.clip(spire[ys, xs_] - np.roll(spire, 2, axis=1)[ys, xs_], 0, 1)
+                img[ys, xs_] += _hex(pal["atmosphere"]) * (edge * 0.5)[..., None]
         if flora == "canopy" and i >= 1:
             blobs = _mask(
                 w,
@@ -586,7 +660,7 @@ def _surface_scene(
                 ],
                 ss=1,
             )
-            img[:] = _over(img, colour * 0.9, blobs)
+            _paint_over(img, colour * 0.9, blobs)
             spores = np.zeros((h, w), dtype=np.float32)
             n = 90
             sx, sy = rng.integers(0, w, n), rng.integers(int(horizon), h, n)
@@ -606,12 +680,16 @@ def _surface_scene(
             ),
         ),
     )
-    img[:] = _over(img, near * 0.35, hull)
-    lights = np.zeros((h, w), dtype=np.float32)
+    _paint_over(img, near * 0.35, hull)
+    # Its lights and their glow, worked out in a window around the outpost (the glow's reach
+    # is well inside the margin).
+    x0, y0 = max(ox - 60, 0), max(int(base_y) - 80, 0)
+    x1, y1 = min(ox + 60, w), min(int(base_y) + 30, h)
+    lights = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
     for dx in range(-28, 29, 8):
-        lights[int(base_y - 4), ox + dx] = 3.0
-    lights[int(base_y - 52), ox + 26] = 8.0
-    img += _hex(pal["lights"]) * (lights + _blur(lights * 3, 3))[..., None]
+        lights[int(base_y - 4) - y0, ox + dx - x0] = 3.0
+    lights[int(base_y - 52) - y0, ox + 26 - x0] = 8.0
+    img[y0:y1, x0:x1] += _hex(pal["lights"]) * (lights + _blur(lights * 3, 3))[..., None]
     _ = xs
     return img
 
@@ -706,7 +784,7 @@ def _portrait(rng: np.random.Generator, w: int, h: int, parts: Mapping[str, Any]
     )
     skin = np.where(((hair > 0) & is_head)[..., None], _hex("#2a1e24"), skin)
     body = skin * (0.08 + key[..., None] * 0.75) * key_c + rim_c * rim[..., None] * 1.3
-    img[:] = _over(img, body, cover * inside)
+    _paint_over(img, body, cover * inside)
     # Clothing: a V neckline and seams down the chest in the accent colour, faintly lit.
     seams = _mask(
         w,
@@ -750,7 +828,7 @@ def _portrait(rng: np.random.Generator, w: int, h: int, parts: Mapping[str, Any]
         v = band(eye_y - h * 0.025, eye_y + h * 0.025, cx + tilt - hr_x * 0.95, cx + tilt + hr_x * 0.95) * (
             height > 0
         )
-        img[:] = _over(img, accent_c * 1.2, v)
+        _paint_over(img, accent_c * 1.2, v)
         glow += v
     if arch in ("scout", "engineer"):
         gy0 = eye_y if arch == "scout" else hy - hr_y * 0.55
@@ -769,7 +847,7 @@ def _portrait(rng: np.random.Generator, w: int, h: int, parts: Mapping[str, Any]
                     fill=255,
                 ),
             )
-            img[:] = _over(img, _hex("#101216"), lens)
+            _paint_over(img, _hex("#101216"), lens)
             inner = _mask(
                 w,
                 h,
@@ -783,7 +861,7 @@ def _portrait(rng: np.random.Generator, w: int, h: int, parts: Mapping[str, Any]
                     fill=255,
                 ),
             )
-            img[:] = _over(img, accent_c, inner * 0.9)
+            _paint_over(img, accent_c, inner * 0.9)
             glow += inner
         if arch == "engineer":  # eyes below the goggles, a shoulder lamp
             for side in (-1, 1):
@@ -807,7 +885,7 @@ def _portrait(rng: np.random.Generator, w: int, h: int, parts: Mapping[str, Any]
                 width=3 * s,
             ),
         )
-        img[:] = _over(img, accent_c, c)
+        _paint_over(img, accent_c, c)
         glow += c * 0.4
         for side in (-1, 1):
             glow[int(eye_y), int(cx + tilt + side * hr_x * 0.4)] = 3.0
@@ -927,7 +1005,7 @@ def _item(rng: np.random.Generator, w: int, h: int, parts: Mapping[str, Any]) ->
     up = np.roll(np.roll(m, 3, axis=0), 3, axis=1)
     rim = np.clip(m - up, 0, 1)
     img += col * _blur(m, 12)[..., None] * 0.6
-    img[:] = _over(img, base, m)
+    _paint_over(img, base, m)
     img += (col * 0.6 + 0.4) * (rim * 0.9)[..., None]
     # Details by shape.
     detail = np.zeros((h, w), dtype=np.float32)

@@ -17,6 +17,7 @@ prompt that contains a banned word, however it is dressed up:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -190,14 +191,27 @@ def normalise_banned(words: Iterable[str]) -> dict[str, str]:
 
 def find_banned(text: str, banned: Iterable[str]) -> str | None:
     """The first banned word (as listed) that `text` contains, or None."""
+    if not text:
+        return None
+    words = tuple(w for w in banned if isinstance(w, str))
+    # Remembered for prompt-sized texts: a picture asked for again (the scene panel, 50
+    # players) has the same prompt and list, and folding and splitting it was most of the
+    # request's own work.
+    return _scan_remembered(text, words) if len(text) <= 4000 else _scan(text, words)
+
+
+def _scan(text: str, banned: tuple[str, ...]) -> str | None:
     table = normalise_banned(banned)
-    if not table or not text:
+    if not table:
         return None
     found = _candidates(fold(text))
     for key, word in table.items():
         if key in found or key.replace(" ", "") in found:
             return word
     return None
+
+
+_scan_remembered = functools.lru_cache(maxsize=512)(_scan)
 
 
 def check_words(text: str, banned: Iterable[str]) -> None:

@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ from campaigns.errors import Conflict, Forbidden, Invalid, NotFound
 from campaigns.models import Campaign, Character, Membership, PlaySession
 from gtw_site import jobs
 from media.images import prompt as prompts
-from media.images.registry import IMAGE
+from media.images.registry import choice_for
 from media.models import BannedWord, Image
 
 logger = logging.getLogger(__name__)
@@ -41,13 +42,21 @@ def campaign_image_settings(campaign: Campaign) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def banned_words(campaign: Campaign) -> list[str]:
+def _banned_rows(campaign_id) -> Any:
+    """The BannedWord rows that apply to a campaign (site-wide and its own), as a queryset of
+    words; `campaign_id` may be an OuterRef (read inside another query)."""
+    return BannedWord.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id)).values("word")
+
+
+def banned_words(campaign: Campaign, rows: list[str] | None = None) -> list[str]:
     """The built-in list, the site's (GTW_IMAGES["banned_words"] and site-wide BannedWord rows),
-    and the campaign's (its BannedWord rows and the GM's list in its settings)."""
+    and the campaign's (its BannedWord rows and the GM's list in its settings). `rows`: the
+    BannedWord rows' words, when the caller read them already (`image_request_scope`)."""
     words = list(prompts.DEFAULT_BANNED)
     words += [w for w in settings.GTW_IMAGES.get("banned_words", []) if isinstance(w, str)]
-    rows = BannedWord.objects.filter(Q(campaign__isnull=True) | Q(campaign=campaign))
-    words += list(rows.values_list("word", flat=True))
+    if rows is None:
+        rows = list(_banned_rows(campaign.pk).values_list("word", flat=True))
+    words += rows
     own = campaign_image_settings(campaign).get("banned_words") or []
     words += [w for w in own if isinstance(w, str)]
     return words
@@ -75,15 +84,6 @@ def campaign_images_configure(
         campaign.settings = current
         campaign.save(update_fields=["settings"])
     return campaign
-
-
-def _model_for(provider: str, conf: Mapping[str, Any]) -> str:
-    if provider == "procedural":
-        from media.images.procedural import ProceduralPainter
-
-        return ProceduralPainter.model
-    vendor = conf.get(provider) or {}
-    return str(vendor.get("model") or vendor.get("checkpoint") or vendor.get("path") or "")
 
 
 def _workflow_hash(provider: str, conf: Mapping[str, Any]) -> str:
@@ -208,10 +208,12 @@ def image_request(
     user=None,
     character: Character | None = None,
     item: str = "",
+    banned_rows: list[str] | None = None,
 ) -> tuple[Image, bool]:
     """The picture for this request: the cached row (created False) or a new queued one whose
     job starts after commit. Invalid for an unknown kind, an over-long subject, a seed out of
-    range, or a banned word (named)."""
+    range, or a banned word (named). `banned_rows`: the campaign's BannedWord words, if the
+    caller read them with its membership (`image_request_scope`)."""
     if kind not in KINDS:
         raise Invalid(f"Unknown picture type '{kind}' (choose one of: {', '.join(KINDS)}).")
     if not isinstance(subject, str):
@@ -239,7 +241,7 @@ def image_request(
         )
         ref = f"item:{item}" if item else ""
     try:
-        built = prompts.build_prompt(req, banned=banned_words(campaign))
+        built = prompts.build_prompt(req, banned=banned_words(campaign, banned_rows))
     except prompts.PromptError as exc:
         raise Invalid(str(exc)) from None
     return _image_for(campaign=campaign, built=built, seed=seed, session=session, user=user, ref=ref)
@@ -247,8 +249,8 @@ def image_request(
 
 def _image_for(*, campaign, built: prompts.BuiltPrompt, seed, session, user, ref) -> tuple[Image, bool]:
     conf = settings.GTW_IMAGES
-    provider = IMAGE.provider_name("image", conf)
-    model = _model_for(provider, conf)
+    # The runtime choice (campaign, A/B variant, site) else GTW_IMAGE_PROVIDER; both in the key.
+    provider, model, _chosen = choice_for(campaign.pk, session.pk if session is not None else None)
     width, height = conf["sizes"][built.kind]
     steps = 3 if provider == "procedural" else int(conf["steps"])
     if seed is None:
@@ -456,6 +458,69 @@ def image_get(*, viewer, image_id: int) -> tuple[Image, Membership]:
     if image.hidden and membership.role != Membership.Role.GM:
         raise NotFound("No such picture.")
     return image, membership
+
+
+def image_request_scope(
+    *, viewer, campaign_id: int, session_id: int | None = None
+) -> tuple[Membership, PlaySession | None, list[str]]:
+    """What a picture request reads before its cache lookup, in one query: the viewer's
+    membership (with the campaign and its pack), the session if one is named (it must be the
+    campaign's), and the campaign's BannedWord words. NotFound for a non-member ("No such
+    campaign") or a session of another campaign."""
+    if not getattr(viewer, "is_authenticated", False):
+        raise NotFound("No such campaign.")
+    words = ArraySubquery(_banned_rows(OuterRef("campaign_id")))
+    if session_id is None:
+        membership = (
+            Membership.objects.select_related("campaign", "campaign__pack")
+            .filter(campaign_id=campaign_id, user=viewer)
+            .annotate(banned_rows=words)
+            .first()
+        )
+        if membership is None:
+            raise NotFound("No such campaign.")
+        return membership, None, list(membership.banned_rows)
+    role = Membership.objects.filter(campaign_id=OuterRef("campaign_id"), user=viewer).values("role")[:1]
+    session = (
+        PlaySession.objects.select_related("campaign", "campaign__pack")
+        .annotate(viewer_role=Subquery(role), banned_rows=words)
+        .filter(pk=session_id, campaign_id=campaign_id, viewer_role__isnull=False)
+        .first()
+    )
+    if session is None:
+        from campaigns.selectors import membership_get
+
+        membership_get(viewer=viewer, campaign_id=campaign_id)  # NotFound for a non-member
+        raise NotFound("No such session in this campaign.")
+    membership = Membership(campaign=session.campaign, user=viewer, role=session.viewer_role)
+    return membership, session, list(session.banned_rows)
+
+
+def image_file_get(*, viewer, image_id: int) -> dict[str, Any]:
+    """What serving a picture's bytes needs (hash, path, content_type), read together with the
+    viewer's membership, or NotFound: for outsiders, for players and spectators when the GM hid
+    it, and for a picture not painted yet.
+
+    The hottest read of the app (every picture on every screen), so it is one hand-written
+    query: the join on the viewer's membership is the access rule (tenancy in the query), and
+    nothing else — no campaign, no pack — is loaded."""
+    if not getattr(viewer, "is_authenticated", False):
+        raise NotFound("No such picture.")
+    sql = (
+        f"SELECT i.hash, i.path, i.content_type, i.hidden, m.role "  # noqa: S608 — table names only
+        f"FROM {Image._meta.db_table} i JOIN {Membership._meta.db_table} m "
+        f"ON m.campaign_id = i.campaign_id AND m.user_id = %s "
+        f"WHERE i.id = %s AND i.status = %s AND i.path <> ''"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [viewer.pk, image_id, Image.Status.READY.value])
+        found = cursor.fetchone()
+    if found is None:
+        raise NotFound("No such picture.")
+    row = dict(zip(("hash", "path", "content_type", "hidden", "viewer_role"), found, strict=True))
+    if row["hidden"] and row["viewer_role"] != Membership.Role.GM:
+        raise NotFound("No such picture.")
+    return row
 
 
 def image_gm_get(*, viewer, image_id: int) -> Image:

@@ -20,11 +20,12 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from gtw_site import telemetry
 from gtw_site.providers.base import ProviderError, clip
 from gtw_site.telemetry import in_thread
 from media.images import store
 from media.images.base import Cancelled, ImageJob, checked
-from media.images.registry import IMAGE
+from media.images.registry import adapter_for
 from media.images.services import notify
 from media.models import Image
 
@@ -66,11 +67,9 @@ def _claim(image_id: int) -> Image | None:
 
 
 def _provider_for(image: Image):
-    """The provider that the row was keyed for (the setting may have changed since)."""
-    conf = settings.GTW_IMAGES
-    if IMAGE.provider_name("image", conf) != image.provider:
-        conf = {**conf, "image": {**conf["image"], "provider": image.provider}}
-    return IMAGE.get("image", conf), float(conf["image"]["timeout"])
+    """The provider that the row was keyed for, as the runtime selection builds it (the choice
+    may have changed since: media.images.registry.adapter_for)."""
+    return adapter_for(image)
 
 
 def _fail(image_id: int, reason: str) -> None:
@@ -99,8 +98,10 @@ def generate(image_id: int) -> str:
     progress = _Progress()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"gtw-image-{image_id}")
     try:
-        provider, timeout = _provider_for(image)
-        future = in_thread(pool, provider.generate, job, progress)
+        # Telemetry rows and the runtime choice are the picture's campaign's (and session's).
+        with telemetry.scope(campaign_id=image.campaign_id, session_id=image.session_id):
+            provider, timeout = _provider_for(image)
+            future = in_thread(pool, provider.generate, job, progress)
         deadline = time.monotonic() + timeout
         interval = float(conf["progress_interval_s"])
         shown = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, HttpResponseNotModified
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -17,28 +17,32 @@ from media.images.prompt import KINDS
 # A picture's bytes never change under its URL (a new seed is a new picture), and only members
 # may fetch it: long private caching, revalidated by the hash.
 CACHE_CONTROL = "private, max-age=31536000, immutable"
+# A picture goes out in a few large chunks (a 450 kB scene: two), not FileResponse's 4 kB ones:
+# under ASGI each chunk is a message of its own.
+FILE_BLOCK = 256 * 1024
 
 
 @require_GET
 def image_file(request, image_id: int):
     """The picture's bytes, for members of its campaign (404 for everyone else, and for a
-    picture not painted yet)."""
+    picture not painted yet). The hot path of every picture shown: one small query (with the
+    auth middleware's session and user), a 304 when the browser has it, else the file
+    streamed from storage."""
     try:
-        image, _membership = services.image_get(viewer=request.user, image_id=image_id)
+        row = services.image_file_get(viewer=request.user, image_id=image_id)
     except NotFound:
         raise Http404("No such picture.") from None
-    if image.status != image.Status.READY or not image.path:
-        raise Http404("No such picture.")
-    etag = f'"{image.hash}"'
+    etag = f'"{row["hash"]}"'
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponseNotModified()
     else:
         try:
-            data = store.open_bytes(image.path)
+            fh = store.storage().open(row["path"], "rb")
         except OSError:
             raise Http404("The picture's file is missing.") from None
-        response = HttpResponse(data, content_type=image.content_type or "image/png")
-        response["Content-Length"] = str(len(data))
+        response = FileResponse(fh, content_type=row["content_type"] or "image/png")
+        response.block_size = FILE_BLOCK
+        del response["Content-Disposition"]  # the storage name is nobody's business
     response["ETag"] = etag
     response["Cache-Control"] = CACHE_CONTROL
     response["X-Content-Type-Options"] = "nosniff"

@@ -41,12 +41,12 @@ def table(campaign, characters, gm):
     return session, second, spectator
 
 
-def _shot(page, name):
+def _shot(page, name, folder="images"):
     import os
 
     if os.environ.get("GTW_SHOTS") == "1":
-        (SHOTS / "images").mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "images" / f"{name}.png"), full_page=False)
+        (SHOTS / folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / folder / f"{name}.png"), full_page=False)
 
 
 def test_a_scene_change_paints_for_everyone_at_the_table(slow_painter, persona_pages, table, gm, player):
@@ -108,3 +108,29 @@ def test_a_scene_change_paints_for_everyone_at_the_table(slow_painter, persona_p
     expect(card).to_contain_text("Thule")
     expect(card).to_contain_text("CC0")
     _shot(gallery, "gallery")
+
+    # The GM admin's picture page: the thumbnail (its bytes, over the GM's own cookie), the
+    # prompt, provider and seed; hiding it there takes it off the table's scene panels.
+    admin = pages["gm"]
+    admin.goto("/gm/media/image/")
+    row = admin.locator("#result_list tbody tr", has=admin.locator(f"img[src='/images/{new.pk}/file']"))
+    expect(row).to_contain_text("procedural")
+    expect(row).to_contain_text(str(new.seed))
+    thumb = row.locator(f"img[src='/images/{new.pk}/file']")
+    admin.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    _shot(admin, "gm-images", folder="imgperf")
+    row.locator("input[name=_selected_action]").check()
+    admin.locator("select[name=action]").select_option("hide")
+    admin.locator("button[name=index]").click()
+    expect(admin.locator("ul.messagelist")).to_contain_text("1 picture hidden")
+    expect(pages["player"].locator("#scene-image")).not_to_have_attribute("data-image", str(new.pk))
+    _shot(admin, "gm-images-hidden", folder="imgperf")
+    _shot(pages["player"], "player-after-hide", folder="imgperf")
+    # Banned words: the GM's campaign is the only choice; the word is listed once saved.
+    admin.goto("/gm/media/bannedword/add/")
+    expect(admin.locator("select[name=campaign] option")).to_have_count(2)  # "---------" and theirs
+    admin.locator("select[name=campaign]").select_option(str(session.campaign_id))
+    admin.locator("input[name=word]").fill("kraken")
+    admin.locator("input[name=_save]").click()
+    expect(admin.locator("#result_list")).to_contain_text("kraken")
+    _shot(admin, "gm-banned-words", folder="imgperf")

@@ -16,6 +16,8 @@ from campaigns import selectors, services
 from campaigns.models import Campaign, Character, Event, Invite, Membership, PlaySession
 from campaigns.stage import services as stage_services
 from gtw_site.gm_admin import site as gm_site
+from media.images import services as image_services
+from media.models import BannedWord, Image
 from memory import services as memory_services
 from memory.models import Memory
 from missions.models import Mission
@@ -61,6 +63,8 @@ def x_world(content, campaign, characters, session, gm, player):
         source=private_mission_source("x-secret-op", f"Op {MISSION_SECRET}"), user=gm, owner=gm
     )
     Character.objects.filter(campaign=campaign, owner=player).update(name=f"Kira {SECRET}")
+    image, _ = image_services.image_request(campaign=campaign, kind="scene", session=session, subject=SECRET)
+    banned = BannedWord.objects.create(campaign=campaign, word=f"banned {SECRET}")
     return {
         "campaign": campaign,
         "session": session,
@@ -73,6 +77,8 @@ def x_world(content, campaign, characters, session, gm, player):
         "membership": player_seat,
         "character": Character.objects.get(campaign=campaign, owner=player),
         "event": Event.objects.filter(session=session).order_by("-seq").first(),
+        "image": image,
+        "banned_word": banned,
     }
 
 
@@ -103,6 +109,8 @@ def _objects(world) -> dict[str, object]:
         "missions/mission/": world["mission"],
         "memory/memory/": world["memory"],
         "scheduling/sessionschedule/": world["schedule"],
+        "media/image/": world["image"],
+        "media/bannedword/": world["banned_word"],
     }
 
 
@@ -168,6 +176,8 @@ def _snapshot(world) -> dict:
         .first(),
         "mission": Mission.objects.filter(pk=world["mission"].pk).values("public", "owner_id").first(),
         "branches": Campaign.objects.filter(name__contains="branch").count(),
+        "images": sorted(Image.objects.filter(campaign=c).values_list("pk", "hidden", "status", "seed")),
+        "banned_words": sorted(BannedWord.objects.filter(campaign=c).values_list("pk", "word")),
     }
 
 

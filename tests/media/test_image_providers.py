@@ -1,6 +1,7 @@
 """Contract tests of the image adapters against local servers speaking each vendor's wire format
 (tests/fakes/image_servers.py): OpenAI Images (the official SDK), AUTOMATIC1111, ComfyUI (HTTP
-and its websocket). No network. Plus `diffusers` without its optional packages."""
+and its websocket). No network. Plus `diffusers` without its optional packages (with them:
+tests/media/test_image_diffusers.py)."""
 
 from __future__ import annotations
 
@@ -212,12 +213,16 @@ def test_comfyui_workflow_template_fills_numbers_and_text():
 # ---- diffusers (an optional extra) --------------------------------------------------------
 
 
-def test_diffusers_without_its_packages_says_how_to_install_them(tmp_path):
-    try:
-        import diffusers  # noqa: F401
-    except ImportError:
-        with pytest.raises(ProviderError) as caught:
-            DiffusersPipeline(path=str(tmp_path))
+def test_diffusers_without_its_packages_says_how_to_install_them(tmp_path, monkeypatch):
+    """`make test` installs the extra (tests/media/test_image_diffusers.py runs it for real); a
+    site without it gets this, whichever of the packages is missing."""
+    import sys
+
+    for missing in ("diffusers", "torch"):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, missing, None)  # `import <missing>` raises ImportError
+            with pytest.raises(ProviderError) as caught:
+                DiffusersPipeline(path=str(tmp_path))
         assert "pip install" in str(caught.value) and not caught.value.retryable
     with pytest.raises(ProviderError, match="GTW_DIFFUSERS_PATH"):
         DiffusersPipeline(path="")
