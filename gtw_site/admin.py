@@ -9,6 +9,7 @@ from gtw_site.models import (
     ProviderCall,
     ProviderChoice,
     ProviderKey,
+    ProviderPrompt,
     ShadowOutput,
     ShadowProvider,
 )
@@ -34,6 +35,27 @@ class ProviderCallAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(ProviderPrompt)
+class ProviderPromptAdmin(admin.ModelAdmin):
+    """Staff only, read-only: the prompt a narrator or summarizer call sent (already redacted and
+    cut when stored; never a key). GM-only data — no player page shows it."""
+
+    list_display = ["created_at", "role", "session_id", "turn_seq", "call", "chars", "truncated"]
+    list_filter = ["role", "truncated"]
+    search_fields = ["session_id"]
+    readonly_fields = [f.name for f in ProviderPrompt._meta.fields]
+    list_select_related = ["call"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # GTW_PROMPT_RETENTION_DAYS deletes them (gtw_site.prompt_store.purge)
 
 
 @admin.register(ApiToken)

@@ -3,9 +3,18 @@
 prometheus_client keeps each process's values in files under PROMETHEUS_MULTIPROC_DIR
 (GTW_METRICS_DIR, default <data dir>/metrics); `gtw up` wipes the folder before it starts the
 children (`wipe`). A scrape sums the files of every process. Files of processes that are gone are
-swept at each scrape (`sweep_dead`: `mark_process_dead` for their live gauges, and their gauge
-files removed; counters and histograms are kept so totals never go backwards) — the issue's
-"a file per dead worker until scrapes take 10 to 40 s" (client_python 204, 367).
+swept at each scrape (`sweep_dead`), the issue's "a file per dead worker until scrapes take 10 to
+40 s" (client_python 204, 367): their live gauges are dropped (`mark_process_dead`), and their
+counter, histogram and summary files are folded into one archive file per type
+(`<type>_archive.db`, values summed key by key, so totals never go backwards) and deleted
+(`compact_dead`). However many workers come and go, the folder holds the live processes' files
+plus at most three archives.
+
+A scrape holds an exclusive lock on the folder (`.compact.lock`, flock) while it compacts and
+reads, so two scrapes never see a file vanish mid-read or merge the same file twice. A compaction
+cut short (the scraper killed) is finished by the next one: a journal written before the archive
+is replaced names the files it holds, and the archive's digest tells whether the replace
+happened (then those files are deleted, never merged again) or not (then they are merged anew).
 
 Low cardinality only: labels are kinds, adapter names, outcomes and fixed buckets — never a
 campaign, session, user or model name. Other apps report through the helpers here
@@ -15,11 +24,15 @@ campaigns.safety.services (`gtw_safety_triggers`) into the same folder.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _FILE_PID = re.compile(r"_(\d+)\.db$")
+ARCHIVED_TYPES = ("counter", "histogram", "summary")  # summed across processes: safe to fold
+LOCK_FILE = ".compact.lock"
+JOURNAL = "archive.journal"  # not *.db: the collector never reads it
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _metrics: dict[str, Any] | None = None
 _lock = threading.Lock()
@@ -136,8 +152,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@contextmanager
+def folder_lock(directory: str) -> Iterator[None]:
+    """The folder's compaction lock (exclusive, across processes)."""
+    import fcntl
+
+    with open(Path(directory) / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def sweep_dead(directory: str) -> list[int]:
-    """Mark processes whose files remain but who are gone as dead. Returns their pids."""
+    """Drop the live gauges of processes that are gone and fold their counter and histogram files
+    into the archives. Caller holds `folder_lock`. Returns their pids."""
     from prometheus_client import multiprocess
 
     dead: set[int] = set()
@@ -150,7 +180,65 @@ def sweep_dead(directory: str) -> list[int]:
             multiprocess.mark_process_dead(pid, directory)
         except OSError:
             logger.debug("metrics files of pid %s already gone", pid)
+    compact_dead(directory, dead)
     return sorted(dead)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _finish_journal(folder: Path) -> None:
+    """Complete (or drop) a compaction that was cut short; see the module docstring."""
+    journal = folder / JOURNAL
+    if not journal.exists():
+        return
+    try:
+        entry = json.loads(journal.read_text())
+        archive = folder / entry["archive"]
+        if archive.exists() and _digest(archive) == entry["digest"]:
+            for name in entry["files"]:
+                (folder / name).unlink(missing_ok=True)  # already in the archive
+        (folder / f"{entry['archive']}.tmp").unlink(missing_ok=True)
+    except (ValueError, KeyError, TypeError):
+        logger.warning("unreadable metrics journal dropped")
+    journal.unlink(missing_ok=True)
+
+
+def compact_dead(directory: str, pids: set[int] | list[int]) -> int:
+    """Fold the dead `pids`' counter, histogram and summary files into `<type>_archive.db` and
+    delete them. Caller holds `folder_lock`. Returns how many files were folded."""
+    from prometheus_client.mmap_dict import MmapedDict
+
+    folder = Path(directory)
+    _finish_journal(folder)
+    folded = 0
+    for kind in ARCHIVED_TYPES:
+        files = [f for pid in sorted(pids) if (f := folder / f"{kind}_{pid}.db").exists()]
+        if not files:
+            continue
+        archive = folder / f"{kind}_archive.db"
+        totals: dict[str, float] = {}
+        for source in ([archive] if archive.exists() else []) + files:
+            for key, value, _timestamp, _pos in MmapedDict.read_all_values_from_file(str(source)):
+                totals[key] = totals.get(key, 0.0) + value
+        staged = folder / f"{archive.name}.tmp"
+        staged.unlink(missing_ok=True)
+        out = MmapedDict(str(staged))
+        try:
+            for key, value in totals.items():
+                out.write_value(key, value, 0.0)
+        finally:
+            out.close()
+        entry = {"archive": archive.name, "digest": _digest(staged), "files": [f.name for f in files]}
+        (folder / f"{JOURNAL}.tmp").write_text(json.dumps(entry))
+        os.replace(folder / f"{JOURNAL}.tmp", folder / JOURNAL)
+        os.replace(staged, archive)  # the commit point
+        for source in files:
+            source.unlink(missing_ok=True)
+        (folder / JOURNAL).unlink(missing_ok=True)
+        folded += len(files)
+    return folded
 
 
 def queue_depth() -> int | None:
@@ -170,15 +258,17 @@ def exposition(directory: str) -> tuple[bytes, str]:
     from prometheus_client.core import GaugeMetricFamily
 
     _made()  # this process's own files exist even before its first call
-    sweep_dead(directory)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=directory)
 
+    depth = queue_depth()  # read before taking the folder lock: the broker may be slow
+
     class QueueDepth:
         def collect(self):
-            depth = queue_depth()
             if depth is not None:
                 yield GaugeMetricFamily("gtw_task_queue_depth", "Tasks waiting for a worker", value=depth)
 
     registry.register(QueueDepth())
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    with folder_lock(directory):
+        sweep_dead(directory)
+        return generate_latest(registry), CONTENT_TYPE_LATEST

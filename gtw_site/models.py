@@ -38,6 +38,28 @@ class ProviderCall(models.Model):
         return f"{self.role}/{self.provider} {self.latency_ms:.0f} ms"
 
 
+class ProviderPrompt(models.Model):
+    """The prompt a narrator or summarizer call actually sent (issue 17 part 6: "the prompts
+    sent", GM and staff only): its messages, redacted as outbound text is (gtw_site.redact) and
+    cut to GTW_PROMPT_MAX_CHARS with a marker, and the names of the tools offered (never their
+    schemas, never a key). Written with its ProviderCall, after the turn's stream; rows older
+    than GTW_PROMPT_RETENTION_DAYS are deleted (gtw_site.telemetry)."""
+
+    call = models.OneToOneField(ProviderCall, on_delete=models.CASCADE, related_name="prompt")
+    session_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    turn_seq = models.IntegerField(null=True, blank=True)
+    role = models.CharField(max_length=40)
+    # [{"role", "content", "name"?, "tool_calls"?: [{"name", "arguments"}]}]
+    messages = models.JSONField(default=list)
+    tools = models.JSONField(default=list)  # the offered tools' names
+    chars = models.PositiveIntegerField(default=0)  # the prompt's length before any cut
+    truncated = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self):
+        return f"prompt for {self.call_id} ({self.role})"
+
+
 class ProviderKey(models.Model):
     """A provider API key entered in the UI or admin, stored encrypted (gtw_site.keys): the
     ciphertext carries the id of the key that sealed it, so keys rotate. Only `last4` is shown."""

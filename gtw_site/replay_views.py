@@ -5,7 +5,11 @@ and "replay to here": the state folded from the first event up to a seq, by two 
 routes (from scratch, and from the latest snapshot at or before it plus the tail), its SHA-256
 shown next to the stored one (the snapshot's at that seq, or the session's own at the last).
 
-Prompts are not kept (telemetry stores no prompt text), so the timeline cannot show them.
+The prompts sent: each turn row says how many narrator/summarizer prompts were stored for it
+(gtw_site.prompt_store: redacted, bounded, kept GTW_PROMPT_RETENTION_DAYS) and `?prompts=<seq>`
+shows that turn's in full, one turn at a time so the page stays small; `?prompts=other` shows
+the session's prompts that served no turn (the session summary). Players and outsiders get a
+404 here: the page exists for them no more than the prompts do.
 """
 
 from __future__ import annotations
@@ -13,14 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Sum
+from django.db.models import Count, Sum
+from django.http import Http404
 from django.shortcuts import render
 
 from campaigns import state as reducer
 from campaigns.events import to_record
 from campaigns.models import Event, Snapshot
-from gtw_site.errors import DomainError
-from gtw_site.models import ProviderCall
+from gtw_site.errors import DomainError, Forbidden
+from gtw_site.models import ProviderCall, ProviderPrompt
 from gtw_site.providers_api import session_viewer
 from narrative import dice_secrets
 
@@ -82,10 +87,23 @@ def replay_check(session, upto: int) -> dict[str, Any]:
     }
 
 
+def _prompts(session, which: str) -> dict[str, Any]:
+    """One turn's stored prompts (`which`: its action seq), or those that served no turn."""
+    found = ProviderPrompt.objects.filter(session_id=session.pk).select_related("call").order_by("pk")
+    if which == "other":
+        found, seq = found.filter(turn_seq__isnull=True), None
+    else:
+        seq = int(which)  # ValueError: a 422, as for the other parameters
+        found = found.filter(turn_seq=seq)
+    return {"prompt_seq": seq if seq is not None else "other", "shown_prompts": list(found)}
+
+
 @login_required
 def session_replay(request, session_id: int):
     try:
         session = session_viewer(request.user, session_id)
+    except Forbidden:
+        raise Http404("No such session.") from None  # a player: the GM's page is not theirs
     except DomainError as exc:
         return render(request, "error.html", {"error": exc}, status=exc.status)
     events = list(Event.objects.filter(session=session).select_related("actor").order_by("seq"))
@@ -94,6 +112,12 @@ def session_replay(request, session_id: int):
         for row in ProviderCall.objects.filter(session_id=session.pk, shadow=False)
         .values("turn_seq")
         .annotate(tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"), cost=Sum("cost_usd"))
+    }
+    prompt_counts = {
+        row["turn_seq"]: row["n"]
+        for row in ProviderPrompt.objects.filter(session_id=session.pk)
+        .values("turn_seq")
+        .annotate(n=Count("pk"))
     }
     rows = []
     for event in events:
@@ -114,15 +138,22 @@ def session_replay(request, session_id: int):
                 "tool_events": payload.get("tool_events") or [],
                 "private": bool(event.audience),
                 "turn": turn,
+                "prompts": prompt_counts.get(event.seq, 0) if event.type == "Action" else 0,
             }
         )
-    context: dict[str, Any] = {"session": session, "rows": rows}
+    context: dict[str, Any] = {
+        "session": session,
+        "rows": rows,
+        "other_prompts": prompt_counts.get(None, 0),
+    }
     try:
         if request.GET.get("upto"):
             upto = int(request.GET["upto"])
             if not 1 <= upto <= (events[-1].seq if events else 0):
                 raise ValueError
             context["check"] = replay_check(session, upto)
+        if request.GET.get("prompts"):
+            context.update(_prompts(session, request.GET["prompts"]))
         if request.GET.get("reroll"):
             context["reroll"] = dice_secrets.roll_verify(
                 viewer=request.user, session_id=session.pk, seq=int(request.GET["reroll"])

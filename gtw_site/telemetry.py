@@ -12,13 +12,27 @@ block serve: rows take those fields (a pool job's rows take the scope of the thr
 them), and the provider registry picks the campaign's runtime provider choice from it. The cost
 is priced when a row is written (gtw_site.providers.pricing), never on the streaming path.
 GTW_TELEMETRY=0 writes no rows at all (for measuring what telemetry costs).
+
+A `deferred()` block (a turn, run while the runner holds the session's advisory lock) does not
+write its rows itself when it ends: it hands them to the process's background writer — one
+daemon thread, a bounded queue (GTW_TELEMETRY_QUEUE batches), its own database connection,
+closed whenever the queue runs dry — so the next turn of the session does not wait for the
+INSERTs. A full queue makes the caller write its rows itself (nothing is dropped); a block that
+ends inside a transaction writes them itself too, so they commit or roll back with it; so does
+GTW_TELEMETRY_WRITER=sync. `flush()` waits until everything handed over is written (tests, the
+benches; atexit does it too). A forked child starts its own writer. What a kill -9 loses is at
+most the queued rows: the player's action, the Narration and its events are committed before.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import logging
+import os
+import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
@@ -35,6 +49,7 @@ _held: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.Context
 )
 _scope: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("gtw_telemetry_scope", default={})  # noqa: B039 - never mutated
 SCOPE_FIELDS = ("campaign_id", "session_id", "turn_seq", "variant", "prompt_version", "shadow")
+PROMPT = "_prompt"  # a held row's captured prompt (not a column: see gtw_site.prompt_store)
 
 
 def current_scope() -> dict[str, Any]:
@@ -85,9 +100,11 @@ def record_call(
     kind: str = "",
     ttft_ms: float | None = None,
     variant: str = "",
+    prompt: Any = None,
 ) -> None:
     """Store one telemetry row (or hold it, see the module docstring). Never raises: telemetry
-    must not break a turn."""
+    must not break a turn. `prompt`: what a chat call sent (gtw_site.prompt_store.Captured),
+    stored beside the row for the GM's replay timeline."""
     usage = usage or Usage()
     row: dict[str, Any] = {
         "role": role[:40],
@@ -108,6 +125,8 @@ def record_call(
     row.update({k: v for k, v in _scope.get().items() if k in SCOPE_FIELDS})
     if variant:  # the experiment variant that chose this adapter (beats the scope's)
         row["variant"] = variant[:40]
+    if prompt is not None and not row.get("shadow"):
+        row[PROMPT] = prompt
     _observe(row)
     record_rows([row])
 
@@ -132,22 +151,47 @@ def record_rows(rows: list[dict[str, Any]]) -> None:
         return
     if not enabled():
         return
+    _write(rows, _scope.get())
+
+
+def _write(rows: list[dict[str, Any]], here: dict[str, Any]) -> None:
+    """Price, render and insert rows (and their prompts) in one transaction, on this thread's
+    connection; `here` is the scope the rows were recorded in. Never raises."""
+    rendered: list[Any] = []
     try:
-        from gtw_site.models import ProviderCall
+        from django.db import transaction
+
+        from gtw_site import prompt_store
+        from gtw_site.models import ProviderCall, ProviderPrompt
         from gtw_site.providers.pricing import cost_of
 
-        here = _scope.get()
+        keep_prompts = prompt_store.retention_days() > 0
         objs = []
+        prompts = []
         for row in rows:
             row = {**{k: v for k, v in here.items() if k in SCOPE_FIELDS}, **row}
+            prompts.append(row.pop(PROMPT, None) if keep_prompts else None)
+            row.pop(PROMPT, None)
             row.setdefault("cost_usd", cost_of(row, refresh=False))
             row["shadow"] = bool(row.get("shadow"))
             row["variant"] = str(row.get("variant") or "")[:40]
             row["prompt_version"] = str(row.get("prompt_version") or "")[:40]
             objs.append(ProviderCall(**row))
-        ProviderCall.objects.bulk_create(objs)
+        # Rendered (redacted, cut) before the transaction; rows and prompts then commit together,
+        # one commit for the batch (not one per insert), no savepoint inside a caller's.
+        rendered = prompt_store.render_all(objs, prompts) if any(p is not None for p in prompts) else []
+        with transaction.atomic(savepoint=False):
+            ProviderCall.objects.bulk_create(objs)
+            if rendered:
+                ProviderPrompt.objects.bulk_create(prompt_store.rows_for(objs, rendered))
     except Exception:
         logger.warning("could not record provider telemetry", exc_info=True)
+        return
+    if rendered:
+        try:
+            prompt_store.purge()  # at most once an hour per process
+        except Exception:
+            logger.warning("could not delete old provider prompts", exc_info=True)
 
 
 # OpenTelemetry GenAI semantic conventions for a row's fields (gen_ai.* attributes).
@@ -218,7 +262,151 @@ def deferred() -> Iterator[None]:
             finally:
                 pending = list(rows)
     finally:
-        record_rows(pending)  # a block that raised still leaves its rows (a crashed turn's calls)
+        hand_off(pending)  # a block that raised still leaves its rows (a crashed turn's calls)
+
+
+# ---- the background writer (see the module docstring) ----------------------------------------
+
+DEFAULT_QUEUE = 1000  # batches (one per turn), not rows
+
+
+def _setting(name: str, default: Any) -> Any:
+    try:
+        from django.conf import settings
+
+        return getattr(settings, name, default)
+    except Exception:  # noqa: BLE001 - settings not configured (a pure test)
+        return default
+
+
+class Writer:
+    """One daemon thread writing queued batches in the order they were handed over."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = max(1, int(cap))
+        self.queue: queue.Queue[tuple[list[dict[str, Any]], dict[str, Any]]] = queue.Queue(self.cap)
+        self.thread: threading.Thread | None = None
+        self.start_lock = threading.Lock()
+        self.overflowed = 0  # batches the callers wrote themselves because the queue was full
+        self.failed = 0  # batches whose write raised (logged; the thread goes on)
+
+    def submit(self, rows: list[dict[str, Any]], here: dict[str, Any]) -> bool:
+        """Queue a batch; False when the queue is full (the caller then writes it)."""
+        self._ensure_thread()
+        try:
+            self.queue.put_nowait((rows, here))
+        except queue.Full:
+            self.overflowed += 1
+            return False
+        return True
+
+    def _ensure_thread(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            return
+        with self.start_lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="gtw-telemetry", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            rows, here = self.queue.get()
+            try:
+                write_batch(rows, here)
+            except Exception:  # the writer outlives any one bad batch
+                self.failed += 1
+                logger.warning("could not record provider telemetry (background writer)", exc_info=True)
+            finally:
+                self.queue.task_done()
+            if self.queue.empty():
+                _close_connections()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued batch is written (or `timeout` seconds); True when empty."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.queue.all_tasks_done:
+            while self.queue.unfinished_tasks:
+                if self.thread is None or not self.thread.is_alive():
+                    return False  # nothing will drain it (a child's copy; never started)
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self.queue.all_tasks_done.wait(0.5 if left is None else min(left, 0.5))
+        return True
+
+
+def write_batch(rows: list[dict[str, Any]], here: dict[str, Any]) -> None:
+    """What the writer thread does with one batch (a seam for tests)."""
+    _write(rows, here)
+
+
+def _close_connections() -> None:
+    """The writer thread's own database connections, closed while it waits for work."""
+    try:
+        from django.db import connections
+
+        connections.close_all()  # this thread's connections only
+    except Exception:
+        logger.debug("telemetry writer: closing its connection failed", exc_info=True)
+
+
+_writer_lock = threading.Lock()
+_writer: Writer | None = None
+
+
+def writer() -> Writer:
+    global _writer
+    with _writer_lock:
+        if _writer is None:
+            _writer = Writer(_setting("GTW_TELEMETRY_QUEUE", DEFAULT_QUEUE))
+        return _writer
+
+
+def _forget_writer_after_fork() -> None:
+    """A forked child inherits the parent's queue (and maybe its locks held) but not its thread:
+    it starts a fresh writer of its own; the parent's queued rows stay the parent's to write."""
+    global _writer, _writer_lock
+    _writer_lock = threading.Lock()
+    _writer = None
+
+
+os.register_at_fork(after_in_child=_forget_writer_after_fork)
+
+
+def hand_off(rows: list[dict[str, Any]]) -> None:
+    """Rows a turn collected: to the background writer, or written here (inside a transaction,
+    GTW_TELEMETRY_WRITER=sync, a full queue). Never raises."""
+    if not rows:
+        return
+    if _held.get() is not None or not enabled():
+        record_rows(rows)  # an outer block takes them / nothing is recorded
+        return
+    try:
+        from django.db import connection
+
+        in_transaction = connection.in_atomic_block
+    except Exception:  # noqa: BLE001 - settings not configured (a pure test)
+        in_transaction = True
+    here = dict(_scope.get())
+    if in_transaction or _setting("GTW_TELEMETRY_WRITER", "background") == "sync":
+        _write(rows, here)
+    elif not writer().submit(list(rows), here):
+        _write(rows, here)  # the queue is full: write rather than drop
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait until the rows handed to the background writer are written. True when they are."""
+    current = _writer
+    return True if current is None else current.flush(timeout)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    try:
+        if not flush(timeout=5.0):
+            logger.warning("telemetry writer: exiting with rows still queued")
+    except Exception:  # at exit, logging itself may be gone
+        logger.debug("telemetry writer: flush at exit failed", exc_info=True)
 
 
 class RecordedFuture(Future):
@@ -252,15 +440,26 @@ class RecordedFuture(Future):
 
 def in_thread(pool: Executor, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> RecordedFuture:
     """`pool.submit(fn, …)`, but the provider calls `fn` makes in the worker leave their rows to
-    the future's consumer: no row is written from the worker's own database connection."""
+    the future's consumer: no row is written from the worker's own database connection. The
+    job runs in the submitter's scope (its campaign's provider choice applies) and builds its
+    adapters from the choices this thread checked (gtw_site.providers.selection.for_pool_job):
+    the worker reads no revision, so it opens no database connection for that."""
+    from gtw_site.providers import selection
+
     out = RecordedFuture()
+    fields = _scope.get()
+    selection.for_pool_job()
 
     def work() -> Any:
-        with collecting() as rows:
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                out._rows = list(rows)
+        token = _scope.set(fields)
+        try:
+            with collecting() as rows, selection.as_loaded():
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    out._rows = list(rows)
+        finally:
+            _scope.reset(token)
 
     inner = pool.submit(work)
 

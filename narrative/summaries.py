@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from campaigns.models import Event, PlaySession
-from gtw_site import jobs
+from gtw_site import jobs, telemetry
 from memory import services as memory_services
 from memory import summaries as memory_summaries
 from memory.models import Memory
@@ -119,22 +119,20 @@ def summarize_session(session_id: int) -> Memory | None:
     if sum(e.type in ("Action", "Narration") for e in events) < MIN_EVENTS:
         return None
     lines = [line for e in events if (line := play_line(e))]
-    text = (
-        registry.get("summarizer")
-        .complete(
-            ChatRequest(
-                messages=[
-                    Message(role="system", content=SYSTEM),
-                    # Players' actions are their own words: data, never instructions.
-                    Message(role="user", content=prompts.data_block("play", "\n".join(lines))),
-                ],
-                max_tokens=300,
-                temperature=0.2,
-                seed=events[-1].seq,
-            )
-        )
-        .strip()
+    request = ChatRequest(
+        messages=[
+            Message(role="system", content=SYSTEM),
+            # Players' actions are their own words: data, never instructions.
+            Message(role="user", content=prompts.data_block("play", "\n".join(lines))),
+        ],
+        max_tokens=300,
+        temperature=0.2,
+        seed=events[-1].seq,
     )
+    # A job runs outside any turn: the scope names the campaign, so its runtime provider choice
+    # (issue 17) picks the summarizer, and the call's row and prompt count in the session's cost.
+    with telemetry.scope(campaign_id=session.campaign_id, session_id=session.pk):
+        text = registry.get("summarizer").complete(request).strip()
     if not text:
         return None
     return memory_services.summary_store(

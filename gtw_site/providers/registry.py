@@ -28,7 +28,9 @@ and then, for free:
   ProviderCall row (role, provider, model, latency, tokens, ok/error) per call named in
   `calls` — a plain call, or a stream whose events are yielded through. A call made on a
   worker pool is submitted with `gtw_site.telemetry.in_thread`, so its row is written by the
-  thread that takes the result, on that thread's connection and transaction.
+  thread that takes the result, on that thread's connection and transaction. A chat call's
+  request rides on its row (references only, taken when the call ends) and is stored as the
+  prompt sent when the row is written (gtw_site.prompt_store).
 
 - runtime selection: with no explicit `conf`, `build`/`get` layer the role's runtime choice
   (gtw_site.providers.selection: the campaign's, else the site's, else the environment) over
@@ -53,6 +55,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gtw_site.prompt_store import capture
 from gtw_site.providers.base import ProviderError, Usage, clip, load_factory
 from gtw_site.telemetry import current_scope, record_call
 from gtw_site.telemetry import enabled as telemetry_enabled
@@ -377,7 +380,7 @@ class Recorded:
                 if close is not None:
                     close()
             finally:
-                self._record(started, usage, error, first=first)
+                self._record(started, usage, error, first=first, prompt=capture(args, kwargs))
                 if not error and self.shadows is not None:
                     # A finished call (read to its end, or closed after it): the shadows get it.
                     self.shadows.run(getattr(method, "__name__", "stream"), args, kwargs)
@@ -399,10 +402,12 @@ class Recorded:
             error = unexpected_error(exc)
             raise
         finally:
-            self._record(started, usage, error)
+            self._record(started, usage, error, prompt=capture(args, kwargs))
         return result
 
-    def _record(self, started: float, usage: Usage, error: str, *, first: float | None = None) -> None:
+    def _record(
+        self, started: float, usage: Usage, error: str, *, first: float | None = None, prompt: Any = None
+    ) -> None:
         record_call(
             role=self.role,
             provider=self.name,
@@ -414,6 +419,7 @@ class Recorded:
             kind=self.kind,
             ttft_ms=None if first is None else (first - started) * 1000,
             variant=self.variant,
+            prompt=prompt,
         )
 
 

@@ -7,6 +7,11 @@ narrator once, never per delta) and reloads the small table only when the number
 write goes through `choice_set` / `choice_clear` / `price_*`, which bump the number in the same
 transaction. GTW_PROVIDER_REFRESH_S > 0 trades that lookup for a cache of that many seconds.
 
+A worker-pool job (gtw_site.telemetry.in_thread: a turn's query embedding on "gtw-embed") never
+reads the revision itself, which would open a database connection per pool thread: the thread
+that submits it checks the revision (at most once per POOL_SYNC_S) and the job builds its
+adapter from the choices as loaded (`as_loaded()`), for the campaign of the submitter's scope.
+
 Precedence for a role: the campaign's choice, else the site's choice, else the environment.
 When the database cannot be read (a pool thread without access, the database restarting) the
 last loaded choices stay in force — and the environment, if none was ever loaded.
@@ -14,6 +19,7 @@ last loaded choices stay in force — and the environment, if none was ever load
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import threading
@@ -29,6 +35,10 @@ ROLES = ("narrator", "summarizer", "embedder", "stt", "tts", "image", "simulatio
 # Options a choice may carry, the constructor arguments every kind's adapters name alike.
 OPTION_NAMES = ("model", "base_url", "voice", "size", "model_path", "max_tokens")
 MAX_OPTION_LENGTH = 300
+# How stale the choices a pool job builds from may be (the submitter read the revision then).
+POOL_SYNC_S = 1.0
+# Inside `as_loaded()` (a pool job): no revision read, the loaded choices as they are.
+_pinned: contextvars.ContextVar[bool] = contextvars.ContextVar("gtw_selection_pinned", default=False)
 
 
 @dataclass(frozen=True)
@@ -222,10 +232,13 @@ def _read_revision() -> int:
     return row or 0
 
 
-def sync() -> None:
-    """Reload the choices if another process (or this one) changed them."""
+def sync(*, max_age: float = 0.0) -> None:
+    """Reload the choices if another process (or this one) changed them; `max_age`: not when
+    the revision was checked less than that many seconds ago (nor ever inside `as_loaded()`)."""
+    if _pinned.get():
+        return
     now = time.monotonic()
-    refresh = _refresh_s()
+    refresh = max(_refresh_s(), max_age)
     if refresh > 0 and _state.revision is not None and now - _state.checked_at < refresh:
         return
     try:
@@ -236,6 +249,25 @@ def sync() -> None:
         _state.checked_at = now
     except Exception as exc:  # noqa: BLE001 - no database here (a pool thread, a restart): keep what we have
         logger.debug("provider choices not refreshed: %s", exc)
+
+
+class as_loaded:
+    """Inside the block this thread reads no revision: choices as last loaded in the process."""
+
+    def __enter__(self) -> None:
+        self._token = _pinned.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _pinned.reset(self._token)
+
+
+def for_pool_job() -> None:
+    """On the thread that submits a pool job: make sure the loaded choices are at most
+    POOL_SYNC_S old, so the job can build from them without a database read of its own."""
+    try:
+        sync(max_age=POOL_SYNC_S)
+    except Exception:
+        logger.debug("provider choices not refreshed for a pool job", exc_info=True)
 
 
 def current(

@@ -76,6 +76,9 @@ def test_providers_page_and_cost_view(persona_pages, gm, session, player, shot):
     turns.submit_action(
         session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="e2e-1"
     )
+    from gtw_site import telemetry
+
+    assert telemetry.flush(timeout=10)  # the turn's rows go through the background writer
     gm_page.goto(f"/sessions/{session.pk}/costs/")
     expect(gm_page.locator("#cost-mix")).to_contain_text("offline")
     expect(gm_page.locator("#cost-total")).to_contain_text("$0.000000")
@@ -86,3 +89,30 @@ def test_providers_page_and_cost_view(persona_pages, gm, session, player, shot):
     assert player_page.goto(f"/providers/?campaign={session.campaign_id}").status == 403
     assert player_page.goto(f"/sessions/{session.pk}/costs/").status == 403
     assert errors == []
+
+
+def test_the_replay_timeline_shows_the_gm_the_prompts_sent(persona_pages, gm, session, player, shot):
+    """Issue 17 part 6 in a browser: the GM opens a turn's prompts on the replay timeline (the
+    system prompt, the player's action, the tools offered); the player gets a 404 there."""
+    from playwright.sync_api import expect
+
+    from narrative import turns
+
+    turns.submit_action(
+        session_id=session.pk, user=player, text="I hack the airlock panel", idempotency_key="e2e-r1"
+    )
+    turns.submit_action(
+        session_id=session.pk, user=player, text="I look around the bay", idempotency_key="e2e-r2"
+    )
+    pages = persona_pages({"gm": gm, "player": player}, height=1000)
+    gm_page = pages["gm"]
+    gm_page.goto(f"/sessions/{session.pk}/replay/")
+    expect(gm_page.locator("#replay-timeline")).to_contain_text("Narration")
+    shot(gm_page, "prov/replay-timeline")
+    gm_page.locator(".prompt-link").first.click()
+    prompts = gm_page.locator(".prompts")
+    expect(prompts).to_contain_text("code owns the mechanics")
+    expect(prompts).to_contain_text("I hack the airlock panel")
+    expect(prompts).to_contain_text("rules_skill_check")
+    shot(gm_page, "prov/replay-prompts")
+    assert pages["player"].goto(f"/sessions/{session.pk}/replay/").status == 404

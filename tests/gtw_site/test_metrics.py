@@ -4,6 +4,7 @@ only to the bearer token or a loopback client with no proxy in front (401/403 ot
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -143,3 +144,60 @@ def test_gtw_up_wipes_the_folder(tmp_path):
     (folder / "counter_999999.db").write_bytes(b"stale")
     metrics.wipe(str(folder))
     assert list(folder.iterdir()) == []
+
+
+def test_dead_workers_files_are_folded_into_one_archive_and_totals_are_kept(metrics_dir):
+    """Regression (client_python 204/367): every dead worker left its counter and histogram files
+    behind, so the folder — and each scrape — grew with every worker ever started."""
+    calls = 'gtw_provider_calls_total{kind="chat",outcome="ok",provider="offline"}'
+    count = 'gtw_provider_latency_seconds_count{kind="chat",provider="offline"}'
+    bucket = 'gtw_provider_latency_seconds_bucket{kind="chat",le="0.05",provider="offline"}'
+    survivor = start_worker(metrics_dir, 1)
+    try:
+        for wave in (1, 2):
+            workers = [start_worker(metrics_dir, n) for n in (2, 3, 4)]
+            for proc in workers:
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            body = Client().get("/metrics").content.decode()
+            dead_pids = {str(p.pid) for p in workers}
+            left = {path.name for path in metrics_dir.glob("*.db")}
+            assert not {name for name in left if name.rsplit("_", 1)[-1][:-3] in dead_pids}, left
+            assert {"counter_archive.db", "histogram_archive.db"} <= left
+            # The live processes' files plus one archive per type, however many workers died.
+            owners = {name.rsplit("_", 1)[-1][: -len(".db")] for name in left}
+            assert owners <= {"archive", str(survivor.pid), str(os.getpid())}, left
+            assert value(body, calls) == 1 + wave * 9  # survivor 1, each wave 2 + 3 + 4
+            assert value(body, count) == 2 + wave * 12  # one error call per worker too
+            assert value(body, bucket) == 1 + wave * 9  # histogram buckets summed, not lost
+            assert value(body, "gtw_websocket_connections") == 2  # only the survivor's
+        again = Client().get("/metrics").content.decode()
+        assert value(again, calls) == 19  # a second scrape folds nothing twice
+    finally:
+        survivor.stdin.close()
+        survivor.wait(timeout=10)
+
+
+def test_a_compaction_cut_short_is_finished_without_counting_twice(metrics_dir):
+    calls = 'gtw_provider_calls_total{kind="chat",outcome="ok",provider="offline"}'
+    worker = start_worker(metrics_dir, 5)
+    worker.stdin.close()
+    worker.wait(timeout=10)
+    dead = metrics_dir / f"counter_{worker.pid}.db"
+    kept = dead.read_bytes()
+    assert value(Client().get("/metrics").content.decode(), calls) == 5
+    # As if the scraper died after replacing the archive but before deleting the worker's file:
+    archive = metrics_dir / "counter_archive.db"
+    dead.write_bytes(kept)
+    (metrics_dir / metrics.JOURNAL).write_text(
+        json.dumps({"archive": archive.name, "digest": metrics._digest(archive), "files": [dead.name]})
+    )
+    assert value(Client().get("/metrics").content.decode(), calls) == 5
+    assert not dead.exists() and not (metrics_dir / metrics.JOURNAL).exists()
+    # …and as if it died before the replace (the journal names an archive that never landed):
+    dead.write_bytes(kept)
+    (metrics_dir / metrics.JOURNAL).write_text(
+        json.dumps({"archive": archive.name, "digest": "not-this-one", "files": [dead.name]})
+    )
+    assert value(Client().get("/metrics").content.decode(), calls) == 10  # merged once, now
+    assert not dead.exists()

@@ -69,5 +69,5 @@ def test_bad_input_and_other_personas(played, gm_client, player_client, outsider
     assert gm_client.get(f"/sessions/{played.pk}/replay/?upto=9999").status_code == 422
     assert gm_client.get(f"/sessions/{played.pk}/replay/?upto=abc").status_code == 422
     assert gm_client.get(f"/sessions/{played.pk}/replay/?reroll=1").status_code == 404  # not a roll
-    assert player_client.get(f"/sessions/{played.pk}/replay/").status_code == 403
+    assert player_client.get(f"/sessions/{played.pk}/replay/").status_code == 404  # the GM's page only
     assert outsider_client.get(f"/sessions/{played.pk}/replay/").status_code == 404
