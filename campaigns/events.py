@@ -115,7 +115,19 @@ class NewEvent:
 # The engine room: a refused GM tool call and why difficulty moved are for the GMs only. An
 # empty audience reaches no player on any path (the play page, the events API, the socket, the
 # memory), while the GMs see every event.
-GM_ONLY_TYPES = frozenset({"ToolRefused", "DifficultyAdjusted"})
+GM_ONLY_TYPES = frozenset(
+    {
+        "ToolRefused",
+        "DifficultyAdjusted",
+        # The world simulation's engine room (snapshot ids, hashes, budgets, drift reasons);
+        # players see its WorldChanged / WorldNotice lines instead (issue 19).
+        "SimulationStarted",
+        "SimulationStepped",
+        "SimulationRestored",
+        "SimulationStopped",
+        "SimulationDrifted",
+    }
+)
 
 
 @dataclass

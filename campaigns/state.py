@@ -372,3 +372,44 @@ _HANDLERS.update(
         "BeatChanged": _beat_changed_research,
     }
 )
+
+
+# ---- the world simulation (missions.simulation; issue 19) ------------------------------------
+# `simulation` appears once a session starts one (so every other session keeps its hash). The
+# simulation's events carry what the shell decided (snapshot id, step, state hash); the reducer
+# only copies them, so a replay of the log reproduces the live state exactly. `status`:
+# running | stopped | fallback (drifted: plain narration until the GM starts it again).
+def _simulation(state, event, payload):
+    sim = state.get("simulation") or {}
+    if event.type == "SimulationStarted":
+        sim = {
+            "provider": payload.get("provider"),
+            "status": "running",
+            "start_snapshot": payload.get("snapshot"),
+            "windows": 0,
+            "drifts": 0,
+        }
+    elif not sim:
+        return
+    if event.type == "SimulationStopped":
+        sim["status"] = "stopped"
+    elif event.type == "SimulationDrifted":
+        sim["status"] = "fallback"
+        sim["drifts"] = sim.get("drifts", 0) + 1
+    elif event.type == "SimulationStepped":
+        sim["windows"] = sim.get("windows", 0) + 1
+    for key in ("snapshot", "step", "hash"):
+        if key in payload and event.type != "SimulationDrifted":
+            sim[key] = payload[key]
+    state["simulation"] = sim
+
+
+_HANDLERS.update(
+    {
+        "SimulationStarted": _simulation,
+        "SimulationStepped": _simulation,
+        "SimulationRestored": _simulation,
+        "SimulationStopped": _simulation,
+        "SimulationDrifted": _simulation,
+    }
+)

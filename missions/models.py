@@ -72,3 +72,39 @@ class TechTree(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.kind})"
+
+
+class SimulationSnapshot(models.Model):
+    """A snapshot of a campaign's simulated world (issue 19): taken when the simulation starts,
+    at every beat boundary's step window, on a GM's step, stop or import. The blob is the
+    provider's canonical snapshot (JSON with its own checksum); `state_hash` is SHA-256 of the
+    world and its step, the hash the event log records (SimulationStepped carries this row's id).
+    Seeds are SHA-256 of campaign:session:beat:step (missions.simulation.procedural.step_seed)."""
+
+    class Reason(models.TextChoices):
+        START = "start", "Start"
+        BOUNDARY = "boundary", "Beat boundary"
+        STEP = "step", "GM step"
+        IMPORT = "import", "Import"
+
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="simulation_snapshots"
+    )
+    session = models.ForeignKey(
+        "campaigns.PlaySession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider = models.CharField(max_length=40)
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    seed = models.JSONField(default=dict)  # {campaign_id, session_id, beat_id}: the seed material
+    beat_id = models.CharField(max_length=80, blank=True)
+    step = models.PositiveIntegerField()
+    blob = models.BinaryField()
+    state_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "-pk"]
+        indexes = [models.Index(fields=["campaign", "-id"], name="simsnap_campaign_latest")]
+
+    def __str__(self):
+        return f"snapshot {self.pk} of campaign {self.campaign_id} at step {self.step}"

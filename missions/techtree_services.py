@@ -352,7 +352,10 @@ def _completed(
         "node": node.id,
         "name": node.name,
         "by": by,
-        **({"items": items, **_grant_target(key, campaign_id)} if items else {}),
+        # Always a list: the play log's template would otherwise resolve `payload.items` to the
+        # dict's own items() method and print a "Received" line per payload key.
+        "items": items,
+        **(_grant_target(key, campaign_id) if items else {}),
     }
     return events.NewEvent(type="ResearchCompleted", payload=payload)
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 FORMAT = 1
+# Providers whose snapshots carry this same world format (a campaign may switch between them).
+WORLD_KINDS = ("procedural", "remote")
 FACTIONS = ("helix", "warden", "choir")
 ITEMS = (("medpatch", 40), ("breach-charge", 120), ("spore-filter", 25), ("fuel-cell", 60))
 MAX_BUDGET = 10_000
@@ -123,6 +125,8 @@ class ProceduralSimulation:
     """start(seed material, world) / step(window) / snapshot() / restore(blob) / state_hash()."""
 
     kind = "procedural"
+    name = "procedural"  # the provider registry's telemetry reads `name` and `model`
+    model = ""
 
     def __init__(self) -> None:
         self.campaign_id: int | None = None
@@ -184,7 +188,7 @@ class ProceduralSimulation:
         claimed = data.pop("sha256")
         if hashlib.sha256(canonical(data)).hexdigest() != claimed:
             raise SimulationError("the snapshot's checksum does not match: it was changed")
-        if data.get("format") != FORMAT or data.get("kind") != self.kind:
+        if data.get("format") != FORMAT or data.get("kind") not in WORLD_KINDS:
             raise SimulationError("the snapshot is of another format or provider")
         if data.get("campaign_id") != campaign_id:
             raise SimulationError("the snapshot belongs to another campaign")
@@ -196,41 +200,44 @@ class ProceduralSimulation:
 def _advance(world: dict[str, Any], rng: random.Random, index: int) -> list[dict[str, Any]]:
     """One step of the world, in place; returns what a table would notice."""
     sectors, npcs, market = world["sectors"], world["npcs"], world["market"]
+    # `randrange(n)` for a positive int n is exactly `_randbelow(n)` (CPython's random.py), minus
+    # the argument checks that were most of a step's cost: the same numbers, the same hashes.
+    below = rng._randbelow
     n = len(sectors)
     changes: list[dict[str, Any]] = []
     # Agendas: each living NPC advances; a finished one raises its faction where it stands.
     for i, npc in enumerate(npcs):
         if not npc["alive"]:
             continue
-        npc["agenda"] += rng.randrange(3)
+        npc["agenda"] += below(3)
         if npc["agenda"] >= AGENDA_DONE:
             npc["agenda"] = 0
             influence = sectors[npc["sector"]]["influence"]
             influence[npc["faction"]] = min(100, influence[npc["faction"]] + 1)
-            if rng.randrange(4) == 0:
-                npc["sector"] = (npc["sector"] + (1 if rng.randrange(2) else -1)) % n
-        elif sectors[npc["sector"]]["hazard"] >= DEADLY_HAZARD and rng.randrange(200) == 0:
+            if below(4) == 0:
+                npc["sector"] = (npc["sector"] + (1 if below(2) else -1)) % n
+        elif sectors[npc["sector"]]["hazard"] >= DEADLY_HAZARD and below(200) == 0:
             npc["alive"] = False
             changes.append({"step": index, "kind": "npc_died", "npc": i, "sector": npc["sector"]})
     # Hazards spread to a neighbour and decay.
     spread = []
     for s, sector in enumerate(sectors):
         level = sector["hazard"]
-        if level and rng.randrange(HAZARD_MAX + 3) < level:
-            spread.append(((s + (1 if rng.randrange(2) else -1)) % n, level - 1))
-        if level and rng.randrange(6) == 0:
+        if level and below(HAZARD_MAX + 3) < level:
+            spread.append(((s + (1 if below(2) else -1)) % n, level - 1))
+        if level and below(6) == 0:
             sector["hazard"] = level - 1
     for s, level in spread:
         if level > sectors[s]["hazard"]:
             sectors[s]["hazard"] = level
             changes.append({"step": index, "kind": "hazard_spread", "sector": s, "level": level})
-    if rng.randrange(20) == 0:  # a new hazard somewhere
-        s = rng.randrange(n)
+    if below(20) == 0:  # a new hazard somewhere
+        s = below(n)
         sectors[s]["hazard"] = min(HAZARD_MAX, sectors[s]["hazard"] + 3)
         changes.append({"step": index, "kind": "hazard_flare", "sector": s, "level": sectors[s]["hazard"]})
     # Supply and prices: stock never below zero; scarcity raises the price.
     for item in sorted(market):
         m = market[item]
-        m["stock"] = max(0, m["stock"] + rng.randrange(6) - rng.randrange(6))
+        m["stock"] = max(0, m["stock"] + below(6) - below(6))
         m["price"] = max(1, m["base"] * 100 // (50 + min(m["stock"], 150)))
     return changes

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from campaigns import events
 from campaigns.models import Character
-from missions import runtime
+from missions import runtime, simulation_services
 from missions.rules import dda, loot, progression, status
 from narrative import decks as deck_rules
 from narrative import dice_secrets, director
@@ -325,6 +325,15 @@ class Batch:
             "intensity": director.intensity_target(self.rules.director_config, change["to"], bounds),
             "word_limit": director.word_limit(self.rules.director_config, change["to"]),
         }
+        # Lockstep (issue 19): the world simulation runs its authorised step window first; the
+        # beat advances only once the window completed (or was quarantined and fell back).
+        self.events += simulation_services.boundary_events(
+            campaign_id=self.rules.campaign_id,
+            session_id=self.rules.session_id,
+            state=self.state,
+            seq=self.next_seq,
+            beat=change["to"],
+        )
         self.add("BeatChanged", payload)
         self.feed({"type": "BeatChanged", "beat": change["to"]})
 
