@@ -28,6 +28,7 @@ from campaigns.selectors import may_see
 from gtw_site import metrics, reconnect
 from gtw_site.ratelimit import rate_check
 from realtime import broadcast, presence
+from realtime.layer import once
 from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, WhisperFrame, client_frame
 from realtime.tokenwatch import AuthWatch
 
@@ -41,6 +42,9 @@ CATCH_UP_PAGE = 2000
 CATCH_UP_FREE = 500
 # While Redis is unreachable, a socket's heartbeat looks again this often (issue 23).
 LINK_RETRY_S = 1.0
+# Heal ticks (SessionConsumer.session_heal) of a process's sockets share one version read.
+HEAL_VERSION_TTL_S = 1.0
+_heal_versions: dict[int, tuple[float, int]] = {}  # session id -> (monotonic time, version)
 # What a `session.audio` message carries to the browser (media.speech.narration).
 AUDIO_FIELDS = ("action_seq", "i", "url", "text", "voice", "ok", "notice", "duration")
 
@@ -197,18 +201,12 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.last_seq is None:
             return
         await self._open_stream(message["action_seq"])
+        # Encoded (or rendered) once per process for all its sockets (realtime.layer).
         if self.json_mode:
-            await self._send_json(
-                {
-                    "type": "delta",
-                    "action_seq": message["action_seq"],
-                    "i": message["i"],
-                    "text": message["text"],
-                }
-            )
+            frame = once(message, "delta.json", lambda: delta_json(message))
         else:
-            html = render_to_string("play/_delta_oob.html", message)
-            await self.send(text_data=html)
+            frame = once(message, "delta.html", lambda: render_to_string("play/_delta_oob.html", message))
+        await self.send(text_data=frame)
 
     async def session_stream_reset(self, message):
         if self.json_mode:
@@ -253,7 +251,20 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         if self.last_seq < self.heal_mark:
             await self._send_range(self.last_seq, None)
-        self.heal_mark = await self._current_version()
+        self.heal_mark = await self._heal_version()
+
+    async def _heal_version(self) -> int:
+        """The session's version for a heal tick, read once per HEAL_VERSION_TTL_S per process
+        for all its sockets (500 sockets beating every 10 s were 50 queries a second). A version
+        up to that old only makes the next heal look at a little less: it never skips one."""
+        hit = _heal_versions.get(self.session_id)
+        if hit is not None and time.monotonic() - hit[0] < HEAL_VERSION_TTL_S:
+            return hit[1]
+        version = await self._current_version()
+        if len(_heal_versions) > 1000:
+            _heal_versions.clear()
+        _heal_versions[self.session_id] = (time.monotonic(), version)
+        return version
 
     async def _open_stream(self, action_seq: int):
         """Before a turn's first delta, the event that opens its preview: the Action (the turn
@@ -347,7 +358,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
             self.last_seq = message["seq"]  # a whisper to someone else: skip it, keep the seq
             return
         if self.json_mode:
-            await self._send_json({"type": "event", "seq": message["seq"], "event": message["event"]})
+            # The same text for every socket that may see it: encoded once per process.
+            await self.send(text_data=once(message, "event.json", lambda: event_frame(message)))
         else:
             await self.send(text_data=message["html"])
         self.last_seq = message["seq"]
@@ -486,6 +498,17 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _send_json(self, data: dict):
         await self.send(text_data=json.dumps(data))
+
+
+def event_frame(message: dict) -> str:
+    """A committed event as a JSON socket receives it."""
+    return json.dumps({"type": "event", "seq": message["seq"], "event": message["event"]})
+
+
+def delta_json(message: dict) -> str:
+    """A narration delta as a JSON socket receives it."""
+    fields = {k: message[k] for k in ("action_seq", "i", "text")}
+    return json.dumps({"type": "delta", **fields})
 
 
 def _charge_replay(user_id: int, missed: int) -> None:

@@ -10,6 +10,7 @@ partials) for the stage page.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from channels.db import database_sync_to_async
@@ -20,6 +21,7 @@ from campaigns.selectors import may_see
 from realtime import broadcast, presence
 from realtime import stage as rt
 from realtime.consumers import SessionConsumer
+from realtime.layer import once
 from realtime.messages import ActionFrame, Ping
 
 logger = logging.getLogger(__name__)
@@ -120,7 +122,9 @@ class StageConsumer(SessionConsumer):
         await self._follow_team(roster)
         if self.json_mode:
             self.roster = roster
-            await self._send_json({"type": "roster", "roster": roster})
+            # A big stage's roster is the largest frame it sends: encoded once per process.
+            frame = once(message, "roster.json", lambda: json.dumps({"type": "roster", "roster": roster}))
+            await self.send(text_data=frame)
             return
         seat = roster["seats"].get(self.user.username) or {}
         await self.send(

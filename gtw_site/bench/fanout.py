@@ -1,17 +1,22 @@
-"""`gtw bench fanout --clients N`: how fast one session-wide event reaches N sockets.
+"""`gtw bench fanout [--clients N | --knee [N,N,...]] [--runs R]`: how fast one session-wide
+event reaches N sockets, and where that stops holding (the knee).
 
 A throw-away `gtw up --web-workers W` (own data folder var/bench-fanout, so it never meets a
-`gtw bench turn` running beside it) and N websocket clients (the `websockets` library, loopback,
-`?format=json`, one bearer token per player), spread over client processes so the harness is
-not one event loop parsing every frame. This process then commits M NpcSpoke events through the
+`gtw bench turn` running beside it) with the channel layer and web worker count the product runs
+here unless told otherwise (`--layer`, `--web-workers`), and N websocket clients (a lean
+asyncio-protocol client, gtw_site/bench/lean_ws.py, loopback, `?format=json`, one bearer token
+per player) in one process per core. This process then commits M NpcSpoke events through the
 event store (`campaigns.events.append`, whose listener broadcasts after commit, exactly what a
 service does) at a fixed rate; each carries `time.perf_counter()` taken just before the append
 (CLOCK_MONOTONIC, the same clock in every process on the machine), and each client notes its own
 `perf_counter()` when the frame arrives. Latency = arrival - stamp, per message per client.
+Beside latency it reports the Daphne processes' CPU per delivered message and the harness's own
+CPU share, figures that hold up when other work shares the machine.
 
-Not a test: it prints a table and, as its last line, `{"clients", "p50_ms", "p95_ms", "p99_ms",
-"sent", "received"}` (received = deliveries summed over clients; nothing lost means received ==
-sent x clients) and, unless --no-write, updates docs/BENCHMARKS.md.
+Not a test: it prints a table and, as its last line, one JSON object naming the layer and the
+web workers, the worst run's p50/p95/p99, each run's p95, sent / received / lost / duplicated
+(received = deliveries summed over clients; nothing lost means received == sent x clients), and
+with several client counts the knee; unless --no-write, it updates docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -50,8 +57,9 @@ from gtw_site.bench.common import (
 DATA_DIR = BASE_DIR / "var" / "bench-fanout"
 SECTION = "## gtw bench fanout"
 LAYERS = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
-CLIENTS_PER_PROCESS = 125
-CONNECT_BATCH = 25  # connects in flight per client process
+MIN_CLIENTS_PER_PROCESS = 50  # below this many clients per core, fewer client processes
+CONNECT_BATCH = 10  # connects in flight per client process
+CONNECT_RETRIES = 8  # a connection the server drops during a connect storm is opened again
 SETTLE_S = 10.0  # after the last send, how long a client waits for stragglers
 WARMUP = 10  # messages sent (and discarded) before the measured ones
 
@@ -115,88 +123,106 @@ def _raise_fd_limit() -> None:
 
 def _client_process(port: int, session_id: int, tokens: list[str], total: int, pipe) -> None:
     """Runs in a spawned process: connect, say ready, collect until told the last send went out
-    and every measured message is in (or SETTLE_S passes), then send the results back."""
+    and every measured message is in (or SETTLE_S passes), then send the results back, with
+    the CPU seconds this process spent while the messages were sent and read."""
     _raise_fd_limit()
     try:
-        results = asyncio.run(_clients(port, session_id, tokens, total, pipe))
+        results, cpu = asyncio.run(_clients(port, session_id, tokens, total, pipe))
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which prints it
-        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+        where = traceback.format_exception(exc)[-2].strip().replace("\n", " ")
+        pipe.send(("error", f"{type(exc).__name__}: {exc} ({where})"))
         return
-    pipe.send(("results", results))
+    pipe.send(("results", (results, cpu)))
 
 
-async def _clients(port: int, session_id: int, tokens: list[str], total: int, pipe) -> list[ClientResult]:
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
+async def _clients(
+    port: int, session_id: int, tokens: list[str], total: int, pipe
+) -> tuple[list[ClientResult], float]:
+    from gtw_site.bench import lean_ws
+    from gtw_site.bench.lean_ws import connect
 
-    url = f"ws://127.0.0.1:{port}/ws/sessions/{session_id}/?format=json"
-    # A 500-socket connect storm on a busy machine can take longer than websockets' default 10 s.
-    options = dict(
-        origin=f"http://127.0.0.1:{port}", compression=None, proxy=None, max_queue=None, open_timeout=60
-    )
+    path = f"/ws/sessions/{session_id}/?format=json"
     results = [ClientResult() for _ in tokens]
     seen: list[set[int]] = [set() for _ in tokens]
     pongs = [asyncio.Event() for _ in tokens]
+    last_seqs: list[int | None] = [None] * len(tokens)
     complete = asyncio.Event()
     left = [len(tokens)]
 
-    async def read(k: int, ws) -> None:
-        result, got, last_seq = results[k], seen[k], None
-        with contextlib.suppress(ConnectionClosed):  # a dropped socket is a result, not a crash
-            async for raw in ws:
-                now = time.perf_counter()  # before parsing: parse time is the client's
-                frame = json.loads(raw)
-                kind = frame["type"]
-                if kind == "event":
-                    if last_seq is not None and frame["seq"] != last_seq + 1:
-                        result.seq_gaps += 1
-                    last_seq = frame["seq"]
-                    stamp = frame["event"]["payload"].get("bench")
-                    if stamp is None or stamp["i"] < 0:
-                        continue  # warm-up
-                    if stamp["i"] in got:
-                        result.duplicates += 1
-                        continue
-                    got.add(stamp["i"])
-                    result.by_message[stamp["i"]] = (now - stamp["sent_at"]) * 1000
-                    if len(got) == total:
-                        left[0] -= 1
-                        if not left[0]:
-                            complete.set()
-                elif kind == "pong":
-                    pongs[k].set()
-        result.dropped = True
+    def reader(k: int):
+        result, got = results[k], seen[k]
 
-    sockets, readers = [], []
+        def on_text(raw: bytes) -> None:
+            now = time.perf_counter()  # before parsing: parse time is the client's
+            frame = json.loads(raw)
+            kind = frame["type"]
+            if kind == "event":
+                last_seq = last_seqs[k]
+                if last_seq is not None and frame["seq"] != last_seq + 1:
+                    result.seq_gaps += 1
+                last_seqs[k] = frame["seq"]
+                stamp = frame["event"]["payload"].get("bench")
+                if stamp is None or stamp["i"] < 0:
+                    return  # warm-up
+                if stamp["i"] in got:
+                    result.duplicates += 1
+                    return
+                got.add(stamp["i"])
+                result.by_message[stamp["i"]] = (now - stamp["sent_at"]) * 1000
+                if len(got) == total:
+                    left[0] -= 1
+                    if not left[0]:
+                        complete.set()
+            elif kind == "pong":
+                pongs[k].set()
+
+        return on_text
+
+    sockets = []
     try:
         for start in range(0, len(tokens), CONNECT_BATCH):
-            batch = tokens[start : start + CONNECT_BATCH]
+            batch = range(start, min(start + CONNECT_BATCH, len(tokens)))
             sockets += await asyncio.gather(
-                *(connect(url, additional_headers={"Authorization": f"Bearer {t}"}, **options) for t in batch)
+                *(
+                    connect(
+                        "127.0.0.1",
+                        port,
+                        path,
+                        reader(k),
+                        headers={"Authorization": f"Bearer {tokens[k]}"},
+                        retries=CONNECT_RETRIES,
+                    )
+                    for k in batch
+                )
             )
         for k, ws in enumerate(sockets):
-            results[k].port = ws.local_address[1]
-            readers.append(asyncio.create_task(read(k, ws)))
+            results[k].port = ws.local_port
         # A pong proves each consumer is past connect(): in the group, its last seq known.
-        await asyncio.gather(*(ws.send('{"type": "ping"}') for ws in sockets))
+        for ws in sockets:
+            ws.send_text('{"type": "ping"}')
         try:
             await asyncio.wait_for(asyncio.gather(*(p.wait() for p in pongs)), 60)
         except TimeoutError:
             raise RuntimeError(f"{sum(not p.is_set() for p in pongs)} clients got no pong in 60 s") from None
+        if lean_ws.retried:
+            print(f"  a client process opened connections again: {dict(lean_ws.retried)}", flush=True)
         pipe.send(("ready", len(sockets)))
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)  # "go"
+        cpu = time.process_time()
         # The parent says when its last message went out; then give stragglers SETTLE_S.
         await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(complete.wait(), SETTLE_S)
+        cpu = time.process_time() - cpu
+        for result, ws in zip(results, sockets, strict=True):
+            result.dropped = ws.closed.done()  # the server closed it under us
     finally:
-        for task in readers:
-            task.cancel()
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     for result, got in zip(results, seen, strict=True):
         result.received = len(got)
         result.latencies = list(result.by_message.values())
         result.dropped = result.dropped and len(got) < total
-    return results
+    return results, cpu
 
 
 # ---- the sender: real events through the event store -------------------------------------------
@@ -232,9 +258,6 @@ def _send_all(run: Run, session_id: int) -> None:
             run.broadcast_ms.append((time.perf_counter() - committed) * 1000)
 
 
-# ---- the server -------------------------------------------------------------------------------
-
-
 # ---- reporting --------------------------------------------------------------------------------
 
 
@@ -250,6 +273,9 @@ class Run:
     served_by: dict[int, int] = field(default_factory=dict)  # client port -> Daphne pid
     commit_ms: list[float] = field(default_factory=list)  # stamp -> committed, per message
     broadcast_ms: list[float] = field(default_factory=list)  # committed -> handed to the layer
+    wall_s: float = 0.0  # from the first measured send until every client had settled
+    harness_cpu_s: float = 0.0  # CPU seconds of the client processes over wall_s
+    server_cpu_s: dict[int, float] = field(default_factory=dict)  # Daphne pid -> CPU s over wall_s
 
     @property
     def latencies(self) -> list[float]:
@@ -264,61 +290,120 @@ class Run:
         return self.sent * self.clients - self.received
 
     @property
+    def duplicates(self) -> int:
+        return sum(r.duplicates for r in self.results)
+
+    @property
     def clients_with_loss(self) -> int:
         return sum(r.received < self.sent for r in self.results)
 
+    @property
+    def dropped(self) -> int:
+        return sum(r.dropped for r in self.results)
 
+    def p(self, q: float) -> float:
+        return percentile(self.latencies, q)
+
+    @property
+    def server_us_per_delivery(self) -> float:
+        """Daphne CPU (all web workers) per delivered message: what one socket costs the server."""
+        return sum(self.server_cpu_s.values()) / max(1, self.received) * 1e6
+
+    @property
+    def harness_share(self) -> float:
+        """The client processes' CPU as a share of the machine over the run."""
+        return self.harness_cpu_s / max(1e-9, self.wall_s * (os.cpu_count() or 1))
+
+    @property
+    def split(self) -> str:
+        counts: dict[int, int] = {}
+        for r in self.results:
+            pid = self.served_by.get(r.port, 0)
+            counts[pid] = counts.get(pid, 0) + 1
+        return "/".join(str(c) for c in sorted(counts.values(), reverse=True))
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicates == 0 and not self.dropped
+
+
+TARGET_P95_MS = 100.0
 TABLE_HEADER = (
-    "| layer | clients | web workers | messages @ rate | delivery p50 / p95 / p99 / max (ms) "
-    "| sent | received | lost (clients with loss) | machine (nproc x CPU, 1-min load before) | date "
-    "| command |\n|---|---:|---:|---|---|---:|---:|---|---|---|---|"
+    "| layer | clients | web workers | messages @ rate | runs | delivery p95 (ms), each run "
+    "| p50 / p99 (ms), worst run | lost / duplicated | sockets per Daphne "
+    "| server CPU per delivery (µs) | harness CPU "
+    "| machine (nproc x CPU, 1-min load before) | date | command |\n"
+    "|---|---:|---:|---|---:|---|---|---|---|---|---|---|---|---|"
 )
 HOW_MEASURED = """\
-How measured: `gtw bench fanout --clients N [--layer core|pubsub] [--web-workers W] [--messages M]
-[--rate R]` starts its own `gtw up --web-workers W` (default 2) on a free loopback port with its
-own data folder (`var/bench-fanout`; `DATABASE_URL`/`REDIS_URL` ignored) and
-`GTW_CHANNEL_LAYER=<layer>`. It makes a campaign, N players with characters and API tokens and a
-session through the services, and connects N websocket clients (`websockets`, `?format=json`,
-bearer token; 125 per client process, connects in batches of 25); each answers a ping before we
-start. The bench process then commits 10 warm-up and M measured NpcSpoke events, one every 1/R s,
-through `campaigns.events.append`, whose listener broadcasts after commit (what a service does;
-the event also carries the rendered partial and mission panel through the channel layer). Each
-event carries `time.perf_counter()` taken just before the append, and each client notes
-`perf_counter()` when the frame arrives (CLOCK_MONOTONIC, one clock for every process on the
-machine), so **delivery** is commit + render + channel layer + Daphne + websocket + the client's
-event loop. Percentiles are nearest rank over all N x M deliveries. **Received** is deliveries
-summed over clients (M x N when nothing is lost); lost counts messages a client never got within
-10 s of the last send (seq gaps are healed from the event store and counted as received).
-Clients, server, PostgreSQL and Redis share the machine."""
+How measured: `gtw bench fanout [--clients N | --knee [N,N,...]] [--runs R] [--layer core|pubsub]
+[--web-workers W] [--messages M] [--rate R]` starts its own `gtw up --web-workers W` on a free
+loopback port with its own data folder (`var/bench-fanout`; `DATABASE_URL`/`REDIS_URL` ignored)
+and `GTW_CHANNEL_LAYER=<layer>`. **Both default to what the product runs**: the layer and web
+worker count `gtw up` would use here (`GTW_CHANNEL_LAYER`, default `pubsub`; `GTW_WEB_WORKERS`,
+default 1), and the JSON line names them. It makes a campaign, the players with characters and
+API tokens and a session through the services, once; then, for each client count, R runs back
+to back on the same server: N websocket clients connect (`?format=json`, bearer token), each
+answers a ping, and the bench process commits 10 warm-up and M measured NpcSpoke events, one
+every 1/R s, through `campaigns.events.append`, whose listener broadcasts after commit (the
+event carries the rendered partial too). Each event carries `time.perf_counter()` taken just
+before the append, and each client notes `perf_counter()` when the frame arrives
+(CLOCK_MONOTONIC, one clock for every process on the machine), so **delivery** is commit +
+render + channel layer + Daphne + websocket + the client's event loop. Percentiles are nearest
+rank over all N x M deliveries of a run; a count **meets the target** only if every run's p95 is
+under 100 ms with nothing lost or duplicated, and the **knee** is the first count that does not.
+The clients are a lean harness (`gtw_site/bench/lean_ws.py`: an asyncio protocol, no task per
+socket) in one process per core, and their CPU over the run is reported (**harness CPU**, share
+of the machine), as is the Daphne processes' CPU per delivered message (**server CPU per
+delivery**, a figure much less sensitive to other load than latency). Clients, server,
+PostgreSQL and Redis share the machine: report the load beside every figure."""
 
 
-def table_row(run: Run, machine: str, command: str) -> str:
-    lat = run.latencies
-    values = [percentile(lat, q) for q in (50, 95, 99)] + [max(lat, default=math.nan)]
+def spread(values: list[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
+
+
+def table_row(runs: list[Run], machine: str, command: str) -> str:
+    first, worst = runs[0], max(runs, key=lambda r: r.p(95))
     return (
-        f"| {run.layer} | {run.clients} | {run.workers} | {run.messages} @ {run.rate:g}/s "
-        f"| {' / '.join(f'{v:.1f}' for v in values)} | {run.sent} | {run.received} "
-        f"| {run.lost} ({run.clients_with_loss}) | {machine} | {datetime.now(UTC).date()} | `{command}` |"
+        f"| {first.layer} | {first.clients} | {first.workers} | {first.messages} @ {first.rate:g}/s "
+        f"| {len(runs)} | {spread([r.p(95) for r in runs])} | {worst.p(50):.1f} / {worst.p(99):.1f} "
+        f"| {sum(r.lost for r in runs)} / {sum(r.duplicates for r in runs)} "
+        f"| {', '.join(r.split for r in runs)} | {spread([r.server_us_per_delivery for r in runs])} "
+        f"| {spread([100 * r.harness_share for r in runs])} % | {machine} | {datetime.now(UTC).date()} "
+        f"| `{command}` |"
     )
 
 
 def update_doc(text: str, row: str) -> str:
-    """Replace (or add) the row for this (layer, clients) in our section's table; leave the
-    rest of the section (notes, recommendation) and the file as they are."""
-    return update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=2, sort=True)
+    """Replace (or add) the row for this (layer, clients, web workers) in our section's table;
+    leave the rest of the section (notes, recommendation) and the file as they are."""
+    return update_section(text, SECTION, HOW_MEASURED, TABLE_HEADER, row, key_cols=3, sort=True)
+
+
+def knee(rows: dict[int, list[Run]]) -> int | None:
+    """The first client count where some run misses the target (p95 >= 100 ms, or a loss)."""
+    for clients, runs in sorted(rows.items()):
+        if any(r.p(95) >= TARGET_P95_MS or not r.ok for r in runs):
+            return clients
+    return None
 
 
 # ---- main -------------------------------------------------------------------------------------
 
 
 def _spawn_clients(port: int, session_id: int, tokens: list[str], total: int):
+    """One client process per core (or fewer, for a few clients): a lean harness that takes as
+    little of the machine as it can, spread so no one event loop parses every frame."""
     ctx = multiprocessing.get_context("spawn")  # no Django, no threads, no inherited sockets
+    procs = max(1, min(os.cpu_count() or 1, math.ceil(len(tokens) / MIN_CLIENTS_PER_PROCESS)))
+    per = math.ceil(len(tokens) / procs)
     shards = []
-    for start in range(0, len(tokens), CLIENTS_PER_PROCESS):
+    for start in range(0, len(tokens), per):
         ours, theirs = ctx.Pipe()
         proc = ctx.Process(
             target=_client_process,
-            args=(port, session_id, tokens[start : start + CLIENTS_PER_PROCESS], total, theirs),
+            args=(port, session_id, tokens[start : start + per], total, theirs),
             daemon=True,
         )
         proc.start()
@@ -337,31 +422,64 @@ def _expect(pipe, kind: str, timeout: float):
     return value
 
 
-def _served_by(server: subprocess.Popen) -> dict[int, int]:
+def _daphnes(server: subprocess.Popen) -> list:
+    import psutil
+
+    found = []
+    for child in psutil.Process(server.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "daphne" in " ".join(child.cmdline()):
+                found.append(child)
+    return found
+
+
+def _served_by(daphnes: list) -> dict[int, int]:
     """Client port -> pid of the Daphne process holding the other end."""
     import psutil
 
     ports = {}
-    for child in psutil.Process(server.pid).children(recursive=True):
+    for child in daphnes:
         with contextlib.suppress(psutil.Error):
-            if "daphne" in " ".join(child.cmdline()):
-                for conn in child.net_connections(kind="tcp"):
-                    if conn.raddr and conn.status == "ESTABLISHED":
-                        ports[conn.raddr.port] = child.pid
+            for conn in child.net_connections(kind="tcp"):
+                if conn.raddr and conn.status == "ESTABLISHED":
+                    ports[conn.raddr.port] = child.pid
     return ports
+
+
+def _cpu(daphnes: list) -> dict[int, float]:
+    import psutil
+
+    times = {}
+    for child in daphnes:
+        with contextlib.suppress(psutil.Error):
+            t = child.cpu_times()
+            times[child.pid] = t.user + t.system
+    return times
 
 
 def measure(server: subprocess.Popen, port: int, run: Run, session_id: int, tokens: list[str]) -> None:
     shards = _spawn_clients(port, session_id, tokens, run.messages)
     try:
-        connected = sum(_expect(pipe, "ready", 180) for _, pipe in shards)
-        run.served_by = _served_by(server)
-        print(f"  {connected} clients connected and answered a ping; sending", flush=True)
+        connected = sum(_expect(pipe, "ready", 300) for _, pipe in shards)
+        daphnes = _daphnes(server)
+        run.served_by = _served_by(daphnes)
+        split = "/".join(str(c) for c in sorted(Counter(run.served_by.values()).values(), reverse=True))
+        print(
+            f"  {connected} clients connected and answered a ping ({split} per Daphne); sending", flush=True
+        )
+        for _, pipe in shards:
+            pipe.send("go")
+        started, cpu_before = time.perf_counter(), _cpu(daphnes)
         _send_all(run, session_id)
         for _, pipe in shards:
             pipe.send("sent")
         for _, pipe in shards:
-            run.results += _expect(pipe, "results", SETTLE_S + 60)
+            results, cpu = _expect(pipe, "results", SETTLE_S + 60)
+            run.results += results
+            run.harness_cpu_s += cpu
+        run.wall_s = time.perf_counter() - started
+        cpu_after = _cpu(daphnes)
+        run.server_cpu_s = {pid: cpu_after[pid] - cpu_before[pid] for pid in cpu_after if pid in cpu_before}
     finally:
         for proc, _ in shards:
             proc.join(timeout=10)
@@ -377,15 +495,21 @@ def _details(run: Run) -> None:
         by_pid.setdefault(run.served_by.get(r.port, 0), []).extend(r.latencies)
     for pid, lat in sorted(by_pid.items()):
         sockets = sum(run.served_by.get(r.port, 0) == pid for r in run.results)
+        cpu = run.server_cpu_s.get(pid)
         print(
             f"  Daphne pid {pid or '?'}: {sockets} sockets, p50 / p95 {percentile(lat, 50):.1f} / "
             f"{percentile(lat, 95):.1f} ms"
+            + (f", CPU {cpu:.1f} s ({100 * cpu / run.wall_s:.0f} % of a core)" if cpu is not None else "")
         )
     commit, cast = run.commit_ms, run.broadcast_ms
     print(
         f"  sender: commit p50 / p95 {percentile(commit, 50):.1f} / {percentile(commit, 95):.1f} ms, "
         f"then render + group send {percentile(cast, 50):.1f} / {percentile(cast, 95):.1f} ms "
         "(part of every delivery)"
+    )
+    print(
+        f"  server CPU {run.server_us_per_delivery:.1f} µs per delivery; harness CPU "
+        f"{run.harness_cpu_s:.1f} s = {100 * run.harness_share:.0f} % of the machine over {run.wall_s:.1f} s"
     )
     timeline = []
     for i in range(run.messages):
@@ -399,19 +523,48 @@ def _details(run: Run) -> None:
     (DATA_DIR / "last-run.json").write_text(json.dumps({"timeline": timeline}))
 
 
+def product_layer() -> str:
+    """The channel layer `gtw up` runs with here (settings: GTW_CHANNEL_LAYER, default pubsub)."""
+    return os.environ.get("GTW_CHANNEL_LAYER", "").strip() or "pubsub"
+
+
+def product_web_workers() -> int:
+    """The web worker count `gtw up` starts here (GTW_WEB_WORKERS, default 1)."""
+    raw = os.environ.get("GTW_WEB_WORKERS", "").strip()
+    return max(1, int(raw)) if raw.isdigit() else 1
+
+
+def client_counts(args) -> list[int]:
+    if getattr(args, "knee", None):
+        return sorted({int(c) for c in args.knee.split(",") if c.strip()})
+    return [args.clients]
+
+
 def main(args) -> int:
-    n, messages, rate = args.clients, args.messages, args.rate
-    workers, layer = args.web_workers, args.layer
-    if n < 1 or messages < 1 or rate <= 0:
-        sys.stderr.write("gtw bench fanout: --clients, --messages and --rate must be positive\n")
+    counts, messages, rate = client_counts(args), args.messages, args.rate
+    runs = getattr(args, "runs", 1) or 1
+    layer = args.layer or product_layer()
+    workers = args.web_workers or product_web_workers()
+    if layer not in LAYERS:
+        sys.stderr.write(f"gtw bench fanout: unknown layer {layer!r} (GTW_CHANNEL_LAYER): core or pubsub\n")
+        return 2
+    if min(counts) < 1 or messages < 1 or rate <= 0 or runs < 1:
+        sys.stderr.write("gtw bench fanout: --clients, --runs, --messages and --rate must be positive\n")
         return 2
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"gtw bench: note: 1-minute load is {load:.1f} before we start; expect noisy numbers.")
     # The server inherits our environment (and file limit); this process attaches to the same
     # embedded PostgreSQL and Redis and sends through the same channel layer.
+    # No pictures: the players' new characters would otherwise queue a portrait each, painted by
+    # the server's image cluster while we measure.
     os.environ.update(
-        {"GTW_DATA_DIR": str(DATA_DIR), "GTW_NARRATOR_PROVIDER": "offline", "GTW_CHANNEL_LAYER": layer}
+        {
+            "GTW_DATA_DIR": str(DATA_DIR),
+            "GTW_NARRATOR_PROVIDER": "offline",
+            "GTW_CHANNEL_LAYER": layer,
+            "GTW_IMAGE_AUTO": "0",
+        }
     )
     for name in UNSET_ENV:
         os.environ.pop(name, None)
@@ -422,8 +575,12 @@ def main(args) -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log_path = DATA_DIR / "server.log"
-    print(f"gtw bench fanout: {LAYERS[layer]}, server on 127.0.0.1:{port} (log: {log_path})", flush=True)
-    run = Run(layer=layer, clients=n, workers=workers, messages=messages, rate=rate)
+    print(
+        f"gtw bench fanout: {LAYERS[layer]}, {workers} web worker(s), server on 127.0.0.1:{port} "
+        f"(log: {log_path})",
+        flush=True,
+    )
+    rows: dict[int, list[Run]] = {}
     with open(log_path, "w") as log:
         proc = start_server(port, log, workers=workers)
         try:
@@ -433,9 +590,19 @@ def main(args) -> int:
 
             django.setup()
             logging.getLogger("django-q").setLevel(logging.WARNING)  # one "Enqueued" line per event
-            session_id, players = setup_game(n)
-            print(f"  {n} client(s), session {session_id}, {messages} messages at {rate:g}/s", flush=True)
-            measure(proc, port, run, session_id, [token for _, token in players])
+            session_id, players = setup_game(max(counts))
+            tokens = [token for _, token in players]
+            for n in counts:
+                for k in range(runs):
+                    print(
+                        f"  {n} client(s), run {k + 1}/{runs}: session {session_id}, {messages} messages at "
+                        f"{rate:g}/s, load {os.getloadavg()[0]:.1f}",
+                        flush=True,
+                    )
+                    run = Run(layer=layer, clients=n, workers=workers, messages=messages, rate=rate)
+                    measure(proc, port, run, session_id, tokens[:n])
+                    _details(run)
+                    rows.setdefault(n, []).append(run)
         except (RuntimeError, OSError) as exc:
             return server_failed(exc, log_path)
         except KeyboardInterrupt:
@@ -443,20 +610,46 @@ def main(args) -> int:
             return 130
         finally:
             stop_server(proc)
-    command = f"gtw bench fanout --clients {n} --layer {layer} --web-workers {workers}"
-    if (messages, rate) != (200, 20):
-        command += f" --messages {messages} --rate {rate:g}"
-    row = table_row(run, machine_text(load), command)
-    print(f"\n{TABLE_HEADER}\n{row}")
-    print(
-        f"duplicates: {sum(r.duplicates for r in run.results)} · seq gaps seen by clients: "
-        f"{sum(r.seq_gaps for r in run.results)} · dropped sockets: {sum(r.dropped for r in run.results)}"
-    )
-    _details(run)
+    print(f"\n{TABLE_HEADER}")
+    doc_rows = []
+    for n, done in sorted(rows.items()):
+        command = f"gtw bench fanout --clients {n} --layer {layer} --web-workers {workers}"
+        if runs > 1:
+            command += f" --runs {runs}"
+        if (messages, rate) != (200, 20):
+            command += f" --messages {messages} --rate {rate:g}"
+        doc_rows.append(table_row(done, machine_text(load), command))
+        print(doc_rows[-1])
+    found = knee(rows)
+    if len(rows) > 1:
+        print(
+            f"knee: {found if found is not None else f'above {max(rows)}'} clients "
+            f"(the first count where a run's p95 reaches {TARGET_P95_MS:g} ms or loses a message)"
+        )
     if not args.no_write:
-        DOC.write_text(update_doc(DOC.read_text() if DOC.exists() else "", row))
+        text = DOC.read_text() if DOC.exists() else ""
+        for row in doc_rows:
+            text = update_doc(text, row)
+        DOC.write_text(text)
         print(f"updated {DOC.relative_to(BASE_DIR)}")
-    lat = run.latencies
-    summary = {f"p{q}_ms": json_ms(percentile(lat, q)) for q in (50, 95, 99)}
-    print(json.dumps({"clients": n, **summary, "sent": run.sent, "received": run.received}))
-    return 0 if run.lost == 0 and not any(r.dropped for r in run.results) else 1
+    every = [r for done in rows.values() for r in done]
+    summary = {f"p{q}_ms": json_ms(max(r.p(q) for r in every)) for q in (50, 95, 99)}
+    line = {
+        "layer": layer,
+        "web_workers": workers,
+        "clients": counts[0] if len(counts) == 1 else counts,
+        "runs": runs,
+        **summary,  # the worst run's
+        "p95_ms_by_run": {n: [json_ms(r.p(95)) for r in done] for n, done in sorted(rows.items())},
+        "sent": sum(r.sent for r in every),
+        "received": sum(r.received for r in every),
+        "lost": sum(r.lost for r in every),
+        "duplicates": sum(r.duplicates for r in every),
+        "server_us_per_delivery": round(sum(r.server_us_per_delivery for r in every) / len(every), 1),
+        "harness_cpu_share": round(sum(r.harness_share for r in every) / len(every), 3),
+        "load_before": round(load, 2),
+    }
+    if len(rows) > 1:
+        line["knee"] = found
+    print(json.dumps(line))
+    return 0 if all(r.ok for r in every) else 1

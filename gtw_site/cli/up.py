@@ -1,6 +1,6 @@
 """`gtw up`: one lock per data folder, embedded PostgreSQL + Redis (unless DATABASE_URL /
-REDIS_URL are set), migrations, content, demo accounts, N Daphne processes sharing one listening
-socket, and two django-q2 clusters, kept up by the supervisor until Ctrl-C."""
+REDIS_URL are set), migrations, content, demo accounts, N Daphne processes on one port (a
+listening socket each, SO_REUSEPORT), and two django-q2 clusters, kept up by the supervisor until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from gtw_site.cli.common import BASE_DIR, data_folder, fail, security_warnings, 
 from gtw_site.cli.supervisor import Child, CrashLoop, Supervisor, supervise
 
 READY_TIMEOUT_S = 20.0  # how long start-up waits for the web server to answer
+WEBSOCKET_CONNECT_TIMEOUT_S = 30  # see daphne_command
 
 
 def cmd_up(args) -> int:
@@ -28,8 +29,8 @@ def cmd_up(args) -> int:
     # must answer. The children inherit it.
     os.environ["GTW_HOST"] = args.host
     lock = acquire_folder_lock(data_dir)
-    sock = bind_port(args.host, args.port)
-    port = sock.getsockname()[1]  # --port 0: the one the kernel picked
+    socks = bind_ports(args.host, args.port, args.web_workers)
+    port = socks[0].getsockname()[1]  # --port 0: the one the kernel picked
     lock.write(f"pid {os.getpid()}, http://{args.host}:{port}/")
     lock.flush()
     # Issue 17: last run's Prometheus files are stale; wiped before any process makes a metric
@@ -58,9 +59,9 @@ def cmd_up(args) -> int:
     if stopping:
         out.write("gtw: stopped before serving.\n")
         return 0
-    sup = Supervisor(out, pass_fds=(sock.fileno(),))
+    sup = Supervisor(out, pass_fds=tuple(s.fileno() for s in socks))
     try:
-        _start_children(sup, sock, args.web_workers)
+        _start_children(sup, socks)
         code = _serve(sup, args, port, data_dir, settings, started, lambda: stopping)
     except CrashLoop as exc:
         sys.stderr.write(f"gtw: {exc}\n")
@@ -68,7 +69,8 @@ def cmd_up(args) -> int:
     finally:
         out.write("\ngtw: stopping…\n")
         sup.stop()
-        sock.close()
+        for sock in socks:
+            sock.close()
         out.write("gtw: stopped. Your data is kept in " + str(data_dir) + "\n")
     return code
 
@@ -93,9 +95,29 @@ def acquire_folder_lock(data_dir: Path):
     return handle
 
 
-def bind_port(host: str, port: int) -> socket.socket:
+def bind_ports(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per web worker, all on the same port with SO_REUSEPORT: the kernel
+    spreads new connections evenly over them (by a hash of the connection), where one shared
+    socket lets whichever Daphne wakes first take the next (issue 20: 292/208 splits of 500
+    sockets, and a 1.4 s p95 on the fuller one). Each Daphne accepts on its own socket; one that
+    restarts finds its connections waiting in its socket's queue. Without SO_REUSEPORT (not
+    Linux/BSD), one socket shared by all, as before."""
+    if count == 1 or not hasattr(socket, "SO_REUSEPORT"):
+        return [bind_port(host, port)] * count
+    # First a plain bind, which fails if anything holds the port — another `gtw up` on it too:
+    # with SO_REUSEPORT alone, a second server of the same user would silently take half the
+    # connections. It also resolves --port 0.
+    probe = bind_port(host, port, listen=False)
+    port = probe.getsockname()[1]
+    probe.close()
+    return [bind_port(host, port, reuse_port=True) for _ in range(count)]
+
+
+def bind_port(host: str, port: int, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -104,6 +126,8 @@ def bind_port(host: str, port: int) -> socket.socket:
             f"port {port} on {host} is not available ({exc.strerror}). Run `gtw up --port {port + 1}` "
             f"or set GTW_PORT."
         )
+    if not listen:
+        return sock
     sock.listen(512)
     sock.set_inheritable(True)
     return sock
@@ -165,16 +189,16 @@ def _demo_accounts(out) -> None:
         out.write("\n")
 
 
-def _start_children(sup: Supervisor, sock: socket.socket, web_workers: int) -> None:
+def _start_children(sup: Supervisor, socks: list[socket.socket]) -> None:
+    """A web worker per listening socket (see bind_ports), then the task clusters."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "gtw_site.settings", "PYTHONUNBUFFERED": "1"}
-    daphne_cmd = daphne_command(sock.fileno())
     # Connection reuse (see DATABASES in settings): a pool per Daphne process, one kept
     # connection per task worker.
     web_env = {**env, "GTW_DB_POOL": os.environ.get("GTW_DB_POOL", "1")}
     task_env = {**env, "GTW_DB_CONN_MAX_AGE": os.environ.get("GTW_DB_CONN_MAX_AGE", "300")}
     qcluster = [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"]
-    for i in range(web_workers):
-        sup.add(Child(f"web-{i + 1}", daphne_cmd, web_env))
+    for i, sock in enumerate(socks):
+        sup.add(Child(f"web-{i + 1}", daphne_command(sock.fileno()), web_env))
     # A restarted turns cluster lost whatever turn it was running: re-run unanswered turns.
     sup.add(Child("tasks", qcluster, task_env, runs_turns=True))
     # Memory jobs (embedding, summaries) get their own cluster and a lower CPU priority, so
@@ -190,8 +214,22 @@ def daphne_command(fd: int) -> list[str]:
     """A web worker serving the socket `fd`. No --proxy-headers: Daphne would take the client's
     address from the left-most X-Forwarded-For entry, which the client writes itself. Behind a
     proxy, GTW_PROXY_HOPS tells the login limits (allauth) how many entries from the right to
-    trust (settings, "Security: proxies and HTTPS")."""
-    return [sys.executable, "-m", "daphne", "--fd", str(fd), "gtw_site.asgi:application"]
+    trust (settings, "Security: proxies and HTTPS").
+
+    A websocket handshake may take up to WEBSOCKET_CONNECT_TIMEOUT_S (Daphne's default is 5 s): in
+    a connect storm — a 500-seat stage opening, every tab reconnecting after a restart — a busy
+    process accepts late, and dropping those connections only has them all come back (issue 20:
+    the bench's 500 clients were reset at 5 s on a loaded 2-core machine)."""
+    return [
+        sys.executable,
+        "-m",
+        "daphne",
+        "--fd",
+        str(fd),
+        "--websocket_connect_timeout",
+        str(WEBSOCKET_CONNECT_TIMEOUT_S),
+        "gtw_site.asgi:application",
+    ]
 
 
 def _serve(sup: Supervisor, args, port: int, data_dir: Path, settings, started: float, stopping) -> int:
