@@ -94,6 +94,9 @@ def memory_query(request, data: QueryIn):
                 }
                 if is_gm
                 else None,
+                "confidence": h.confidence if is_gm else None,
+                "via": h.via if is_gm else None,
+                "neighbours": [memory_out(n) for n in h.neighbours],
             }
             for h in hits
         ]

@@ -15,6 +15,24 @@ from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
 DIMENSIONS = settings.GTW_MEMORY["dimensions"]
+# The covering scope index carries each memory's vector; a B-tree entry holds at most ~2,700 bytes,
+# so it exists for embeddings of up to 640 dimensions (4 bytes each; the default model has 384).
+COVER_MAX_DIMENSIONS = 640
+
+
+def scope_vectors_index() -> list[models.Index]:
+    """`memory_scope_vectors`: the scope key with the vector and what ranking needs beside it, so
+    the exact search of one scope (memory/retrieval.py `vector_candidates`) is an index-only scan
+    of the scope's entries, side by side, not one heap page per memory (issue 20)."""
+    if DIMENSIONS > COVER_MAX_DIMENSIONS:
+        return []
+    return [
+        models.Index(
+            name="memory_scope_vectors",
+            fields=["campaign", "namespace"],
+            include=["id", "created_at", "importance", "embedding"],
+        )
+    ]
 
 
 def campaign_namespace(campaign_id: int) -> str:
@@ -75,6 +93,7 @@ class Memory(models.Model):
             GinIndex(name="memory_search_gin", fields=["search"]),
             GinIndex(name="memory_tags_gin", fields=["tags"]),
             models.Index(name="memory_scope", fields=["campaign", "namespace"]),
+            *scope_vectors_index(),
         ]
         constraints = [
             models.CheckConstraint(

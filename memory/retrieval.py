@@ -5,8 +5,10 @@ Every query is scoped in SQL to what the viewer may see: the campaign namespace 
 viewer's own `player:<id>` namespace. The GM sees campaign memory, and players' private
 memories only when GTW_GM_OMNISCIENT is on. The narrator never mixes the two: the narration
 the table reads recalls the campaign namespace only, a player's private aside their own
-namespace only (`recall_for_player`). pgvector ≥ 0.8's iterative index scans keep a
-filtered HNSW query returning k rows even when most of the index belongs to other scopes.
+namespace only (`recall_for_player`). A scope of up to EXACT_SCAN_MAX memories is searched
+exactly, from the covering index `memory_scope_vectors` (issue 20: one campaign's scope among a
+million memories); above that, pgvector ≥ 0.8's iterative index scans keep a filtered HNSW query
+returning k rows even when most of the index belongs to other scopes.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from __future__ import annotations
 import logging
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from campaigns.errors import Invalid
-from campaigns.models import Membership
+from campaigns.models import Character, Membership
 from campaigns.selectors import membership_get
 from gtw_site import telemetry
 from gtw_site.providers import ProviderError
@@ -47,6 +50,17 @@ class Recalled:
     recency: float
     importance: float
     distance: float | None
+    # Issue 21: how surely this memory answers the query, 0..1 (memory/recall/rerank.py). The
+    # narrator treats a best hit under GTW_RECALL_CONFIDENCE as nothing remembered.
+    confidence: float = 1.0
+    via: str = "search"  # "search" | "second round" (memory/recall/search.py)
+    # The turns just before and after it (scoped like the hit), as context; never a result too.
+    neighbours: list[Memory] = field(default_factory=list)
+
+
+def recall_confident(hits: list[Recalled]) -> bool:
+    """Whether the best hit clears the confidence threshold (otherwise: "you don't recall that")."""
+    return bool(hits) and hits[0].confidence >= settings.GTW_MEMORY.get("recall_confidence", 0.0)
 
 
 def scope_filter(*, campaign_id: int, user_id: int, is_gm: bool, omniscient: bool | None = None) -> Q:
@@ -74,7 +88,21 @@ def memory_search(
         k=k,
         types=types,
         tags=tags,
+        names=campaign_names(campaign_id),
     )
+
+
+def campaign_names(campaign_id: int) -> list[str]:
+    """The names the game state knows in a campaign, for the entity stage (issue 21): its
+    characters and what they carry. (The running mission's NPCs, factions and places are
+    narrative's to pass: memory does not read missions.)"""
+    names: list[str] = []
+    for name, inventory in Character.objects.filter(campaign_id=campaign_id).values_list("name", "inventory"):
+        names.append(name)
+        names += [
+            i["item"] for i in inventory or () if isinstance(i, dict) and isinstance(i.get("item"), str)
+        ]
+    return list(dict.fromkeys(n for n in names if n.strip()))
 
 
 def recall_for_player(
@@ -85,6 +113,7 @@ def recall_for_player(
     k: int = 6,
     vector: list[float] | None = None,
     private: bool = False,
+    names=None,
 ) -> list[Recalled]:
     """What the narrator may use when answering this player, never another player's secrets,
     whatever the GM-omniscience setting. Two scopes, never mixed in one prompt:
@@ -95,8 +124,9 @@ def recall_for_player(
       (their private notes, the whispers they received).
 
     `vector` is the query's embedding if the caller already has it (the turn runner computes it
-    while it loads the rest of the context). The caller marks what it used with `mark_recalled`
-    once the turn is out of its hot path."""
+    while it loads the rest of the context). `names`: the game's names for the entity stage
+    (default: the campaign's characters and their items). The caller marks what it used with
+    `mark_recalled` once the turn is out of its hot path."""
     return search_scoped(
         scope=private_scope(campaign_id=campaign_id, user_id=user_id)
         if private
@@ -104,6 +134,7 @@ def recall_for_player(
         query=query,
         k=k,
         vector=vector,
+        names=campaign_names(campaign_id) if names is None else names,
     )
 
 
@@ -171,9 +202,17 @@ def search_scoped(
     tags=None,
     mode: str = "hybrid",
     vector: list[float] | None = None,
+    options=None,
+    names=(),
 ) -> list[Recalled]:
-    """`mode` is "hybrid", "vector" or "keyword" (the latter two exist for the recall benchmark)."""
+    """`mode` is "hybrid", "vector" or "keyword" (the latter two exist for the recall benchmark).
+    `options` (memory.recall.search.RecallOptions; default: the GTW_RECALL_FEATURES setting)
+    turns on the stages above the hybrid search: time, entities, rerank, multihop, neighbours.
+    `names`: the game's names (characters, NPCs, factions, places, items) the caller knows."""
+    from memory.recall.search import RecallOptions
+
     _validate(query, k, types, tags)
+    options = RecallOptions.from_settings() if options is None else options
     base = Memory.objects.filter(scope)
     if types:
         base = base.filter(type__in=types)
@@ -189,18 +228,12 @@ def search_scoped(
     if mode in ("hybrid", "vector") and vector is None:
         # The query's embedding (ONNX releases the GIL) while the keyword search runs.
         embedding = telemetry.in_thread(_embed_pool, embed_query, query)
+    if mode == "hybrid" and options.any:
+        return _recall_staged(base, query, k, options, names, embedding, vector)
     keyword_ids: list[int] = []
     if mode in ("hybrid", "keyword"):
-        tsquery = KeywordQuery(query)
-        rows = (
-            base.filter(search=tsquery)
-            .annotate(rank=SearchRank(F("search"), tsquery))
-            .order_by("-rank", "-id")
-            .values_list("id", "created_at", "importance")[:n]
-        )
-        for memory_id, created_at, importance in rows:
-            keyword_ids.append(memory_id)
-            info[memory_id] = (created_at, importance)
+        keyword_ids, keyword_info = keyword_candidates(base, query, n)
+        info.update(keyword_info)
     if mode in ("hybrid", "vector"):
         vector_ids, distances, vector_info = vector_candidates(
             base, embedding.result() if embedding is not None else vector, n
@@ -209,10 +242,59 @@ def search_scoped(
     ranked = ranking.rank(ranking.merge(vector_ids, keyword_ids, info, distances), now=timezone.now())[:k]
     # Not the vector and tsvector columns: parsing 384 floats per row is most of this query.
     by_id = Memory.objects.defer("embedding", "search").in_bulk([s.id for s in ranked])
+    confidence = _confidences(query, [by_id[s.id] for s in ranked], distances)
     return [
-        Recalled(by_id[s.id], s.score, s.vector, s.keyword, s.recency, s.importance, distances.get(s.id))
+        Recalled(
+            by_id[s.id], s.score, s.vector, s.keyword, s.recency, s.importance, distances.get(s.id),
+            confidence.get(s.id, 0.0),
+        )
         for s in ranked
-    ]
+    ]  # fmt: skip
+
+
+def _confidences(query: str, memories: list[Memory], distances: dict[int, float]) -> dict[int, float]:
+    from memory.recall import rerank
+
+    items = [rerank.Item(m.id, m.text, m.created_at, 1.0, distances.get(m.id)) for m in memories]
+    return {r.id: r.confidence for r in rerank.rerank(query, items)}
+
+
+def _recall_staged(base, query, k, options, names, embedding, vector) -> list[Recalled]:
+    """The issue-21 stages (memory/recall/search.py) over the same first stage as below."""
+    from memory.recall import search as staged
+
+    def first_stage(n: int):
+        keyword_ids = keyword_candidates(base, query, n)[0]
+        vector_ids, found, _info = vector_candidates(
+            base, embedding.result() if embedding is not None else vector, n
+        )
+        distances.update(found)
+        return vector_ids, keyword_ids, distances
+
+    distances: dict[int, float] = {}  # the vector list's, and the second round's
+
+    hits = staged.recall(
+        base=base,
+        query=query,
+        k=k,
+        options=options,
+        first_stage=first_stage,
+        keyword_query=KeywordQuery,
+        names=list(names or ()),
+        now=timezone.now(),
+        vector=embedding.result() if embedding is not None else vector,
+    )
+    wanted = [h.id for h in hits] + [n for h in hits for n in h.neighbours]
+    by_id = base.defer("embedding", "search").in_bulk(wanted)  # `base`: scoped once more
+    return [
+        Recalled(
+            by_id[h.id], h.score, h.features.get("similarity", 0.0), h.features.get("terms", 0.0),
+            0.0, by_id[h.id].importance, distances.get(h.id), h.confidence, h.via,
+            [by_id[n] for n in h.neighbours if n in by_id],
+        )
+        for h in hits
+        if h.id in by_id
+    ]  # fmt: skip
 
 
 DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
@@ -250,18 +332,51 @@ class KeywordQuery(SearchQuery):
         return f"to_tsquery('simple'::regconfig, {sql})", [self.text]
 
 
-def vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[int], dict[int, float], dict]:
-    """The `n` memories of `base` (an already scoped queryset) nearest to `vector`: their ids nearest
-    first, {id: cosine distance}, and {id: (created_at, importance)}. Public for the memory
-    benchmarks, which compare it with an exact search."""
-    if vector is None:
-        return [], {}, {}
-    query = (
+# Scopes of up to this many memories are searched exactly (issue 20): every vector in the scope,
+# read from the covering index `memory_scope_vectors` (the scope's vectors side by side, not one
+# heap page per memory), the nearest n by a top-N sort. Cost grows with the scope, not the table:
+# ~6,000 vectors are ~1,200 index pages and 6,000 distances. Bigger scopes (a GM's omniscient view
+# of a huge campaign) go to the HNSW index, which at 1M memories would have to walk ~100 index
+# tuples per row that passes a one-campaign filter.
+EXACT_SCAN_MAX = 20_000
+
+
+def scope_is_small(base, limit: int = EXACT_SCAN_MAX) -> bool:
+    """Whether `base` (a scoped queryset) holds at most `limit` memories: a count that stops at
+    limit + 1, over the small `memory_scope` index."""
+    return base.order_by()[: limit + 1].count() <= limit
+
+
+def vector_query(base, vector: list[float], n: int, *, exact: bool):
+    """The candidate query: (id, distance, created_at, importance) of the n nearest.
+    `exact` orders by `distance + 0`, an expression no index can order by, so PostgreSQL reads
+    the scope (from the covering index) and sorts it; otherwise it orders by the bare distance,
+    which the HNSW index answers."""
+    distance = CosineDistance("embedding", vector)
+    order = F("distance") + Value(0.0) if exact else F("distance")
+    return (
         base.filter(embedding__isnull=False)
-        .annotate(distance=CosineDistance("embedding", vector))
-        .order_by("distance")
+        .annotate(distance=distance)
+        .order_by(order)
         .values_list("id", "distance", "created_at", "importance")[:n]
     )
+
+
+def vector_candidates(
+    base, vector: list[float] | None, n: int, *, exact_max: int | None = None
+) -> tuple[list[int], dict[int, float], dict]:
+    """The `n` memories of `base` (an already scoped queryset) nearest to `vector`: their ids nearest
+    first, {id: cosine distance}, and {id: (created_at, importance)}. Exact for scopes of up to
+    `exact_max` memories (default EXACT_SCAN_MAX; 0 = always HNSW, as the benchmarks use it to
+    measure the index), HNSW above. Public for the memory benchmarks, which compare it with an
+    exact search."""
+    if vector is None:
+        return [], {}, {}
+    exact_max = EXACT_SCAN_MAX if exact_max is None else exact_max
+    if exact_max > 0 and scope_is_small(base, exact_max):
+        rows = list(vector_query(base, vector, n, exact=True))
+        return [r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: (r[2], r[3]) for r in rows}
+    query = vector_query(base, vector, n, exact=False)
     # Filtered HNSW: keep scanning the index until n rows pass the scope filter.
     if n <= DEFAULT_EF_SEARCH and not connection.in_atomic_block and _session_scan_set():
         rows = list(query)  # the connection already scans iteratively; ef_search's default fits
@@ -275,3 +390,79 @@ def vector_candidates(base, vector: list[float] | None, n: int) -> tuple[list[in
     # relaxed_order may return rows slightly out of order; the exact distances fix that.
     rows.sort(key=lambda r: r[1])
     return [r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: (r[2], r[3]) for r in rows}
+
+
+# The keyword half at scale (issue 20). The full-text GIN index `memory_search_gin` holds every
+# campaign's lexemes: a common word (a crew member's name, "crate") matches a quarter of a million
+# memories at 1M, and building that match list to AND it with one scope's few thousand rows cost
+# more than the whole search should (btree_gin, to put the campaign in the text index, is not in
+# the embedded server). So a second GIN index, `memory_scope_search` (migration 0003), indexes each
+# memory's lexemes plus one more, `~c<campaign id>`, and the query asks for "any of the words AND
+# ~c<campaign>": GIN's fast scan then walks the campaign's short posting list and skips through the
+# long ones, and the heap is read only for the campaign's matches. Same rows, same ts_rank (on
+# `search` itself), same order as the plain query, which stays for a scope without one campaign.
+
+
+def _scope_campaign(base) -> int | None:
+    """The campaign `base` is restricted to (a top-level `campaign_id = X` of its WHERE), if any."""
+    where = base.query.where
+    if where.connector != "AND" or where.negated:
+        return None
+    for child in where.children:
+        lhs = getattr(child, "lhs", None)
+        if (
+            isinstance(child, Exact)
+            and getattr(lhs, "target", None) is Memory._meta.get_field("campaign")
+            and isinstance(child.rhs, int)
+        ):
+            return child.rhs
+    return None
+
+
+class _CampaignSearch(Func):
+    """`search || array_to_tsvector(ARRAY['~c' || campaign_id::text])`, exactly the expression of the
+    index `memory_scope_search`."""
+
+    output_field = SearchVectorField()
+
+    def as_sql(self, compiler, connection, **extra):
+        search, search_params = compiler.compile(self.source_expressions[0])
+        campaign, campaign_params = compiler.compile(self.source_expressions[1])
+        sql = f"({search} || array_to_tsvector(ARRAY[('~c'::text || ({campaign})::text)]))"
+        return sql, [*search_params, *campaign_params]
+
+
+class _InCampaign(KeywordQuery):
+    """The keyword query AND the campaign's marker lexeme."""
+
+    def __init__(self, text: str, campaign_id: int):
+        super().__init__(text)
+        self.campaign_id = int(campaign_id)
+
+    def as_sql(self, compiler, connection, **extra):
+        sql, params = super().as_sql(compiler, connection, **extra)
+        return f"({sql} && %s::tsquery)", [*params, f"'~c{self.campaign_id}'"]
+
+
+def keyword_query(base, query: str, n: int, *, scoped_index: bool = True):
+    """(id, created_at, importance, rank) of the n best keyword matches of `base` (a scoped
+    queryset), by ts_rank desc, id desc. `scoped_index=False`: the plain GIN query (benchmarks)."""
+    tsquery = KeywordQuery(query)
+    campaign_id = _scope_campaign(base) if scoped_index else None
+    if campaign_id is None:
+        matching = base.filter(search=tsquery)
+    else:
+        folded = _CampaignSearch(F("search"), F("campaign_id"))
+        matching = base.alias(folded=folded).filter(folded=_InCampaign(query, campaign_id))
+    return (
+        matching.annotate(rank=SearchRank(F("search"), tsquery))
+        .order_by("-rank", "-id")
+        .values_list("id", "created_at", "importance", "rank")[:n]
+    )
+
+
+def keyword_candidates(base, query: str, n: int, *, scoped_index: bool = True) -> tuple[list[int], dict]:
+    """The `n` best keyword matches of `base`: their ids best first and {id: (created_at, importance)}.
+    Public for the memory benchmarks (scoped_index=False is the plain GIN query)."""
+    rows = list(keyword_query(base, query, n, scoped_index=scoped_index))
+    return [r[0] for r in rows], {r[0]: (r[1], r[2]) for r in rows}

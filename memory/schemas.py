@@ -51,6 +51,12 @@ class Hit(MemoryOut):
     # GMs only: null for players (the ranking is the engine room, issue 13).
     score: float | None = None
     components: Components | None = None
+    # GMs only (issue 21): how surely it answers the query (0..1; under GTW_RECALL_CONFIDENCE the
+    # narrator recalls nothing), and which stage found it ("search" | "second round").
+    confidence: float | None = None
+    via: str | None = None
+    # The turns just before and after it, as context (the same scope as the hit: issue 21).
+    neighbours: list[MemoryOut] = []
 
 
 class QueryOut(Schema):

@@ -17,6 +17,7 @@ from gtw_site.providers import ProviderError
 from gtw_site.text import check_storable
 from memory import policy
 from memory.models import Memory, campaign_namespace, player_namespace
+from memory.recall.store import FACT_TAG, facts_store
 from memory.signals import memories_recorded
 from memory.summaries import SUMMARY_KEY, SUMMARY_TAG
 
@@ -226,10 +227,11 @@ def forget_withdrawn(session, seqs: set[int]) -> int:
     again, without them). Returns how many memories went."""
     rows = Memory.objects.filter(
         campaign_id=session.campaign_id, source_session_id=session.pk, source_seq__in=seqs
-    ).exclude(tags__contains=[SUMMARY_TAG])
+    ).exclude(tags__overlap=[SUMMARY_TAG, FACT_TAG])
     ids = list(rows.values_list("id", flat=True))
+    # The summaries and the facts (issue 21) read in them go too.
     summaries = Memory.objects.filter(
-        campaign_id=session.campaign_id, source_session_id=session.pk, tags__contains=[SUMMARY_TAG]
+        campaign_id=session.campaign_id, source_session_id=session.pk, tags__overlap=[SUMMARY_TAG, FACT_TAG]
     ).filter(sources__overlap=ids or [0])
     gone, _ = Memory.objects.filter(pk__in=[*ids, *summaries.values_list("id", flat=True)]).delete()
     return gone
@@ -263,6 +265,9 @@ def summary_store(*, session, text: str, after_seq: int, first_seq: int, last_se
             source_seq=last_seq,
             metadata={SUMMARY_KEY: session.pk, "from_seq": first_seq, "to_seq": last_seq},
         )
+        if settings.GTW_MEMORY.get("facts", True):
+            # Issue 21: short facts read in the same span, each in its sources' namespace.
+            facts_store(session=session, after_seq=after_seq, last_seq=last_seq)
         transaction.on_commit(schedule_embedding)
     return memory
 

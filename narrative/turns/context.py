@@ -203,7 +203,8 @@ def _recall_in_thread(campaign_id: int, action: Event, query: str, vector: Futur
 
 
 def _recall(campaign_id: int, action: Event, query: str | None, vector: Future | None = None) -> list:
-    from memory.retrieval import recall_for_player
+    from memory.recall.temporal import asks_about_past
+    from memory.retrieval import recall_confident, recall_for_player
 
     if query is None:
         return []
@@ -215,6 +216,11 @@ def _recall(campaign_id: int, action: Event, query: str | None, vector: Future |
         vector=vector.result() if vector is not None else None,
         private=False,
     )
+    if asks_about_past(query) and not recall_confident(hits):
+        # Issue 21: asked about the past, and the best match is not about what was asked ("a
+        # detail never said"): the table remembers nothing of it, and the prompt says so rather
+        # than offering a near-miss as if it were the answer.
+        return []
     # The action itself was just remembered; it is no news to the narrator.
     return [h.memory for h in hits if h.memory.source_seq != action.seq][:5]
 

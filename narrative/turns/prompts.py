@@ -34,7 +34,10 @@ def build_messages(context: dict[str, Any]) -> list[Message]:
         data_rule=prompts.DATA_RULE,
         game=prompts.data_block("game", game_text(context)),
         beat=context.get("beat") or "Inciting",
-        memories=prompts.data_block("memories", memories) if memories else "(nothing yet)",
+        # Nothing recalled, or nothing sure enough (memory.retrieval.recall_confident).
+        memories=prompts.data_block("memories", memories)
+        if memories
+        else "(nothing that matches: if the action asks about the past, the characters don't recall it)",
         word_limit=context.get("word_limit") or 180,
         intensity=context.get("intensity") or 1.0,
     )

@@ -1,0 +1,138 @@
+"""Memory search at scale (issue 20): a scope up to `EXACT_SCAN_MAX` memories is searched exactly
+(from the covering index `memory_scope_vectors`), a bigger one through HNSW; either way only what
+the viewer may see, and the exact path returns exactly the nearest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from campaigns import selectors
+from campaigns import services as campaign_services
+from memory import retrieval
+from memory.models import DIMENSIONS, Memory, campaign_namespace, player_namespace
+from tests.conftest import _user
+
+
+def _unit(rng, n):
+    v = rng.standard_normal((n, DIMENSIONS)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def world(campaign, gm, player, outsider):
+    """60 table memories, 30 private to `player`, 30 private to another player of the same
+    campaign, 30 table memories of another campaign (the outsider's): vectors drawn near a few
+    shared centres, so every scope has close neighbours in the others."""
+    other = _user("other")
+    invite = campaign_services.invite_create(
+        membership=selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
+    )
+    campaign_services.invite_accept(code=invite.code, user=other)
+    elsewhere = campaign_services.campaign_create(user=outsider, name="Elsewhere", pack_slug="starter")
+    rng = np.random.default_rng(20)
+    centres = _unit(rng, 4)
+    plan = [
+        (campaign, campaign_namespace(campaign.pk), 60),
+        (campaign, player_namespace(player.pk), 30),
+        (campaign, player_namespace(other.pk), 30),
+        (elsewhere, campaign_namespace(elsewhere.pk), 30),
+    ]
+    rows = []
+    for camp, namespace, count in plan:
+        noise = _unit(rng, count) * 0.7
+        vectors = centres[rng.integers(0, len(centres), count)] + noise
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        rows += [
+            Memory(campaign=camp, namespace=namespace, text=f"{namespace} memory {i}", embedding=v.tolist())
+            for i, v in enumerate(vectors)
+        ]
+    Memory.objects.bulk_create(rows)
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE memory_memory")
+    return {"other": other, "elsewhere": elsewhere, "centres": centres, "rng": rng}
+
+
+def _allowed(campaign, player):
+    return Memory.objects.filter(
+        retrieval.scope_filter(campaign_id=campaign.pk, user_id=player.pk, is_gm=False)
+    )
+
+
+def _brute_force(base, vector, n):
+    ids, vectors = zip(*base.values_list("id", "embedding"), strict=True)
+    matrix = np.asarray(vectors, dtype=np.float64)
+    q = np.asarray(vector, dtype=np.float64)
+    distance = 1 - matrix @ q / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(q))
+    return [ids[i] for i in np.argsort(distance, kind="stable")[:n]]
+
+
+def test_the_covering_scope_index_exists_with_the_vectors(db):
+    with connection.cursor() as cur:
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'memory_scope_vectors'")
+        (definition,) = cur.fetchone()
+        cur.execute("SELECT 1 FROM pg_statistic_ext WHERE stxname = 'memory_scope_stats'")
+        assert cur.fetchone()
+    assert "(campaign_id, namespace) INCLUDE (id, created_at, importance, embedding)" in definition
+
+
+def test_exact_path_returns_exactly_the_nearest_in_scope(world, campaign, player):
+    base = _allowed(campaign, player)
+    assert base.count() == 90
+    assert retrieval.scope_is_small(base)
+    scope_ids = set(base.values_list("id", flat=True))
+    for centre in world["centres"]:
+        query = (centre + 0.3 * _unit(world["rng"], 1)[0]).tolist()
+        ids, distances, info = retrieval.vector_candidates(base, query, 40)
+        assert ids == _brute_force(base, query, 40)
+        assert set(ids) <= scope_ids
+        assert [distances[i] for i in ids] == sorted(distances.values())
+        assert set(info) == set(ids)
+
+
+def test_hnsw_path_stays_in_scope(world, campaign, player):
+    """exact_max=0 sends the same scope to the HNSW index: approximate, never another's memory."""
+    base = _allowed(campaign, player)
+    scope_ids = set(base.values_list("id", flat=True))
+    forbidden = set(Memory.objects.exclude(id__in=scope_ids).values_list("id", flat=True))
+    assert len(forbidden) == 60
+    found = 0
+    for centre in world["centres"]:
+        query = (centre + 0.3 * _unit(world["rng"], 1)[0]).tolist()
+        ids, _, _ = retrieval.vector_candidates(base, query, 10, exact_max=0)
+        assert ids and not set(ids) & forbidden
+        found += len(set(ids) & set(_brute_force(base, query, 10)))
+    assert found >= 0.8 * 10 * len(world["centres"])
+
+
+def test_the_size_threshold_picks_the_path(world, campaign, player):
+    from django.test.utils import CaptureQueriesContext
+
+    base = _allowed(campaign, player)
+    assert retrieval.scope_is_small(base, 90) and not retrieval.scope_is_small(base, 89)
+    query = world["centres"][0].tolist()
+    for exact_max, exact in ((90, True), (89, False)):
+        with CaptureQueriesContext(connection) as captured:
+            ids, _, _ = retrieval.vector_candidates(base, query, 10, exact_max=exact_max)
+        ordered = [q["sql"] for q in captured.captured_queries if "ORDER BY" in q["sql"]]
+        assert len(ordered) == 1 and len(ids) == 10
+        # The exact query orders by `distance + 0`, which no index can answer.
+        assert ("+ 0.0" in ordered[0].split("ORDER BY")[1]) is exact
+
+
+def test_another_campaigns_and_players_memories_never_come_back(world, campaign, player):
+    """The GM's omniscient scope takes the other player's private memories, never the other
+    campaign's; the player's own scope takes neither."""
+    other = world["other"]
+    query = world["centres"][1].tolist()
+    mine, _, _ = retrieval.vector_candidates(_allowed(campaign, player), query, 50)
+    namespaces = set(Memory.objects.filter(id__in=mine).values_list("namespace", flat=True))
+    assert namespaces == {campaign_namespace(campaign.pk), player_namespace(player.pk)}
+    omniscient = Memory.objects.filter(
+        retrieval.scope_filter(campaign_id=campaign.pk, user_id=0, is_gm=True, omniscient=True)
+    )
+    theirs, _, _ = retrieval.vector_candidates(omniscient, query, 50)
+    namespaces = set(Memory.objects.filter(id__in=theirs).values_list("namespace", flat=True))
+    assert player_namespace(other.pk) in namespaces
+    assert campaign_namespace(world["elsewhere"].pk) not in namespaces
