@@ -283,11 +283,16 @@ if env_str("GTW_CHANNEL_LAYER", "pubsub") == "pubsub":
     # BENCHMARKS.md "gtw bench fanout"). No capacity and no expiry: a stalled socket's messages
     # queue in Daphne's memory until Daphne's ping timeout closes it; delivery is at most once,
     # and a lost event is healed by seq from the store (the next event's gap, or the heartbeat).
-    # GTW_CHANNEL_LAYER=core gives the bounded RedisChannelLayer above instead.
+    # GTW_CHANNEL_LAYER=core gives the bounded RedisChannelLayer above instead. realtime.layer
+    # is that pub/sub layer decoding each group message once per process, not once per socket.
     CHANNEL_LAYERS["default"] = {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "realtime.layer.FanoutPubSubChannelLayer",
         "CONFIG": {"hosts": _REDIS_HOSTS},
     }
+
+# GTW_FANOUT_SHARE=0: the pub/sub layer decodes, and sockets encode, per socket again (an A/B
+# switch for `gtw bench fanout`; realtime/layer.py).
+GTW_FANOUT_SHARE = env_bool("GTW_FANOUT_SHARE", True)
 
 # Presence (realtime/presence.py): Redis keys per session; a connection without a heartbeat for
 # GTW_PRESENCE_TTL_S is gone (its Daphne crashed), one is sent every GTW_PRESENCE_HEARTBEAT_S.
@@ -575,6 +580,15 @@ GTW_MEMORY = {
     "summary_every": env_int("GTW_SUMMARY_EVERY", 20),
     # How many recalled memories go into the narrator's context (0 turns recall off).
     "recall_k": env_int("GTW_RECALL_K", 6),
+    # Issue 21: the recall stages above the hybrid search (memory/recall/search.py), a comma
+    # list of time, entities, rerank, multihop, neighbours ("none": the plain hybrid search).
+    # "entities" (a list per name) measured neutral on `gtw bench recall`, "neighbours" (context
+    # only: recall unchanged) costly at 100k memories without an index for it: both off by default.
+    "recall_features": env_list("GTW_RECALL_FEATURES", ["time", "rerank", "multihop"]),
+    # A best hit under this confidence (0..1) is nothing remembered: the narrator says so.
+    "recall_confidence": env_float("GTW_RECALL_CONFIDENCE", 0.35),
+    # The summariser's job also writes short facts with links to their sources (memory/recall).
+    "facts": env_bool("GTW_MEMORY_FACTS", True),
     "max_text_chars": 4000,
     # One upload through the API or the memory page (a background job; `gtw memory import` on
     # the server has no such cap).
@@ -644,6 +658,21 @@ GTW_SAFETY_DEFAULTS = dict(
 )
 GTW_SAFETY_MAX_CHARS = env_int("GTW_SAFETY_MAX_CHARS", 8000)
 
+# ---- the world simulation (issue 19; missions/registry.py, docs/SIMULATION.md) ----------------
+GTW_SIMULATION = {
+    "simulation": {
+        "provider": env_str("GTW_SIMULATION_PROVIDER", "procedural"),
+        "timeout": env_float("GTW_SIMULATION_TIMEOUT_S", 5.0),  # one remote step call
+    },
+    "budget": env_int("GTW_SIMULATION_BUDGET", 12),  # steps per beat boundary's window
+    "entities": env_int("GTW_SIMULATION_ENTITIES", 300),  # a new campaign world's size
+    "remote": {
+        "base_url": env_str("GTW_SIMULATION_BASE_URL"),
+        "api_key": env_str("GTW_SIMULATION_API_KEY"),
+        "model": env_str("GTW_SIMULATION_MODEL"),
+    },
+}
+
 # ---- LLM providers (role → adapter) -------------------------------------------------------
 # GTW_NARRATOR_PROVIDER: auto | offline | openai | anthropic | openai_compatible.
 # "auto" picks anthropic if ANTHROPIC_API_KEY is set, else openai if OPENAI_API_KEY is set,
@@ -694,6 +723,15 @@ GTW_LLM = {
 GTW_PROVIDER_REFRESH_S = env_float("GTW_PROVIDER_REFRESH_S", 0.0)
 # GTW_TELEMETRY: write a ProviderCall row per provider call (cost, tokens, latency). 0: none.
 GTW_TELEMETRY = env_bool("GTW_TELEMETRY", True)
+# GTW_TELEMETRY_WRITER: "background" (default): a turn's rows are written by one writer thread per
+# process, off the session's lock; "sync": by the turn's own thread. GTW_TELEMETRY_QUEUE bounds
+# its queue (batches); when full, the caller writes its rows itself.
+GTW_TELEMETRY_WRITER = env_str("GTW_TELEMETRY_WRITER") or "background"
+GTW_TELEMETRY_QUEUE = env_int("GTW_TELEMETRY_QUEUE", 1000)
+# GTW_PROMPT_RETENTION_DAYS: how long the prompts sent by narrator/summarizer calls are kept for
+# the GM's replay timeline (0: not stored at all); GTW_PROMPT_MAX_CHARS bounds one stored prompt.
+GTW_PROMPT_RETENTION_DAYS = env_int("GTW_PROMPT_RETENTION_DAYS", 30)
+GTW_PROMPT_MAX_CHARS = env_int("GTW_PROMPT_MAX_CHARS", 24000)
 # GTW_TELEMETRY_AB: benchmarks only (`gtw bench turn --telemetry ab`): no telemetry for the calls
 # of odd-numbered sessions, so one run measures telemetry on and off side by side.
 GTW_TELEMETRY_AB = env_bool("GTW_TELEMETRY_AB", False)
@@ -788,6 +826,10 @@ GTW_IMAGES = {
         "base_url": env_str("GTW_A1111_URL", "http://127.0.0.1:7860"),
         "model": env_str("GTW_A1111_MODEL"),
     },
-    "diffusers": {"path": env_str("GTW_DIFFUSERS_PATH"), "device": env_str("GTW_DIFFUSERS_DEVICE", "cpu")},
+    "diffusers": {
+        "path": env_str("GTW_DIFFUSERS_PATH"),
+        "device": env_str("GTW_DIFFUSERS_DEVICE", "cpu"),
+        "threads": env_int("GTW_DIFFUSERS_THREADS", 1),  # torch CPU threads (1: turns share the CPU)
+    },
 }
 GTW_RATE_LIMITS["images"] = (env_int("GTW_IMAGE_RATE_LIMIT", 20), 60, "picture requests")

@@ -11,7 +11,7 @@ from gtw_site.metrics_views import metrics_view
 from gtw_site.views import healthz
 from media.speech.views import campaign_voice, speech_audio
 from memory.views import memory_page
-from missions import techtree_views
+from missions import simulation_views, techtree_views
 from narrative import engine_views, tablesafety_views
 from narrative.play import play
 
@@ -57,6 +57,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/mission", engine_views.mission_start, name="session_mission"),
     path("sessions/<int:session_id>/beat", engine_views.beat_set, name="session_beat"),
     path("sessions/<int:session_id>/research", techtree_views.research, name="session_research"),
+    path("sessions/<int:session_id>/simulation", simulation_views.simulation_page, name="session_simulation"),
     path("sessions/<int:session_id>/override", engine_views.mission_override, name="session_override"),
     path("sessions/<int:session_id>/mission/retry", engine_views.mission_retry, name="session_mission_retry"),
     path("sessions/<int:session_id>/mission/next", engine_views.mission_next, name="session_mission_next"),
