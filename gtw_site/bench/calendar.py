@@ -22,10 +22,10 @@ from gtw_site.bench.common import (
     BASE_DIR,
     DATA_DIR,
     DOC,
-    UNSET_ENV,
     json_ms,
     machine_text,
     percentile,
+    setup_database,
     update_section,
 )
 
@@ -58,29 +58,7 @@ TABLE_HEADER = (
 def setup() -> None:
     """Point Django at var/bench's embedded PostgreSQL, database gtw_bench_calendar (created and
     migrated here), with content packs loaded. Never a DATABASE_URL from the user's shell."""
-    os.environ["GTW_DATA_DIR"] = str(DATA_DIR)
-    for name in UNSET_ENV:
-        os.environ.pop(name, None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "gtw_site.settings"
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    import psycopg
-
-    from gtw_site import embedded
-
-    pg = embedded.start_postgres(DATA_DIR)
-    with psycopg.connect(pg.url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ["GTW_DB_NAME"] = DB_NAME
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from campaigns.content import content_load
-
-    call_command("migrate", interactive=False, verbosity=0)
-    content_load()
+    setup_database(DATA_DIR, DB_NAME)
 
 
 def ensure_dataset(campaigns: int) -> str:

@@ -27,6 +27,37 @@ UNSET_ENV = ("DATABASE_URL", "REDIS_URL", "GTW_DB_NAME")
 HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+# ---- a bench's own database -----------------------------------------------------------------
+
+
+def setup_database(folder: Path, db_name: str) -> None:
+    """Django on `folder`'s embedded PostgreSQL, database `db_name` (created and migrated here),
+    with the content packs loaded. Never a DATABASE_URL from the user's shell."""
+    os.environ["GTW_DATA_DIR"] = str(folder)
+    for name in UNSET_ENV:
+        os.environ.pop(name, None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "gtw_site.settings"
+    folder.mkdir(parents=True, exist_ok=True)
+    import psycopg
+
+    from gtw_site import embedded
+
+    pg = embedded.start_postgres(folder)
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db_name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{db_name}"')
+    os.environ["GTW_DB_NAME"] = db_name
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from campaigns.content import content_load
+
+    call_command("migrate", interactive=False, verbosity=0)
+    content_load()
+
+
 # ---- the server under test ------------------------------------------------------------------
 
 

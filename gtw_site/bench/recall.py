@@ -39,10 +39,10 @@ from gtw_site.bench.common import (
     BASE_DIR,
     DATA_DIR,
     DOC,
-    UNSET_ENV,
     json_ms,
     machine_text,
     percentile,
+    setup_database,
     update_section,
 )
 
@@ -246,30 +246,7 @@ def ask_all(
 def setup() -> None:
     """Django on the bench data folder's embedded PostgreSQL, database gtw_bench_recall (created and
     migrated here). Never a DATABASE_URL from the user's shell."""
-    folder = data_dir()
-    os.environ["GTW_DATA_DIR"] = str(folder)
-    for name in UNSET_ENV:
-        os.environ.pop(name, None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "gtw_site.settings"
-    folder.mkdir(parents=True, exist_ok=True)
-    import psycopg
-
-    from gtw_site import embedded
-
-    pg = embedded.start_postgres(folder)
-    with psycopg.connect(pg.url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    os.environ["GTW_DB_NAME"] = DB_NAME
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from campaigns.content import content_load
-
-    call_command("migrate", interactive=False, verbosity=0)
-    content_load()
+    setup_database(data_dir(), DB_NAME)
     # New campaigns queue their pictures' jobs (nobody runs them here): not worth a line each.
     logging.getLogger("django-q").setLevel(logging.WARNING)
 
