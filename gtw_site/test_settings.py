@@ -33,3 +33,7 @@ GTW_SPEECH = {**GTW_SPEECH, "narration": os.environ.get("GTW_TEST_TTS_NARRATION"
 # them on (tests/media/test_image_triggers.py; the images e2e test's Daphne sets
 # GTW_TEST_IMAGE_AUTO=1), so other suites don't paint a picture inline for every session they open.
 GTW_IMAGES = {**GTW_IMAGES, "auto": os.environ.get("GTW_TEST_IMAGE_AUTO") == "1"}  # noqa: F405
+# Telemetry rows written by the turn's own thread, not the background writer: a writer thread
+# that outlives its test writes after pytest-django has closed database access (a logged error
+# and an erroring test under CI load). tests/gtw_site/test_telemetry_writer.py turns the writer on.
+GTW_TELEMETRY_WRITER = os.environ.get("GTW_TEST_TELEMETRY_WRITER", "sync")
