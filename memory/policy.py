@@ -126,6 +126,11 @@ _GAME_EVENTS = {
     "MissionCompleted": (0.9, ("mission",)),
     "MissionFailed": (0.9, ("mission",)),
     "RewardGranted": (0.5, ("reward", "loot")),
+    # The living world (issue 19): research the table completed, and the world's moves in the
+    # game's words. The simulation's engine room (Simulation*) is GM-only: its empty audience
+    # gives it no namespace, so it never reaches anyone's memory.
+    "ResearchCompleted": (0.6, ("research", "progress")),
+    "WorldChanged": (0.5, ("world",)),
 }
 
 
@@ -147,6 +152,12 @@ def _game_text(kind: str, payload: Mapping) -> str:
         return "The mission was completed."
     if kind == "MissionFailed":
         return f"The mission failed: {payload.get('text', '')}".strip()
+    if kind == "ResearchCompleted" and payload.get("name"):
+        who = payload.get("owner_label") or "The party"
+        return f"{who} completed research: {payload['name']}."
+    if kind == "WorldChanged" and isinstance(payload.get("lines"), list):
+        lines = [line for line in payload["lines"] if isinstance(line, str) and line]
+        return f"News from the wider galaxy: {' '.join(lines)}"[:MAX_CHUNK_CHARS] if lines else ""
     if kind == "RewardGranted" and payload.get("items"):
         items = ", ".join(f"{i['item']} x{i['qty']}" for i in payload["items"])
         holder = (payload.get("holder") or {}).get("name") or "the party"

@@ -60,7 +60,12 @@ class RemoteSimulation(ProceduralSimulation):
             "model": self.model,
             "campaign_id": self.campaign_id,
             "session_id": self.session_id,
-            "window": {"beat_id": window.beat_id, "start_step": window.start_step, "budget": window.budget},
+            "window": {
+                "beat_id": window.beat_id,
+                "start_step": window.start_step,
+                "budget": window.budget,
+                "protected": list(window.protected),
+            },
             # The seed of each step (SHA-256 of campaign:session:beat:step), for a model that samples.
             "seeds": [
                 str(step_seed(self.campaign_id, self.session_id or 0, window.beat_id, window.start_step + i))

@@ -20,18 +20,21 @@ and spectators are refused (403), non-members get 404.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from campaigns import events, selectors
 from campaigns.errors import Conflict, Forbidden, Invalid, NotFound
 from campaigns.models import Event, Membership, PlaySession
 from gtw_site.providers import ProviderError
-from missions.models import SimulationSnapshot
+from missions.models import Mission, SimulationSnapshot
 from missions.simulation import ProceduralSimulation, SimulationError, Window, generate_world, step_seed
+from missions.simulation.cast import needed_npcs
 from missions.simulation.window import Outcome, run_window
 
 logger = logging.getLogger("missions.simulation")
@@ -50,6 +53,8 @@ NOTICE_FALLBACK = (
 NOTICE_STARTED = "The wider galaxy stirs: from now on, the Reach moves on its own between the story's beats."
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
 MAX_MANUAL_BUDGET = 200
+# The payload fields in which the simulation's events name a snapshot.
+REF_FIELDS = ("snapshot", "previous", "continued_from")
 
 
 def conf() -> dict[str, Any]:
@@ -84,6 +89,47 @@ def _running_session(campaign_id: int) -> PlaySession:
     return session
 
 
+# ---- snapshots by the id the log names them ---------------------------------------------------
+
+
+def log_ref(row: SimulationSnapshot) -> int:
+    """The id a campaign's event log names `row` by: its own, or, for a copy a branch, clone or
+    import made (missions.simulation_copies), the id of the row it was copied from."""
+    copied = (row.seed or {}).get("copied_from")
+    return copied if type(copied) is int else row.pk
+
+
+def snapshot_named(campaign_id: int, ref: Any, state_hash: str = "") -> SimulationSnapshot | None:
+    """The campaign's snapshot its log names `ref`: the row with that id, or a copy of the row
+    with that id. Should two rows answer (an imported file's id equal to one of this site's),
+    the one with the recorded `state_hash` wins (the world the log means), then the row's own."""
+    if type(ref) is not int:
+        return None
+    rows = SimulationSnapshot.objects.filter(campaign_id=campaign_id).filter(
+        Q(pk=ref) | Q(seed__copied_from=ref)
+    )
+    found = list(rows[:4])
+    found.sort(key=lambda r: (r.state_hash != state_hash, r.pk != ref))
+    return found[0] if found else None
+
+
+# ---- what the running mission needs kept alive ------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _mission_ast(content_hash: str) -> dict | None:
+    # A mission version is immutable (its content hash is its identity): cached per process.
+    return Mission.objects.filter(content_hash=content_hash).values_list("ast", flat=True).first()
+
+
+def mission_needs(state: dict) -> tuple[str, ...]:
+    """The NPCs (missions.simulation.cast keys) the session's running mission still needs,
+    from the session's reducer state: the simulation may not kill the world NPCs they stand for."""
+    mission = state.get("mission") or {}
+    ast = _mission_ast(mission["hash"]) if isinstance(mission.get("hash"), str) else None
+    return needed_npcs(ast, mission.get("state"))
+
+
 # ---- the window (shared by beat boundaries and the GM's step) ---------------------------------
 
 
@@ -103,13 +149,21 @@ def _snapshot_row(campaign_id: int, session_id: int, provider: str, reason: str,
 
 
 def window_events(
-    *, campaign_id: int, session_id: int, sim: dict[str, Any], beat_id: str, budget: int, reason: str
+    *,
+    campaign_id: int,
+    session_id: int,
+    sim: dict[str, Any],
+    beat_id: str,
+    budget: int,
+    reason: str,
+    needs: tuple[str, ...] = (),
 ) -> list[events.NewEvent]:
     """Run one authorised window of `budget` steps from the session's last snapshot and return
-    the events that record it. Never raises for drift: a failed window is quarantined, replayed
-    once, then falls back (SimulationDrifted + WorldNotice). Caller holds the session row lock
-    (inside events.append's derive)."""
-    row = SimulationSnapshot.objects.filter(pk=sim.get("snapshot"), campaign_id=campaign_id).first()
+    the events that record it; `needs`: the mission NPCs it must keep alive (`mission_needs`).
+    Never raises for drift: a failed window is quarantined, replayed once, then falls back
+    (SimulationDrifted + WorldNotice). Caller holds the session row lock (inside
+    events.append's derive)."""
+    row = snapshot_named(campaign_id, sim.get("snapshot"), str(sim.get("hash") or ""))
     window = Window(beat_id, int(sim.get("step") or 0), budget)
     provider_name = str(sim.get("provider") or "")
     if row is None:
@@ -127,10 +181,17 @@ def window_events(
                 session_id=session_id,
                 errors=(ProviderError,),
                 fresh=lambda: build_provider(campaign_id),
+                needs=needs,
             )
         except ProviderError as exc:  # the provider could not even be built
             outcome = Outcome(ok=False, window=window, quarantined=(f"ProviderError: {exc}"[:300],))
-    shape = {"beat_id": window.beat_id, "start_step": window.start_step, "budget": window.budget}
+    # `protected`: the world NPCs the mission kept alive in this window (a replay keeps them too).
+    shape = {
+        "beat_id": window.beat_id,
+        "start_step": window.start_step,
+        "budget": window.budget,
+        "protected": list(outcome.window.protected),
+    }
     if not outcome.ok:
         logger.warning(
             "simulation drifted in session %s (window %s): %s; falling back to plain narration",
@@ -192,6 +253,7 @@ def boundary_events(
         beat_id=f"{beat}-{seq}",
         budget=int(conf()["budget"]),
         reason=SimulationSnapshot.Reason.BOUNDARY,
+        needs=mission_needs(state),
     )
 
 
@@ -273,6 +335,7 @@ def simulation_step(*, viewer, campaign_id: int, budget: int) -> events.AppendRe
             beat_id=f"gm-{first_seq}",
             budget=budget,
             reason=SimulationSnapshot.Reason.STEP,
+            needs=mission_needs(state),
         )
 
     with transaction.atomic():
@@ -302,8 +365,10 @@ def simulation_stop(*, viewer, campaign_id: int) -> events.AppendResult:
 def snapshot_export(*, viewer, campaign_id: int, snapshot_id: int | None = None) -> SimulationSnapshot:
     """A snapshot of the campaign's world (the latest, or `snapshot_id`), for download."""
     check_gm(viewer=viewer, campaign_id=campaign_id)
-    rows = SimulationSnapshot.objects.filter(campaign_id=campaign_id).order_by("-pk")
-    row = rows.filter(pk=snapshot_id).first() if snapshot_id is not None else rows.first()
+    if snapshot_id is not None:
+        row = snapshot_named(campaign_id, snapshot_id)
+    else:
+        row = SimulationSnapshot.objects.filter(campaign_id=campaign_id).order_by("-pk").first()
     if row is None:
         raise NotFound("No such snapshot in this campaign.")
     return row
@@ -374,17 +439,22 @@ def simulation_replay(session_id: int, *, provider_factory=None) -> dict[str, An
     """Re-run the session's simulation from the log alone: restore each start/restore snapshot
     and re-run every recorded window on a fresh provider (the procedural stepper for a
     procedural start; the campaign's provider otherwise — a remote model is asked again); every
-    recorded hash must come back. Returns {"windows", "hash" (the last one reached),
-    "mismatches": [{seq, expected, got}]}."""
+    recorded hash must come back. Each window is seeded with the ids it ran under, read from its
+    snapshot row's seed material (a branch's or an imported campaign's copied windows ran under
+    their source's), and keeps the NPCs it kept alive. Returns {"windows", "hash" (the last one
+    reached), "mismatches": [{seq, expected, got}]}."""
     rows = Event.objects.filter(session_id=session_id, type__in=SIMULATION_EVENTS).order_by("seq")
     session = PlaySession.objects.only("campaign_id").get(pk=session_id)
+    seeds = _seed_material(session.campaign_id)
     sim = None
     windows, mismatches, last = 0, [], ""
     for event in rows.iterator():
         payload = event.payload or {}
         try:
             if event.type in ("SimulationStarted", "SimulationRestored"):
-                snap = SimulationSnapshot.objects.get(pk=payload["snapshot"], campaign_id=session.campaign_id)
+                snap = snapshot_named(session.campaign_id, payload.get("snapshot"), payload.get("hash") or "")
+                if snap is None:
+                    raise SimulationError(f"snapshot {payload.get('snapshot')} is not in this campaign")
                 if provider_factory is not None:
                     sim = provider_factory()
                 elif event.type == "SimulationRestored" and sim is not None:
@@ -402,12 +472,17 @@ def simulation_replay(session_id: int, *, provider_factory=None) -> dict[str, An
                 got = sim.state_hash()
             elif event.type == "SimulationStepped" and sim is not None:
                 shape = payload["window"]
-                report = sim.step(Window(shape["beat_id"], shape["start_step"], shape["budget"]))
+                inner = getattr(sim, "inner", sim)
+                ran_under = seeds.get((payload.get("snapshot"), payload.get("hash")))
+                if ran_under is not None:
+                    inner.campaign_id, inner.session_id = ran_under
+                protected = tuple(shape.get("protected") or ())
+                report = sim.step(Window(shape["beat_id"], shape["start_step"], shape["budget"], protected))
                 windows += 1
                 got = report.state_hash
             else:
                 continue
-        except (SimulationError, ProviderError, SimulationSnapshot.DoesNotExist, KeyError) as exc:
+        except (SimulationError, ProviderError, KeyError, TypeError) as exc:
             mismatches.append({"seq": event.seq, "expected": payload.get("hash"), "got": f"error: {exc}"})
             sim = None
             continue
@@ -415,6 +490,21 @@ def simulation_replay(session_id: int, *, provider_factory=None) -> dict[str, An
         if got != payload.get("hash"):
             mismatches.append({"seq": event.seq, "expected": payload.get("hash"), "got": got})
     return {"windows": windows, "hash": last, "mismatches": mismatches}
+
+
+def _seed_material(campaign_id: int) -> dict[tuple[int, str], tuple[int, int | None]]:
+    """(the id the log names a snapshot by, its state hash) -> the (campaign, session) ids the
+    window that took it was seeded with."""
+    out = {}
+    for pk, seed, digest in SimulationSnapshot.objects.filter(campaign_id=campaign_id).values_list(
+        "pk", "seed", "state_hash"
+    ):
+        seed = seed or {}
+        copied = seed.get("copied_from")
+        ref = copied if type(copied) is int else pk
+        if type(seed.get("campaign_id")) is int:
+            out[(ref, digest)] = (seed["campaign_id"], seed.get("session_id"))
+    return out
 
 
 def _local(sim) -> bool:
@@ -487,6 +577,7 @@ def simulation_telemetry(*, viewer, session_id: int) -> dict[str, Any]:
                 "quarantined": p.get("quarantined") or [],
                 "replayed": p.get("replayed", False),
                 "reason": p.get("reason", ""),
+                "protected": len(window.get("protected") or ()),
             }
         )
     state = (session.state or {}).get("simulation") or {}
@@ -496,11 +587,17 @@ def simulation_telemetry(*, viewer, session_id: int) -> dict[str, Any]:
         "state": state,
         "rows": rows,
         "drifts": [r for r in rows if r["type"] == "SimulationDrifted" or r["quarantined"]],
-        "snapshots": list(
-            SimulationSnapshot.objects.filter(campaign_id=session.campaign_id)
+        # A copy (a branch's, a clone's, an import's) says which snapshot it was copied from.
+        "snapshots": [
+            {
+                **{k: v for k, v in row.items() if k != "seed"},
+                "copied_from": (row["seed"] or {}).get("copied_from"),
+            }
+            for row in SimulationSnapshot.objects.filter(campaign_id=session.campaign_id)
             .order_by("-pk")
-            .values("pk", "reason", "step", "state_hash", "beat_id", "provider", "created_at")[:20]
-        ),
+            .values("pk", "reason", "step", "state_hash", "beat_id", "provider", "created_at", "seed")[:20]
+        ],
+        "budget": int(conf()["budget"]),
     }
 
 

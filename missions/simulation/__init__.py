@@ -7,6 +7,7 @@ from missions.simulation.procedural import (
     Window,
     WindowReport,
     generate_world,
+    rebind,
     step_seed,
     world_hash,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "Window",
     "WindowReport",
     "generate_world",
+    "rebind",
     "reconcile",
     "step_seed",
     "world_hash",

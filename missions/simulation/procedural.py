@@ -104,11 +104,14 @@ def check_world(world: Any) -> None:
 
 @dataclass(frozen=True)
 class Window:
-    """An authorised step window: `budget` steps from `start_step`, at beat `beat_id`."""
+    """An authorised step window: `budget` steps from `start_step`, at beat `beat_id`.
+    `protected`: world NPC indices that must not die in it (the ones the running mission still
+    needs: missions.simulation.cast)."""
 
     beat_id: str
     start_step: int
     budget: int
+    protected: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,10 +157,11 @@ class ProceduralSimulation:
                 f"the window starts at step {window.start_step}; the world is at {self.step_index}"
             )
         changes: list[dict[str, Any]] = []
+        protected = frozenset(window.protected)
         for i in range(window.budget):
             index = window.start_step + i
             rng = random.Random(step_seed(self.campaign_id, self.session_id or 0, window.beat_id, index))
-            changes += _advance(self.world, rng, index)
+            changes += _advance(self.world, rng, index, protected)
             self.step_index = index + 1
         return WindowReport(
             window.beat_id, window.start_step, window.budget, window.budget, tuple(changes), self.state_hash()
@@ -197,8 +201,28 @@ class ProceduralSimulation:
         self.step_index, self.world = data["step"], data["world"]
 
 
-def _advance(world: dict[str, Any], rng: random.Random, index: int) -> list[dict[str, Any]]:
-    """One step of the world, in place; returns what a table would notice."""
+def rebind(blob: bytes, campaign_id: int) -> bytes:
+    """The same snapshot, owned by `campaign_id`: what a branch, a clone or an imported campaign
+    file gets of its source's worlds. The blob is checked first (checksum, format, the world's
+    invariants: SimulationError otherwise); only its campaign and checksum change, so its state
+    hash stays the one the copied log records."""
+    try:
+        owner = json.loads(blob)["campaign_id"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SimulationError("the snapshot is not readable (truncated or not a snapshot)") from exc
+    ProceduralSimulation().restore(blob, campaign_id=owner)
+    data = json.loads(blob)
+    data.pop("sha256")
+    data["campaign_id"] = campaign_id
+    return canonical({**data, "sha256": hashlib.sha256(canonical(data)).hexdigest()})
+
+
+def _advance(
+    world: dict[str, Any], rng: random.Random, index: int, protected: frozenset[int] = frozenset()
+) -> list[dict[str, Any]]:
+    """One step of the world, in place; returns what a table would notice. A `protected` NPC
+    survives what would have killed it (the draw is still made, so the rest of the step is
+    the same)."""
     sectors, npcs, market = world["sectors"], world["npcs"], world["market"]
     # `randrange(n)` for a positive int n is exactly `_randbelow(n)` (CPython's random.py), minus
     # the argument checks that were most of a step's cost: the same numbers, the same hashes.
@@ -216,7 +240,7 @@ def _advance(world: dict[str, Any], rng: random.Random, index: int) -> list[dict
             influence[npc["faction"]] = min(100, influence[npc["faction"]] + 1)
             if below(4) == 0:
                 npc["sector"] = (npc["sector"] + (1 if below(2) else -1)) % n
-        elif sectors[npc["sector"]]["hazard"] >= DEADLY_HAZARD and below(200) == 0:
+        elif sectors[npc["sector"]]["hazard"] >= DEADLY_HAZARD and below(200) == 0 and i not in protected:
             npc["alive"] = False
             changes.append({"step": index, "kind": "npc_died", "npc": i, "sector": npc["sector"]})
     # Hazards spread to a neighbour and decay.

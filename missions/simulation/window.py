@@ -9,7 +9,8 @@ simulation_services) stores the snapshot and appends the events. A provider is a
 
 Drift: a restored world whose hash is not the one recorded, a report whose hash is not the hash
 of the world it left, a world that breaks an invariant (negative stock, a sector out of bounds,
-…) or a provider failure. `run_window` quarantines the attempt, replays the window once from the
+…), an NPC the mission protects (`needs`, missions.simulation.cast) dead after the window, or a
+provider failure. `run_window` quarantines the attempt, replays the window once from the
 same snapshot, and reports `drifted` if the replay fails too: the caller then falls back to
 plain narration (and tells the players, in the game's words).
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from missions.simulation.cast import protected_indices
 from missions.simulation.procedural import FACTIONS, SimulationError, Window, check_world
 from missions.simulation.reconcile import Decision, reconcile
 
@@ -141,7 +143,14 @@ class Outcome:
 
 
 def _attempt(
-    provider: Any, blob: bytes, expected_hash: str, window: Window, *, campaign_id: int, session_id: int
+    provider: Any,
+    blob: bytes,
+    expected_hash: str,
+    window: Window,
+    *,
+    campaign_id: int,
+    session_id: int,
+    needs: tuple[str, ...] = (),
 ) -> Outcome:
     provider.restore(blob, campaign_id=campaign_id)
     # A campaign's world goes on in each new session (through a telemetry wrapper, if any).
@@ -150,12 +159,15 @@ def _attempt(
         raise SimulationError("the restored world is not the one the log recorded (hash mismatch at replay)")
     if provider.step_index != window.start_step:
         raise SimulationError("the restored world is at another step than the window's")
+    # The world NPCs the mission's needed NPCs stand for: nobody kills them in this window.
+    protected = protected_indices(needs, provider.world["npcs"])
+    window = Window(window.beat_id, window.start_step, window.budget, protected)
     before = summarize(provider.world)
     t0 = time.perf_counter()
     steps, changes = 0, []
     report = None
     for _ in range(MAX_WINDOW_TRIES):
-        rest = Window(window.beat_id, window.start_step + steps, window.budget - steps)
+        rest = Window(window.beat_id, window.start_step + steps, window.budget - steps, protected)
         report = provider.step(rest)
         if report.steps < 0 or report.steps > rest.budget:
             raise SimulationError(f"the provider ran {report.steps} steps of a {rest.budget}-step window")
@@ -165,6 +177,9 @@ def _attempt(
             break
     t1 = time.perf_counter()
     check_world(provider.world)  # the invariants: stock never negative, sectors in bounds, …
+    npcs = provider.world["npcs"]
+    if lost := [i for i in protected if i >= len(npcs) or not npcs[i]["alive"]]:
+        raise SimulationError(f"the provider killed NPC {lost[0]}, whom the mission protects")
     if steps < window.budget:
         raise SimulationError(f"the window ran {steps} of {window.budget} steps")
     # Our own hash of the world the provider left: a provider whose claim differs has drifted.
@@ -175,7 +190,7 @@ def _attempt(
     t2 = time.perf_counter()
     whole = type(report)(window.beat_id, window.start_step, window.budget, steps, tuple(changes), mine)
     names = {c["sector"]: sector_name(c["sector"]) for c in changes if type(c.get("sector")) is int}
-    decision = reconcile(whole, dead=before["dead"], sector_names=names)
+    decision = reconcile(whole, dead=before["dead"], protected=protected, sector_names=names)
     lines = world_lines(before, summarize(provider.world), decision)
     t3 = time.perf_counter()
     return Outcome(
@@ -206,8 +221,11 @@ def run_window(
     session_id: int,
     errors: tuple[type[BaseException], ...] = (),
     fresh: Callable[[], Any] | None = None,
+    needs: tuple[str, ...] = (),
 ) -> Outcome:
     """Run `window` from the snapshot `blob` (whose recorded state hash is `expected_hash`).
+    `needs`: the mission NPCs (missions.simulation.cast keys) the window must keep alive; the
+    Outcome's window names the world NPCs they stand for (`protected`), for the log.
     An attempt that drifts (SimulationError, or one of `errors`: the provider's failures) is
     quarantined and the window replayed once from the same snapshot, on a `fresh()` provider if
     given. Never raises for drift: the Outcome says what happened."""
@@ -217,7 +235,13 @@ def run_window(
         target = provider if attempt == 0 or fresh is None else fresh()
         try:
             outcome = _attempt(
-                target, blob, expected_hash, window, campaign_id=campaign_id, session_id=session_id
+                target,
+                blob,
+                expected_hash,
+                window,
+                campaign_id=campaign_id,
+                session_id=session_id,
+                needs=needs,
             )
         except (SimulationError, ValueError, KeyError, TypeError, *errors) as exc:
             quarantined.append(f"{type(exc).__name__}: {exc}"[:300])

@@ -74,7 +74,8 @@ class FakeWorldModel:
         sim = ProceduralSimulation()
         sim.campaign_id, sim.session_id = body["campaign_id"], body["session_id"]
         sim.world, sim.step_index = body["world"], body["step"]
-        report = sim.step(Window(window["beat_id"], window["start_step"], budget))
+        protected = tuple(window.get("protected") or ())
+        report = sim.step(Window(window["beat_id"], window["start_step"], budget, protected))
         changes = list(report.changes)
         if self.mode == "objective":
             changes.append({"step": window["start_step"], "kind": "objective_completed", "objective": "dock"})

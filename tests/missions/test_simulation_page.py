@@ -4,6 +4,8 @@ outsider get 404; the play log tells players the world moved, in the game's word
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from campaigns.models import Event
@@ -26,7 +28,10 @@ def test_the_gm_reads_the_telemetry_and_drives_the_controls(session, gm, gm_clie
     for e in stepped:
         assert f"#{e.payload['snapshot']}" in html and e.payload["hash"][:12] in html
     assert 'id="hash-timeline"' in html and "rising-" in html
-    assert "<td>6</td><td>6</td>" in html and "<td>4</td><td>4</td>" in html  # budget vs actual
+    cells = re.findall(
+        r'<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>\s*<td class="num">[\d.]+</td>', html
+    )
+    assert ("6", "6") in cells and ("4", "4") in cells  # budget vs actual (then ms)
     verified = gm_client.post(url, {"action": "verify"})
     assert "reproduced the live hash" in verified.content.decode()
 
@@ -60,3 +65,18 @@ def test_players_and_outsiders_get_404_and_players_see_the_world_move(
     assert changed is not None and changed.payload["lines"][0] in play.replace("&#x27;", "'")
     for internal in ("Simulation:", "snapshot #", "SimulationStepped", "World simulation"):
         assert internal not in play
+
+
+def test_a_spectator_gets_404_and_changes_nothing(session, gm, player, player_client):
+    from campaigns.models import Membership
+
+    simulation_services.simulation_start(viewer=gm, campaign_id=session.campaign_id, entities=40)
+    Membership.objects.filter(user=player, campaign_id=session.campaign_id).update(
+        role=Membership.Role.SPECTATOR
+    )
+    before = Event.objects.filter(session=session).count()
+    url = f"/sessions/{session.pk}/simulation"
+    assert player_client.get(url).status_code == 404
+    for action in ("step", "stop", "verify", "start"):
+        assert player_client.post(url, {"action": action, "budget": "5"}).status_code == 404
+    assert Event.objects.filter(session=session).count() == before

@@ -43,7 +43,8 @@ def test_a_well_behaved_server_matches_the_procedural_hashes(fake):
         b = remote.step(Window(beat, remote.step_index, 6))
         assert a.state_hash == b.state_hash == remote.state_hash()
     sent = fake.requests[0]
-    assert sent["protocol"] == 1 and sent["window"] == {"beat_id": "rising-4", "start_step": 0, "budget": 6}
+    window = {"beat_id": "rising-4", "start_step": 0, "budget": 6, "protected": []}
+    assert sent["protocol"] == 1 and sent["window"] == window
     assert len(sent["seeds"]) == 6 and sent["campaign_id"] == 5
     assert fake.auth[0] == "Bearer k-123456"
     # The remote's snapshots are the same world format: a procedural provider restores them.
