@@ -330,7 +330,12 @@ class Batch:
         self.events += simulation_services.boundary_events(
             campaign_id=self.rules.campaign_id,
             session_id=self.rules.session_id,
-            state=self.state,
+            # The mission as this batch left it: an objective completed in this very step
+            # no longer keeps its NPCs protected.
+            state={
+                **self.state,
+                "mission": {**(self.state.get("mission") or {}), "state": self.mission_state},
+            },
             seq=self.next_seq,
             beat=change["to"],
         )
