@@ -90,9 +90,19 @@ def _cut(text: str, keep: int) -> str:
     return text[:keep] + " " + CUT.format(n=len(text) - keep)
 
 
-def render(captured: Captured, *, kinds: Iterable[str], limit: int) -> dict[str, Any]:
-    """The stored form of a captured prompt: redacted, bounded (see the module docstring)."""
+def render(
+    captured: Captured,
+    *,
+    kinds: Iterable[str],
+    limit: int,
+    memo: dict[tuple[int, frozenset[str]], Any] | None = None,
+) -> dict[str, Any]:
+    """The stored form of a captured prompt: redacted, bounded (see the module docstring).
+    `memo`: redacted messages by (id, kinds), shared by the prompts of one batch — a turn's
+    second narrator round re-sends the first one's messages (the same objects), and the system
+    prompt is most of the redaction's work; the caller keeps every message alive meanwhile."""
     kinds = frozenset(kinds)
+    memo = {} if memo is None else memo
     source = list(captured.messages)
     dropped = 0
     if len(source) > MAX_MESSAGES:
@@ -104,7 +114,12 @@ def render(captured: Captured, *, kinds: Iterable[str], limit: int) -> dict[str,
         if message is None:
             messages.append({"role": "note", "content": f"[… {dropped} messages cut]"})
             continue
-        messages.append(_message(redact.redact_message(message, kinds) if kinds else message))
+        if kinds:
+            key = (id(message), kinds)
+            if key not in memo:
+                memo[key] = redact.redact_message(message, kinds)
+            message = memo[key]
+        messages.append(_message(message))
     total = sum(len(m["content"]) for m in messages)
     truncated = dropped > 0
     if total > limit:
@@ -124,10 +139,11 @@ def render_all(calls: list[Any], captured: list[Captured | None]) -> list[dict[s
     """`render` for each (unsaved) ProviderCall's captured prompt; None where it has none."""
     site_kinds = redact.configured().kinds
     limit = max_chars()
+    memo: dict[tuple[int, frozenset[str]], Any] = {}  # `captured` keeps the messages alive
     return [
         None
         if prompt is None or call.shadow
-        else render(prompt, kinds=redact.outbound_for(site_kinds, call.campaign_id), limit=limit)
+        else render(prompt, kinds=redact.outbound_for(site_kinds, call.campaign_id), limit=limit, memo=memo)
         for call, prompt in zip(calls, captured, strict=True)
     ]
 

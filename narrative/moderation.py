@@ -20,17 +20,78 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DatabaseError
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Concat
 
 from campaigns import events
 from campaigns.errors import Invalid
-from campaigns.models import Campaign, PlaySession
+from campaigns.models import Campaign, Event, PlaySession
 from campaigns.safety import services
 from campaigns.safety.categories import BLOCK, CATEGORIES, HOLD, SOFTEN, Decision
-from campaigns.safety.models import ReviewItem
+from campaigns.safety.models import ReviewItem, SafetyPolicy
+from gtw_site.providers import selection
 from gtw_site.ratelimit import rate_check
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CampaignSafety:
+    """What every check of one action or turn reads: the campaign's policy and its lines and
+    veils (narrative.tablesafety.campaign_lines). Read once per action and once per turn, never
+    kept longer: a GM's policy change or a member's new line applies from the next one."""
+
+    campaign_id: int
+    policy: services.Policy
+    table: dict[str, list[str]]
+
+
+def campaign_safety(campaign_id: int) -> CampaignSafety:
+    """The campaign's policy and lines and veils in one query (it was five: the campaign, its
+    pack twice, the policy row, the lines), which also reads the provider choices' revision:
+    inside `selection.checked_once()` (a turn, an action) the classifier and the narrator then
+    build without a read of their own."""
+    from narrative.models import TableLine
+    from narrative.tablesafety import merge_lines
+
+    entries = TableLine.objects.filter(campaign_id=OuterRef("pk")).order_by("created_at", "pk")
+    policy = SafetyPolicy.objects.filter(campaign_id=OuterRef("pk"))
+    try:
+        row = (
+            Campaign.objects.filter(pk=campaign_id)
+            .values("pack_id", "pack__data__safety", "pack__data__table_safety")
+            .annotate(
+                gm_actions=Subquery(policy.values("actions")[:1]),
+                gm_redact=Subquery(policy.values("redact")[:1]),
+                entries=ArraySubquery(entries.values(entry=Concat("kind", Value(":"), "text"))),
+                # The moderation classifier is a runtime provider choice: its revision rides here.
+                provider_revision=selection.revision_subquery(),
+            )
+            .get()
+        )
+        selection.sync(revision=row["provider_revision"] or 0)
+        table = merge_lines(row["pack__data__table_safety"], (e.split(":", 1) for e in row["entries"]))
+    except DatabaseError:
+        # A broken lines table must not stop the game: the policy and the classifier still run.
+        logger.exception("could not read the lines and veils of campaign %s", campaign_id)
+        campaign = Campaign.objects.select_related("pack").get(pk=campaign_id)
+        return CampaignSafety(campaign_id, services.policy_get(campaign), table_lines(campaign_id))
+    return CampaignSafety(
+        campaign_id=campaign_id,
+        policy=services.policy_of(
+            row["pack__data__safety"], row["pack_id"], row["gm_actions"], row["gm_redact"]
+        ),
+        table=table,
+    )
+
+
+def _no_lines() -> dict[str, list[str]]:
+    return {"lines": [], "veils": []}
 
 
 def table_lines(campaign_id: int) -> dict[str, list[str]]:
@@ -47,8 +108,20 @@ def table_lines(campaign_id: int) -> dict[str, list[str]]:
     return {"lines": list(found.get("lines") or []), "veils": list(found.get("veils") or [])}
 
 
-def check(*, campaign: Campaign, text: str, source: str, role: str = "user", policy=None) -> Decision:
-    table = table_lines(campaign.pk)
+def check(
+    *,
+    campaign: Campaign | int,
+    text: str,
+    source: str,
+    role: str = "user",
+    policy=None,
+    safety: CampaignSafety | None = None,
+) -> Decision:
+    """`safety`: the campaign's policy and lines as the caller read them (campaign_safety)."""
+    if safety is not None:
+        table, policy = safety.table, policy or safety.policy
+    else:
+        table = table_lines(campaign if isinstance(campaign, int) else campaign.pk)
     return services.moderate(
         campaign=campaign,
         text=text,
@@ -60,18 +133,35 @@ def check(*, campaign: Campaign, text: str, source: str, role: str = "user", pol
     )
 
 
+def action_replays(session_id: int, key: str) -> dict[str, events.AppendResult]:
+    """An action's idempotency key and its held twin (`held:<key>`), looked up in one query:
+    {key: replay} for those already stored (campaigns.events.find_replay, for two keys)."""
+    found = Event.objects.filter(session_id=session_id, idempotency_key__in=[key, f"held:{key}"])
+    return {e.idempotency_key: events.AppendResult(events=[e], version=e.seq, replayed=True) for e in found}
+
+
 def screen_action(
-    *, session: PlaySession, user, text: str, idempotency_key: str
+    *,
+    session: PlaySession,
+    user,
+    text: str,
+    idempotency_key: str,
+    replays: dict[str, events.AppendResult] | None = None,
 ) -> events.AppendResult | None:
     """Before a player's action is recorded: None to go on, the held notice's append result for
-    a held action; raises Invalid for a blocked one. Caller validated the text, key and actor."""
+    a held action; raises Invalid for a blocked one. Caller validated the text, key and actor.
+    `replays`: `action_replays(session.pk, key)`, if the caller looked them up already."""
     key = f"action:{user.pk}:{idempotency_key}"
-    if events.find_replay(session.pk, key) is not None:
+    if replays is None:
+        replays = action_replays(session.pk, key)
+    if key in replays:
         return None  # accepted before (or approved since): the normal path replays it
-    held = events.find_replay(session.pk, f"held:{key}")
+    held = replays.get(f"held:{key}")
     if held is not None:
         return held  # a retry of an action that waits for review
-    decision = check(campaign=session.campaign, text=text, source="action")
+    decision = check(
+        campaign=session.campaign_id, text=text, source="action", safety=campaign_safety(session.campaign_id)
+    )
     if decision.action == BLOCK:
         raise Invalid(services.BLOCKED_MESSAGE)
     if decision.action != HOLD:
@@ -103,7 +193,13 @@ class ModeratedStream:
     it kept back, in order."""
 
     def __init__(
-        self, inner: Any, *, campaign: Campaign, source: str = "narration", check: bool = True
+        self,
+        inner: Any,
+        *,
+        campaign: Campaign,
+        source: str = "narration",
+        check: bool = True,
+        safety: CampaignSafety | None = None,
     ) -> None:
         self.inner = inner
         self.campaign = campaign
@@ -112,8 +208,11 @@ class ModeratedStream:
         # procedural prose from content and from actions that were screened already, and holding
         # its first sentence back would only delay the table's first words.
         self.check = check
-        self.policy = services.policy_get(campaign) if check else None
-        self.table = table_lines(campaign.pk) if check else {"lines": [], "veils": []}
+        if safety is not None:  # the turn read them already (campaign_safety)
+            self.policy, self.table = (safety.policy, safety.table) if check else (None, _no_lines())
+        else:
+            self.policy = services.policy_get(campaign) if check else None
+            self.table = table_lines(campaign.pk) if check else _no_lines()
         self.held: list[tuple[str, Decision]] = []
         self._pending = ""
 
@@ -202,10 +301,13 @@ class ModeratedStream:
         return sum(1 for _s, d in self.held if d.action == HOLD)
 
 
-def narrator_guidance(*, campaign: Campaign, action_text: str = "") -> str:
+def narrator_guidance(
+    *, campaign: Campaign, action_text: str = "", policy: services.Policy | None = None
+) -> str:
     """The soften instruction for the narrator's system prompt ("" when nothing is softened):
-    the campaign's soften categories always, and a word on the action if it touched one."""
-    policy = services.policy_get(campaign)
+    the campaign's soften categories always, and a word on the action if it touched one.
+    `policy`: the campaign's, if the caller read it already."""
+    policy = policy or services.policy_get(campaign)
     soft = [
         c
         for c, a in policy.actions.items()

@@ -147,6 +147,18 @@ def campaign_lines(campaign_id: int) -> dict[str, list[str]]:
     session-zero defaults, then the members' entries (each text once, first spelling kept).
     For the narrator's prompt and the content classifier — never for a player's eyes."""
     pack = Campaign.objects.filter(pk=campaign_id).values_list("pack__data__table_safety", flat=True).first()
+    rows = (
+        TableLine.objects.filter(campaign_id=campaign_id)
+        .order_by("created_at", "pk")
+        .values_list("kind", "text")
+    )
+    return merge_lines(pack, rows)
+
+
+def merge_lines(pack: Any, rows: Iterable[tuple[str, Any]]) -> dict[str, list[str]]:
+    """`campaign_lines` from what it reads: the pack's `table_safety` block and the members'
+    (kind, text) entries, oldest first (narrative.moderation.campaign_safety reads both in its
+    own query)."""
     out: dict[str, list[str]] = {"lines": [], "veils": []}
     seen: set[tuple[str, str]] = set()
 
@@ -162,19 +174,19 @@ def campaign_lines(campaign_id: int) -> dict[str, list[str]]:
         for kind in ("line", "veil"):
             for text in pack.get(f"{kind}s") or []:
                 add(kind, text)
-    for kind, text in (
-        TableLine.objects.filter(campaign_id=campaign_id)
-        .order_by("created_at", "pk")
-        .values_list("kind", "text")
-    ):
+    for kind, text in rows:
         add(kind, text)
     return out
 
 
-def safety_context(campaign_id: int, state: Mapping[str, Any] | None) -> dict[str, Any]:
+def safety_context(
+    campaign_id: int, state: Mapping[str, Any] | None, lines: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
     """What a narrator's context carries (`context["table_safety"]`): the campaign's lines and
-    veils, and the X-card's steer-away note while it lasts (campaigns.state `xcard`)."""
-    safety: dict[str, Any] = dict(campaign_lines(campaign_id))
+    veils (`lines`: as the turn read them already), and the X-card's steer-away note while it
+    lasts (campaigns.state `xcard`)."""
+    found = campaign_lines(campaign_id) if lines is None else lines
+    safety: dict[str, Any] = {"lines": list(found["lines"]), "veils": list(found["veils"])}
     xcard = (state or {}).get("xcard") or {}
     safety["steer"] = bool(xcard.get("turns"))
     return safety

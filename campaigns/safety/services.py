@@ -52,19 +52,22 @@ class Policy:
         return self.actions.get(category, ALLOW)
 
 
-def _pack_block(campaign: Campaign) -> Mapping[str, Any]:
+def _pack_block(campaign: Campaign) -> Any:
     data = campaign.pack.data if campaign.pack_id else {}
-    block = (data or {}).get("safety") or {}
-    return block if isinstance(block, Mapping) else {}
+    return (data or {}).get("safety") or {}
 
 
 def policy_defaults(campaign: Campaign) -> Policy:
     """What the campaign has before its GM changes anything: the site's, then the pack's."""
-    pack = _pack_block(campaign)
+    return _defaults_of(_pack_block(campaign), campaign.pack_id)
+
+
+def _defaults_of(block: Any, pack_id: int | None) -> Policy:
+    pack = block if isinstance(block, Mapping) else {}
     try:
         actions = categories.resolve_actions(settings.GTW_SAFETY_DEFAULTS, pack.get("categories"))
     except PolicyError as exc:
-        logger.warning("ignoring the safety block of pack %s: %s", campaign.pack_id, exc)
+        logger.warning("ignoring the safety block of pack %s: %s", pack_id, exc)
         actions = categories.resolve_actions(settings.GTW_SAFETY_DEFAULTS)
     kinds = pack.get("redact")
     try:
@@ -75,16 +78,21 @@ def policy_defaults(campaign: Campaign) -> Policy:
 
 
 def policy_get(campaign: Campaign) -> Policy:
-    defaults = policy_defaults(campaign)
-    row = SafetyPolicy.objects.filter(campaign=campaign).first()
-    if row is None:
-        return defaults
-    actions = {
+    row = SafetyPolicy.objects.filter(campaign=campaign).values("actions", "redact").first() or {}
+    return policy_of(_pack_block(campaign), campaign.pack_id, row.get("actions"), row.get("redact"))
+
+
+def policy_of(pack_block: Any, pack_id: int | None, actions: Any, redact_kinds: Any) -> Policy:
+    """The policy from what is stored: the pack's `safety` block and the GM's SafetyPolicy row's
+    `actions` and `redact` (None for both when the GM never changed anything). For callers that
+    read them in a query of their own (narrative.moderation.campaign_safety: one per action)."""
+    defaults = _defaults_of(pack_block, pack_id)
+    merged = {
         **defaults.actions,
-        **{k: v for k, v in (row.actions or {}).items() if k in categories.CATEGORIES},
+        **{k: v for k, v in (actions or {}).items() if k in categories.CATEGORIES},
     }
-    kinds = tuple(row.redact) if row.redact is not None else defaults.redact
-    return Policy(actions=actions, redact=kinds)
+    kinds = tuple(redact_kinds) if redact_kinds is not None else defaults.redact
+    return Policy(actions=merged, redact=kinds)
 
 
 def _redact_kinds(kinds: object) -> tuple[str, ...]:
@@ -182,13 +190,15 @@ def moderate(
     count: bool = True,
 ) -> Decision:
     """Classify `text` and decide under the campaign's policy; counts a non-allow decision."""
-    if isinstance(campaign, int):
-        campaign = Campaign.objects.select_related("pack").get(pk=campaign)
-    policy = policy or policy_get(campaign)
+    campaign_id = campaign if isinstance(campaign, int) else campaign.pk
+    if policy is None:
+        if isinstance(campaign, int):
+            campaign = Campaign.objects.select_related("pack").get(pk=campaign)
+        policy = policy_get(campaign)
     verdict = classify(text, lines=lines, veils=veils, role=role, redact_kinds=policy.redact)
     decision = decide(verdict, policy)
     if count and not decision.allowed:
-        count_trigger(campaign_id=campaign.pk, source=source, decision=decision)
+        count_trigger(campaign_id=campaign_id, source=source, decision=decision)
     return decision
 
 

@@ -24,13 +24,13 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from websockets.asyncio.client import connect
 
 from gtw_site import trace
 from gtw_site.bench.common import (
     BASE_DIR,
-    DATA_DIR,
     DOC,
     HTTP,
     UNSET_ENV,
@@ -44,6 +44,9 @@ from gtw_site.bench.common import (
     wait_healthy,
 )
 from gtw_site.trace import mark
+
+# var/bench unless GTW_BENCH_TURN_DIR names another folder (one engineer's runs beside another's).
+DATA_DIR = Path(os.environ.get("GTW_BENCH_TURN_DIR") or BASE_DIR / "var" / "bench").resolve()
 
 SECTION = "## gtw bench turn"
 WARMUP_TURNS = 2
@@ -107,8 +110,7 @@ class Client:
     delta_ids: dict[int, set[int]] = field(default_factory=dict)  # action_seq -> delta indices seen
     done: dict[int, float] = field(default_factory=dict)  # action_seq -> Narration (or TurnFailed)
     failed: dict[int, str] = field(default_factory=dict)  # action_seq -> TurnFailed message
-    last_seq: int | None = None
-    seq_gaps: int = 0
+    seqs: set[int] = field(default_factory=set)  # event seqs received (checked against the store)
     pong: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -123,10 +125,9 @@ async def _read(client: Client, tick: asyncio.Event) -> None:
             client.first_delta.setdefault(frame["action_seq"], now)
             client.delta_ids.setdefault(frame["action_seq"], set()).add(frame["i"])
         elif kind == "event":
-            # The server heals gaps from the event store, so a gap seen here is a real bug.
-            if client.last_seq is not None and frame["seq"] != client.last_seq + 1:
-                client.seq_gaps += 1
-            client.last_seq = frame["seq"]
+            # A jump in seqs is no loss by itself: GM-only events and others' whispers are never
+            # sent to a player. `lost_events` checks the seqs against the event store instead.
+            client.seqs.add(frame["seq"])
             event = frame["event"]
             if event["type"] in ("Narration", "TurnFailed"):  # a failed turn ends the wait too
                 client.done.setdefault(event["payload"]["action_seq"], now)
@@ -158,9 +159,36 @@ class Results:
     commit: list[float] = field(default_factory=list)  # ms, one per client x turn
     post: list[float] = field(default_factory=list)  # ms, one per turn
     lost_deltas: int = 0
-    lost_events: int = 0
+    lost_events: int = 0  # events a client may see, stored in the run's seqs, that it never got
     timeouts: int = 0
     failures: list[str] = field(default_factory=list)
+    received: list[set[int]] = field(default_factory=list)  # per client (token order): event seqs
+
+
+def session_version(session_id: int) -> int:
+    """The session's last seq before the run: events from the next one on are the run's."""
+    from campaigns.models import PlaySession
+
+    return PlaySession.objects.values_list("version", flat=True).get(pk=session_id)
+
+
+def lost_events(session_id: int, after: int, received: list[set[int]], n: int) -> int:
+    """Events of the run (seq > `after`, up to the last one any client got) that the event store
+    says a client may see (campaigns.selectors.visible_to: no audience, or one naming them) and
+    that never reached it. Client i is player bench-i (_setup_game). A seq a player is not sent
+    by design — a GM-only event, another player's whisper — is no loss."""
+    from campaigns.models import Event, Membership, PlaySession
+    from campaigns.selectors import visible_to
+
+    last = max((max(seqs) for seqs in received if seqs), default=after)
+    campaign_id = PlaySession.objects.values_list("campaign_id", flat=True).get(pk=session_id)
+    lost = 0
+    for i, seqs in enumerate(received[:n]):
+        membership = Membership.objects.get(campaign_id=campaign_id, user__username=f"bench-{i:03d}")
+        run = Event.objects.filter(session_id=session_id, seq__gt=after, seq__lte=last)
+        visible = set(visible_to(run, membership).values_list("seq", flat=True))
+        lost += len(visible - seqs)
+    return lost
 
 
 async def _run(port: int, session_id: int, tokens: list[str], turns: int) -> Results:
@@ -193,7 +221,7 @@ async def _run(port: int, session_id: int, tokens: list[str], turns: int) -> Res
                     await asyncio.wait_for(tick.wait(), deadline - time.perf_counter())
             if turn >= WARMUP_TURNS:
                 _score(results, clients, seq, sent, returned)
-        results.lost_events += sum(c.seq_gaps for c in clients)
+        results.received = [c.seqs for c in clients]
         return results
     finally:
         for task in readers:
@@ -215,8 +243,6 @@ def _score(results: Results, clients: list[Client], seq: int, sent: float, retur
             results.first_delta.append((c.first_delta[seq] - sent) * 1000)
         if seq in c.done and seq not in c.failed:
             results.commit.append((c.done[seq] - sent) * 1000)
-        elif seq not in c.done:
-            results.lost_events += 1
 
 
 # ---- reporting --------------------------------------------------------------------------------
@@ -291,6 +317,7 @@ def main(args) -> int:
             from django.db import connections
 
             session_id, tokens = _setup_game(n)
+            before = session_version(session_id)
             connections.close_all()  # the async part needs no database
             # Django is loaded here too; freeze it so our own full collections (tens of ms with
             # this heap) don't stall the clients' receive loop and read as server latency.
@@ -298,6 +325,7 @@ def main(args) -> int:
             gc.freeze()
             print(f"  {n} client(s), session {session_id}, {turns} turns + {WARMUP_TURNS} warm-up")
             results = asyncio.run(_run(port, session_id, tokens, turns))
+            results.lost_events = lost_events(session_id, before, results.received, n)
         except (RuntimeError, OSError) as exc:
             return server_failed(exc, log_path)
         except KeyboardInterrupt:

@@ -6,6 +6,7 @@ Each process keeps the choices in memory with the `ProviderRevision` mark it loa
 narrator once, never per delta) and reloads the small table only when the number moved. Every
 write goes through `choice_set` / `choice_clear` / `price_*`, which bump the number in the same
 transaction. GTW_PROVIDER_REFRESH_S > 0 trades that lookup for a cache of that many seconds.
+A turn runs inside `checked_once()`: one read for all the adapters it builds.
 
 A worker-pool job (gtw_site.telemetry.in_thread: a turn's query embedding on "gtw-embed") never
 reads the revision itself, which would open a database connection per pool thread: the thread
@@ -39,6 +40,8 @@ MAX_OPTION_LENGTH = 300
 POOL_SYNC_S = 1.0
 # Inside `as_loaded()` (a pool job): no revision read, the loaded choices as they are.
 _pinned: contextvars.ContextVar[bool] = contextvars.ContextVar("gtw_selection_pinned", default=False)
+# Inside `checked_once()` (a turn, a request): [True] once this block has read the revision.
+_once: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("gtw_selection_once", default=None)
 
 
 @dataclass(frozen=True)
@@ -232,21 +235,38 @@ def _read_revision() -> int:
     return row or 0
 
 
-def sync(*, max_age: float = 0.0) -> None:
+def revision_subquery() -> Any:
+    """The revision number as an expression, for a caller that reads it inside a query it makes
+    anyway and hands it to `sync(revision=…)` (None reads as 0, like `_read_revision`)."""
+    from django.db.models import Subquery
+
+    from gtw_site.models import ProviderRevision
+
+    return Subquery(ProviderRevision.objects.filter(pk=1).values("number")[:1])
+
+
+def sync(*, max_age: float = 0.0, revision: int | None = None) -> None:
     """Reload the choices if another process (or this one) changed them; `max_age`: not when
-    the revision was checked less than that many seconds ago (nor ever inside `as_loaded()`)."""
+    the revision was checked less than that many seconds ago (nor ever inside `as_loaded()`);
+    `revision`: the number as the caller just read it in a query of its own
+    (`revision_subquery()`)."""
     if _pinned.get():
+        return
+    once = _once.get()
+    if once:  # this turn (or request) read the revision already
         return
     now = time.monotonic()
     refresh = max(_refresh_s(), max_age)
     if refresh > 0 and _state.revision is not None and now - _state.checked_at < refresh:
         return
     try:
-        revision = _read_revision()
+        revision = _read_revision() if revision is None else revision
         if revision != _state.revision:
             with _state.lock:
                 _load(revision)
         _state.checked_at = now
+        if once is not None:
+            once.append(True)
     except Exception as exc:  # noqa: BLE001 - no database here (a pool thread, a restart): keep what we have
         logger.debug("provider choices not refreshed: %s", exc)
 
@@ -259,6 +279,20 @@ class as_loaded:
 
     def __exit__(self, *exc: object) -> None:
         _pinned.reset(self._token)
+
+
+class checked_once:
+    """Inside the block (one turn, one request) the revision is read at most once: every adapter
+    the block builds — the narrator, the moderation classifier per sentence, the summarizer —
+    uses the choices in force when it first asked, and a change applies from the next turn.
+    Without it a turn read the revision once per adapter build (issue 17 follow-up: two to three
+    primary-key reads before a turn's first delta, one per moderated sentence after it)."""
+
+    def __enter__(self) -> None:
+        self._token = _once.set([] if _once.get() is None else _once.get())
+
+    def __exit__(self, *exc: object) -> None:
+        _once.reset(self._token)
 
 
 def for_pool_job() -> None:

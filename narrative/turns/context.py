@@ -22,13 +22,17 @@ from narrative import engine, tablesafety
 
 
 def build_context(
-    session: PlaySession, action: Event, vectors: dict[str, Future] | None = None
+    session: PlaySession,
+    action: Event,
+    vectors: dict[str, Future] | None = None,
+    lines: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Everything the narrator may know for this turn: scene, sheet, objective, personality,
     recent events, recalled memory. The narration goes to the whole table, so this holds only
     what everyone present may know: events with no audience and the campaign namespace.
     What only the actor knows goes into their private aside (narrative/asides.py), never here.
-    `vectors`: query embeddings already under way (text -> future), from `prefetch_vectors`."""
+    `vectors`: query embeddings already under way (text -> future), from `prefetch_vectors`;
+    `lines`: the campaign's lines and veils, if the turn read them already."""
     # Recall (query embedding — ONNX releases the GIL — then two searches) runs in a thread
     # with its own connection while this one reads the rest. A separate connection only sees
     # committed rows, so inside a transaction (tests) it runs here, in order.
@@ -83,7 +87,7 @@ def build_context(
         ],
         "turn": state.get("counts", {}).get("Narration", 0) + 1,
         # The table's lines and veils and the X-card's note: the prompt's and the code's (issue 18).
-        "table_safety": tablesafety.safety_context(campaign.pk, state),
+        "table_safety": tablesafety.safety_context(campaign.pk, state, lines),
     }
     # Recall scoped to the table: campaign memory only, filtered in SQL. The actor's private
     # memory shapes their aside after the narration commits, never the public text.

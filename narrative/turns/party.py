@@ -19,6 +19,7 @@ starts, stays `pending` in the session state until a Narration answers it, and t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -34,7 +35,7 @@ from campaigns.models import Event, Membership, PlaySession
 from campaigns.selectors import session_actor_get, session_membership_get
 from campaigns.state import withdrawn_seqs as state_withdrawn
 from gtw_site import busy, jobs, telemetry
-from gtw_site.providers import ProviderError
+from gtw_site.providers import ProviderError, selection
 from gtw_site.ratelimit import rate_check
 from gtw_site.text import check_storable
 from gtw_site.trace import mark
@@ -73,9 +74,15 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         raise Forbidden("Spectators can watch but not act.")
     if session.status != PlaySession.Status.ACTIVE:
         raise Conflict("This session has ended; ask the GM to resume it.")
+    key = f"action:{user.pk}:{idempotency_key}"
+    # The key and its held twin in one query, for the screen and the replay check below.
+    replays = moderation.action_replays(session.pk, key)
     # Issue 18: a blocked action is refused (nothing stored); a held one waits for the GM's review
     # and is no Action until approved (narrative/moderation.py).
-    held = moderation.screen_action(session=session, user=user, text=text, idempotency_key=idempotency_key)
+    with selection.checked_once():  # the screen's one query reads the provider revision too
+        held = moderation.screen_action(
+            session=session, user=user, text=text, idempotency_key=idempotency_key, replays=replays
+        )
     if held is not None:
         return held
     if session.kind == PlaySession.Kind.STAGE:  # batched per beat window, never a turn of its own
@@ -85,8 +92,8 @@ def submit_action(*, session_id: int, user, text: str, idempotency_key: str) -> 
         return stage_action_submit(
             session=session, membership=membership, text=text, idempotency_key=idempotency_key
         )
-    key = f"action:{user.pk}:{idempotency_key}"
-    replay = events.find_replay(session.pk, key)
+    # Looked up before the screen: one committed since is still found under the append's lock.
+    replay = replays.get(key)
     if replay is not None:
         # A client retrying an accepted action gets it back, never refused by the limits below.
         # Still unanswered: its runner may have been lost, so schedule one (deduplicated).
@@ -247,16 +254,19 @@ def run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] |
 def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] | None) -> None:
     mark("turn.started")
     action = Event.objects.select_related("actor").get(session=session, seq=action_seq)
-    context = build_context(session, action, vectors)
+    # Issue 18's inputs, read once for the whole turn (one query): the policy and the lines and
+    # veils the context, the soften instruction and the moderated stream all use.
+    safety = moderation.campaign_safety(session.campaign_id)
+    context = build_context(session, action, vectors, lines=safety.table)
     # Issue 18: the campaign's soften categories, as an instruction to the narrator.
     context["safety"] = moderation.narrator_guidance(
-        campaign=session.campaign, action_text=(action.payload or {}).get("text", "")
+        campaign=session.campaign, action_text=(action.payload or {}).get("text", ""), policy=safety.policy
     )
     mark("turn.context_built")
     messages = build_messages(context)
     provider = registry.get("narrator")
     # Issue 18: a model that copies out its own instructions shows the table none of them.
-    guard = leakguard.EchoGuard.of(
+    guard = _echo_guard(
         prompt_template("narrator_system.txt"),
         prompts.DATA_RULE,
         (context.get("personality") or {}).get("system_prompt") or "",
@@ -266,7 +276,9 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
     # The table's lines and veils hold for the preview and the final text alike (issue 18).
     stream = tablesafety.guarded(stream, context.get("table_safety"))
     # Issue 18: a sentence the campaign's policy holds never reaches the table until reviewed.
-    stream = moderation.ModeratedStream(stream, campaign=session.campaign, check=provider.name != "offline")
+    stream = moderation.ModeratedStream(
+        stream, campaign=session.campaign, check=provider.name != "offline", safety=safety
+    )
     seed = dice_secrets.seed_for(session.campaign_id, session.pk, action_seq)
     character = context["action"]["character"]
     narration: list[str] = []
@@ -354,6 +366,13 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
         recap(session, action_seq)
     # Bookkeeping for the memory page ("last recalled"), kept out of the first-delta path.
     _mark_recalled(context.get("recalled_ids") or [])
+
+
+@functools.lru_cache(maxsize=64)
+def _echo_guard(*texts: str) -> leakguard.EchoGuard:
+    """The leak guard for these protected texts (the same few every turn): built and its pattern
+    compiled once, not per turn. An EchoGuard is never changed after it is built."""
+    return leakguard.EchoGuard.of(*texts)
 
 
 def recap(session: PlaySession, action_seq: int) -> None:

@@ -23,7 +23,7 @@ from django.db import connection
 
 from campaigns.models import PlaySession
 from gtw_site import busy, metrics, reconnect, telemetry
-from gtw_site.providers import ProviderError
+from gtw_site.providers import ProviderError, selection
 from narrative.llm.base import ChatRequest, TextDelta, ToolCall, ToolCallEvent
 from realtime import broadcast
 
@@ -144,10 +144,12 @@ def _run(turns: Turns) -> int:
                     break
                 try:
                     # Issue 17: the turn's provider rows name their campaign, session and turn, and
-                    # the campaign's runtime provider choice applies (gtw_site.telemetry.scope).
+                    # the campaign's runtime provider choice applies (gtw_site.telemetry.scope),
+                    # read once for the whole turn (a choice changed mid-turn applies to the next).
                     key = turns.key(item)
                     with (
                         busy.turn_running(session_id),
+                        selection.checked_once(),
                         telemetry.scope(
                             campaign_id=session.campaign_id,
                             session_id=session_id,

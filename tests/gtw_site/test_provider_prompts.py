@@ -256,3 +256,24 @@ def test_a_pool_job_builds_from_the_submitters_choices_without_a_database_connec
         assert name == "offline" and no_connection
     finally:
         pool.shutdown(wait=True)
+
+
+def test_a_turns_second_round_redacts_the_messages_it_shares_with_the_first_once(monkeypatch, db):
+    """The writer renders a turn's prompts in one batch; round 2 re-sends round 1's messages."""
+    from gtw_site import redact
+    from gtw_site.models import ProviderCall
+
+    calls = []
+    real = redact.redact_message
+    monkeypatch.setattr(redact, "redact_message", lambda m, k: calls.append(m.content) or real(m, k))
+    system = Message(role="system", content="Narrate. Call +1 555 0100 for help.")
+    user = Message(role="user", content="I hack the door panel")
+    first = prompt_store.Captured(messages=(system, user), tools=())
+    second = prompt_store.Captured(
+        messages=(system, user, Message(role="assistant", content="Done.")), tools=()
+    )
+    rows = [ProviderCall(role="narrator", provider="offline", model="", shadow=False) for _ in range(2)]
+    stored = prompt_store.render_all(rows, [first, second])
+    assert sorted(calls) == sorted([system.content, user.content, "Done."])
+    assert stored[0]["messages"][0] == stored[1]["messages"][0]
+    assert "555 0100" not in stored[1]["messages"][0]["content"]  # still redacted, once
