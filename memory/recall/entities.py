@@ -134,6 +134,95 @@ def mentions(text: str, name: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.I) is not None
 
 
+_SPEAKER = re.compile(r"^([^:\n]{1,60}?)\s+(?:acted|said|says|whispered|noted|wrote)\s*:\s*")
+_DETERMINER = re.compile(r"\b(?:a|an|the|his|her|their|its|my|our|your)\s+", re.I)
+_PHRASE_WORD = re.compile(r"\s*([A-Za-z][\w'\u2019-]*)")
+PHRASE_WORDS = 3
+
+
+def noun_phrases(text: str) -> list[str]:
+    """What follows a determiner, up to the first stop word: "a drive coil at the Brass Compass"
+    gives "drive coil" and "Brass Compass". Items and places are often written in lower case, so
+    the second round cannot find them as proper nouns."""
+    out: list[str] = []
+    for m in _DETERMINER.finditer(text):
+        pos, parts = m.end(), []
+        while len(parts) < PHRASE_WORDS and (w := _PHRASE_WORD.match(text, pos)) is not None:
+            if _norm(w.group(1)) in STOP or (parts and parts[0][0].isupper() != w.group(1)[0].isupper()):
+                break  # a stop word, or a name after a common noun ("my sister Ulla"): two things
+            parts.append(w.group(1))
+            pos = w.end()
+            if pos < len(text) and text[pos] not in " \t":
+                break  # punctuation ends the phrase
+        phrase = " ".join(parts).removesuffix("'s").removesuffix("\u2019s")
+        if phrase and (len(parts) > 1 or len(phrase) > 3):
+            out.append(phrase)
+    return list(dict.fromkeys(out))
+
+
+def body(text: str) -> str:
+    """What a memory says, without who said or did it, normalised ("Hale said: “Watch your
+    pockets.”" and "Vex said: “Watch your pockets.”" say the same)."""
+    m = _SPEAKER.match(text)
+    return " ".join(words(text[m.end() :] if m else text))
+
+
+def link_names(text: str) -> list[str]:
+    """The names and things a memory could link a question to another memory through: proper
+    nouns and noun phrases of what was said or done, then whoever said or did it ("Hale said: my
+    sister Ulla…" links on to Ulla first)."""
+    m = _SPEAKER.match(text)
+    body, speaker = (text[m.end() :], m.group(1)) if m else (text, "")
+    out: list[str] = []
+    for name in [*proper_nouns(body), *noun_phrases(body), *proper_nouns(speaker)]:
+        if name.lower() not in {o.lower() for o in out}:
+            out.append(name)
+    return out
+
+
+def _near(a: str, b: str) -> bool:
+    """The same word, give or take a stem or one slip of the keyboard (a letter swapped,
+    dropped, doubled or changed) in words of four letters or more."""
+    if a == b or stem(a) == stem(b):
+        return True
+    if min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def said_in(name: str, question_words: Iterable[str]) -> bool:
+    """Whether the question already says `name`: a proper name by any of its distinctive words
+    (typos forgiven: "Birx" is Brix), a lower-case phrase by all of its words."""
+    asked = [w for w in question_words if w not in STOP]
+    mine = [w for w in words(name) if w not in STOP and len(w) > 1]
+    if not mine:
+        return True
+    hits = [any(_near(w, q) for q in asked) for w in mine]
+    return any(hits) if name[:1].isupper() else all(hits)
+
+
+_ASK = re.compile(r"(?:;|\s[\u2014\u2013-]\s|,\s*and\b|,\s*(?=(?:who|where|what|when|which|how)\b))", re.I)
+_TOKEN = re.compile(r"[\w'\u2019-]+|[^\w\s]")
+
+
+def rest_of(question: str, answered: str) -> str:
+    """What is left of a two-part question once a memory has answered its first part: the last
+    clause ("…owes the Cartel; where are they holed up?" -> "where are they holed up?"), or
+    without one, the question less the words the memory shares with it (typos forgiven)."""
+    parts = _ASK.split(question)
+    if len(parts) > 1 and len(words(parts[-1])) >= 2:
+        return parts[-1].strip()
+    said = set(words(answered)) | {c.lower() for c in codes(answered)}
+    kept = [
+        t for t in _TOKEN.findall(question) if _norm(t) in STOP or not any(_near(_norm(t), w) for w in said)
+    ]
+    return " ".join(kept)
+
+
 _KIN = "sister|brother|partner|mentor|son|daughter|wife|husband|cousin|father|mother|boss|contact"
 _LINK = re.compile(
     r"\b(?:and (?:who|where|what|when|which|how|whose)|the (?:person|one|man|woman|ship|crew) (?:who|that)|"
@@ -143,6 +232,17 @@ _LINK = re.compile(
     r"on its way|end(?:ed)? up|headed|bound)\b",
     re.I,
 )
+
+
+_ROLE = re.compile(r"\bis an? ((?:[a-z][\w-]*\s?){1,3}?)(?=\s+(?:who|that|from|on|at|in|for)\b|[,.;]|$)")
+
+
+def names_by_role(question: str, text: str) -> bool:
+    """Whether the question names someone by the role `text` gives them: "the arms dealer"
+    when the memory says "Gilda Embry is a arms dealer who…". Then the question is a link too:
+    the rest of it is about Gilda Embry, in memories that never say "arms dealer"."""
+    low = " " + " ".join(words(question)) + " "
+    return any(f" the {' '.join(words(role))} " in low for role in _ROLE.findall(text))
 
 
 def asks_for_link(text: str) -> bool:

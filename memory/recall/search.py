@@ -11,8 +11,11 @@ setting (`GTW_RECALL_FEATURES`), measured on and off by `gtw bench recall` (docs
   fetch a list of the memories that name them (full-text phrase match);
 - **rerank** — the learned-free feature re-ranker over the fused pool (memory/recall/rerank.py);
   it also gives every hit its `confidence`;
-- **multihop** — names read in the top hits that the question did not say ("Vex sold us the
-  crate") fetch a second list ("…the crate was for Orla"), re-ranked with the rest;
+- **multihop** — for questions that ask for a link ("who sold us the crate, and who was it
+  for?") or name someone by the role a top hit gives them ("the arms dealer"), the names and
+  things the top hits mention that the question did not ("Vex sold us the crate") each fetch
+  the few memories naming them ("…the crate was for Orla"), ranked by what is left of the
+  question once the first memory has answered its part; the best take the last places of the k;
 - **neighbours** — the turns just before and after a top hit (same session, adjacent event seq;
   or adjacent in time) come with it as context (`Recalled.neighbours`), never twice. Measured
   as places in the ranked list they cost recall@10 (they push answers out), so they ride along.
@@ -31,7 +34,7 @@ from itertools import zip_longest
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import F, Q
+from django.db.models import F, FloatField, Q, Subquery, Value
 from django.db.models.fields.json import KT
 from pgvector.django import CosineDistance
 
@@ -40,8 +43,12 @@ from memory.recall import entities, rerank, temporal
 FEATURES = ("time", "entities", "rerank", "multihop", "neighbours")
 RRF_K = 60
 HOP_FROM = 3  # the second round reads names from this many top hits
-HOP_NAMES = 4
-HOP_SLOTS = 3  # places of the k kept for the second round's best
+HOP_NAMES = 6  # names (and things) the second round follows, the top hit's first in turns
+HOP_PER_NAME = 8  # memories per name it reads
+HOP_ALPHA = 0.3  # how much nearness to the memory that named the link counts against a candidate
+HOP_LINK = 0.03  # the later a name in the turns, the less likely the link (distance added per place)
+HOP_LEX = 0.15  # sharing the rest of the question's words (distance taken off, at all of them)
+HOP_SLOTS = 4  # places of the k kept for the second round's best
 NEIGHBOURS_OF = 3  # neighbours of this many top hits
 MAX_NAMES = 6
 
@@ -142,13 +149,13 @@ def recall(
         lists["window"] = _window_ids(base, hint, kwq, pool)
     texts: dict[int, tuple] = {}  # id -> (text, created_at, game date, session number, namespace)
     hits = _score(base, query, lists, distances, hint, found, options, texts)
-    if options.multihop and hits and entities.asks_for_link(query) and not (hint and hint.temporal):
-        by_name = _second_round(base, hits, found, kwq, pool, texts, vector, distances)
-        if by_name:
-            hop = list(dict.fromkeys(mid for ids in zip_longest(*by_name.values()) for mid in ids if mid))
+    link = hits and (entities.asks_for_link(query) or entities.names_by_role(query, texts[hits[0].id][0]))
+    if options.multihop and link and not (hint and hint.temporal):
+        hop = _second_round(base, hits, query, kwq, texts, vector, distances)
+        if hop:
             lists["hop"] = hop
             hits = _score(base, query, lists, distances, hint, found, options, texts, hop_ids=set(hop))
-            hits = _keep_links(hits, by_name, k)
+            hits = _keep_links(hits, hop, k)
     hits = hits[:k]
     if options.neighbours and hits:
         hits = _with_neighbours(base, hits)
@@ -252,69 +259,90 @@ def _anchor_window(base, hint: temporal.TimeHint, keyword_query) -> temporal.Tim
     return temporal.TimeHint(**keep, **({"end": when} if hint.relation == "before" else {"start": when}))
 
 
-def _second_round(base, hits, found, kwq, pool, texts, vector, distances) -> dict[str, list[int]]:
-    """Names the top hits mention that the question did not, each with the memories naming it
-    (nearest to the question first: exact distances over that small set; keyword rank without a
-    vector), the top hit's names first. Offline, no LLM."""
-    asked = {n.lower() for n in found}
-    new: list[str] = []
-    for hit in hits[:HOP_FROM]:
-        for name in entities.proper_nouns(texts[hit.id][0]):
-            low = name.lower()
-            if low not in asked and not any(low in a or a in low for a in asked) and name not in new:
-                new.append(name)
-    new = new[:HOP_NAMES]
+def _second_round(base, hits, query, kwq, texts, vector, distances) -> list[int]:
+    """The second memories of links, best first: the names and things the top hits mention
+    that the question did not (`entities.link_names`; the top hit's first, in turns), each with
+    the few memories that name them. The second memory of a link shares a name with the first,
+    not words with the question, so they are ranked by what is left of the question once the
+    first memory has answered its part (`entities.rest_of`: "…owes the Cartel; where are they
+    holed up?" wants where Marek is, not more of his debts): nearness to that rest (its own
+    embedding), less HOP_ALPHA times nearness to the memory that named the link, plus the
+    rest's words they share. One round trip; offline, no LLM. Every list is read through
+    `base`, the caller's scoped queryset: the scope's WHERE clause holds here too."""
+    asked = entities.words(query)
+    per_hit = [
+        [(n, h.id) for n in entities.link_names(texts[h.id][0]) if not entities.said_in(n, asked)]
+        for h in hits[:HOP_FROM]
+    ]
+    new: dict[str, int] = {}  # name -> the hit that named it
+    # In turns, the top hit's first: the memory that carries the link is not always the top one.
+    for name, carrier in (pair for turn in zip_longest(*per_hit) for pair in turn if pair):
+        if name.lower() not in {n.lower() for n in new}:
+            new[name] = carrier
+    new = dict(list(new.items())[:HOP_NAMES])
     if not new:
-        return {}
-    named = base.filter(search=_phrases(new))
-    if vector is None:
-        ids = _ranked_ids(named, kwq, pool)
-        rows = [(mid, None, text) for mid, text in base.filter(id__in=ids).values_list("id", "text")]
-        rows.sort(key=lambda r: ids.index(r[0]))
-    else:
-        # "+ 0": an expression the HNSW index cannot serve, so this is an exact scan of the
-        # named memories rather than an approximate walk of the whole index filtered afterwards.
-        rows = list(
+        return []
+    rest = entities.rest_of(query, texts[hits[0].id][0])
+    if vector is not None:
+        from memory.retrieval import embed_query  # the caller's module: at call time
+
+        vector = embed_query(rest) or vector
+    seen = [h.id for h in hits[:HOP_FROM]]
+    parts = []
+    for i, (name, carrier) in enumerate(new.items()):
+        named = base.filter(search=_phrases([name])).exclude(id__in=seen).annotate(link=Value(i))
+        if vector is None:  # keywords only: by the question's keyword rank
+            parts.append(
+                named.annotate(distance=Value(None, output_field=FloatField()))
+                .annotate(far=-SearchRank(F("search"), kwq))
+                .order_by("far", "-id")
+                .values_list("link", "id", "distance", "text", "far")[:HOP_PER_NAME]
+            )
+            continue
+        # "+ 0": expressions the HNSW index cannot serve, so each is an exact scan of the few
+        # memories that name the link rather than a walk of the whole index.
+        own = Subquery(base.filter(id=carrier).values("embedding")[:1])
+        parts.append(
             named.filter(embedding__isnull=False)
-            .annotate(distance=CosineDistance("embedding", vector) + 0)
-            .order_by("distance", "-id")
-            .values_list("id", "distance", "text")[: pool * 2]
+            .annotate(
+                distance=CosineDistance("embedding", vector) + 0,
+                far=CosineDistance("embedding", vector) - HOP_ALPHA * CosineDistance("embedding", own),
+            )
+            .order_by("far", "-id")
+            .values_list("link", "id", "distance", "text", "far")[:HOP_PER_NAME]
         )
-    seen = {h.id for h in hits[:HOP_FROM]}
-    said = [set(entities.words(texts[h.id][0])) for h in hits[:HOP_FROM]]
-    by_name: dict[str, list[int]] = {name: [] for name in new}
-    for mid, distance, text in rows:
+    first, *more = parts
+    rest_terms = set(entities.content_terms(rest))
+
+    def far(row) -> float:
+        link, _mid, _distance, text, distance_left = row
+        bag = {entities.stem(w) for w in entities.words(text)}
+        shared = len(rest_terms & bag) / len(rest_terms) if rest_terms else 0.0
+        return distance_left + HOP_LINK * link - HOP_LEX * shared
+
+    said = [set(entities.words(texts[mid][0])) for mid in seen]
+    out: list[int] = []
+    for _link, mid, distance, text, _far in sorted(first.union(*more, all=True) if more else first, key=far):
         if distance is not None:
             distances.setdefault(mid, distance)
-        if mid in seen:
-            continue
         bag = set(entities.words(text))
-        if any(len(bag & s) > 0.5 * len(bag | s) for s in said):
+        if mid in out or any(len(bag & s) > 0.5 * len(bag | s) for s in said):
             continue  # the first round's memory again in other words: no new link
-        for name in new:
-            if entities.mentions(text, name):
-                by_name[name].append(mid)
-                break
-    return {name: ids for name, ids in by_name.items() if ids}
+        out.append(mid)
+    return out
 
 
-def _keep_links(hits: list[Hit], by_name: dict[str, list[int]], k: int) -> list[Hit]:
-    """Keep the last places of the k for the second round: per new name (the top hit's first),
-    its best-scored memory. The link a question needs is rarely worded like the question, so
-    it seldom outranks the first round's near-misses on its own."""
-    order = {h.id: i for i, h in enumerate(hits)}
-    head = {h.id for h in hits[: k - HOP_SLOTS]}
-    extra: list[int] = []
-    for ids in by_name.values():
-        best = min((mid for mid in ids if mid in order and mid not in extra), key=order.get, default=None)
-        if best is not None and best not in head:
-            extra.append(best)
-        if len(extra) == HOP_SLOTS:
-            break
+def _keep_links(hits: list[Hit], hop: list[int], k: int) -> list[Hit]:
+    """Keep the last HOP_SLOTS places of the k (at most half) for the second round's best (`_second_round`'s
+    order) that the first k - HOP_SLOTS do not hold already. The link a question needs is rarely
+    worded like the question, so it seldom outranks the first round's near-misses on its own."""
+    slots = min(HOP_SLOTS, (k + 1) // 2)  # a short list (the narrator's six) keeps half for the first
+    by_id = {h.id: h for h in hits}
+    head = {h.id for h in hits[: k - slots]}
+    extra = [mid for mid in hop if mid in by_id and mid not in head][:slots]
     if not extra:
         return hits
     rest = [h for h in hits if h.id not in extra]
-    by_id = {h.id: h for h in hits}
     return (
         rest[: k - len(extra)]
         + [replace(by_id[mid], via="second round") for mid in extra]

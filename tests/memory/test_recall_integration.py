@@ -134,6 +134,38 @@ def test_the_second_round_follows_a_name_the_first_found(campaign, player):
     assert answer not in {h.memory.pk for h in hits}
 
 
+def test_the_second_round_ranks_a_names_memories_by_what_the_question_still_asks(campaign, player):
+    """The link's second memory shares only a name with the first ("Marek"), and the name's
+    other memories share more with the question ("owes … credits"): the second round ranks them
+    by the rest of the question ("where are they holed up?"), less what the first already said."""
+    remember(campaign, FILLER * 3)
+    remember(
+        campaign,
+        [
+            "Dov Strand said: \u201cMarek Kovacs owes the Warden Corps 4600 credits.\u201d",
+            "Marek Kovacs sold us a coolant valve cheap, no questions asked.",
+            "Marek Kovacs said: \u201cThe forged permit is stashed under the galley floor plates.\u201d",
+            "Marek Kovacs argued with Hollis Quill about fuel prices on Port Ilium.",
+            "Marek Kovacs told us someone owes the Gray Tithe a fortune.",
+            "Marek Kovacs said: \u201cThe Tallow Cartel never forgets who owes them.\u201d",
+            "Brix Szabo has been hiding out at berth 4 on Tessaly Yard.",
+        ],
+    )
+    link, answer = remember(
+        campaign,
+        [
+            "Brix Szabo said: \u201cMarek is into the Tallow Cartel for 6200 credits.\u201d",
+            "Marek Kovacs has been hiding out at berth 12 on Orison Platform.",
+        ],
+    )
+    ask = "Brix Szabo told us someone owes the Tallow Cartel; where are they holed up?"
+    hits = retrieval.search_scoped(
+        scope=scope_of(campaign, player), query=ask, k=5, options=RecallOptions.all()
+    )
+    assert {link, answer} <= {h.memory.pk for h in hits}
+    assert next(h.via for h in hits if h.memory.pk == answer) == "second round"
+
+
 def test_the_second_round_never_reads_another_players_private_memory(campaign, player, bea):
     remember(campaign, ["Hale said: “My sister Ulla keeps the books for the Wardens.”", *FILLER])
     [secret] = remember(

@@ -87,6 +87,10 @@ def test_parse_never_raises(text):
     temporal.parse(text, now=NOW)
     entities.find(text, ["Mira Hale", "Vashti Ring"])
     entities.asks_for_link(text)
+    entities.link_names(text)
+    entities.names_by_role(text, text)
+    entities.rest_of(text, "Hale said: \u201cMy sister Ulla keeps the books.\u201d")
+    entities.said_in("Ulla Tarro", entities.words(text))
 
 
 def test_names_known_and_proper():
@@ -101,11 +105,59 @@ def test_names_known_and_proper():
     assert entities.codes("Which ship was given code V4-2140 at 12.5?") == ["V4-2140", "12.5"]
 
 
+def test_someone_named_by_their_role_is_a_link_to_their_name():
+    profile = "Gilda Embry is a arms dealer who works out of the Sorrow Belt relay for the Tallow Cartel."
+    assert entities.names_by_role("How much did the arms dealer want for the ledger?", profile)
+    assert entities.names_by_role("the arms dealer from the Sorrow Belt relay: what did she sell?", profile)
+    assert not entities.names_by_role("How much did Gilda want for the ledger?", profile)
+    assert not entities.names_by_role("Who deals arms here?", profile)
+
+
 def test_questions_that_need_a_link():
     assert entities.asks_for_link("Who sold us the crate, and who was it for?")
     assert entities.asks_for_link("Where can we find Rhea Sato's old mentor?")
     assert entities.asks_for_link("the person who handed us the coil — where's their bunk?")
     assert not entities.asks_for_link("Where did Hale hide the crate?")
+
+
+def test_link_names_put_what_was_said_before_who_said_it():
+    said = "Brix Szabo said: \u201cMy old mentor Ysolde keeps the books for the Orison Trust.\u201d"
+    assert entities.link_names(said) == ["Ysolde", "Orison Trust", "old mentor", "books", "Brix Szabo"]
+    # Things in lower case are links too: the item a sale and its buyer share.
+    assert entities.link_names("Dov Strand sold us a drive coil at the Brass Compass for 390 credits.") == [
+        "Dov Strand",
+        "Brass Compass",
+        "drive coil",
+    ]
+    assert entities.noun_phrases("I stow the plasma pistol in the cargo hold of the Copper Comet.") == [
+        "plasma pistol",
+        "cargo hold",
+        "Copper Comet",
+    ]
+
+
+def test_a_name_the_question_already_says_is_no_link_even_misspelt():
+    asked = entities.words("Birx Szabo told us someone owes the Tallow Cartel; where are they holed up?")
+    assert entities.said_in("Brix Szabo", asked)  # "Birx": two letters swapped
+    assert entities.said_in("Tallow Cartel", asked)
+    assert not entities.said_in("Marek", asked)
+    # A lower-case phrase needs all its words: "drive coil" is not "the engine part".
+    assert not entities.said_in("drive coil", entities.words("Who sold us the engine part?"))
+    assert entities.said_in("drive coil", entities.words("Who sold us the drive coil?"))
+
+
+def test_the_rest_of_a_question_once_its_first_part_is_answered():
+    answered = "Brix Szabo said: \u201cMarek is into the Tallow Cartel for 6200 credits.\u201d"
+    assert entities.rest_of(
+        "Birx Szabo told us someone owes the Tallow Cartel; where are they holed up?", answered
+    ) == ("where are they holed up?")
+    assert entities.rest_of(
+        "the drive coil we bought \u2014 who from, and who was it really meant for?", ""
+    ) == ("who was it really meant for?")
+    # One clause: the question less the words the memory shares with it (codes too).
+    answered = "Teodor Dray said: \u201cBrix is into the Lantern Court for 5700 credits.\u201d"
+    rest = entities.rest_of("Where is the person who owes the Lantern Court 5700 credits hiding?", answered)
+    assert "hiding" in rest and "Lantern" not in rest and "5700" not in rest
 
 
 def item(i, text, *, fused=0.02, days_ago=0, distance=None, **kw):
