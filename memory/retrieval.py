@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import F, Func, Q, Value
 from django.db.models.lookups import Exact
 from django.utils import timezone
+from pgvector import Vector
 from pgvector.django import CosineDistance
 
 from campaigns.errors import Invalid
@@ -299,19 +300,22 @@ def _recall_staged(base, query, k, options, names, embedding, vector) -> list[Re
 
 DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
 _embed_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="gtw-embed")
-_scan_set: weakref.WeakSet = weakref.WeakSet()
+# The hnsw.ef_search each database connection has at session level (iterative scans on too).
+_scan_set: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _session_scan_set() -> bool:
-    """Turn on iterative HNSW scans once per database connection (outside transactions), so
-    the common recall needs no BEGIN / SET LOCAL / COMMIT round trips around its query."""
+def _session_scan_set(ef_search: int = DEFAULT_EF_SEARCH) -> bool:
+    """Turn on iterative HNSW scans, with this ef_search, once per database connection (outside
+    transactions: a session SET inside one would be undone by its rollback), so the common recall
+    needs no BEGIN / SET LOCAL / COMMIT round trips around its query. Only the vector candidate
+    query orders by the HNSW index, so the session's setting is ours."""
     connection.ensure_connection()
     raw = connection.connection
-    if raw in _scan_set:
+    if _scan_set.get(raw) == ef_search:
         return True
     with connection.cursor() as cursor:
-        cursor.execute("SET hnsw.iterative_scan = relaxed_order")
-    _scan_set.add(raw)
+        cursor.execute(f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {int(ef_search)}")
+    _scan_set[raw] = ef_search
     return True
 
 
@@ -347,8 +351,9 @@ def scope_is_small(base, limit: int = EXACT_SCAN_MAX) -> bool:
     return base.order_by()[: limit + 1].count() <= limit
 
 
-def vector_query(base, vector: list[float], n: int, *, exact: bool):
-    """The candidate query: (id, distance, created_at, importance) of the n nearest.
+def vector_query(base, vector, n: int, *, exact: bool):
+    """The candidate query: (id, distance, created_at, importance) of the n nearest to `vector`
+    (a list of floats, or an SQL expression of the vector).
     `exact` orders by `distance + 0`, an expression no index can order by, so PostgreSQL reads
     the scope (from the covering index) and sorts it; otherwise it orders by the bare distance,
     which the HNSW index answers."""
@@ -362,32 +367,68 @@ def vector_query(base, vector: list[float], n: int, *, exact: bool):
     )
 
 
+def vector_statement(base, vector: list[float], n: int, *, exact_max: int = EXACT_SCAN_MAX):
+    """(sql, params) of the candidate query as `vector_candidates` runs it, in one statement: the
+    scope's size (a count that stops at exact_max + 1, over the small `memory_scope` index) gates
+    two arms, each a one-time filter on that count, so only one of them ever runs: the exact
+    search of a small scope or the filtered HNSW walk of a big one (what `vector_query` asks, with
+    `exact` True and False). Rows: (id, distance, created_at, importance, exact?); `exact_max` 0:
+    the HNSW arm alone. The scope is compiled once, and the query vector sent, parsed and bound
+    once (`query_vector`; the HNSW index orders by it: an InitPlan value is a constant to it)."""
+    # `base` (the viewer's scope, as the caller built it) compiled by Django; every value in it,
+    # and the vector, stays a bound parameter. A simple subquery: PostgreSQL pulls it up into
+    # each arm, so the arms plan as if they were written against the table.
+    scope_sql, scope_params = (
+        base.order_by().values_list("id", "created_at", "importance", "embedding").query.sql_with_params()
+    )
+    head = "WITH query_vector AS (SELECT %s::vector AS v)"
+    pick = (
+        "SELECT m.id, m.embedding <=> (SELECT v FROM query_vector) AS distance, m.created_at, m.importance "  # noqa: S608
+        f"FROM ({scope_sql}) m WHERE m.embedding IS NOT NULL"
+    )
+    # The HNSW index answers ORDER BY the bare distance; the exact arm sorts the distances it
+    # computed once per row, behind OFFSET 0 (which keeps the index from ordering them).
+    hnsw = f"{pick} ORDER BY m.embedding <=> (SELECT v FROM query_vector) LIMIT %s"  # noqa: S608
+    exact = f"SELECT * FROM ({pick} OFFSET 0) d ORDER BY d.distance LIMIT %s"  # noqa: S608
+    params, n = [Vector(vector).to_text()], int(n)
+    if exact_max <= 0:
+        return f"{head} SELECT h.*, false FROM ({hnsw}) h", [*params, *scope_params, n]  # noqa: S608
+    size = f"SELECT 1 FROM ({scope_sql}) m LIMIT %s"  # noqa: S608
+    gate = f", scope AS MATERIALIZED (SELECT count(*) <= %s AS small FROM ({size}) c) "  # noqa: S608
+    sql = (
+        f"{head}{gate}(SELECT e.*, true FROM ({exact}) e WHERE (SELECT small FROM scope)) UNION ALL "  # noqa: S608
+        f"(SELECT h.*, false FROM ({hnsw}) h WHERE NOT (SELECT small FROM scope))"
+    )
+    params += [int(exact_max), *scope_params, int(exact_max) + 1, *scope_params, n, *scope_params, n]
+    return sql, params
+
+
 def vector_candidates(
     base, vector: list[float] | None, n: int, *, exact_max: int | None = None
 ) -> tuple[list[int], dict[int, float], dict]:
     """The `n` memories of `base` (an already scoped queryset) nearest to `vector`: their ids nearest
     first, {id: cosine distance}, and {id: (created_at, importance)}. Exact for scopes of up to
     `exact_max` memories (default EXACT_SCAN_MAX; 0 = always HNSW, as the benchmarks use it to
-    measure the index), HNSW above. Public for the memory benchmarks, which compare it with an
-    exact search."""
+    measure the index), HNSW above; one statement and one round trip either way
+    (`vector_statement`). Public for the memory benchmarks, which compare it with an exact search."""
     if vector is None:
         return [], {}, {}
     exact_max = EXACT_SCAN_MAX if exact_max is None else exact_max
-    if exact_max > 0 and scope_is_small(base, exact_max):
-        rows = list(vector_query(base, vector, n, exact=True))
-        return [r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: (r[2], r[3]) for r in rows}
-    query = vector_query(base, vector, n, exact=False)
-    # Filtered HNSW: keep scanning the index until n rows pass the scope filter.
-    if n <= DEFAULT_EF_SEARCH and not connection.in_atomic_block and _session_scan_set():
-        rows = list(query)  # the connection already scans iteratively; ef_search's default fits
-    else:
-        with transaction.atomic(), connection.cursor() as cursor:
-            # One round trip for both settings (ef_search is our own integer, not user input).
+    sql, params = vector_statement(base, vector, n, exact_max=exact_max)
+    ef_search = max(DEFAULT_EF_SEARCH, int(n))
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            # Filtered HNSW keeps scanning the index until n rows pass the scope filter; inside the
+            # caller's transaction the settings last until it ends (ef_search is our own integer).
             cursor.execute(
-                f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {max(40, int(n))}"
+                f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {ef_search}"
             )
-            rows = list(query)
-    # relaxed_order may return rows slightly out of order; the exact distances fix that.
+        else:
+            _session_scan_set(ef_search)
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    # relaxed_order may return rows slightly out of order; the exact distances fix that (a stable
+    # sort: the exact arm's order stays as it is).
     rows.sort(key=lambda r: r[1])
     return [r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: (r[2], r[3]) for r in rows}
 

@@ -107,18 +107,39 @@ def test_hnsw_path_stays_in_scope(world, campaign, player):
 
 
 def test_the_size_threshold_picks_the_path(world, campaign, player):
+    """One statement: the scope's size is counted inside it and gates the arm that runs."""
     from django.test.utils import CaptureQueriesContext
 
     base = _allowed(campaign, player)
     assert retrieval.scope_is_small(base, 90) and not retrieval.scope_is_small(base, 89)
     query = world["centres"][0].tolist()
-    for exact_max, exact in ((90, True), (89, False)):
+    for exact_max, exact in ((90, True), (89, False), (0, False)):
         with CaptureQueriesContext(connection) as captured:
             ids, _, _ = retrieval.vector_candidates(base, query, 10, exact_max=exact_max)
-        ordered = [q["sql"] for q in captured.captured_queries if "ORDER BY" in q["sql"]]
-        assert len(ordered) == 1 and len(ids) == 10
-        # The exact query orders by `distance + 0`, which no index can answer.
-        assert ("+ 0.0" in ordered[0].split("ORDER BY")[1]) is exact
+        reads = [q["sql"] for q in captured.captured_queries if "memory_memory" in q["sql"]]
+        assert len(reads) == 1 and len(ids) == 10
+        sql, params = retrieval.vector_statement(base, query, 10, exact_max=exact_max)
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+        assert {row[4] for row in rows} == {exact}  # the exact arm's rows say so
+        assert sorted(row[0] for row in rows) == sorted(ids)
+
+
+def test_the_arm_not_taken_never_runs(world, campaign, player):
+    """The gate is a one-time filter: a small scope never starts the HNSW walk, a big one never
+    reads the whole scope for the exact sort."""
+    base = _allowed(campaign, player)
+    query = world["centres"][0].tolist()
+    with connection.cursor() as cur:
+        for exact_max, exact in ((90, True), (89, False)):
+            sql, params = retrieval.vector_statement(base, query, 10, exact_max=exact_max)
+            cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql, params)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+            # The two arms, in order: exact, then HNSW; each under its one-time filter.
+            _, exact_arm, hnsw_arm = plan.split("One-Time Filter")
+            assert ("never executed" in exact_arm) is not exact, plan
+            assert ("never executed" in hnsw_arm) is exact, plan
 
 
 def test_another_campaigns_and_players_memories_never_come_back(world, campaign, player):
