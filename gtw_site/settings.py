@@ -293,6 +293,12 @@ if env_str("GTW_CHANNEL_LAYER", "pubsub") == "pubsub":
 # GTW_FANOUT_SHARE=0: the pub/sub layer decodes, and sockets encode, per socket again (an A/B
 # switch for `gtw bench fanout`; realtime/layer.py).
 GTW_FANOUT_SHARE = env_bool("GTW_FANOUT_SHARE", True)
+# GTW_FANOUT_HUB=0: every socket joins its session's groups itself, instead of one channel per
+# group per process writing each broadcast to the local sockets (realtime/hub.py; an A/B switch).
+GTW_FANOUT_HUB = env_bool("GTW_FANOUT_HUB", True)
+# A socket whose unsent bytes (Twisted's buffer) pass this is skipped, and heals from the event
+# store once its client reads again (realtime/hub.py).
+GTW_WS_BUFFER_MAX_BYTES = env_int("GTW_WS_BUFFER_MAX_BYTES", 256 * 1024)
 
 # Presence (realtime/presence.py): Redis keys per session; a connection without a heartbeat for
 # GTW_PRESENCE_TTL_S is gone (its Daphne crashed), one is sent every GTW_PRESENCE_HEARTBEAT_S.

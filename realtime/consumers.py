@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -18,7 +19,10 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.template.loader import render_to_string
 from pydantic import ValidationError
@@ -27,7 +31,7 @@ from campaigns.errors import DomainError, RateLimited
 from campaigns.selectors import may_see
 from gtw_site import metrics, reconnect
 from gtw_site.ratelimit import rate_check
-from realtime import broadcast, presence
+from realtime import broadcast, hub, presence
 from realtime.layer import once
 from realtime.messages import KNOWN_TYPES, ActionFrame, Hello, Ping, RetryFrame, WhisperFrame, client_frame
 from realtime.tokenwatch import AuthWatch
@@ -45,11 +49,46 @@ LINK_RETRY_S = 1.0
 # Heal ticks (SessionConsumer.session_heal) of a process's sockets share one version read.
 HEAL_VERSION_TTL_S = 1.0
 _heal_versions: dict[int, tuple[float, int]] = {}  # session id -> (monotonic time, version)
+# Group messages queued for a busy socket (see hub_message) before its further events are
+# skipped and healed from the event store instead: a socket stuck in a long handler holds this
+# many messages at most, not one per event for as long as it is stuck.
+HELD_MAX = 200
 # What a `session.audio` message carries to the browser (media.speech.narration).
 AUDIO_FIELDS = ("action_seq", "i", "url", "text", "voice", "ok", "notice", "duration")
 
 
 class SessionConsumer(AsyncWebsocketConsumer):
+    # Group messages this socket can take the moment the hub reads them (see hub_message).
+    fast_handlers = {
+        "session.event": "_fast_event",
+        "session.delta": "_fast_delta",
+        "session.presence": "_fast_presence",
+    }
+    writer: hub.DaphneWriter | hub.QueueWriter | None = None  # set per socket in __call__
+    held = 0
+    busy = False
+
+    async def __call__(self, scope, receive, send):
+        """AsyncConsumer.__call__ with a third source beside the client and the channel layer:
+        the group messages the hub (realtime.hub) could not hand this socket at once, and our own
+        heal ticks, in the order they came."""
+        self.scope = scope
+        self.inbox: asyncio.Queue = asyncio.Queue()
+        self.held = 0  # messages in the inbox or being handled from it
+        self.busy = False  # inside a handler: a message now could overtake what it is sending
+        self.hub_groups: set[str] = set()  # groups joined through this process's hub
+        self.writer = hub.writer_for(send) if hub.enabled() else None
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.channel_receive, self._next_held], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            self._leave_hubs()  # also when the consumer dies without disconnect()
+
     async def dispatch(self, message):
         # Channels' own dispatch first runs close_old_connections() in the thread-sensitive
         # executor — one thread hop per socket per message. Fanning one event out to 250 sockets
@@ -59,7 +98,97 @@ class SessionConsumer(AsyncWebsocketConsumer):
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        self.busy = True
+        try:
+            await handler(message)
+        finally:
+            self.busy = False
+
+    # ---- the hub: group messages, written at once or queued in order ---------------------
+
+    def hub_message(self, message: dict) -> None:
+        """A group message, from the hub's loop (synchronous: the hub calls every local socket
+        in turn). Written here and now when nothing can be overtaken — no handler running,
+        nothing queued before it — and its type has a fast path that takes it; otherwise queued
+        for the consumer's own handlers, after whatever is queued already."""
+        if not self.busy and not self.held and self.writer is not None:
+            fast = self.fast_handlers.get(message["type"])
+            if fast is not None and getattr(self, fast)(message):
+                return
+        if self.held >= HELD_MAX and message["type"] == "session.event":
+            return  # skipped: a seq gap (or the next heal tick) fetches it from the store
+        self._hold(message)
+
+    def _hold(self, message: dict) -> None:
+        self.held += 1
+        self.inbox.put_nowait(message)
+
+    async def _next_held(self) -> dict:
+        return {"type": "hub.held", "message": await self.inbox.get()}
+
+    async def hub_held(self, wrapper):
+        message = wrapper["message"]
+        try:
+            handler = getattr(self, get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            await handler(message)
+        finally:
+            self.held -= 1
+
+    def _stalled(self) -> bool:
+        """The client has not read what it was sent (its Twisted buffer is over the limit): send
+        it no more events; they stay in the store and heal once it drains."""
+        return self.writer is not None and self.writer.full()
+
+    def _fast_event(self, message) -> bool:
+        if self.last_seq is None:
+            self.held_upto = max(self.held_upto, message["seq"])  # an htmx client before its hello
+            return True
+        seq = message["seq"]
+        if seq <= self.last_seq or self._stalled():
+            return True
+        if seq != self.last_seq + 1:
+            return False  # a gap: session_event heals it from the store first
+        self._track_streams(message["event"])
+        if (shown := self._event_text(message)) is not None:
+            self._write_now(message, *shown)
+        self.last_seq = seq
+        return True
+
+    def _fast_delta(self, message) -> bool:
+        if self.last_seq is None or self._stalled():
+            return True  # a preview: the turn's Narration event carries the whole text
+        if message["action_seq"] not in self.streams:
+            return False  # session_delta opens the stream from the store first
+        name = "delta.json" if self.json_mode else "delta.html"
+        self._write_now(message, name, self._delta_text(message))
+        return True
+
+    def _write_now(self, message: dict, name: str | None, text: str) -> None:
+        """Write `text` (the rendering `once()` keeps as `name`, or this socket's own when None),
+        framed once per process for every socket that sends the same rendering."""
+        frame = once(message, f"{name}.frame", lambda: hub.prepared(text)) if name else None
+        self.writer.write(text, frame)
+
+    async def _join(self, group: str) -> None:
+        if self.writer is not None:
+            await hub.join(self.channel_layer, group, self.channel_name, self)
+            self.hub_groups.add(group)
+        else:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _leave(self, group: str) -> None:
+        if group in self.hub_groups:
+            self.hub_groups.discard(group)
+            hub.leave(group, self.channel_name)
+        else:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    def _leave_hubs(self) -> None:
+        for group in getattr(self, "hub_groups", ()):
+            hub.leave(group, self.channel_name)
+        self.hub_groups = set()
 
     async def connect(self):
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
@@ -89,7 +218,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         # an event committed while we were joining arrives exactly once (from the store or the
         # group, deduplicated by seq) instead of falling between the two.
         baseline = await self._current_version()
-        await self.channel_layer.group_add(broadcast.session_group(self.session_id), self.channel_name)
+        await self._join(broadcast.session_group(self.session_id))
         self.joined = True
         metrics.websocket(+1)  # issue 17: gtw_websocket_connections (a live sum across processes)
         await presence.join(self.session_id, self.user.username, self.channel_name)
@@ -109,9 +238,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 await task
         if getattr(self, "joined", False):
             metrics.websocket(-1)
-            await self.channel_layer.group_discard(
-                broadcast.session_group(self.session_id), self.channel_name
-            )
+            await self._leave(broadcast.session_group(self.session_id))
             await presence.leave(self.session_id, self.channel_name)
             presence.announce_soon(self.session_id, self._announce_presence, kind=self.presence_kind)
 
@@ -191,7 +318,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             self.held_upto = max(self.held_upto, message["seq"])  # an htmx client before its hello
             return
         seq = message["seq"]
-        if seq <= self.last_seq:
+        if seq <= self.last_seq or self._stalled():
             return
         if seq > self.last_seq + 1:
             await self._send_range(self.last_seq, seq - 1)  # heal a gap from the event store
@@ -201,12 +328,13 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.last_seq is None:
             return
         await self._open_stream(message["action_seq"])
+        await self.send(text_data=self._delta_text(message))
+
+    def _delta_text(self, message) -> str:
         # Encoded (or rendered) once per process for all its sockets (realtime.layer).
         if self.json_mode:
-            frame = once(message, "delta.json", lambda: delta_json(message))
-        else:
-            frame = once(message, "delta.html", lambda: render_to_string("play/_delta_oob.html", message))
-        await self.send(text_data=frame)
+            return once(message, "delta.json", lambda: delta_json(message))
+        return once(message, "delta.html", lambda: render_to_string("play/_delta_oob.html", message))
 
     async def session_stream_reset(self, message):
         if self.json_mode:
@@ -236,10 +364,21 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=message["html"])
 
     async def session_presence(self, message):
+        await self.send(text_data=self._presence_text(message)[1])
+
+    def _presence_text(self, message) -> tuple[str, str]:
+        """The party panel (htmx) or the online list (JSON): the same for every socket, and in a
+        connect storm an announcement goes to every socket several times a second, so it is
+        encoded once per process (it names everyone online: ~10 KB at 500 players)."""
         if self.json_mode:
-            await self._send_json({"type": "presence", "online": message["online"]})
-        else:
-            await self.send(text_data=message["html"])
+            return "presence.json", once(message, "presence.json", lambda: presence_json(message))
+        return "presence.html", message["html"]
+
+    def _fast_presence(self, message) -> bool:
+        if self._stalled():
+            return False  # the latest roster matters: its handler sends it once the socket drains
+        self._write_now(message, *self._presence_text(message))
+        return True
 
     async def session_heal(self, message):
         """Sent by our own heartbeat through the channel layer, so it runs in order with the
@@ -247,7 +386,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         has no successor, so compare with the store now and then. Only what was committed
         before the previous beat counts as lost: anything newer may still be queued for us (a
         busy process runs behind), and fetching it again would add work just when it hurts."""
-        if self.last_seq is None:
+        if self.last_seq is None or self._stalled():
             return
         if self.last_seq < self.heal_mark:
             await self._send_range(self.last_seq, None)
@@ -308,7 +447,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                 elif not beat and not self.link_down:
                     await self._link_lost()
                 if beat and self.last_seq is not None:
-                    await self.channel_layer.send(self.channel_name, {"type": "session.heal"})
+                    self._hold({"type": "session.heal"})
             except Exception:
                 logger.warning("heartbeat for session %s failed", self.session_id, exc_info=True)
             # While Redis is away, look again every LINK_RETRY_S: the table sees "live" (and gets
@@ -342,7 +481,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.heal_mark = await self._current_version()
         await self._send_link_state(True)
         if self.last_seq is not None:
-            await self.channel_layer.send(self.channel_name, {"type": "session.heal"})
+            self._hold({"type": "session.heal"})
 
     async def _send_link_state(self, live: bool):
         if self.json_mode:
@@ -352,17 +491,26 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     # ---- helpers -----------------------------------------------------------------------
 
-    async def _deliver(self, message):
+    async def _deliver(self, message) -> bool:
+        """Send one event (or skip a whisper to someone else, keeping its seq). False, sending
+        nothing, while the client is stalled: the event heals from the store later."""
+        if self._stalled():
+            return False
         self._track_streams(message["event"])
+        if (shown := self._event_text(message)) is not None:
+            await self.send(text_data=shown[1])
+        self.last_seq = message["seq"]
+        return True
+
+    def _event_text(self, message) -> tuple[str | None, str] | None:
+        """What this socket sends for an event: (the name `once()` keeps it under — None when it
+        is this socket's own — and the text), or None for a whisper to someone else."""
         if not may_see(message["event"].get("audience"), self.membership):
-            self.last_seq = message["seq"]  # a whisper to someone else: skip it, keep the seq
-            return
+            return None
         if self.json_mode:
             # The same text for every socket that may see it: encoded once per process.
-            await self.send(text_data=once(message, "event.json", lambda: event_frame(message)))
-        else:
-            await self.send(text_data=message["html"])
-        self.last_seq = message["seq"]
+            return "event.json", once(message, "event.json", lambda: event_frame(message))
+        return "event.html", message["html"]
 
     async def _catch_up(self, after: int, version: int | None = None):
         """Everything after `after` from the store. A seq beyond the log (a client of a reset
@@ -398,7 +546,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         while True:
             page = await self._load_range(after, upto)
             for message in page:
-                await self._deliver(message)
+                if not await self._deliver(message):
+                    return  # stalled: the rest heals once it drains
             if len(page) < CATCH_UP_PAGE:
                 return
             after = page[-1]["seq"]
@@ -503,6 +652,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
 def event_frame(message: dict) -> str:
     """A committed event as a JSON socket receives it."""
     return json.dumps({"type": "event", "seq": message["seq"], "event": message["event"]})
+
+
+def presence_json(message: dict) -> str:
+    """Who is online, as a JSON socket receives it."""
+    return json.dumps({"type": "presence", "online": message["online"]})
 
 
 def delta_json(message: dict) -> str:

@@ -20,7 +20,7 @@ from campaigns.errors import DomainError
 from campaigns.selectors import may_see
 from realtime import broadcast, presence
 from realtime import stage as rt
-from realtime.consumers import SessionConsumer
+from realtime.consumers import SessionConsumer, presence_json
 from realtime.layer import once
 from realtime.messages import ActionFrame, Ping
 
@@ -36,6 +36,12 @@ class StageConsumer(SessionConsumer):
 
     known_types = rt.KNOWN_TYPES
     read_types = frozenset(rt.KNOWN_TYPES - rt.WRITE_TYPES)
+    # The stage counts instead of the play page's party (session_presence below does nothing).
+    fast_handlers = {
+        **SessionConsumer.fast_handlers,
+        "session.presence": "_fast_ignore",
+        "stage.presence": "_fast_presence",
+    }
     presence_kind = "stage"  # a count to `stage.<id>`, announced apart from the play page's party
 
     async def connect(self):
@@ -50,7 +56,7 @@ class StageConsumer(SessionConsumer):
         # Join `stage.<id>` first, then read the roster (as SessionConsumer joins, then catches
         # up): a change committed in between arrives through the group and is not lost; an older
         # one is dropped by version in stage_roster.
-        await self.channel_layer.group_add(broadcast.stage_group(self.session_id), self.channel_name)
+        await self._join(broadcast.stage_group(self.session_id))
         self.on_stage = True  # from here disconnect() leaves the group, closed below or not
         roster = await self._seat_and_roster()
         if roster is None:
@@ -64,7 +70,7 @@ class StageConsumer(SessionConsumer):
     async def disconnect(self, code):
         await super().disconnect(code)
         if getattr(self, "on_stage", False):
-            await self.channel_layer.group_discard(broadcast.stage_group(self.session_id), self.channel_name)
+            await self._leave(broadcast.stage_group(self.session_id))
             if self.team_id is not None:
                 await self.channel_layer.group_discard(broadcast.team_group(self.team_id), self.channel_name)
 
@@ -103,16 +109,23 @@ class StageConsumer(SessionConsumer):
     async def session_presence(self, message):
         pass  # the play page's party panel (a play socket on this session); the stage counts instead
 
+    def _fast_ignore(self, message) -> bool:
+        return True
+
     async def _announce_presence(self, online: list[str]):
         # Called (coalesced) by SessionConsumer's presence code: a count, not a rendered party.
         await broadcast.stage_presence_async(self.session_id, len(online))
 
     async def stage_presence(self, message):
+        await self.send(text_data=self._presence_text(message)[1])
+
+    def _presence_text(self, message) -> tuple[str, str]:
+        if message["type"] != "stage.presence":
+            return super()._presence_text(message)
         if self.json_mode:
-            await self._send_json({"type": "presence", "online": message["online"]})
-        else:
-            count = int(message["online"])
-            await self.send(text_data=f'<span id="online-count" hx-swap-oob="true">{count}</span>')
+            return "stage.presence.json", once(message, "stage.presence.json", lambda: presence_json(message))
+        count = int(message["online"])
+        return "stage.presence.html", f'<span id="online-count" hx-swap-oob="true">{count}</span>'
 
     async def stage_roster(self, message):
         roster = message["roster"]
@@ -143,15 +156,17 @@ class StageConsumer(SessionConsumer):
 
     # ---- helpers -----------------------------------------------------------------------
 
-    async def _deliver(self, message):
+    def _event_text(self, message) -> tuple[str | None, str] | None:
         event = message["event"]
         if (
             not self.json_mode
             and rt.is_stage_entry(event)
             and may_see(event.get("audience"), self.membership)
         ):
-            message = {**message, "html": rt.entry_oob_html(self.session_id, event)}
-        await super()._deliver(message)
+            # The stage's own entry: the same for every socket of the session (cached by seq).
+            html = once(message, "stage.entry", lambda: rt.entry_oob_html(self.session_id, event))
+            return "stage.entry", html
+        return super()._event_text(message)
 
     async def _push_roster(self, roster: dict):
         """Everything roster-shaped, for this socket only (after hello)."""

@@ -1,11 +1,13 @@
-"""Backpressure: a stalled client never slows the others, and what it lost heals by seq.
+"""Backpressure: a stalled client never slows the others, and what it missed heals by seq.
 
-A stalled client is one whose socket cannot take more frames (a browser tab frozen in the
-background, a phone in a tunnel, on a server whose send applies flow control): its consumer
-sits in `send()` and stops taking messages off its channel. Others in the same process and
-group must still get every event at once; when the stalled one resumes, everything that
-overflowed its channel (channels-redis keeps the newest `capacity` messages) comes back from
-the event store, in order, without duplicates.
+Two ways a socket falls behind. Its client stops reading (a browser tab frozen in the
+background, a phone in a tunnel): Daphne has no flow control, so its frames pile up in the
+server's memory; past GTW_WS_BUFFER_MAX_BYTES the hub (realtime/hub.py) stops writing to it, and
+once it drains the next event (or heal tick) fetches what it skipped from the event store. Or its
+consumer is stuck in a handler (a slow send, a long catch-up): the hub queues the group messages
+for it, in order, up to HELD_MAX, and it heals the rest from the store. Either way the others in
+the same process and group get every event at once, and the stalled one ends up with every event,
+in order, without duplicates.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from realtime import presence
+from realtime import broadcast, hub, presence
 from realtime.consumers import SessionConsumer
 from realtime.routing import websocket_urlpatterns
+from tests.realtime.sockets import drain
+from tests.realtime.sockets import event_seqs as event_seqs_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 app = URLRouter(websocket_urlpatterns)
@@ -88,6 +92,13 @@ class Stall:
         monkeypatch.setattr(SessionConsumer, "_send_range", recording_send_range)
 
 
+def socket_of(session, user) -> SessionConsumer:
+    """The user's consumer, as this process's hub knows it."""
+    members = hub.hubs()[broadcast.session_group(session.pk)].members.values()
+    (found,) = [c for c in members if c.user.pk == user.pk]
+    return found
+
+
 def communicator(session, user):
     comm = WebsocketCommunicator(app, f"/ws/sessions/{session.pk}/?format=json")
     comm.scope["user"] = user
@@ -123,7 +134,7 @@ def announce(session_id: int, n: int) -> list[int]:
     return seqs
 
 
-def test_a_stalled_client_does_not_delay_the_others_and_heals_its_overflow_by_seq(
+def test_a_client_that_stops_reading_is_skipped_and_heals_from_the_store_once_it_drains(
     layer, session, player, gm, monkeypatch
 ):
     stall = Stall(monkeypatch, player.pk)
@@ -134,26 +145,80 @@ def test_a_stalled_client_does_not_delay_the_others_and_heals_its_overflow_by_se
         await slow.connect()
         await ready(fast)
         await ready(slow)
-        stall.gate.clear()
+        writer = socket_of(session, player).writer
+        writer.stalled = True  # its send buffer is over GTW_WS_BUFFER_MAX_BYTES
         stall.heals.clear()  # the catch-up at connect is not a heal
         sent = await database_sync_to_async(announce, thread_sensitive=False)(session.pk, BURST)
-        # The fast client gets all of them while the slow one is still stuck in its first send.
         assert await event_seqs(fast, BURST) == sent
-        assert stall.blocked.is_set() and not stall.gate.is_set()
-        stall.gate.set()
-        got = await event_seqs(slow, BURST)
-        assert got == sent, "in order, nothing lost, no duplicates"
+        assert event_seqs_in(await drain(slow, 0.5)) == [], "no more events for a stalled socket"
+        writer.stalled = False  # it read what it had
+        sent += await database_sync_to_async(announce, thread_sensitive=False)(session.pk, 1)
+        assert await event_seqs(slow, BURST + 1) == sent, "in order, nothing lost, no duplicates"
+        assert stall.heals == [(sent[0] - 1, sent[-2])], "what it skipped came from the store, once"
         await ready(slow)  # and nothing more behind them
-        if layer == "core":
-            # Its channel kept only the newest CAPACITY messages; the rest came from the store.
-            # The heal starts after the last event the socket had: the one it was stuck sending,
-            # or (when even that one was pushed out under load) the one before the burst.
-            assert stall.heals and stall.heals[0][0] in (sent[0] - 1, sent[0])
-            healed = sum(upto - after for after, upto in stall.heals if upto is not None)
-            assert healed >= BURST - CAPACITY - 1
-        else:
-            # The pub/sub layer buffers without limit (in Daphne's memory): nothing to heal.
-            assert stall.heals == []
+        assert await event_seqs(fast, 1) == sent[-1:]
+        await fast.disconnect()
+        await slow.disconnect()
+
+    run(go)
+
+
+def test_a_socket_busy_in_a_handler_gets_what_came_meanwhile_in_order(
+    layer, session, player, gm, monkeypatch
+):
+    """Its consumer sits in a send (a ping's pong): the hub queues the burst for it, in order,
+    while the others get it at once; nothing has to come from the store."""
+    stall = Stall(monkeypatch, player.pk)
+
+    async def go():
+        fast, slow = communicator(session, gm), communicator(session, player)
+        await fast.connect()
+        await slow.connect()
+        await ready(fast)
+        await ready(slow)
+        stall.gate.clear()
+        stall.heals.clear()
+        await slow.send_to(text_data=json.dumps({"type": "ping"}))
+        await stall.blocked.wait()  # stuck sending the pong
+        sent = await database_sync_to_async(announce, thread_sensitive=False)(session.pk, BURST)
+        assert await event_seqs(fast, BURST) == sent
+        assert socket_of(session, player).held >= BURST  # and any presence announcement
+        stall.gate.set()
+        assert await event_seqs(slow, BURST) == sent, "in order, nothing lost, no duplicates"
+        assert stall.heals == []
+        await ready(slow)
+        await fast.disconnect()
+        await slow.disconnect()
+
+    run(go)
+
+
+def test_a_socket_busy_for_long_holds_at_most_held_max_and_heals_the_rest(session, player, gm, monkeypatch):
+    from realtime import consumers
+
+    monkeypatch.setattr(consumers, "HELD_MAX", 5)
+    stall = Stall(monkeypatch, player.pk)
+
+    async def go():
+        fast, slow = communicator(session, gm), communicator(session, player)
+        await fast.connect()
+        await slow.connect()
+        await ready(fast)
+        await ready(slow)
+        stall.gate.clear()
+        stall.heals.clear()
+        await slow.send_to(text_data=json.dumps({"type": "ping"}))
+        await stall.blocked.wait()
+        sent = await database_sync_to_async(announce, thread_sensitive=False)(session.pk, BURST)
+        assert await event_seqs(fast, BURST) == sent
+        assert socket_of(session, player).held <= 5 + 1  # five events (and a presence announcement)
+        stall.gate.set()
+        sent += await database_sync_to_async(announce, thread_sensitive=False)(session.pk, 1)
+        assert await event_seqs(slow, BURST + 1) == sent, "in order, nothing lost, no duplicates"
+        # What it held (five messages, one of them perhaps a presence announcement), then the rest
+        # from the store, once.
+        assert len(stall.heals) == 1 and stall.heals[0][1] == sent[-2]
+        assert stall.heals[0][0] in (sent[3], sent[4])
         await fast.disconnect()
         await slow.disconnect()
 

@@ -314,6 +314,9 @@ def test_a_consumer_that_dies_without_disconnect_stops_beating(session, player, 
         raise RuntimeError("a bug in a handler")
 
     monkeypatch.setattr(SessionConsumer, "session_presence", broken)
+    # Through the handler, not the hub's fast path (which a failing socket cannot take down).
+    fast = {k: v for k, v in SessionConsumer.fast_handlers.items() if k != "session.presence"}
+    monkeypatch.setattr(SessionConsumer, "fast_handlers", fast)
 
     async def go():
         comm = communicator(session, player)
