@@ -110,3 +110,17 @@ def player_client(player):
 @pytest.fixture
 def outsider_client(outsider):
     return _client(outsider)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `slow` run first. `-n 2 --dist loadgroup` hands out work in collection order,
+    so a minutes-long test collected late (tests/realtime/test_fanout_scale.py) would start when
+    the other worker is nearly done and keep the run waiting on it alone; started first, the long
+    tests overlap and the short ones fill in around them. Grouped slow tests (pinned to one worker,
+    the longest of all) go first of all. A stable sort: the rest keep their order."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("slow") is None,
+            item.get_closest_marker("xdist_group") is None,
+        )
+    )

@@ -1,13 +1,18 @@
 """Scripted playtests (issue 13, fair stakes): a seeded bot party of three plays each starter
 mission to its end through the HTTP API and the real turn pipeline with the offline narrator —
 the short version of `gtw bench playtest` (one seed per mission). No mission may be lost before
-every player had had FAIR_ACTIONS actions of their own."""
+every player had had FAIR_ACTIONS actions of their own.
+
+One test per mission, so that `-n 2` plays them on both workers at once."""
 
 from __future__ import annotations
 
 import pytest
 
 from gtw_site.bench import playtest
+
+pytestmark = pytest.mark.slow
+STARTER_MISSIONS = 3
 
 
 @pytest.fixture
@@ -23,15 +28,15 @@ def bots(content, settings, django_capture_on_commit_callbacks):
     return call
 
 
-def test_every_starter_mission_plays_to_an_end_and_is_never_lost_before_a_fair_chance(bots):
+@pytest.mark.parametrize("index", range(STARTER_MISSIONS))
+def test_every_starter_mission_plays_to_an_end_and_is_never_lost_before_a_fair_chance(bots, index):
     slugs = playtest.starter_slugs()
-    assert len(slugs) == 3
-    runs = [playtest.playtest(slug=slug, seed=0, call=bots, client_for=playtest.logged_in) for slug in slugs]
-    summary = playtest.summarise(runs)
+    assert len(slugs) == STARTER_MISSIONS
+    run = playtest.playtest(slug=slugs[index], seed=0, call=bots, client_for=playtest.logged_in)
+    summary = playtest.summarise([run])
     print(summary)
-    for run in runs:
-        assert run.outcome in ("complete", "failed"), f"{run.mission} still running after {run.turns} turns"
-        assert sum(run.own.values()) == run.turns
-        if run.outcome == "failed":
-            assert run.min_own >= playtest.FAIR_ACTIONS, (run.mission, run.own, run.ended_by)
-    assert playtest.fair(summary)
+    assert run.outcome in ("complete", "failed"), f"{run.mission} still running after {run.turns} turns"
+    assert sum(run.own.values()) == run.turns
+    if run.outcome == "failed":
+        assert run.min_own >= playtest.FAIR_ACTIONS, (run.mission, run.own, run.ended_by)
+    assert playtest.fair(summary), (run.mission, summary)

@@ -7,6 +7,7 @@ a leak is a plain substring in whatever a player receives.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -191,3 +192,94 @@ def act(commit, session, user, text, key):
 
 def seat(session, user) -> Membership:
     return Membership.objects.get(campaign=session.campaign, user=user)
+
+
+# ---- the table, built once per module ---------------------------------------------------------
+# Every payload attacks the same table: the personas, the mission with its hidden objective, the
+# planted secrets. Building it (the opening narration and three memory writes through the real
+# pipeline) took a quarter of each case, so it is built once, inside a transaction that stays
+# open for the module; each test runs in a savepoint inside it, and whatever the test wrote
+# (its payload, its turns, its memories) is rolled back before the next one starts.
+
+
+@dataclasses.dataclass
+class Table:
+    gm: object
+    player: object
+    bea: object
+    outsider: object
+    session_id: int
+    frames: list  # the broadcasts sent while the table was set up, as `sent` records them
+
+
+def build_table(commit, *, npc: str = "Mara Quell") -> Table:
+    """The personas, a session on the vault heist, Kira's and the GM's secrets: what the fixtures
+    `session`, `gm`, `player`, `bea`, `outsider` and the calls install_mission and plant_secrets
+    make, in that order."""
+    from campaigns.content import content_load
+    from tests.conftest import _user
+
+    content_load()
+    gm, player, outsider = _user("gm"), _user("player"), _user("outsider")
+    campaign = campaign_services.campaign_create(user=gm, name="Vesper Run", pack_slug="starter")
+    gm_seat = selectors.membership_get(viewer=gm, campaign_id=campaign.pk)
+    invite = campaign_services.invite_create(membership=gm_seat)
+    campaign_services.invite_accept(code=invite.code, user=player)
+    for user, name, arch in ((player, "Kira Vance", "netrunner"), (gm, "Ossian", "envoy")):
+        membership = selectors.membership_get(viewer=user, campaign_id=campaign.pk)
+        campaign_services.character_create(membership=membership, name=name, archetype=arch)
+    session = campaign_services.session_open(membership=gm_seat)
+    bea = _user("bea")
+    invite = campaign_services.invite_create(membership=gm_seat)
+    campaign_services.invite_accept(code=invite.code, user=bea)
+    install_mission(commit, session, gm, npc=npc)
+    plant_secrets(commit, session, gm, player)
+    return Table(gm=gm, player=player, bea=bea, outsider=outsider, session_id=session.pk, frames=[])
+
+
+@pytest.fixture(scope="module")
+def shared_table(django_db_setup, django_db_blocker):
+    """One table for the module (see above), under the settings `obey` and `cheap_embedder` give
+    each test; rolled back when the module is done."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.test import TestCase, override_settings
+
+    from memory.embeddings import registry as embedders
+
+    def commit(fn, *args, **kwargs):
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    frames: list[tuple[str, dict]] = []
+    conf = {k: dict(v) if isinstance(v, dict) else v for k, v in settings.GTW_LLM.items()}
+    conf["obedient"] = {"model": "obedient-1", "api_key": KEY, "base_url": ""}
+    conf["openai"] = {**conf["openai"], "api_key": KEY}
+    conf["narrator"] = {**conf["narrator"], "provider": "obedient"}
+    conf["summarizer"] = {**conf["summarizer"], "provider": "obedient"}
+    overrides = override_settings(
+        GTW_LLM=conf, GTW_ACTION_RATE_LIMIT=0, GTW_MEMORY={**settings.GTW_MEMORY, "embedder": "word-hash"}
+    )
+    with pytest.MonkeyPatch.context() as mp, overrides:
+        mp.setitem(registry.PROVIDERS, "obedient", "tests.security.obedient:ObedientNarrator")
+        mp.setitem(embedders.EMBEDDERS, "word-hash", "tests.security.conftest:WordHashEmbedder")
+        mp.setattr(broadcast, "_send", lambda group, msg: frames.append((group, json.loads(json.dumps(msg)))))
+        embedders.reset()
+        with django_db_blocker.unblock():
+            atomic = transaction.atomic()
+            atomic.__enter__()
+            try:
+                built = build_table(commit)
+            except BaseException:
+                transaction.set_rollback(True)
+                atomic.__exit__(None, None, None)
+                raise
+        built.frames = frames[:]
+        obedient.RECEIVED.clear()
+    embedders.reset()
+    try:
+        yield built
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)

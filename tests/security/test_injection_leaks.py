@@ -17,7 +17,7 @@ import pytest
 
 from campaigns import selectors
 from campaigns import services as campaign_services
-from campaigns.models import Event
+from campaigns.models import Event, PlaySession
 from narrative import prompts
 from tests.security import conftest as table
 from tests.security import obedient
@@ -74,15 +74,26 @@ def reached_the_model(payload: Payload, requests) -> bool:
     return False
 
 
+@pytest.fixture
+def attacked(request, shared_table, db, obey, commit, sent):
+    """The table this payload attacks and the broadcasts its set-up sent: the module's shared
+    table (each test's writes are rolled back), or for an NPC-name payload a table of its own,
+    whose mission carries the payload from the start (its broadcasts are in `sent`)."""
+    if request.node.callspec.params["payload"].vector == "npc":
+        built = table.build_table(commit, npc=request.node.callspec.params["payload"].text)
+        return built, PlaySession.objects.get(pk=built.session_id), []
+    return shared_table, PlaySession.objects.get(pk=shared_table.session_id), shared_table.frames
+
+
 @pytest.mark.parametrize("payload", PAYLOADS, ids=[p.id for p in PAYLOADS])
 def test_an_obeyed_injection_leaks_nothing_and_changes_nothing(
-    payload, session, gm, player, bea, outsider, obey, commit, sent, monkeypatch
+    payload, attacked, obey, commit, sent, monkeypatch
 ):
+    built, session, set_up_frames = attacked
+    gm, player, bea, outsider = built.gm, built.player, built.bea, built.outsider
     monkeypatch.setattr(
         obedient, "FORGE", obedient.FORGED_CALLS if payload.kind == "tool_abuse" else obedient.CORE_FORGED
     )
-    table.install_mission(commit, session, gm, npc=payload.text if payload.vector == "npc" else "Mara Quell")
-    table.plant_secrets(commit, session, gm, player)
     for user, name in ((bea, payload.text if payload.vector == "character" else "Bea Lorn"),):
         membership = selectors.membership_get(viewer=user, campaign_id=session.campaign_id)
         campaign_services.character_create(membership=membership, name=name, archetype="netrunner")
@@ -90,6 +101,7 @@ def test_an_obeyed_injection_leaks_nothing_and_changes_nothing(
 
     table.act(commit, session, bea, action, "attack")
     table.act(commit, session, player, "I punch the vault code into the keypad and eye the keeper.", "victim")
+    sent = set_up_frames + sent  # every broadcast since the table was set up, in order
 
     # The attack was delivered: the model read the payload (from wherever it was planted).
     assert reached_the_model(payload, obey), f"the {payload.vector} never reached the narrator"
