@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dateutil import parser as dateparser
-from dateutil.relativedelta import relativedelta
+from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
 
 LATEST = "latest"
 EARLIEST = "earliest"
@@ -42,9 +42,16 @@ _EARLIEST = re.compile(
     re.I,
 )
 _WHEN = re.compile(r"\b(when|what (?:day|date|time|session)|how long ago|which session)\b", re.I)
-_RELATION = re.compile(
-    r"\b(before|after|prior to|since|until|till|following)\s+(.{2,80}?)(?=[?.!,;]|$)", re.I
+# Ways to say "before" / "after" an event or a date (a held-out wording says them other ways).
+_BEFORE_WORDS = r"before|prior to|ahead of|in advance of|preceding|leading up to|earlier than|until|till"
+_AFTER_WORDS = (
+    r"after|following|since|later than|subsequent to|"
+    r"(?:once|when|after) (?:we|i|they) (?:were|was|got|had got) past|"
+    r"(?:once|when) (?:we|i|they) (?:were|was|had) (?:done with|through with|finished with|out of)|"
+    r"in the wake of|on the heels of"
 )
+_RELATION = re.compile(rf"\b({_AFTER_WORDS}|{_BEFORE_WORDS})\s+(.{{2,80}}?)(?=[?.!,;]|$)", re.I)
+_AFTER = re.compile(rf"^(?:{_AFTER_WORDS})$", re.I)
 _MONTHS = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
     r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -57,14 +64,25 @@ _DATE_SPANS = re.compile(
 )
 _NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "a couple of": 2, "a few": 3, "several": 4,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "twenty": 20, "thirty": 30, "a couple of": 2, "a couple": 2, "couple of": 2, "a pair of": 2,
+    "a few": 3, "several": 4,
 }  # fmt: skip
+# Longest first, so "a couple of" wins over "a"; "twenty-one" / "twenty one" are read by `_number`.
+_NUMBER_WORDS = r"(?:twenty|thirty)[- ](?:one|two|three|four|five|six|seven|eight|nine)|" + "|".join(
+    sorted(_NUMBERS, key=len, reverse=True)
+)
 _AGO = re.compile(
-    r"\b(\d+|a couple of|a few|several|an?|one|two|three|four|five|six|seven|eight|nine|ten)\s+"
-    r"(day|week|month|year)s?\s+ago\b",
+    rf"\b(\d+|{_NUMBER_WORDS})\s+(day|week|month|year)s?\s+ago\b",
     re.I,
 )
 _UNITS = {"day": timedelta(days=1), "week": timedelta(weeks=1)}
+_WEEKDAYS = {"mon": MO, "tue": TU, "wed": WE, "thu": TH, "fri": FR, "sat": SA, "sun": SU}
+_LAST_WEEKDAY = re.compile(
+    r"\b(?:last|this past|(?:on )?(?=\w+day (?:just gone|gone)))\s*"
+    r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday)(?: just gone| gone)?\b"
+)
 
 
 @dataclass(frozen=True)
@@ -123,24 +141,54 @@ _ORDINALS = (  # noqa: SIM905
     "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
     "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth twentieth"
 ).split()
+_ORDINAL_WORDS = (
+    r"(?:twenty|thirty)[- ](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|"
+    + "|".join(sorted(_ORDINALS[1:], key=len, reverse=True))
+    + r"|\d{1,3}(?:st|nd|rd|th)"
+)
+# "session 5", "session #5", "session number five", "game night 5", "game 5", "episode 5";
+# "our fifth session", "the 5th game", "fifth session"; "session the fifth" is rare and not read.
+# ("the first night" alone is an in-game night, not a session; "game a while ago" is no game 1.)
+_SESSION_NOUN = r"(?:session|game(?:\s+night)?|sitting|episode)"
+_COUNT_WORDS = r"(?:twenty|thirty)[- ](?:one|two|three|four|five|six|seven|eight|nine)|" + "|".join(
+    sorted((w for w in _NUMBERS if " " not in w and w not in ("a", "an", "several")), key=len, reverse=True)
+)
 _SESSION = re.compile(
-    r"\b(?:session|game)\s+(?:number\s+|#)?(\d{1,3}|" + "|".join(_NUMBERS) + r")\b"
-    r"|\b(?:the|our|my)\s+(" + "|".join(_ORDINALS[1:]) + r"|\d{1,3}(?:st|nd|rd|th))\s+(?:session|game)\b",
+    rf"\b(?:session|game\s+night|game|episode|sitting)\s+(?:number\s+|no\.?\s*|#\s*)?"
+    rf"(\d{{1,3}}|{_COUNT_WORDS})\b"
+    rf"|\b(?:(?:the|our|my|in|during|at)\s+)?({_ORDINAL_WORDS})\s+{_SESSION_NOUN}\b",
     re.I,
 )
-_OFFSET = re.compile(r"\b(?:(\d+|" + "|".join(_NUMBERS) + r")\s+days?|the\s+day)\s+(before|after)\s+", re.I)
+# "three days before the raid", "a couple of days after we docked", "the day before", "a week
+# after", "two weeks prior to": a day counted from an event.
+_OFFSET = re.compile(
+    rf"\b(?:(\d+|{_NUMBER_WORDS})\s+(day|week|night)s?|the\s+(day|week|night)|the\s+very\s+(day|night))"
+    rf"\s+(?:(?:just|right)\s+)?({_AFTER_WORDS}|{_BEFORE_WORDS})\s+",
+    re.I,
+)
+_OFFSET_UNITS = {"day": 1, "night": 1, "week": 7}
+# A day named as the evening a session was played is on the real calendar.
+_PLAYED = re.compile(
+    r"\b(?:(?:our|the)\s+(?:session|game(?:\s+night)?)\s+(?:on|of)|(?:we|i)\s+played\s+(?:on|of)|"
+    r"(?:session|game)\s+(?:night\s+)?(?:we\s+)?(?:held|ran|had)\s+on)\b",
+    re.I,
+)
 # Years further than this from now are the campaign's in-game calendar (the 2180s), not ours.
 REAL_YEARS = 5
 
 
 def _number(word: str) -> int | None:
-    word = word.lower()
+    word = re.sub(r"[\s-]+", " ", word.lower().strip())
     if word.isdigit():
         return int(word)
     if word in _NUMBERS:
         return _NUMBERS[word]
     if word in _ORDINALS:
         return _ORDINALS.index(word)
+    tens, _, unit = word.partition(" ")
+    if tens in ("twenty", "thirty") and unit:
+        rest = _NUMBERS.get(unit) or (_ORDINALS.index(unit) if unit in _ORDINALS else None)
+        return _NUMBERS[tens] + rest if rest and rest < 10 else None
     digits = re.match(r"\d+", word)
     return int(digits.group(0)) if digits else None
 
@@ -183,6 +231,9 @@ def _relative_window(text: str, now: datetime) -> tuple[datetime, datetime] | No
             centre = today - relativedelta(**{f"{unit}s": n})
             slack = timedelta(days=15 if unit == "month" else 120)
         return centre - slack, centre + slack + timedelta(days=1)
+    if m := _LAST_WEEKDAY.search(low):  # "last Monday", "on Monday just gone": the latest before today
+        day = today + relativedelta(days=-1, weekday=_WEEKDAYS[m.group(1)[:3]](-1))
+        return day, day + timedelta(days=1)
     if re.search(r"\blast week\b", low):
         return today - timedelta(days=today.weekday() + 7), today - timedelta(days=today.weekday())
     if re.search(r"\bthis week\b", low):
@@ -218,14 +269,18 @@ def parse(query: str, *, now: datetime) -> TimeHint:
     offset = _OFFSET.search(query)
     relation = _RELATION.search(query)
     if offset:  # "three days before the raid on Tallow Yard": a day relative to an event
-        n = _number(offset.group(1)) if offset.group(1) else 1
-        sign = -1 if offset.group(2).lower() == "before" else 1
-        rest = _RELATION.search(query, offset.start(2))
+        count, unit = offset.group(1), offset.group(2) or offset.group(3) or offset.group(4)
+        n = (_number(count) or 1) if count else 1
+        after = _AFTER.match(offset.group(5)) is not None
+        rest = _RELATION.search(query, offset.start(5))
         anchor = rest.group(2).strip() if rest else query[offset.end() :].strip(" ?.!,")
-        fields.update(offset_days=sign * (n or 1), anchor=anchor, relation=offset.group(2).lower())
+        days = n * _OFFSET_UNITS[unit.lower()]
+        fields.update(
+            offset_days=days if after else -days, anchor=anchor, relation="after" if after else "before"
+        )
     elif relation:
         word, rest = relation.group(1).lower(), relation.group(2).strip()
-        fields["relation"] = "after" if word in ("after", "since", "following") else "before"
+        fields["relation"] = "after" if _AFTER.match(word) else "before"
         named = _when(rest, now)
         if "start" in named:
             fields["start" if fields["relation"] == "after" else "end"] = (
@@ -245,6 +300,8 @@ def parse(query: str, *, now: datetime) -> TimeHint:
             fields.setdefault("order", LATEST if fields["relation"] == "before" else EARLIEST)
     else:
         fields.update(_when(query, now))
+    if "day" in fields and fields.get("calendar") is None and _PLAYED.search(query):
+        fields["calendar"] = "real"  # "in our session on 5 January": the evening we played
     return TimeHint(**fields)
 
 

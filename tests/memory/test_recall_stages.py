@@ -65,6 +65,79 @@ def test_before_and_after_an_event():
     assert hint("the day after the ambush at the docks, who did we run into?").offset_days == 1
 
 
+@pytest.mark.parametrize(
+    ("query", "session"),
+    [
+        ("in our fifth session, who did we meet?", 5),
+        ("during session 5, who showed up", 5),
+        ("who showed up in session five", 5),
+        ("Who did we bump into in game night 13?", 13),
+        ("Which NPC did we see in session #15?", 15),
+        ("what happened in session number 7", 7),
+        ("who did we meet in the 3rd session?", 3),
+        ("Hey, who showed up in the fourteenth session", 14),
+        ("in session twenty-one, who was there", 21),
+    ],
+)
+def test_held_out_ways_to_name_a_session(query, session):
+    assert hint(query).session == session
+
+
+def test_words_that_only_look_like_a_session():
+    assert hint("what did we do on the first night at the station?").session is None
+    assert hint("that game a while ago, who won?").session is None
+
+
+@pytest.mark.parametrize(
+    ("query", "anchor", "offset"),
+    [
+        ("Who did we meet three days before the ambush?", "the ambush", -3),
+        ("who was there a couple of days after we docked", "we docked", 2),
+        ("4 days prior to the chase through berth 4, who did we run into?", "the chase through berth 4", -4),
+        (
+            "five days ahead of the raid on the Ninth Lantern, who did we see?",
+            "the raid on the Ninth Lantern",
+            -5,
+        ),
+        ("Which NPC did we see four days following the ambush at the dome?", "the ambush at the dome", 4),
+        ("two days once we were past the heist on Halcyon Spire, who?", "the heist on Halcyon Spire", 2),
+        ("the day prior to the heist on Vashti Ring, who crossed our path?", "the heist on Vashti Ring", -1),
+        ("who did we meet the week before the ambush", "the ambush", -7),
+        ("a day after the crash landing, who helped us", "the crash landing", 1),
+    ],
+)
+def test_held_out_ways_to_count_days_from_an_event(query, anchor, offset):
+    h = hint(query)
+    assert (h.anchor, h.offset_days) == (anchor, offset)
+    assert h.relation == ("before" if offset < 0 else "after")
+
+
+def test_held_out_ways_to_say_before_and_after():
+    h = hint("What did Hale say prior to the betrayal?")
+    assert (h.anchor, h.relation, h.order) == ("the betrayal", "before", temporal.LATEST)
+    h = hint("who did we meet once we were past the standoff at dock 19")
+    assert (h.anchor, h.relation, h.order) == ("the standoff at dock 19", "after", temporal.EARLIEST)
+    assert hint("What did we find following the raid?").relation == "after"
+    assert hint("a couple of days ago, who sold us the crate?").start == datetime(2026, 12, 4, tzinfo=UTC)
+    assert hint("What was Hale up to in the past?").anchor is None  # "past" alone is no "after"
+
+
+def test_last_weekday_is_the_latest_such_day_before_today():
+    monday = hint("who did we meet last Monday?")  # NOW is a Monday: a week ago
+    assert (monday.start, monday.end) == (
+        datetime(2026, 11, 30, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert hint("this past friday, what did we buy").start == datetime(2026, 12, 4, tzinfo=UTC)
+
+
+def test_a_day_named_as_the_evening_we_played_is_on_the_real_calendar():
+    h = hint("who did we meet in the game we played on may 14")
+    assert (h.day, h.calendar) == ((5, 14), "real")
+    h = hint("in our session on thursday the 26th of february, who crossed our path")
+    assert (h.day, h.calendar) == ((2, 26), "real")
+
+
 def test_what_asks_about_the_past():
     assert temporal.asks_about_past("Do I remember who sold us the crate?")
     assert temporal.asks_about_past("What did Hale say about the relay")
