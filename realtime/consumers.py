@@ -115,8 +115,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
             fast = self.fast_handlers.get(message["type"])
             if fast is not None and getattr(self, fast)(message):
                 return
-        if self.held >= HELD_MAX and message["type"] == "session.event":
-            return  # skipped: a seq gap (or the next heal tick) fetches it from the store
+        if self.held >= HELD_MAX and message["type"] in ("session.event", "session.delta"):
+            # Skipped: a seq gap (or the next heal tick) fetches an event from the store, and a
+            # delta is a preview the turn's Narration event carries in full.
+            return
         self._hold(message)
 
     def _hold(self, message: dict) -> None:

@@ -252,3 +252,23 @@ def test_a_lost_last_event_is_healed_by_the_heartbeat(layer, session, player, se
 async def presence_wipe(session_id: int) -> None:
     client, _ = presence._client()
     await client.delete(*presence.keys(session_id))
+
+
+def test_past_held_max_a_busy_socket_skips_events_and_deltas_but_keeps_other_messages():
+    """Events heal from the store and deltas are previews of the Narration event, so neither
+    queues past HELD_MAX; anything else (a presence change, a notice) still waits its turn."""
+    from realtime import consumers
+
+    socket = SessionConsumer()
+    socket.inbox = asyncio.Queue()
+    socket.writer = None
+    socket.busy = True
+    socket.held = consumers.HELD_MAX
+    socket.hub_message({"type": "session.event", "seq": 7, "event": {}})
+    socket.hub_message({"type": "session.delta", "action_seq": 3, "i": 1, "text": "…"})
+    assert socket.inbox.qsize() == 0 and socket.held == consumers.HELD_MAX
+    socket.hub_message({"type": "session.presence", "online": []})
+    assert socket.inbox.qsize() == 1 and socket.held == consumers.HELD_MAX + 1
+    socket.held = consumers.HELD_MAX - 1
+    socket.hub_message({"type": "session.delta", "action_seq": 3, "i": 2, "text": "…"})
+    assert socket.inbox.qsize() == 2  # below the limit a busy socket keeps its deltas, in order
