@@ -23,7 +23,6 @@ remembered ("you don't recall that").
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Sequence
@@ -85,14 +84,6 @@ def confidence(*, terms: float, names: float, codes: float | None, similarity: f
     return round(0.55 * lexical + 0.2 * names + 0.25 * sim, 4)
 
 
-# ~8 KB per entry (a memory of ~100 distinct words): 2,048 texts hold about 16 MB per process.
-@functools.lru_cache(maxsize=2048)
-def _bag(text: str) -> frozenset[str]:
-    """A memory's stemmed words. Cached per text: a campaign's memories come back query after
-    query, and stemming the top 50's words was most of the re-ranker's time."""
-    return frozenset(entities.stem(w) for w in entities.words(text))
-
-
 def rerank(
     query: str,
     items: Sequence[Item],
@@ -107,7 +98,7 @@ def rerank(
     private_cue = PRIVATE_CUE.search(query) is not None
     terms = entities.content_terms(query)
     wanted_codes = entities.codes(query)
-    bags = {it.id: _bag(it.text) for it in items}
+    bags = {it.id: entities.stems(it.text) for it in items}
     df = {t: sum(t in bag for bag in bags.values()) for t in terms}
     n = len(items)
     idf = {t: math.log(1 + n / (1 + df[t])) + 0.1 for t in terms}

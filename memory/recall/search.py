@@ -316,7 +316,7 @@ def _second_round(base, hits, query, kwq, texts, vector, distances) -> list[int]
 
     def far(row) -> float:
         link, _mid, _distance, text, distance_left = row
-        bag = {entities.stem(w) for w in entities.words(text)}
+        bag = entities.stems(text)
         shared = len(rest_terms & bag) / len(rest_terms) if rest_terms else 0.0
         return distance_left + HOP_LINK * link - HOP_LEX * shared
 
