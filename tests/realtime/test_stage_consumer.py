@@ -245,9 +245,16 @@ def test_html_mode_renders_the_stage_partials(stage, gm, player):
         assert 'id="roster"' in html and 'id="window-panel"' in html and "Raise hand" in html
         assert "Only a stage moderator" not in html and 'value="approve"' not in html
         await send(comm, type="raise_hand")
-        frames = await receive_until(comm, lambda f: "Lower hand" in f.get("html", ""))
-        html = "".join(f.get("html", "") for f in frames)
-        assert "raised a hand" in html  # the HandRaised log entry, rendered by the stage partial
+        # The roster (the reply to this socket) and the HandRaised log entry (a group broadcast)
+        # travel separate paths, so either may come first: wait for both.
+        seen = []
+
+        def both(frame):
+            seen.append(frame.get("html", ""))
+            html = "".join(seen)
+            return "Lower hand" in html and "raised a hand" in html
+
+        await receive_until(comm, both)
         await comm.disconnect()
 
     run(go)
