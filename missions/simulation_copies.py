@@ -37,7 +37,7 @@ from campaigns.errors import Invalid
 from campaigns.models import Campaign, Event, PlaySession
 from missions.models import SimulationSnapshot
 from missions.simulation import ProceduralSimulation, SimulationError, rebind
-from missions.simulation_services import REF_FIELDS, SIMULATION_EVENTS, log_ref
+from missions.simulation_selectors import REF_FIELDS, SIMULATION_EVENTS, log_ref
 
 logger = logging.getLogger("missions.simulation")
 

@@ -44,7 +44,7 @@ TABLE_HEADER = (
 
 def run(*, entities: int, windows: int) -> dict:
     """The game's boundary path (`missions.simulation.window.run_window`, what
-    missions.simulation_services runs under the session lock), boundary after boundary, each
+    missions.simulation_lockstep runs under the session lock), boundary after boundary, each
     restoring the snapshot the previous one left."""
     sim = ProceduralSimulation()
     sim.start({"campaign_id": 1, "session_id": 1}, generate_world(entities, 0))

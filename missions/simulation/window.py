@@ -3,7 +3,7 @@ snapshot, check it is the world the log says it is, run the window, check the wo
 invariants and the provider's hash, snapshot, reconcile, and word what players may see.
 
 Everything the table keeps comes back as data (`Outcome`); the service around it (missions.
-simulation_services) stores the snapshot and appends the events. A provider is anything with
+simulation_lockstep) stores the snapshot and appends the events. A provider is anything with
 `restore(blob, campaign_id=)`, `step(Window)`, `snapshot()`, `state_hash()` and a `world` and
 `step_index` (missions.simulation.procedural, missions.simulation_remote).
 
