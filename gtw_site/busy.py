@@ -32,6 +32,16 @@ def _expected(session_id: int) -> str:
     return f"next:{session_id}"
 
 
+def _streaming_key() -> str:
+    """Running turns (members of `_key()`) whose first delta is out."""
+    return f"gtw:turns-streaming:{connection.settings_dict['NAME']}"
+
+
+def _first_deltas_key() -> str:
+    """How many turns have sent their first delta (a counter: waiters see one go by)."""
+    return f"gtw:first-deltas:{connection.settings_dict['NAME']}"
+
+
 def turn_expected(session_id: int) -> None:
     """A turn was just scheduled: background work waits from now on, not only once the runner
     has the turn (the memory job for the action itself would otherwise run in that gap, beside
@@ -61,7 +71,45 @@ def turn_running(session_id: int):
     finally:
         if member is not None:
             with contextlib.suppress(Exception):
-                _client().zrem(_key(), member)
+                pipe = _client().pipeline(transaction=False)
+                pipe.zrem(_key(), member)
+                pipe.zrem(_streaming_key(), member)
+                pipe.execute()
+
+
+def first_delta_out(session_id: int) -> None:
+    """This process's running turn of the session sent its first delta: work that only keeps out
+    of a turn's way until then (the telemetry writer, `turns_before_first_delta`) may go on."""
+    with contextlib.suppress(Exception):  # see turn_running
+        now = time.time()
+        pipe = _client().pipeline(transaction=False)
+        pipe.zadd(_streaming_key(), {f"{os.getpid()}:{session_id}": now + ENTRY_TTL_S})
+        pipe.zremrangebyscore(_streaming_key(), "-inf", now)
+        pipe.incr(_first_deltas_key())
+        pipe.publish(_first_deltas_key(), session_id)  # wakes a waiter (first_delta_listener)
+        pipe.execute()
+
+
+def first_delta_listener():
+    """A Redis subscription that gets a message whenever a turn's first delta goes out (any
+    process's): a waiter blocks on its socket (`get_message(timeout=…)`), using no CPU, instead
+    of polling `turns_before_first_delta`. The caller keeps it (one connection) and closes it."""
+    listener = _client().pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(_first_deltas_key())
+    return listener
+
+
+def turns_before_first_delta() -> tuple[int, int]:
+    """(turns of every process, this one's included, that are expected or running and have not
+    sent their first delta yet; how many first deltas went out so far). One round trip; raises
+    if Redis is unreachable (the caller decides what that means)."""
+    now = time.time()
+    pipe = _client().pipeline(transaction=False)
+    pipe.zrangebyscore(_key(), now, "+inf")
+    pipe.zrangebyscore(_streaming_key(), now, "+inf")
+    pipe.get(_first_deltas_key())
+    running, streaming, deltas = pipe.execute()
+    return len(set(running) - set(streaming)), int(deltas or 0)
 
 
 def turns_running() -> int:

@@ -140,12 +140,16 @@ def render_all(calls: list[Any], captured: list[Captured | None]) -> list[dict[s
     site_kinds = redact.configured().kinds
     limit = max_chars()
     memo: dict[tuple[int, frozenset[str]], Any] = {}  # `captured` keeps the messages alive
-    return [
-        None
-        if prompt is None or call.shadow
-        else render(prompt, kinds=redact.outbound_for(site_kinds, call.campaign_id), limit=limit, memo=memo)
-        for call, prompt in zip(calls, captured, strict=True)
-    ]
+    kinds: dict[int | None, frozenset[str]] = {}  # a campaign's switch, read once per batch (a turn's)
+    out: list[dict[str, Any] | None] = []
+    for call, prompt in zip(calls, captured, strict=True):
+        if prompt is None or call.shadow:
+            out.append(None)
+            continue
+        if call.campaign_id not in kinds:
+            kinds[call.campaign_id] = redact.outbound_for(site_kinds, call.campaign_id)
+        out.append(render(prompt, kinds=kinds[call.campaign_id], limit=limit, memo=memo))
+    return out
 
 
 def rows_for(calls: list[Any], rendered: list[dict[str, Any] | None]) -> list[Any]:

@@ -734,6 +734,9 @@ GTW_TELEMETRY = env_bool("GTW_TELEMETRY", True)
 # its queue (batches); when full, the caller writes its rows itself.
 GTW_TELEMETRY_WRITER = env_str("GTW_TELEMETRY_WRITER") or "background"
 GTW_TELEMETRY_QUEUE = env_int("GTW_TELEMETRY_QUEUE", 1000)
+# GTW_TELEMETRY_YIELD_S: the longest a batch waits while some turn has not sent its first delta
+# (the writer keeps off the CPU meanwhile); 0: write at once.
+GTW_TELEMETRY_YIELD_S = env_float("GTW_TELEMETRY_YIELD_S", 1.5)
 # GTW_PROMPT_RETENTION_DAYS: how long the prompts sent by narrator/summarizer calls are kept for
 # the GM's replay timeline (0: not stored at all); GTW_PROMPT_MAX_CHARS bounds one stored prompt.
 GTW_PROMPT_RETENTION_DAYS = env_int("GTW_PROMPT_RETENTION_DAYS", 30)

@@ -15,18 +15,24 @@ GTW_TELEMETRY=0 writes no rows at all (for measuring what telemetry costs).
 
 A `deferred()` block (a turn, run while the runner holds the session's advisory lock) does not
 write its rows itself when it ends: it hands them to the process's background writer — one
-daemon thread, a bounded queue (GTW_TELEMETRY_QUEUE batches), its own database connection,
-closed whenever the queue runs dry — so the next turn of the session does not wait for the
-INSERTs. A full queue makes the caller write its rows itself (nothing is dropped); a block that
-ends inside a transaction writes them itself too, so they commit or roll back with it; so does
-GTW_TELEMETRY_WRITER=sync. `flush()` waits until everything handed over is written (tests, the
-benches; atexit does it too). A forked child starts its own writer. What a kill -9 loses is at
-most the queued rows: the player's action, the Narration and its events are committed before.
+daemon thread, a bounded queue (GTW_TELEMETRY_QUEUE batches), its own database connection, kept
+between batches where CONN_MAX_AGE keeps connections (`gtw up`'s task workers; closed after
+IDLE_CLOSE_S without work), else closed whenever the queue runs dry — so the next turn of the
+session does not wait for the INSERTs. The writer also keeps off the CPU while any process's
+turn is on its way to its first delta (gtw_site.busy): a batch is written right after the next
+first delta goes out, or once the table is quiet, and waits at most GTW_TELEMETRY_YIELD_S
+(Writer._yield_to_turns). A full queue makes the caller write its rows itself (nothing is
+dropped); a block that ends inside a transaction writes them itself too, so they commit or roll
+back with it; so does GTW_TELEMETRY_WRITER=sync. `flush()` waits until everything handed over is
+written (tests, the benches; atexit does it too). A forked child starts its own writer. What a
+kill -9 loses is at most the queued rows: the player's action, the Narration and its events are
+committed before.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import logging
 import os
@@ -280,22 +286,46 @@ def _setting(name: str, default: Any) -> Any:
         return default
 
 
+# How long a batch keeps out of the way of turns that have not sent their first delta yet (any
+# process's, via gtw_site.busy): the write then waits at most this long, from its hand-off.
+DEFAULT_YIELD_S = 1.5
+# With no turn in flight, a batch still waits this long for the table's next action: at a table
+# that plays back to back (the benchmark), that action arrives a few ms after the Narration, and a
+# write started in between would run beside the next turn's path to its first delta.
+SETTLE_S = 0.25
+# A first delta wakes a waiting batch at once. Besides, it looks at flush() and the bound every
+# TICK_S (in-process, ~free) and asks Redis whether a turn is still on its way every WAKE_S (one
+# round trip, a few hundred µs of CPU under load: not a 50 Hz poll).
+TICK_S = 0.02
+WAKE_S = 0.1
+IDLE_CLOSE_S = 10.0  # the writer's database connection is closed after this long without work
+
+
 class Writer:
-    """One daemon thread writing queued batches in the order they were handed over."""
+    """One daemon thread writing queued batches in the order they were handed over.
+
+    A batch waits (`_yield_to_turns`) until no turn is on its way to a first delta — it goes
+    right after one goes out, or once the table has been quiet for SETTLE_S — for at most
+    GTW_TELEMETRY_YIELD_S seconds from its hand-off. It never waits when the queue is half full,
+    while a `flush()` waits on it, or when Redis is unreachable; nothing is ever dropped."""
 
     def __init__(self, cap: int) -> None:
         self.cap = max(1, int(cap))
-        self.queue: queue.Queue[tuple[list[dict[str, Any]], dict[str, Any]]] = queue.Queue(self.cap)
+        self.queue: queue.Queue[tuple[list[dict[str, Any]], dict[str, Any], float]] = queue.Queue(self.cap)
         self.thread: threading.Thread | None = None
         self.start_lock = threading.Lock()
+        self.hurry = threading.Event()  # set while a flush() waits: write at once
+        self.flushing = 0  # how many flush() calls wait (guarded by queue.all_tasks_done)
         self.overflowed = 0  # batches the callers wrote themselves because the queue was full
         self.failed = 0  # batches whose write raised (logged; the thread goes on)
+        self.yielded_s = 0.0  # time batches spent waiting for turns' first deltas (tests, benches)
+        self.listener: Any = None  # the writer thread's subscription to first deltas (gtw_site.busy)
 
     def submit(self, rows: list[dict[str, Any]], here: dict[str, Any]) -> bool:
         """Queue a batch; False when the queue is full (the caller then writes it)."""
         self._ensure_thread()
         try:
-            self.queue.put_nowait((rows, here))
+            self.queue.put_nowait((rows, here, time.monotonic()))
         except queue.Full:
             self.overflowed += 1
             return False
@@ -310,38 +340,132 @@ class Writer:
                 self.thread.start()
 
     def _run(self) -> None:
+        _name_thread("gtw-telemetry")  # benches find the writer's CPU time under this name
         while True:
-            rows, here = self.queue.get()
             try:
+                rows, here, handed = self.queue.get(timeout=IDLE_CLOSE_S)
+            except queue.Empty:
+                # A table that keeps playing reuses the connection (a new one is a PostgreSQL
+                # backend to start: milliseconds of CPU on the machine the turns run on).
+                _close_connections()
+                continue
+            try:
+                self._yield_to_turns(handed)
+                mark("telemetry.writing")
+                _refresh_connections()
                 write_batch(rows, here)
             except Exception:  # the writer outlives any one bad batch
                 self.failed += 1
                 logger.warning("could not record provider telemetry (background writer)", exc_info=True)
             finally:
-                # `gtw bench turn --telemetry ab` checks that the writer is idle by the next
-                # action (a write that overlaps a turn's path to its first delta is its cost).
+                # `gtw bench turn --telemetry ab` checks that the writer kept out of the next
+                # action's path to its first delta (a write that overlaps it is its cost).
                 mark("telemetry.written")
                 self.queue.task_done()
-            if self.queue.empty():
-                _close_connections()
+            if self.queue.empty() and not _keeps_connections():
+                _close_connections()  # outside `gtw up`'s task workers: a connection per run of work
+
+    def _yield_to_turns(self, handed: float) -> None:
+        """Wait while a turn (any process's) has not sent its first delta, up to the bound; see
+        the class docstring. The wait blocks on a Redis subscription to first deltas
+        (gtw_site.busy.first_delta_listener), so it costs no CPU beside the turn it waits for."""
+        started = time.monotonic()
+        try:
+            self._wait_for_first_delta(handed + float(_setting("GTW_TELEMETRY_YIELD_S", DEFAULT_YIELD_S)))
+        except Exception:  # noqa: BLE001 - no Redis (or no Django): write now
+            self._drop_listener()
+        finally:
+            self.yielded_s += time.monotonic() - started
+
+    def _wait_for_first_delta(self, deadline: float) -> None:
+        from gtw_site import busy
+
+        def must_write() -> bool:
+            return self.hurry.is_set() or self.queue.qsize() * 2 >= self.cap or time.monotonic() >= deadline
+
+        if must_write():
+            return
+        if self.listener is None:
+            self.listener = busy.first_delta_listener()
+        listener = self.listener
+        while listener.get_message(timeout=0) is not None:
+            pass  # first deltas from before this batch (its own turn's)
+        # Quiet for SETTLE_S: the table's next action may be a few ms behind the Narration.
+        settle_until = time.monotonic() + SETTLE_S
+        next_check = 0.0
+        while not must_write():
+            now = time.monotonic()
+            if now >= next_check:
+                if now >= settle_until and not busy.turns_before_first_delta()[0]:
+                    return  # nothing on its way to a first delta (a failed turn ends too)
+                next_check = now + WAKE_S
+            if listener.get_message(timeout=max(0.0, min(TICK_S, deadline - now))) is not None:
+                return  # a first delta just went out: write now, behind it
+
+    def _drop_listener(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                listener.close()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every queued batch is written (or `timeout` seconds); True when empty."""
+        """Wait until every queued batch is written (or `timeout` seconds); True when empty.
+        Queued batches stop waiting for turns meanwhile."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.queue.all_tasks_done:
-            while self.queue.unfinished_tasks:
-                if self.thread is None or not self.thread.is_alive():
-                    return False  # nothing will drain it (a child's copy; never started)
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self.queue.all_tasks_done.wait(0.5 if left is None else min(left, 0.5))
+            self.flushing += 1
+            self.hurry.set()
+            try:
+                while self.queue.unfinished_tasks:
+                    if self.thread is None or not self.thread.is_alive():
+                        return False  # nothing will drain it (a child's copy; never started)
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self.queue.all_tasks_done.wait(0.5 if left is None else min(left, 0.5))
+            finally:
+                self.flushing -= 1
+                if not self.flushing:
+                    self.hurry.clear()
         return True
+
+
+def _name_thread(name: str) -> None:
+    """The calling thread's name as the kernel shows it (/proc/<pid>/task/<tid>/comm, `top -H`);
+    Linux only, best effort."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as f:
+            f.write(name[:15])
+    except OSError:
+        pass
 
 
 def write_batch(rows: list[dict[str, Any]], here: dict[str, Any]) -> None:
     """What the writer thread does with one batch (a seam for tests)."""
     _write(rows, here)
+
+
+def _keeps_connections() -> bool:
+    """Whether connections are meant to outlive their work here (CONN_MAX_AGE, which `gtw up`
+    sets for task workers); if not, the writer closes its own whenever the queue runs dry."""
+    try:
+        from django.conf import settings
+
+        return settings.DATABASES["default"].get("CONN_MAX_AGE", 0) != 0
+    except Exception:  # noqa: BLE001 - settings not configured (a pure test)
+        return False
+
+
+def _refresh_connections() -> None:
+    """Before a batch: the writer's kept connection is dropped if it broke or outlived
+    CONN_MAX_AGE (0, outside `gtw up`: a new one per batch); a kept one is health-checked on use
+    (CONN_HEALTH_CHECKS), so a database restarted meanwhile costs no rows."""
+    try:
+        from django.db import close_old_connections
+
+        close_old_connections()
+    except Exception:
+        logger.debug("telemetry writer: refreshing its connection failed", exc_info=True)
 
 
 def _close_connections() -> None:

@@ -10,9 +10,13 @@
   interval (pairs resampled together, 2,000 times): the clients' (POST sent → first delta, all
   N clients) and the server's own (Daphne's `action.received` → the worker's
   `turn.first_delta`, from the run's --trace timeline: no client, loopback or event-loop time),
-  for the p95 difference and, server side, the median paired difference. The timeline also
-  shows whether the background telemetry writer was still writing inside a turn's path to its
-  first delta. Then an in-process micro A/B (`micro_ab`: the narrator's get and first streamed
+  for the p95 difference (nearest rank, and the Harrell-Davis p95: every order statistic
+  weighted, less jumpy over a few hundred turns) and, server side, the median paired difference.
+  The timeline also shows how long the background telemetry writer was writing inside a turn's
+  path to its first delta, and the turn thread's CPU to its first delta per arm (what telemetry
+  adds on the path itself, resolved to tenths of a ms where the wall clock is not); the run prints
+  its cost per pair and the server's CPU per turn (its telemetry writers' share apart, from
+  /proc). Then an in-process micro A/B (`micro_ab`: the narrator's get and first streamed
   event, and the whole call with its row handed off, alternating telemetry on and off) in wall
   and thread CPU time, which resolves microseconds on a busy machine (GTW_BENCH_MICRO_CALLS
   calls per arm, default 3,000).
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import math
@@ -39,6 +44,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -131,16 +137,89 @@ async def _turn(port: int, session_id: int, token: str, key: str, clients, tick:
 
 
 ARMS = ("telemetry on", "telemetry off")
+CLOCK_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_cpu(path: str, children: bool = False) -> tuple[int, float]:
+    """(ppid, user + system CPU seconds) from a /proc/<pid>[/task/<tid>]/stat file; `children`:
+    plus the CPU of the children it has reaped (a PostgreSQL backend that ended, a worker)."""
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()  # after "pid (comm)": comm may hold spaces
+    used = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return int(fields[1]), used * CLOCK_TICK_S
+
+
+class ServerCpu:
+    """The CPU time of the server under test: `gtw up` and every process under it, plus the
+    embedded PostgreSQL and Redis of its data folder and their children (a write's INSERTs and
+    fsyncs are the database's CPU); and of the telemetry writer threads in them (named
+    "gtw-telemetry" in /proc, gtw_site.telemetry). Linux only; zeros elsewhere."""
+
+    def __init__(self, root_pid: int, folder: Path) -> None:
+        self.root_pid = root_pid
+        self.folder = str(folder)
+
+    def _tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        roots = {self.root_pid}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                ppid, _cpu = _stat_cpu(f"/proc/{pid}/stat")
+                if ppid == 1 and self.folder in Path(f"/proc/{pid}/cmdline").read_text():
+                    roots.add(pid)  # the embedded servers, daemonised
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(pid)
+        tree, todo = [], list(roots)
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, ()))
+        return tree
+
+    def seconds(self) -> tuple[float, float]:
+        """(the whole server's CPU seconds so far, its telemetry writers' CPU seconds so far). A
+        process that ended counts in its parent's reaped-children time."""
+        total = writers = 0.0
+        try:
+            pids = self._tree()
+        except OSError:
+            return 0.0, 0.0
+        for pid in pids:
+            try:
+                total += _stat_cpu(f"/proc/{pid}/stat", children=True)[1]
+                for task in os.scandir(f"/proc/{pid}/task"):
+                    if Path(task.path, "comm").read_text().strip() == "gtw-telemetry":
+                        writers += _stat_cpu(f"{task.path}/stat")[1]
+            except (OSError, ValueError, IndexError):
+                continue  # it exited meanwhile
+        return total, writers
+
+
+@dataclass
+class RunCost:
+    """What the counted turns cost: wall seconds, the server's CPU seconds (ServerCpu) and its
+    telemetry writers' share."""
+
+    seconds: float = 0.0
+    writer_cpu_s: float = 0.0
+    server_cpu_s: float = 0.0
 
 
 async def _run_ab(
-    port: int, sessions: list[int], tokens: list[str], turns: int
-) -> tuple[dict[str, base.Results], dict[str, list[list[float]]], list[str]]:
+    port: int, sessions: list[int], tokens: list[str], turns: int, cpu: ServerCpu | None = None
+) -> tuple[dict[str, base.Results], dict[str, list[list[float]]], list[str], RunCost]:
     """Both sessions' clients connected throughout; turns one by one in ABBA order. Returns the
     results per arm; per arm, each counted turn's client first-delta samples (the k-th of each
-    arm are neighbours in time: a pair); and the arm of every POST in order, warm-ups included
-    (the --trace timeline's turns line up with it)."""
+    arm are neighbours in time: a pair); the arm of every POST in order, warm-ups included
+    (the --trace timeline's turns line up with it); and the counted turns' cost (`cpu`: the
+    server's CPU, read before and after them)."""
     names = list(ARMS)
+    cost = RunCost()
+    snapshot = cpu.seconds if cpu is not None else (lambda: (0.0, 0.0))
     posted: list[str] = []
     ticks = {name: asyncio.Event() for name in names}
     results = {name: base.Results() for name in names}
@@ -150,7 +229,10 @@ async def _run_ab(
         for name, session_id in zip(names, sessions, strict=True):
             joined[name] = await _connect(port, session_id, tokens, ticks[name])
         run = secrets.token_hex(4)
+        started = start_cpu = None
         for i in range(base.WARMUP_TURNS + turns):
+            if i == base.WARMUP_TURNS:
+                started, start_cpu = time.perf_counter(), snapshot()
             order = names if i % 2 == 0 else names[::-1]
             for name in order:
                 session_id = sessions[names.index(name)]
@@ -163,9 +245,13 @@ async def _run_ab(
                     before = len(results[name].first_delta)
                     base._score(results[name], clients, seq, sent, returned)
                     per_turn[name].append(results[name].first_delta[before:])
+        if started is not None and start_cpu is not None:
+            cost.seconds = time.perf_counter() - started
+            end_cpu = snapshot()
+            cost.server_cpu_s, cost.writer_cpu_s = end_cpu[0] - start_cpu[0], end_cpu[1] - start_cpu[1]
         for name in names:
             results[name].received = [c.seqs for c in joined[name][0]]
-        return results, per_turn, posted
+        return results, per_turn, posted, cost
     finally:
         for clients, readers in joined.values():
             for task in readers:
@@ -218,41 +304,100 @@ def p95_difference(on: list[list[float]], off: list[list[float]]) -> float:
     return percentile([x for t in on for x in t], 95) - percentile([x for t in off for x in t], 95)
 
 
+@functools.lru_cache(maxsize=32)
+def _hd_weights(n: int, q: float) -> tuple[float, ...]:
+    """Harrell-Davis weights for the q-quantile of n sorted samples: the Beta((n+1)q, (n+1)(1-q))
+    mass of each ((i-1)/n, i/n] (its CDF integrated numerically: no scipy here)."""
+    a, b = (n + 1) * q, (n + 1) * (1 - q)
+    grid = 20_000
+    xs = [(k + 0.5) / grid for k in range(grid)]  # midpoints: the log-density is finite there
+    logs = [(a - 1) * math.log(x) + (b - 1) * math.log1p(-x) for x in xs]
+    top = max(logs)
+    density = [math.exp(v - top) for v in logs]
+    total = sum(density)
+    weights, acc, k = [], 0.0, 0
+    for i in range(1, n + 1):
+        edge = i * grid // n
+        part = sum(density[k:edge])
+        k = edge
+        weights.append(part / total)
+        acc += part
+    return tuple(weights)
+
+
+def hd_quantile(samples: list[float], q: float) -> float:
+    """The Harrell-Davis estimate of the q-quantile: a weighted mean of every order statistic,
+    not one of them — far less jumpy than the nearest rank at p95 over a few hundred samples,
+    where the nearest rank is decided by a handful of tail samples."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    return math.fsum(w * x for w, x in zip(_hd_weights(len(ordered), q), ordered, strict=True))
+
+
+def hd_p95_difference(on: list[list[float]], off: list[list[float]]) -> float:
+    """`p95_difference` with the Harrell-Davis p95 of each arm."""
+    return hd_quantile([x for t in on for x in t], 0.95) - hd_quantile([x for t in off for x in t], 0.95)
+
+
 def median_paired_difference(on: list[list[float]], off: list[list[float]]) -> float:
     """The median over pairs of (on turn's mean sample - off turn's mean sample)."""
     return statistics.median(statistics.fmean(a) - statistics.fmean(b) for a, b in zip(on, off, strict=True))
 
 
-def server_timeline(path: Path) -> list[tuple[float, int]]:
+@dataclass
+class ServerTurn:
+    """One POST's server side, from the --trace timeline."""
+
+    ms: float  # Daphne's `action.received` → the worker's `turn.first_delta`; NaN if either is missing
+    writes_finished: int  # telemetry batches whose write ended inside that span
+    overlap_ms: float  # how long the telemetry writer was writing inside that span (any process)
+    cpu_ms: float  # the turn thread's CPU time from the turn's start to its first delta (NaN: none)
+
+
+def _marks(path: Path) -> list[tuple[float, str, str]]:
+    with open(path) as f:
+        return sorted((float(t), pid, label) for t, pid, label in (ln.split() for ln in f if ln.strip()))
+
+
+def server_timeline(path: Path) -> list[ServerTurn]:
     """The server's side of each POST, in order, from the --trace timeline (gtw_site.trace:
     CLOCK_MONOTONIC marks of every process): the ms from Daphne's `action.received` to the
-    worker's `turn.first_delta` — no client, loopback or event-loop time in it; NaN for a turn
-    missing either mark — and how many batches the telemetry writer finished inside that span
-    (a write overlapping the path to the first delta: what a background writer may still cost)."""
-    with open(path) as f:
-        marks = sorted((float(t), label) for t, _pid, label in (ln.split() for ln in f if ln.strip()))
-    turns: list[tuple[dict[str, float], list[float]]] = []
-    for t, label in marks:
+    worker's `turn.first_delta` — no client, loopback or event-loop time in it — how the
+    telemetry writer's work (`telemetry.writing` → `telemetry.written`, per process) overlapped
+    that span (what a background writer may still cost the first delta), and the turn thread's
+    CPU time to its first delta (`turn.first_delta_cpu_us=…`, marked in A/B runs only)."""
+    marks = _marks(path)
+    writing: dict[str, float] = {}
+    intervals: list[tuple[float, float]] = []
+    for t, pid, label in marks:
+        if label == "telemetry.writing":
+            writing[pid] = t
+        elif label == "telemetry.written":
+            intervals.append((writing.pop(pid, t), t))
+    turns: list[dict[str, float]] = []
+    for t, _pid, label in marks:
         if label == "client.post_sent":
-            turns.append(({}, []))
+            turns.append({})
         elif turns:
-            first, writes = turns[-1]
-            first.setdefault(label, t)
-            if label == "telemetry.written":
-                writes.append(t)
+            name, _, value = label.partition("=")
+            turns[-1].setdefault(name, float(value) if value else t)
     out = []
-    for first, writes in turns:
+    for first in turns:
         start, end = first.get("action.received"), first.get("turn.first_delta")
+        cpu = first.get("turn.first_delta_cpu_us", math.nan) / 1000
         if start is None or end is None:
-            out.append((math.nan, 0))
-        else:
-            out.append(((end - start) * 1000, sum(1 for t in writes if start <= t <= end)))
+            out.append(ServerTurn(math.nan, 0, 0.0, cpu))
+            continue
+        finished = sum(1 for _a, b in intervals if start <= b <= end)
+        overlap = sum(max(0.0, min(b, end) - max(a, start)) for a, b in intervals)
+        out.append(ServerTurn((end - start) * 1000, finished, overlap * 1000, cpu))
     return out
 
 
 def server_first_delta(path: Path) -> list[float]:
     """`server_timeline`'s ms to the first delta alone."""
-    return [ms for ms, _writes in server_timeline(path)]
+    return [turn.ms for turn in server_timeline(path)]
 
 
 def server_pairs(posted: list[str], server: list[float]) -> tuple[list[list[float]], list[list[float]]]:
@@ -270,12 +415,27 @@ def server_pairs(posted: list[str], server: list[float]) -> tuple[list[list[floa
     return [[a] for a, _ in pairs], [[b] for _, b in pairs]
 
 
+def _interval(name: str, stat, on, off) -> tuple[dict[str, object], str, float]:
+    """`stat`'s paired-bootstrap interval as JSON fields, as text, and its upper end."""
+    point, low, high = paired_bootstrap(on, off, stat)
+    return (
+        {name: json_ms(point), f"{name}_ci95": [json_ms(low), json_ms(high)]},
+        f"{point:+.2f} ms (95% interval {low:+.2f} to {high:+.2f})",
+        high,
+    )
+
+
 def ab_report(
-    per_turn: dict[str, list[list[float]]], posted: list[str], trace_path: Path | None
+    per_turn: dict[str, list[list[float]]],
+    posted: list[str],
+    trace_path: Path | None,
+    cost: RunCost | None = None,
 ) -> dict[str, object]:
     """What the A/B says about the first-delta p95, client view and server view, each with its
-    paired-bootstrap 95% interval, and the paired median difference (server view); printed and
-    returned for the JSON line."""
+    paired-bootstrap 95% interval (nearest-rank p95 and the Harrell-Davis p95), the paired
+    median difference (server view), the turn thread's CPU to its first delta, how the telemetry
+    writer overlapped the path to the first delta, and what the run cost; printed and returned
+    for the JSON line."""
     on, off = per_turn[ARMS[0]], per_turn[ARMS[1]]
     out: dict[str, object] = {}
     delta, low, high = paired_bootstrap(on, off, p95_difference)
@@ -285,39 +445,84 @@ def ab_report(
         f"client view: telemetry adds {delta:+.2f} ms to the first-delta p95 "
         f"(paired bootstrap 95% interval {low:+.2f} to {high:+.2f} ms, {len(on)} turn pairs x clients)"
     )
+    if cost is not None and cost.seconds:
+        pairs = max(1, len(on))
+        out["seconds_per_pair"] = round(cost.seconds / pairs, 3)
+        out["server_cpu_ms_per_turn"] = json_ms(cost.server_cpu_s * 1000 / (2 * pairs))
+        out["writer_cpu_ms_per_on_turn"] = json_ms(cost.writer_cpu_s * 1000 / pairs)
+        print(
+            f"cost: {cost.seconds / pairs:.2f} s per pair; the server's CPU (gtw up, its workers, its "
+            f"PostgreSQL and Redis) {cost.server_cpu_s * 1000 / (2 * pairs):.1f} ms per turn; its "
+            f"telemetry writers' {cost.writer_cpu_s * 1000 / pairs:.2f} ms per telemetry-on turn"
+        )
     if trace_path is None or not trace_path.exists():
         return out
     timeline = server_timeline(trace_path)
-    s_on, s_off = server_pairs(posted, [ms for ms, _writes in timeline])
+    counted = timeline[2 * base.WARMUP_TURNS :]
+    s_on, s_off = server_pairs(posted, [turn.ms for turn in timeline])
     if not s_on:
         return out
-    overlapped = sum(1 for i, (_ms, writes) in enumerate(timeline) if i >= 2 * base.WARMUP_TURNS and writes)
-    out["writer_overlaps"] = overlapped
+    finished = sum(1 for turn in counted if turn.writes_finished)
+    overlapped = [turn.overlap_ms for turn in counted if turn.overlap_ms > 0]
+    out["writer_overlaps"] = finished
+    out["writer_overlapping_turns"] = len(overlapped)
+    out["writer_overlap_ms_total"] = json_ms(sum(overlapped))
     print(
-        f"the telemetry writer finished a batch inside an action's path to its first delta in "
-        f"{overlapped} of {len(timeline) - 2 * base.WARMUP_TURNS} counted turns"
+        f"the telemetry writer was writing inside an action's path to its first delta in "
+        f"{len(overlapped)} of {len(counted)} counted turns ({sum(overlapped):.1f} ms in all; a batch "
+        f"finished inside it in {finished})"
     )
-    delta, low, high = paired_bootstrap(s_on, s_off, p95_difference)
-    mid, mid_low, mid_high = paired_bootstrap(s_on, s_off, median_paired_difference)
     flat_on, flat_off = [x for t in s_on for x in t], [x for t in s_off for x in t]
-    out["server"] = {
+    server: dict[str, object] = {
         "pairs": len(s_on),
         "on_p50_p95_ms": [json_ms(percentile(flat_on, 50)), json_ms(percentile(flat_on, 95))],
         "off_p50_p95_ms": [json_ms(percentile(flat_off, 50)), json_ms(percentile(flat_off, 95))],
-        "p95_added_ms": json_ms(delta),
-        "p95_added_ci95_ms": [json_ms(low), json_ms(high)],
-        "median_paired_added_ms": json_ms(mid),
-        "median_paired_added_ci95_ms": [json_ms(mid_low), json_ms(mid_high)],
     }
+    fields, p95_text, p95_high = _interval("p95_added_ms", p95_difference, s_on, s_off)
+    server.update(fields)
+    fields, hd_text, hd_high = _interval("hd_p95_added_ms", hd_p95_difference, s_on, s_off)
+    server.update(fields)
+    fields, median_text, _high = _interval("median_paired_added_ms", median_paired_difference, s_on, s_off)
+    server.update(fields)
+    out["server"] = server
     print(
         f"server view (action received -> first delta sent, {len(s_on)} pairs): p50/p95 on "
         f"{percentile(flat_on, 50):.2f} / {percentile(flat_on, 95):.2f} ms, off "
-        f"{percentile(flat_off, 50):.2f} / {percentile(flat_off, 95):.2f} ms; p95 {delta:+.2f} ms "
-        f"(95% interval {low:+.2f} to {high:+.2f}); paired median {mid:+.2f} ms "
-        f"({mid_low:+.2f} to {mid_high:+.2f})"
+        f"{percentile(flat_off, 50):.2f} / {percentile(flat_off, 95):.2f} ms; p95 {p95_text}; "
+        f"Harrell-Davis p95 {hd_text}; paired median {median_text}"
     )
-    verdict = "< 2 ms: met" if high < 2 else "not shown < 2 ms (interval's upper end >= 2 ms)"
-    print(f"issue 17's check (server view, p95): {verdict}")
+    c_on, c_off = server_pairs(posted, [turn.cpu_ms for turn in timeline])
+    if c_on:
+        cpu: dict[str, object] = {"pairs": len(c_on)}
+        flat_on, flat_off = [x for t in c_on for x in t], [x for t in c_off for x in t]
+        cpu["on_p50_p95_ms"] = [json_ms(percentile(flat_on, 50)), json_ms(percentile(flat_on, 95))]
+        cpu["off_p50_p95_ms"] = [json_ms(percentile(flat_off, 50)), json_ms(percentile(flat_off, 95))]
+        # The median: a worker's first turn of a session (its caches cold) is one far outlier.
+        fields, cpu_mean, _high = _interval("median_paired_added_ms", median_paired_difference, c_on, c_off)
+        cpu.update(fields)
+        fields, cpu_hd, cpu_high = _interval("hd_p95_added_ms", hd_p95_difference, c_on, c_off)
+        cpu.update(fields)
+        out["turn_cpu_to_first_delta"] = cpu
+        print(
+            f"the turn thread's CPU to its first delta ({len(c_on)} pairs): p50/p95 on "
+            f"{percentile(flat_on, 50):.2f} / {percentile(flat_on, 95):.2f} ms, off "
+            f"{percentile(flat_off, 50):.2f} / {percentile(flat_off, 95):.2f} ms; paired median {cpu_mean}; "
+            f"Harrell-Davis p95 {cpu_hd}"
+        )
+        # What telemetry can add to the first delta is work on its path: the turn thread's (this
+        # CPU) and the writer's beside it (the overlap above). Both are resolved to well under
+        # 2 ms where the wall-clock p95 of a loaded 2-core machine is not.
+        shared = len(overlapped) / max(1, len(counted))
+        met = cpu_high < 2 and shared <= 0.05
+        out["cpu_check_met"] = met
+        print(
+            f"issue 17's check (work on the path: the turn's CPU p95 upper end {cpu_high:+.2f} ms, "
+            f"the writer beside {shared:.1%} of turns): {'< 2 ms: met' if met else 'not shown'}"
+        )
+    verdict = (
+        "< 2 ms: met" if max(p95_high, hd_high) < 2 else "not shown < 2 ms (an interval's upper end >= 2 ms)"
+    )
+    print(f"issue 17's check (server view, wall clock, p95, both estimators): {verdict}")
     return out
 
 
@@ -347,7 +552,11 @@ def micro_ab(calls: int = MICRO_CALLS) -> dict[str, dict[str, float]]:
     samples: dict[str, list[float]] = {f"{k}_{arm}": [] for k in kinds for arm in ("on", "off")}
     for i in range(calls * 2):
         arm = "on" if (i % 4) in (0, 3) else "off"  # ABBA
-        with override_settings(GTW_TELEMETRY=arm == "on"), telemetry.scope(session_id=None):
+        # No yield to turns here (there are none): the writer takes each batch at once.
+        with (
+            override_settings(GTW_TELEMETRY=arm == "on", GTW_TELEMETRY_YIELD_S=0),
+            telemetry.scope(session_id=None),
+        ):
             started, cpu = time.perf_counter(), time.thread_time()
             with telemetry.deferred():
                 stream = registry.get("narrator").stream(request)
@@ -409,6 +618,7 @@ def main(args) -> int:
         trace_path.unlink(missing_ok=True)
         trace.record_to(str(trace_path))  # before the server starts: its processes inherit it
     micro: dict[str, dict[str, float]] = {}
+    cost: RunCost | None = None
     with open(log_path, "w") as log:
         proc = start_server(port, log)
         try:
@@ -426,7 +636,8 @@ def main(args) -> int:
             connections.close_all()
             if ab:
                 print(f"  sessions {sessions[0]} (on) / {sessions[1]} (off): {turns} turns each, ABBA")
-                results, per_turn, posted = asyncio.run(_run_ab(port, sessions, tokens, turns))
+                cpu = ServerCpu(proc.pid, folder)
+                results, per_turn, posted, cost = asyncio.run(_run_ab(port, sessions, tokens, turns, cpu))
                 for name, sid in zip(ARMS, sessions, strict=True):
                     results[name].lost_events = base.lost_events(sid, before[sid], results[name].received, n)
                 calls = int(os.environ.get("GTW_BENCH_MICRO_CALLS") or MICRO_CALLS)
@@ -457,7 +668,7 @@ def main(args) -> int:
         key = name.replace(" ", "_")
         summary[key] = {f"p{q}_ms": json_ms(percentile(r.first_delta, q)) for q in (50, 95, 99)}
     if ab:
-        summary.update(ab_report(per_turn, posted, trace_path))
+        summary.update(ab_report(per_turn, posted, trace_path, cost))
         summary["micro_ms"] = {k: {q: round(v, 3) for q, v in qs.items()} for k, qs in micro.items()}
         print(
             "in-process, {n} calls per arm: get + first event p50 {a:.3f} vs {b:.3f} ms, p95 {c:.3f} vs "

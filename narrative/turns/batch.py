@@ -250,7 +250,7 @@ def run_batch(session: PlaySession, window: dict) -> list:
         (context.get("personality") or {}).get("system_prompt") or "",
         tablesafety.prompt_text(context.get("table_safety")),  # the table-safety section (issue 18)
     )
-    stream = leakguard.GuardedStream(broadcast.DeltaStream(session.pk, close_seq), guard)
+    stream = leakguard.GuardedStream(runner.TurnDeltaStream(session.pk, close_seq), guard)
     # The table's lines and veils hold for the preview and the final text alike (issue 18).
     stream = tablesafety.guarded(stream, context["table_safety"])
     # Issue 18: a sentence the campaign's policy holds waits for the GM or a stage moderator.

@@ -45,7 +45,6 @@ from narrative.llm.base import ChatRequest, Message
 from narrative.turns import runner
 from narrative.turns.context import build_context, prefetch_vectors, recall_text
 from narrative.turns.prompts import build_messages, prompt_template
-from realtime import broadcast
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +271,7 @@ def _run_turn(session: PlaySession, action_seq: int, vectors: dict[str, Future] 
         (context.get("personality") or {}).get("system_prompt") or "",
         tablesafety.prompt_text(context.get("table_safety")),  # the table-safety section (issue 18)
     )
-    stream = leakguard.GuardedStream(broadcast.DeltaStream(session.pk, action_seq), guard)
+    stream = leakguard.GuardedStream(runner.TurnDeltaStream(session.pk, action_seq), guard)
     # The table's lines and veils hold for the preview and the final text alike (issue 18).
     stream = tablesafety.guarded(stream, context.get("table_safety"))
     # Issue 18: a sentence the campaign's policy holds never reaches the table until reviewed.

@@ -15,6 +15,7 @@ party narrator and the batch narrator.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.db import connection
 from campaigns.models import PlaySession
 from gtw_site import busy, metrics, reconnect, telemetry
 from gtw_site.providers import ProviderError, selection
+from gtw_site.trace import mark
 from narrative.llm.base import ChatRequest, TextDelta, ToolCall, ToolCallEvent
 from realtime import broadcast
 
@@ -157,6 +159,7 @@ def _run(turns: Turns) -> int:
                         ),
                     ):
                         started = time.perf_counter()
+                        _turn.cpu = time.thread_time()
                         turns.run(session, item)
                         metrics.turn_finished(time.perf_counter() - started)
                 except Exception as exc:
@@ -197,6 +200,27 @@ def try_lock(namespace: int, session_id: int) -> bool:
 def unlock(namespace: int, session_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, session_id])
+
+
+_turn = threading.local()  # .cpu: the running turn's thread CPU time at its start
+
+
+class TurnDeltaStream(broadcast.DeltaStream):
+    """A turn's delta stream that tells gtw_site.busy once its first delta is out: background
+    work that keeps out of the way of a turn's path to its first delta (the telemetry writer)
+    may go on from there."""
+
+    told = False
+
+    def flush(self, now: float | None = None) -> None:
+        first = self.index == 0 and bool(self.buffer)
+        super().flush(now)
+        if first and not self.told:
+            self.told = True
+            if settings.GTW_TELEMETRY_AB and hasattr(_turn, "cpu"):
+                # `gtw bench turn --telemetry ab` compares the turn's CPU to its first delta.
+                mark(f"turn.first_delta_cpu_us={(time.thread_time() - _turn.cpu) * 1e6:.0f}")
+            busy.first_delta_out(self.session_id)
 
 
 class Stopwatch:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -214,3 +215,126 @@ def test_the_real_path_writes_rows_off_the_callers_thread_even_for_a_failed_stre
     assert "gtw-telemetry" in closed
     total = costs.session_costs(session_id=session_id)["total"]
     assert Decimal(total["cost_usd"]) == sum((r.cost_usd for r in rows), Decimal(0))
+
+
+# ---- the writer keeps out of a turn's way until its first delta ---------------------------------
+
+
+@pytest.fixture
+def turns_board(django_db_setup):
+    """gtw_site.busy's Redis board of turns, empty before and after: this test database's keys
+    (its name is in them), with no test transaction open, as a runner outside one."""
+    from gtw_site import busy
+
+    keys = (busy._key(), busy._streaming_key(), busy._first_deltas_key())
+    busy._client().delete(*keys)
+    yield busy
+    busy._client().delete(*keys)
+
+
+@pytest.fixture
+def yielding_writer(monkeypatch, settings, turns_board):
+    """A writer of this test's own whose writes are recorded (with the time they started); the
+    writes are not gated, so only the writer's own waiting can hold a batch back."""
+    settings.GTW_TELEMETRY_QUEUE = 8
+    settings.GTW_TELEMETRY_WRITER = "background"
+    settings.GTW_TELEMETRY_YIELD_S = 60.0  # the bound never decides, unless a test lowers it
+    monkeypatch.setattr(telemetry, "_writer", None)
+    written: list[str] = []
+    done = threading.Event()
+
+    def write(rows, here):
+        written.append(rows[0]["label"])
+        done.set()
+
+    monkeypatch.setattr(telemetry, "write_batch", write)
+    yield turns_board, written, done
+    telemetry.flush(timeout=10)
+    monkeypatch.setattr(telemetry, "_writer", None)
+
+
+def test_busy_counts_turns_until_their_first_delta(turns_board):
+    busy = turns_board
+    assert busy.turns_before_first_delta() == (0, 0)
+    busy.turn_expected(5)  # scheduled, no runner yet
+    assert busy.turns_before_first_delta() == (1, 0)
+    with busy.turn_running(5):  # the runner took it over: still one, still before its first delta
+        assert busy.turns_before_first_delta() == (1, 0)
+        busy.first_delta_out(5)
+        assert busy.turns_before_first_delta() == (0, 1)
+    assert busy.turns_before_first_delta() == (0, 1)
+    assert busy._client().zcard(busy._streaming_key()) == 0  # the turn's end clears both marks
+    busy._client().zadd(busy._key(), {"999999:6": time.time() - 1})  # a crashed worker's, expired
+    assert busy.turns_before_first_delta() == (0, 1)
+
+
+def test_a_batch_waits_for_a_turns_first_delta_and_is_written_right_after(yielding_writer):
+    """The writer keeps off the CPU while a turn (this process's or another's) is on its way to
+    its first delta, and writes as soon as the delta is out, not at the bound."""
+    busy, written, done = yielding_writer
+    busy.turn_expected(11)  # the table's next action is scheduled
+    telemetry.hand_off(batch("previous turn"))
+    assert not done.wait(1.0)  # well past SETTLE_S: held by the turn, not by time
+    assert written == []
+    with busy.turn_running(11):
+        busy.first_delta_out(11)
+        assert done.wait(10)
+    assert written == ["previous turn"]
+    assert telemetry.writer().yielded_s >= 1.0
+
+
+def test_the_wait_is_bounded(yielding_writer, settings):
+    """A turn that never sends a first delta (a stuck provider) holds a batch at most
+    GTW_TELEMETRY_YIELD_S."""
+    busy, written, done = yielding_writer
+    settings.GTW_TELEMETRY_YIELD_S = 0.3
+    busy.turn_expected(12)
+    telemetry.hand_off(batch("held"))
+    assert done.wait(10)
+    assert written == ["held"]
+    assert 0.3 <= telemetry.writer().yielded_s < 10
+
+
+def test_flush_and_a_half_full_queue_never_wait_for_turns(yielding_writer, monkeypatch):
+    busy, written, _done = yielding_writer
+    busy.turn_expected(13)
+    telemetry.hand_off(batch("flushed"))
+    assert telemetry.flush(timeout=10)  # flush() hurries the writer past the turn
+    assert written == ["flushed"]
+    # Half the queue (cap 8) waiting: the writer writes at once, turn or not.
+    gate = threading.Event()
+    monkeypatch.setattr(telemetry.Writer, "_yield_to_turns", _gated(telemetry.Writer._yield_to_turns, gate))
+    with busy.turn_running(13):  # on its way to its first delta throughout
+        for n in range(5):
+            telemetry.hand_off(batch(f"b{n}"))
+        gate.set()  # the writer looks at the queue now: four batches behind the one it holds
+        for _ in range(500):
+            if "b0" in written:
+                break
+            threading.Event().wait(0.02)
+        assert written == ["flushed", "b0"]  # b1 finds three behind it: below half, it waits
+    assert telemetry.flush(timeout=10)
+    assert written == ["flushed", "b0", "b1", "b2", "b3", "b4"]
+
+
+def _gated(real, gate):
+    def wait_then_yield(self, handed):
+        gate.wait(10)
+        return real(self, handed)
+
+    return wait_then_yield
+
+
+def test_a_quiet_table_or_no_redis_gets_its_rows_written_without_a_flush(yielding_writer, monkeypatch):
+    busy, written, done = yielding_writer
+    telemetry.hand_off(batch("quiet"))  # no turn anywhere: written once the table stays quiet
+    assert done.wait(10)
+    done.clear()
+
+    def unreachable():
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(busy, "turns_before_first_delta", unreachable)
+    telemetry.hand_off(batch("no redis"))
+    assert done.wait(10)
+    assert written == ["quiet", "no redis"]

@@ -5,6 +5,8 @@ when Django is set up)."""
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 
 from campaigns.safety.categories import Verdict
@@ -97,10 +99,18 @@ def _phrase_hit(forms: list[str], phrases: Iterable[str]) -> str:
     for phrase in phrases or ():
         if not isinstance(phrase, str):
             continue
-        pattern = lexicon.phrase_pattern(normalize.base(phrase))
+        pattern = _phrase_pattern(phrase)
         if pattern is not None and any(pattern.search(form) for form in forms):
             return phrase
     return ""
+
+
+@functools.lru_cache(maxsize=2048)
+def _phrase_pattern(phrase: str) -> re.Pattern[str] | None:
+    """A line's or veil's pattern, built once per distinct text, not once per moderated sentence
+    (it was half a sentence's check). Keyed by the text itself, so a line added, edited or
+    removed simply asks for (or stops asking for) another key: nothing to invalidate."""
+    return lexicon.phrase_pattern(normalize.base(phrase))
 
 
 _RULES = lexicon.compile_rules()
