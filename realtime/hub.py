@@ -173,6 +173,9 @@ class DaphneWriter:
     def __init__(self, server, protocol) -> None:
         self.server = server
         self.protocol = protocol
+        # Read once per socket: `full()` runs per socket per event, and every read of Django's
+        # lazy settings is a Python-level __getattribute__.
+        self.limit = settings.GTW_WS_BUFFER_MAX_BYTES
 
     def buffered(self) -> int:
         """Bytes Twisted holds for this socket that the kernel has not taken yet."""
@@ -183,7 +186,11 @@ class DaphneWriter:
             return 0
 
     def full(self) -> bool:
-        return self.buffered() > settings.GTW_WS_BUFFER_MAX_BYTES
+        transport = self.protocol.transport
+        try:
+            return len(transport.dataBuffer) - transport.offset + transport._tempDataLen > self.limit
+        except AttributeError:  # as buffered()
+            return False
 
     def write(self, text: str, frame=None) -> None:
         protocol = self.protocol
@@ -204,13 +211,17 @@ def send_now(transport, data: bytes) -> None:
     an add_writer, a wake-up, a send and a remove_writer per socket per message, most of what a
     delivery cost once the hub had removed the rest. What the kernel does not take (a slow
     reader), and any error, goes through Twisted as before, in order."""
-    sock = getattr(transport, "socket", None)
     try:
-        idle = not transport._tempDataLen and len(transport.dataBuffer) == transport.offset
-        idle = idle and transport.connected and not transport.disconnecting
+        sock = transport.socket
+        idle = (
+            not transport._tempDataLen
+            and len(transport.dataBuffer) == transport.offset
+            and transport.connected
+            and not transport.disconnecting
+        )
     except AttributeError:  # not a plain TCP transport
         idle = False
-    if sock is None or not idle:
+    if not idle or sock is None:
         transport.write(data)
         return
     try:

@@ -1,11 +1,12 @@
 """`gtw bench fanout [--clients N | --knee [N,N,...]] [--runs R]`: how fast one session-wide
 event reaches N sockets, and where that stops holding (the knee).
 
-A throw-away `gtw up --web-workers W` (own data folder var/bench-fanout, so it never meets a
-`gtw bench turn` running beside it) with the channel layer and web worker count the product runs
-here unless told otherwise (`--layer`, `--web-workers`), and N websocket clients (a lean
-asyncio-protocol client, gtw_site/bench/lean_ws.py, loopback, `?format=json`, one bearer token
-per player) in one process per core. This process then commits M NpcSpoke events through the
+A throw-away `gtw up --web-workers W` (own data folder var/bench-fanout, or
+$GTW_BENCH_FANOUT_DIR, so it never meets a `gtw bench turn` running beside it) with the channel
+layer and web worker count the product runs here unless told otherwise (`--layer`,
+`--web-workers`), and N websocket clients (a lean asyncio-protocol client,
+gtw_site/bench/lean_ws.py, loopback, `?format=json`, one bearer token per player) in one process
+per core. This process then commits M NpcSpoke events through the
 event store (`campaigns.events.append`, whose listener broadcasts after commit, exactly what a
 service does) at a fixed rate; each carries `time.perf_counter()` taken just before the append
 (CLOCK_MONOTONIC, the same clock in every process on the machine), and each client notes its own
@@ -36,9 +37,11 @@ import subprocess
 import sys
 import time
 import traceback
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from gtw_site.bench.common import (
     BASE_DIR,
@@ -54,7 +57,8 @@ from gtw_site.bench.common import (
     wait_healthy,
 )
 
-DATA_DIR = BASE_DIR / "var" / "bench-fanout"
+# var/bench-fanout unless GTW_BENCH_FANOUT_DIR names another folder (two people benching at once).
+DATA_DIR = Path(os.environ.get("GTW_BENCH_FANOUT_DIR") or BASE_DIR / "var" / "bench-fanout").resolve()
 SECTION = "## gtw bench fanout"
 LAYERS = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
 MIN_CLIENTS_PER_PROCESS = 50  # below this many clients per core, fewer client processes
@@ -62,6 +66,10 @@ CONNECT_BATCH = 10  # connects in flight per client process
 CONNECT_RETRIES = 8  # a connection the server drops during a connect storm is opened again
 SETTLE_S = 10.0  # after the last send, how long a client waits for stragglers
 WARMUP = 10  # messages sent (and discarded) before the measured ones
+# How long the clients may take to connect and answer a ping: a connect storm on a busy machine
+# (each join re-announces presence to every socket) takes minutes at 1,000.
+READY_S, READY_S_PER_CLIENT = 300.0, 0.3
+IDLE_S = 5.0  # before sending, the server's CPU with every socket open and nothing sent
 
 
 # ---- the game: made through the services, like a GM and players would ------------------------
@@ -135,6 +143,103 @@ def _client_process(port: int, session_id: int, tokens: list[str], total: int, p
     pipe.send(("results", (results, cpu)))
 
 
+# An event frame as the server encodes it (realtime.consumers.event_frame: json.dumps, default
+# separators), and our stamp inside its payload. JSON escapes every quote inside a string, so
+# these bytes can only be the structure itself, never text a player typed.
+EVENT_HEAD = b'{"type": "event", "seq": '
+STAMP_KEY = b'"bench": {"i": '
+STAMP_AT = b', "sent_at": '
+
+
+def read_event(raw: bytes) -> tuple[int, int | None, float] | None:
+    """(seq, stamp index or None, sent_at) of an event frame, read from its bytes without
+    decoding the rest (the harness does this 20,000 times a second at 1,000 clients); None for
+    any other frame. `check_event` holds it to json.loads on each socket's first event."""
+    if not raw.startswith(EVENT_HEAD):
+        return None
+    comma = raw.index(b",", len(EVENT_HEAD))
+    seq = int(raw[len(EVENT_HEAD) : comma])
+    at = raw.find(STAMP_KEY, comma)
+    if at < 0:
+        return seq, None, 0.0
+    at += len(STAMP_KEY)
+    mid = raw.index(STAMP_AT, at)
+    return seq, int(raw[at:mid]), float(raw[mid + len(STAMP_AT) : raw.index(b"}", mid)])
+
+
+def check_event(raw: bytes) -> tuple[int, int | None, float] | None:
+    """read_event(raw), checked against a full decode of the frame (a format the shortcut
+    misreads fails the run instead of measuring the wrong thing)."""
+    frame = json.loads(raw)
+    if frame.get("type") != "event":
+        expected = None
+    else:
+        stamp = frame["event"]["payload"].get("bench")
+        expected = (
+            (frame["seq"], None, 0.0) if stamp is None else (frame["seq"], stamp["i"], stamp["sent_at"])
+        )
+    if (got := read_event(raw)) != expected:
+        raise RuntimeError(f"read_event misread a frame: {got} != {expected}: {raw[:200]!r}")
+    return got
+
+
+class _Reader:
+    """One socket's side of the count: every measured message once, its latency, seq gaps and
+    duplicates. Flat per-socket arrays, not dicts and sets: the callback runs per frame."""
+
+    __slots__ = (
+        "complete",
+        "duplicates",
+        "got",
+        "last_seq",
+        "latency",
+        "left",
+        "pong",
+        "received",
+        "seq_gaps",
+    )
+
+    def __init__(self, total: int, left: list[int], complete: asyncio.Event) -> None:
+        self.got = bytearray(total)  # message index -> 1 once received
+        self.latency = array("d", bytes(8 * total))  # message index -> ms
+        self.received = self.duplicates = self.seq_gaps = 0
+        self.last_seq: int | None = None
+        self.pong = asyncio.Event()
+        self.left, self.complete = left, complete
+
+    def on_text(self, raw: bytes) -> None:
+        now = time.perf_counter()  # before parsing: parse time is the client's
+        # The socket's first event checks the shortcut against a full decode; nothing else is
+        # decoded (the presence list that every join sends everyone is 20 KB at 1,000 players).
+        first = self.last_seq is None and b'"event"' in raw[:32]
+        event = check_event(raw) if first else read_event(raw)
+        if event is None:
+            if raw.startswith(b'{"type": "pong"'):
+                self.pong.set()
+            return
+        seq, i, sent_at = event
+        if self.last_seq is not None and seq != self.last_seq + 1:
+            self.seq_gaps += 1
+        self.last_seq = seq
+        if i is None or i < 0:
+            return  # warm-up, or not ours
+        if self.got[i]:
+            self.duplicates += 1
+            return
+        self.got[i] = 1
+        self.latency[i] = (now - sent_at) * 1000
+        self.received += 1
+        if self.received == len(self.got):
+            self.left[0] -= 1
+            if not self.left[0]:
+                self.complete.set()
+
+    def result(self, into: ClientResult) -> None:
+        into.received, into.duplicates, into.seq_gaps = self.received, self.duplicates, self.seq_gaps
+        into.by_message = {i: self.latency[i] for i, got in enumerate(self.got) if got}
+        into.latencies = list(into.by_message.values())
+
+
 async def _clients(
     port: int, session_id: int, tokens: list[str], total: int, pipe
 ) -> tuple[list[ClientResult], float]:
@@ -143,40 +248,10 @@ async def _clients(
 
     path = f"/ws/sessions/{session_id}/?format=json"
     results = [ClientResult() for _ in tokens]
-    seen: list[set[int]] = [set() for _ in tokens]
-    pongs = [asyncio.Event() for _ in tokens]
-    last_seqs: list[int | None] = [None] * len(tokens)
     complete = asyncio.Event()
     left = [len(tokens)]
-
-    def reader(k: int):
-        result, got = results[k], seen[k]
-
-        def on_text(raw: bytes) -> None:
-            now = time.perf_counter()  # before parsing: parse time is the client's
-            frame = json.loads(raw)
-            kind = frame["type"]
-            if kind == "event":
-                last_seq = last_seqs[k]
-                if last_seq is not None and frame["seq"] != last_seq + 1:
-                    result.seq_gaps += 1
-                last_seqs[k] = frame["seq"]
-                stamp = frame["event"]["payload"].get("bench")
-                if stamp is None or stamp["i"] < 0:
-                    return  # warm-up
-                if stamp["i"] in got:
-                    result.duplicates += 1
-                    return
-                got.add(stamp["i"])
-                result.by_message[stamp["i"]] = (now - stamp["sent_at"]) * 1000
-                if len(got) == total:
-                    left[0] -= 1
-                    if not left[0]:
-                        complete.set()
-            elif kind == "pong":
-                pongs[k].set()
-
-        return on_text
+    readers = [_Reader(total, left, complete) for _ in tokens]
+    pongs = [r.pong for r in readers]
 
     sockets = []
     try:
@@ -188,7 +263,7 @@ async def _clients(
                         "127.0.0.1",
                         port,
                         path,
-                        reader(k),
+                        readers[k].on_text,
                         headers={"Authorization": f"Bearer {tokens[k]}"},
                         retries=CONNECT_RETRIES,
                     )
@@ -218,10 +293,9 @@ async def _clients(
             result.dropped = ws.closed.done()  # the server closed it under us
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    for result, got in zip(results, seen, strict=True):
-        result.received = len(got)
-        result.latencies = list(result.by_message.values())
-        result.dropped = result.dropped and len(got) < total
+    for result, reader in zip(results, readers, strict=True):
+        reader.result(result)
+        result.dropped = result.dropped and result.received < total
     return results, cpu
 
 
@@ -276,6 +350,10 @@ class Run:
     wall_s: float = 0.0  # from the first measured send until every client had settled
     harness_cpu_s: float = 0.0  # CPU seconds of the client processes over wall_s
     server_cpu_s: dict[int, float] = field(default_factory=dict)  # Daphne pid -> CPU s over wall_s
+    server_system_s: float = 0.0  # of which in the kernel (all Daphnes)
+    idle_server_cpu_s: float = 0.0  # Daphne CPU over IDLE_S with the sockets open and no event
+    sender_cpu_s: float = 0.0  # this process (commit, render, group send) while it sent
+    services_cpu_s: dict[str, float] = field(default_factory=dict)  # "redis" / "postgres" -> CPU s
 
     @property
     def latencies(self) -> list[float]:
@@ -310,6 +388,22 @@ class Run:
         return sum(self.server_cpu_s.values()) / max(1, self.received) * 1e6
 
     @property
+    def idle_share(self) -> float:
+        """Daphne CPU with the sockets open and no event, in cores (the steady per-socket cost)."""
+        return self.idle_server_cpu_s / IDLE_S
+
+    @property
+    def server_us_per_delivery_net(self) -> float:
+        """Daphne CPU per delivered message less what the open sockets cost anyway."""
+        net = sum(self.server_cpu_s.values()) - self.idle_share * self.wall_s
+        return net / max(1, self.received) * 1e6
+
+    @property
+    def harness_us_per_message(self) -> float:
+        """The client processes' CPU per message they received (the harness's own cost)."""
+        return self.harness_cpu_s / max(1, self.received) * 1e6
+
+    @property
     def harness_share(self) -> float:
         """The client processes' CPU as a share of the machine over the run."""
         return self.harness_cpu_s / max(1e-9, self.wall_s * (os.cpu_count() or 1))
@@ -338,7 +432,8 @@ TABLE_HEADER = (
 HOW_MEASURED = """\
 How measured: `gtw bench fanout [--clients N | --knee [N,N,...]] [--runs R] [--layer core|pubsub]
 [--web-workers W] [--messages M] [--rate R]` starts its own `gtw up --web-workers W` on a free
-loopback port with its own data folder (`var/bench-fanout`; `DATABASE_URL`/`REDIS_URL` ignored)
+loopback port with its own data folder (`var/bench-fanout` or `$GTW_BENCH_FANOUT_DIR`;
+`DATABASE_URL`/`REDIS_URL` ignored)
 and `GTW_CHANNEL_LAYER=<layer>`. **Both default to what the product runs**: the layer and web
 worker count `gtw up` would use here (`GTW_CHANNEL_LAYER`, default `pubsub`; `GTW_WEB_WORKERS`,
 default 1), and the JSON line names them. It makes a campaign, the players with characters and
@@ -352,11 +447,16 @@ before the append, and each client notes `perf_counter()` when the frame arrives
 render + channel layer + Daphne + websocket + the client's event loop. Percentiles are nearest
 rank over all N x M deliveries of a run; a count **meets the target** only if every run's p95 is
 under 100 ms with nothing lost or duplicated, and the **knee** is the first count that does not.
-The clients are a lean harness (`gtw_site/bench/lean_ws.py`: an asyncio protocol, no task per
-socket) in one process per core, and their CPU over the run is reported (**harness CPU**, share
-of the machine), as is the Daphne processes' CPU per delivered message (**server CPU per
-delivery**, a figure much less sensitive to other load than latency). Clients, server,
-PostgreSQL and Redis share the machine: report the load beside every figure."""
+The clients are a lean harness (`gtw_site/bench/lean_ws.py`: an asyncio BufferedProtocol that
+the loop reads into, no task per socket; each event's seq and stamp are read from the frame's
+bytes, checked against a full JSON decode on each socket's first event) in one process per core,
+and their CPU over the run is reported (**harness CPU**, share of the machine; the output and
+the JSON line also give it per message received), as is the Daphne processes' CPU per delivered
+message (**server CPU per delivery**, a figure much less sensitive to other load than latency;
+the output also gives the Daphnes' CPU over 5 s with every socket open and nothing sent — the
+heartbeats — and the figure net of it, and the sender's, Redis's and PostgreSQL's CPU over the
+run). Clients, server, PostgreSQL and Redis share the machine: report the load beside every
+figure."""
 
 
 def spread(values: list[float]) -> str:
@@ -446,31 +546,64 @@ def _served_by(daphnes: list) -> dict[int, int]:
     return ports
 
 
-def _cpu(daphnes: list) -> dict[int, float]:
+def _cpu(procs: list, *, system_only: bool = False) -> dict[int, float]:
     import psutil
 
     times = {}
-    for child in daphnes:
+    for child in procs:
         with contextlib.suppress(psutil.Error):
             t = child.cpu_times()
-            times[child.pid] = t.user + t.system
+            times[child.pid] = t.system if system_only else t.user + t.system
     return times
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after[pid] - before[pid] for pid in after if pid in before)
+
+
+def _backing_services() -> dict[str, list]:
+    """The bench's own Redis and PostgreSQL (started by `gtw up` for our data folder and left to
+    run on their own): found by the folder in their command line, PostgreSQL's backends too."""
+    import psutil
+
+    found: dict[str, list] = {"redis": [], "postgres": []}
+    for proc in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            cmd = " ".join(proc.info["cmdline"] or ())
+            if str(DATA_DIR) not in cmd:
+                continue
+            if "redis-server" in cmd:
+                found["redis"].append(proc)
+            elif "postgres" in cmd:
+                found["postgres"] += [proc, *proc.children()]
+    return found
 
 
 def measure(server: subprocess.Popen, port: int, run: Run, session_id: int, tokens: list[str]) -> None:
     shards = _spawn_clients(port, session_id, tokens, run.messages)
     try:
-        connected = sum(_expect(pipe, "ready", 300) for _, pipe in shards)
+        connected = sum(
+            _expect(pipe, "ready", READY_S + READY_S_PER_CLIENT * run.clients) for _, pipe in shards
+        )
         daphnes = _daphnes(server)
         run.served_by = _served_by(daphnes)
         split = "/".join(str(c) for c in sorted(Counter(run.served_by.values()).values(), reverse=True))
         print(
             f"  {connected} clients connected and answered a ping ({split} per Daphne); sending", flush=True
         )
+        # What the sockets cost with no event at all (heartbeats: presence, the sign-in re-check,
+        # heal ticks), so the per-delivery figure can be read net of it.
+        idle_before = _cpu(daphnes)
+        time.sleep(IDLE_S)
+        run.idle_server_cpu_s = _spent(idle_before, _cpu(daphnes))
         for _, pipe in shards:
             pipe.send("go")
+        services = _backing_services()
         started, cpu_before = time.perf_counter(), _cpu(daphnes)
+        sys_before, sender_before = _cpu(daphnes, system_only=True), time.process_time()
+        others_before = {name: _cpu(procs) for name, procs in services.items()}
         _send_all(run, session_id)
+        run.sender_cpu_s = time.process_time() - sender_before
         for _, pipe in shards:
             pipe.send("sent")
         for _, pipe in shards:
@@ -480,6 +613,10 @@ def measure(server: subprocess.Popen, port: int, run: Run, session_id: int, toke
         run.wall_s = time.perf_counter() - started
         cpu_after = _cpu(daphnes)
         run.server_cpu_s = {pid: cpu_after[pid] - cpu_before[pid] for pid in cpu_after if pid in cpu_before}
+        run.server_system_s = _spent(sys_before, _cpu(daphnes, system_only=True))
+        run.services_cpu_s = {
+            name: _spent(others_before[name], _cpu(procs)) for name, procs in services.items()
+        }
     finally:
         for proc, _ in shards:
             proc.join(timeout=10)
@@ -507,9 +644,21 @@ def _details(run: Run) -> None:
         f"then render + group send {percentile(cast, 50):.1f} / {percentile(cast, 95):.1f} ms "
         "(part of every delivery)"
     )
+    server = sum(run.server_cpu_s.values())
     print(
-        f"  server CPU {run.server_us_per_delivery:.1f} µs per delivery; harness CPU "
-        f"{run.harness_cpu_s:.1f} s = {100 * run.harness_share:.0f} % of the machine over {run.wall_s:.1f} s"
+        f"  server CPU {run.server_us_per_delivery:.1f} µs per delivery ({server:.1f} s, "
+        f"{100 * run.server_system_s / max(server, 1e-9):.0f} % in the kernel); harness CPU "
+        f"{run.harness_cpu_s:.1f} s = {run.harness_us_per_message:.1f} µs per message received, "
+        f"{100 * run.harness_share:.0f} % of the machine over {run.wall_s:.1f} s"
+    )
+    print(
+        f"  server CPU with the sockets open and no event: {100 * run.idle_share:.1f} % of a core; "
+        f"per delivery net of it: {run.server_us_per_delivery_net:.1f} µs"
+    )
+    others = [("sender", run.sender_cpu_s), *sorted(run.services_cpu_s.items())]
+    print(
+        "  the rest of the machine's share (CPU s, % of a core over the run): "
+        + ", ".join(f"{name} {cpu:.1f} s ({100 * cpu / run.wall_s:.0f} %)" for name, cpu in others)
     )
     timeline = []
     for i in range(run.messages):
@@ -647,6 +796,10 @@ def main(args) -> int:
         "duplicates": sum(r.duplicates for r in every),
         "server_us_per_delivery": round(sum(r.server_us_per_delivery for r in every) / len(every), 1),
         "harness_cpu_share": round(sum(r.harness_share for r in every) / len(every), 3),
+        "harness_us_per_message": round(sum(r.harness_us_per_message for r in every) / len(every), 1),
+        "server_us_per_delivery_net_of_idle": round(
+            sum(r.server_us_per_delivery_net for r in every) / len(every), 1
+        ),
         "load_before": round(load, 2),
     }
     if len(rows) > 1:
