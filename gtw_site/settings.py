@@ -587,9 +587,11 @@ GTW_MEMORY = {
     # How many recalled memories go into the narrator's context (0 turns recall off).
     "recall_k": env_int("GTW_RECALL_K", 6),
     # Issue 21: the recall stages above the hybrid search (memory/recall/search.py), a comma
-    # list of time, entities, rerank, multihop, neighbours ("none": the plain hybrid search).
-    # "entities" (a list per name) measured neutral on `gtw bench recall`, "neighbours" (context
-    # only: recall unchanged) costly at 100k memories without an index for it: both off by default.
+    # list of time, entities, rerank, multihop, neighbours, paraphrase ("none": the plain hybrid
+    # search). "entities" (a list per name) measured neutral on `gtw bench recall`, "neighbours"
+    # (context only: recall unchanged) costly at 100k memories without an index for it: both off by
+    # default. "paraphrase" helps (overall recall@10 +0.013, multi-hop +0.035) but builds and embeds
+    # the scope's vocabulary on the query path (a turn's recall): off until that moves off it.
     "recall_features": env_list("GTW_RECALL_FEATURES", ["time", "rerank", "multihop"]),
     # A best hit under this confidence (0..1) is nothing remembered: the narrator says so.
     "recall_confidence": env_float("GTW_RECALL_CONFIDENCE", 0.35),

@@ -16,6 +16,11 @@ setting (`GTW_RECALL_FEATURES`), measured on and off by `gtw bench recall` (docs
   things the top hits mention that the question did not ("Vex sold us the crate") each fetch
   the few memories naming them ("…the crate was for Orla"), ranked by what is left of the
   question once the first memory has answered its part; the best take the last places of the k;
+- **paraphrase** — a phrase of the question no memory of the scope uses ("the sidearm") is
+  matched by embedding nearness to the things the scope's memories name ("plasma pistol";
+  memory/recall/paraphrase.py, vocabulary.py: read through `base`, embedded once per process),
+  and the question is asked in those words: its keyword and vector lists stand for the first
+  stage's, and the later stages read the rewritten question;
 - **neighbours** — the turns just before and after a top hit (same session, adjacent event seq;
   or adjacent in time) come with it as context (`Recalled.neighbours`), never twice. Measured
   as places in the ranked list they cost recall@10 (they push answers out), so they ride along.
@@ -38,9 +43,11 @@ from django.db.models import F, FloatField, Q, Subquery, Value
 from django.db.models.fields.json import KT
 from pgvector.django import CosineDistance
 
-from memory.recall import entities, rerank, temporal
+from memory.recall import entities, rerank, temporal, vocabulary
 
-FEATURES = ("time", "entities", "rerank", "multihop", "neighbours")
+FEATURES = ("time", "entities", "rerank", "multihop", "neighbours", "paraphrase")
+# "replace": a rewritten question's lists stand for the first stage's; "add": they run beside them.
+PARAPHRASE_MODE = "replace"
 RRF_K = 60
 HOP_FROM = 3  # the second round reads names from this many top hits
 HOP_NAMES = 6  # names (and things) the second round follows, the top hit's first in turns
@@ -60,6 +67,7 @@ class RecallOptions:
     rerank: bool = False
     multihop: bool = False
     neighbours: bool = False
+    paraphrase: bool = False
     pool: int = 50  # candidates per list the re-ranker sees
 
     @classmethod
@@ -138,7 +146,10 @@ def recall(
     pool = max(options.pool, k * 4)
     vector_ids, keyword_ids, distances = first_stage(pool)
     lists: dict[str, list[int]] = {"vector": vector_ids, "keyword": keyword_ids}
+    # Time words are read as asked: a rewrite is about things, never about when.
     hint = temporal.parse(query, now=now) if options.time else None
+    if options.paraphrase:
+        query, vector = _paraphrase(base, query, names, vector, lists, distances, pool)
     found = entities.find(query, names) if options.entities or options.rerank else []
     kwq = keyword_query(query)
     if options.entities and found:
@@ -160,6 +171,29 @@ def recall(
     if options.neighbours and hits:
         hits = _with_neighbours(base, hits)
     return hits
+
+
+def _paraphrase(base, query, names, vector, lists, distances, pool) -> tuple[str, list[float] | None]:
+    """The question in the memories' own words (memory/recall/vocabulary.py): "the sidearm"
+    asked of memories that only say "plasma pistol". Its keyword and vector lists (through
+    `base`, the scope's WHERE clause) stand for the first stage's, or run beside them."""
+    found = vocabulary.paraphrased(base, query, names)
+    if found is None:
+        return query, vector
+    from memory.retrieval import embed_query, keyword_candidates, vector_candidates
+
+    asked, _matches = found
+    if vector is not None:
+        vector = embed_query(asked) or vector
+    keyword_ids = keyword_candidates(base, asked, pool)[0]
+    vector_ids, found_distances, _info = vector_candidates(base, vector, pool)
+    if PARAPHRASE_MODE == "replace":
+        lists["keyword"], lists["vector"] = keyword_ids, vector_ids
+        distances.clear()
+    else:
+        lists["paraphrase keyword"], lists["paraphrase vector"] = keyword_ids, vector_ids
+    distances.update(found_distances)
+    return asked, vector
 
 
 def _score(base, query, lists, distances, hint, found, options, texts, hop_ids=frozenset()) -> list[Hit]:
