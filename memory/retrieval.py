@@ -232,17 +232,21 @@ def search_scoped(
     if mode == "hybrid" and options.any:
         return _recall_staged(base, query, k, options, names, embedding, vector)
     keyword_ids: list[int] = []
-    if mode in ("hybrid", "keyword"):
-        keyword_ids, keyword_info = keyword_candidates(base, query, n)
-        info.update(keyword_info)
-    if mode in ("hybrid", "vector"):
+    if mode == "hybrid" and _at_hand(embedding, vector):
+        query_vector = _vector(embedding, vector)
+        keyword_ids, vector_ids, distances, info = hybrid_candidates(base, query, query_vector, n)
+    elif mode == "hybrid":
+        keyword_ids, info, small = keyword_and_size(base, query, n)
         vector_ids, distances, vector_info = vector_candidates(
-            base, embedding.result() if embedding is not None else vector, n
+            base, _vector(embedding, vector), n, small=small
         )
         info.update(vector_info)
+    elif mode == "keyword":
+        keyword_ids, info = keyword_candidates(base, query, n)
+    else:
+        vector_ids, distances, info = vector_candidates(base, _vector(embedding, vector), n)
     ranked = ranking.rank(ranking.merge(vector_ids, keyword_ids, info, distances), now=timezone.now())[:k]
-    # Not the vector and tsvector columns: parsing 384 floats per row is most of this query.
-    by_id = Memory.objects.defer("embedding", "search").in_bulk([s.id for s in ranked])
+    by_id = memories_in_scope(base, [s.id for s in ranked])
     confidence = _confidences(query, [by_id[s.id] for s in ranked], distances)
     return [
         Recalled(
@@ -260,15 +264,30 @@ def _confidences(query: str, memories: list[Memory], distances: dict[int, float]
     return {r.id: r.confidence for r in rerank.rerank(query, items)}
 
 
+def _at_hand(embedding: Future | None, vector: list[float] | None) -> bool:
+    """Whether the query's vector is known before its keyword half is sent (the caller passed it,
+    or its embedding is done): then both halves go in one statement."""
+    return (
+        (embedding.done() and embedding.exception() is None) if embedding is not None else vector is not None
+    )
+
+
+def _vector(embedding: Future | None, vector: list[float] | None) -> list[float] | None:
+    return embedding.result() if embedding is not None else vector
+
+
 def _recall_staged(base, query, k, options, names, embedding, vector) -> list[Recalled]:
     """The issue-21 stages (memory/recall/search.py) over the same first stage as below."""
     from memory.recall import search as staged
 
     def first_stage(n: int):
-        keyword_ids = keyword_candidates(base, query, n)[0]
-        vector_ids, found, _info = vector_candidates(
-            base, embedding.result() if embedding is not None else vector, n
-        )
+        if _at_hand(embedding, vector):
+            keyword_ids, vector_ids, found, _info = hybrid_candidates(
+                base, query, _vector(embedding, vector), n
+            )
+        else:
+            keyword_ids, _info, small = keyword_and_size(base, query, n)
+            vector_ids, found, _info = vector_candidates(base, _vector(embedding, vector), n, small=small)
         distances.update(found)
         return vector_ids, keyword_ids, distances
 
@@ -286,7 +305,7 @@ def _recall_staged(base, query, k, options, names, embedding, vector) -> list[Re
         vector=embedding.result() if embedding is not None else vector,
     )
     wanted = [h.id for h in hits] + [n for h in hits for n in h.neighbours]
-    by_id = base.defer("embedding", "search").in_bulk(wanted)  # `base`: scoped once more
+    by_id = memories_in_scope(base, wanted)
     return [
         Recalled(
             by_id[h.id], h.score, h.features.get("similarity", 0.0), h.features.get("terms", 0.0),
@@ -336,6 +355,70 @@ class KeywordQuery(SearchQuery):
         return f"to_tsquery('simple'::regconfig, {sql})", [self.text]
 
 
+# The scope, compiled once per search (issue 20 part 3). Building and compiling a Django queryset
+# cost ~1 ms of Python per statement, as much as PostgreSQL spends on the keyword half of a
+# 100k-memory search; the keyword, vector and fetch statements of one search all select from the
+# same subquery: the caller's viewer-scoped queryset, compiled by Django once, every value in it a
+# bound parameter. A plain subquery (no ORDER BY, no LIMIT): PostgreSQL pulls it up into each
+# statement, so they plan as if written against the table (the columns a statement does not
+# use are never read, and the indexes' expressions still match).
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# What a search hands back of each memory: every column but the vector and the tsvector (parsing
+# 384 floats per row would be most of the fetch).
+SHOWN = tuple(f.attname for f in Memory._meta.concrete_fields if f.name not in ("embedding", "search"))
+
+
+def scope_sql(base) -> tuple[str, tuple]:
+    """(sql, params): `base` (a scoped queryset of memories) as a SELECT of every column, compiled
+    once per queryset object (the candidate statements and the fetch of one search share it)."""
+    found = _compiled.get(base)
+    if found is None:
+        columns = (*SHOWN, "embedding", "search")
+        found = _compiled[base] = base.order_by().values_list(*columns).query.sql_with_params()
+    return found
+
+
+def memories_in_scope(base, ids) -> dict[int, Memory]:
+    """{id: Memory} of those `ids` that `base` holds (its WHERE clause again, in SQL), without the
+    vector and the tsvector (deferred: read on access). One statement, no queryset to compile, the
+    rows turned into models as the ORM does (its converters, `Model.from_db`)."""
+    if not ids:
+        return {}
+    sql, params = scope_sql(base)
+    columns = ", ".join(f"m.{name}" for name in SHOWN)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM ({sql}) m WHERE m.id = ANY(%s)", [*params, list(ids)])  # noqa: S608
+        rows = cursor.fetchall()
+    converters = _shown_converters()
+    found = {}
+    for row in rows:
+        values = list(row)
+        for i, expression, functions in converters:
+            for convert in functions:
+                values[i] = convert(values[i], expression, connection)
+        memory = Memory.from_db(connection.alias, SHOWN, values)
+        found[memory.id] = memory
+    return found
+
+
+_converters: dict[str, list] = {}
+
+
+def _shown_converters() -> list:
+    """[(column index, column expression, [converter])] for SHOWN, as the ORM's compiler applies
+    them to a row it reads (e.g. JSONField's decoding), found once per database vendor."""
+    found = _converters.get(connection.vendor)
+    if found is None:
+        found = []
+        for i, name in enumerate(SHOWN):
+            column = Memory._meta.get_field(name).get_col(Memory._meta.db_table)
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if functions:
+                found.append((i, column, functions))
+        _converters[connection.vendor] = found
+    return found
+
+
 # Scopes of up to this many memories are searched exactly (issue 20): every vector in the scope,
 # read from the covering index `memory_scope_vectors` (the scope's vectors side by side, not one
 # heap page per memory), the nearest n by a top-N sort. Cost grows with the scope, not the table:
@@ -367,34 +450,35 @@ def vector_query(base, vector, n: int, *, exact: bool):
     )
 
 
-def vector_statement(base, vector: list[float], n: int, *, exact_max: int = EXACT_SCAN_MAX):
+def vector_statement(
+    base, vector: list[float], n: int, *, exact_max: int = EXACT_SCAN_MAX, small: bool | None = None
+):
     """(sql, params) of the candidate query as `vector_candidates` runs it, in one statement: the
     scope's size (a count that stops at exact_max + 1, over the small `memory_scope` index) gates
     two arms, each a one-time filter on that count, so only one of them ever runs: the exact
     search of a small scope or the filtered HNSW walk of a big one (what `vector_query` asks, with
     `exact` True and False). Rows: (id, distance, created_at, importance, exact?); `exact_max` 0:
-    the HNSW arm alone. The scope is compiled once, and the query vector sent, parsed and bound
-    once (`query_vector`; the HNSW index orders by it: an InitPlan value is a constant to it)."""
-    # `base` (the viewer's scope, as the caller built it) compiled by Django; every value in it,
-    # and the vector, stays a bound parameter. A simple subquery: PostgreSQL pulls it up into
-    # each arm, so the arms plan as if they were written against the table.
-    scope_sql, scope_params = (
-        base.order_by().values_list("id", "created_at", "importance", "embedding").query.sql_with_params()
-    )
+    the HNSW arm alone; `small` (the scope's size already counted, `keyword_and_size`): the arm it
+    picks, alone. The scope is compiled once, and the query vector sent, parsed and bound once
+    (`query_vector`; the HNSW index orders by it: an InitPlan value is a constant to it)."""
+    # `base` (the viewer's scope, as the caller built it) compiled by Django once (`scope_sql`);
+    # every value in it, and the vector, stays a bound parameter.
+    scope, scope_params = scope_sql(base)
     head = "WITH query_vector AS (SELECT %s::vector AS v)"
     pick = (
         "SELECT m.id, m.embedding <=> (SELECT v FROM query_vector) AS distance, m.created_at, m.importance "  # noqa: S608
-        f"FROM ({scope_sql}) m WHERE m.embedding IS NOT NULL"
+        f"FROM ({scope}) m WHERE m.embedding IS NOT NULL"
     )
     # The HNSW index answers ORDER BY the bare distance; the exact arm sorts the distances it
     # computed once per row, behind OFFSET 0 (which keeps the index from ordering them).
     hnsw = f"{pick} ORDER BY m.embedding <=> (SELECT v FROM query_vector) LIMIT %s"  # noqa: S608
     exact = f"SELECT * FROM ({pick} OFFSET 0) d ORDER BY d.distance LIMIT %s"  # noqa: S608
     params, n = [Vector(vector).to_text()], int(n)
-    if exact_max <= 0:
+    if small is True and exact_max > 0:
+        return f"{head} SELECT e.*, true FROM ({exact}) e", [*params, *scope_params, n]  # noqa: S608
+    if exact_max <= 0 or small is False:
         return f"{head} SELECT h.*, false FROM ({hnsw}) h", [*params, *scope_params, n]  # noqa: S608
-    size = f"SELECT 1 FROM ({scope_sql}) m LIMIT %s"  # noqa: S608
-    gate = f", scope AS MATERIALIZED (SELECT count(*) <= %s AS small FROM ({size}) c) "  # noqa: S608
+    gate = f", {_size_gate(scope)} "
     sql = (
         f"{head}{gate}(SELECT e.*, true FROM ({exact}) e WHERE (SELECT small FROM scope)) UNION ALL "  # noqa: S608
         f"(SELECT h.*, false FROM ({hnsw}) h WHERE NOT (SELECT small FROM scope))"
@@ -403,18 +487,33 @@ def vector_statement(base, vector: list[float], n: int, *, exact_max: int = EXAC
     return sql, params
 
 
+def _size_gate(scope: str) -> str:
+    """The CTE `scope` (small: whether the scope holds at most exact_max memories), a count that
+    stops at exact_max + 1 over the small `memory_scope` index; params: exact_max, the scope's,
+    exact_max + 1."""
+    size = f"SELECT 1 FROM ({scope}) m LIMIT %s"  # noqa: S608
+    return f"scope AS MATERIALIZED (SELECT count(*) <= %s AS small FROM ({size}) c)"  # noqa: S608
+
+
 def vector_candidates(
-    base, vector: list[float] | None, n: int, *, exact_max: int | None = None
+    base, vector: list[float] | None, n: int, *, exact_max: int | None = None, small: bool | None = None
 ) -> tuple[list[int], dict[int, float], dict]:
     """The `n` memories of `base` (an already scoped queryset) nearest to `vector`: their ids nearest
     first, {id: cosine distance}, and {id: (created_at, importance)}. Exact for scopes of up to
     `exact_max` memories (default EXACT_SCAN_MAX; 0 = always HNSW, as the benchmarks use it to
     measure the index), HNSW above; one statement and one round trip either way
-    (`vector_statement`). Public for the memory benchmarks, which compare it with an exact search."""
+    (`vector_statement`; `small`: the size `keyword_and_size` counted, so the statement skips the
+    count). Public for the memory benchmarks, which compare it with an exact search."""
     if vector is None:
         return [], {}, {}
     exact_max = EXACT_SCAN_MAX if exact_max is None else exact_max
-    sql, params = vector_statement(base, vector, n, exact_max=exact_max)
+    sql, params = vector_statement(base, vector, n, exact_max=exact_max, small=small)
+    return _vector_lists(_run_with_scan(sql, params, n))
+
+
+def _run_with_scan(sql: str, params: list, n: int) -> list[tuple]:
+    """Run a statement holding the vector candidate query, its HNSW arm set to scan iteratively
+    with an ef_search of at least n."""
     ef_search = max(DEFAULT_EF_SEARCH, int(n))
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
@@ -426,11 +525,40 @@ def vector_candidates(
         else:
             _session_scan_set(ef_search)
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def _vector_lists(rows: list[tuple]) -> tuple[list[int], dict[int, float], dict]:
     # relaxed_order may return rows slightly out of order; the exact distances fix that (a stable
     # sort: the exact arm's order stays as it is).
     rows.sort(key=lambda r: r[1])
     return [r[0] for r in rows], {r[0]: r[1] for r in rows}, {r[0]: (r[2], r[3]) for r in rows}
+
+
+def hybrid_candidates(
+    base, query: str, vector: list[float] | None, n: int
+) -> tuple[list[int], list[int], dict[int, float], dict]:
+    """Both candidate lists of `base` in one statement and one round trip (issue 20 part 3), for
+    when the query's vector is at hand before the keyword half is sent (the turn runner embeds it
+    while it loads the rest of the context): the keyword rows appended to the vector statement's.
+    (keyword ids best first, vector ids nearest first, {id: distance}, {id: (created_at,
+    importance)}): the same lists as `keyword_candidates` and `vector_candidates`."""
+    if vector is None:
+        keyword_ids, info = keyword_candidates(base, query, n)
+        return keyword_ids, [], {}, info
+    vector_sql, vector_params = vector_statement(base, vector, n)
+    keyword_sql, keyword_params = keyword_statement(base, query, n)
+    sql = (
+        f"{vector_sql} UNION ALL (SELECT k.id, k.rank::float8, k.created_at, k.importance, NULL::boolean "  # noqa: S608
+        f"FROM ({keyword_sql}) k)"
+    )
+    rows = _run_with_scan(sql, [*vector_params, *keyword_params], n)
+    # Vector rows carry their arm (exact or not), keyword rows NULL; each half in its own order
+    # (the keyword statement's: rank desc, id desc), whatever order the UNION hands them back in.
+    keyword_rows = sorted((r for r in rows if r[4] is None), key=lambda r: (-r[1], -r[0]))
+    vector_ids, distances, info = _vector_lists([r for r in rows if r[4] is not None])
+    info.update({r[0]: (r[2], r[3]) for r in keyword_rows})
+    return [r[0] for r in keyword_rows], vector_ids, distances, info
 
 
 # The keyword half at scale (issue 20). The full-text GIN index `memory_search_gin` holds every
@@ -442,6 +570,11 @@ def vector_candidates(
 # ~c<campaign>": GIN's fast scan then walks the campaign's short posting list and skips through the
 # long ones, and the heap is read only for the campaign's matches. Same rows, same ts_rank (on
 # `search` itself), same order as the plain query, which stays for a scope without one campaign.
+# Issue 20 part 3: with campaigns' memories interleaved, that skipping still decoded most of each
+# word's posting list (16 ms of the keyword half at 1M); search now asks a third GIN index,
+# `memory_campaign_words` (migration 0004), whose entries are the words of one campaign (`59.crate`),
+# so the posting lists it reads hold only that campaign's memories (`keyword_statement`).
+# `keyword_query` (the ORM form, for the tests and benchmarks) still shows the marker's plan.
 
 
 def _scope_campaign(base) -> int | None:
@@ -502,8 +635,63 @@ def keyword_query(base, query: str, n: int, *, scoped_index: bool = True):
     )
 
 
+# The SQL `KeywordQuery` compiles to, the query text its one parameter.
+_TSQUERY = (
+    "to_tsquery('simple'::regconfig, replace(plainto_tsquery('english'::regconfig, %s)::text, ' & ', ' | '))"
+)
+# The campaign's words of the query (migration 0004 `memory_campaign_words`: one GIN entry per
+# campaign and word, `59.crate`): a pre-filter that walks only the campaign's posting lists. Its
+# words are the query's lexemes (to_tsvector: the same parser and dictionaries as the tsquery's
+# plainto_tsquery), so every memory the tsquery matches has one of them: the tsquery stays the
+# filter, and the rows are the same as the plain query's.
+_WORDS = (
+    "memory_campaign_words(m.campaign_id, m.search) && "
+    "memory_campaign_words(%s::bigint, to_tsvector('english'::regconfig, %s))"
+)
+
+
+def keyword_statement(base, query: str, n: int, *, scoped_index: bool = True) -> tuple[str, list]:
+    """(sql, params) of the keyword candidates as `keyword_candidates` runs them, written against
+    the scope compiled once (`scope_sql`): the same rows, ts_rank on `search` and order (rank
+    desc, id desc) as `keyword_query`. A scope of one campaign takes its matches from the
+    campaign's words (`_WORDS`, issue 20 part 3); `scoped_index=False`: the plain GIN query."""
+    scope, scope_params = scope_sql(base)
+    campaign_id = _scope_campaign(base) if scoped_index else None
+    if campaign_id is None:
+        match, match_params = f"m.search @@ {_TSQUERY}", [query]
+    else:
+        match, match_params = f"{_WORDS} AND m.search @@ {_TSQUERY}", [int(campaign_id), query, query]
+    sql = (
+        f"SELECT m.id, m.created_at, m.importance, ts_rank(m.search, {_TSQUERY}) AS rank "  # noqa: S608
+        f"FROM ({scope}) m WHERE {match} ORDER BY rank DESC, m.id DESC LIMIT %s"
+    )
+    return sql, [query, *scope_params, *match_params, int(n)]
+
+
 def keyword_candidates(base, query: str, n: int, *, scoped_index: bool = True) -> tuple[list[int], dict]:
     """The `n` best keyword matches of `base`: their ids best first and {id: (created_at, importance)}.
     Public for the memory benchmarks (scoped_index=False is the plain GIN query)."""
-    rows = list(keyword_query(base, query, n, scoped_index=scoped_index))
+    sql, params = keyword_statement(base, query, n, scoped_index=scoped_index)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
     return [r[0] for r in rows], {r[0]: (r[1], r[2]) for r in rows}
+
+
+def keyword_and_size(base, query: str, n: int) -> tuple[list[int], dict, bool]:
+    """`keyword_candidates` and, in the same statement, whether the scope is small enough for the
+    exact vector search (`scope_is_small`): the count runs while the query is being embedded, not
+    after it, in the vector statement that waits for the embedding (`vector_candidates(small=…)`).
+    A scope without a keyword match still says its size (one row of NULLs)."""
+    sql, params = keyword_statement(base, query, n)
+    scope, scope_params = scope_sql(base)
+    sql = (
+        f"WITH {_size_gate(scope)} SELECT k.id, k.created_at, k.importance, s.small "  # noqa: S608
+        f"FROM scope s LEFT JOIN LATERAL ({sql}) k ON true ORDER BY k.rank DESC, k.id DESC"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [EXACT_SCAN_MAX, *scope_params, EXACT_SCAN_MAX + 1, *params])
+        rows = [r for r in cursor.fetchall()]
+    small = bool(rows[0][3])
+    rows = [r for r in rows if r[0] is not None]
+    return [r[0] for r in rows], {r[0]: (r[1], r[2]) for r in rows}, small

@@ -106,7 +106,7 @@ def test_same_list_as_the_plain_gin_query(seeded, campaign, player, n):
 
 
 def _plan(qs) -> str:
-    sql, params = qs.query.sql_with_params()
+    sql, params = qs if isinstance(qs, tuple) else qs.query.sql_with_params()
     with connection.cursor() as cur:
         # A test table is tiny: take the B-tree scope indexes away (rolled back with the test)
         # and the sequential and primary-key scans, so the plan shows which full-text index the
@@ -127,7 +127,9 @@ def test_the_campaign_folded_index_answers_it_in_one_statement(seeded, campaign,
     with CaptureQueriesContext(connection) as captured:
         retrieval.keyword_candidates(base, "datachip crate", 40)
     assert len(captured.captured_queries) == 1
-    assert "~c" in captured.captured_queries[0]["sql"]
+    # Issue 20 part 3: the statement search runs takes the campaign's words (migration 0004).
+    assert "memory_campaign_words" in captured.captured_queries[0]["sql"]
+    assert "memory_campaign_words" in _plan(retrieval.keyword_statement(base, "datachip crate", 40))
     assert "memory_scope_search" in _plan(retrieval.keyword_query(base, "datachip crate", 40))
     plain = _plan(retrieval.keyword_query(base, "datachip crate", 40, scoped_index=False))
     assert "memory_scope_search" not in plain
@@ -153,3 +155,38 @@ def test_never_another_players_or_campaigns_memories(seeded, campaign, player):
     theirs = Memory.objects.filter(retrieval.table_scope(campaign_id=elsewhere.pk))
     found, _ = retrieval.keyword_candidates(theirs, "crate datachip Mira", 50)
     assert found and not set(found) & set(ids)
+
+
+ODD = [
+    "state-of-the-art V4-2140 cutter",
+    "code -12.5 at 3:45, e-mail mira@bay7.example",
+    "Ossian's ledger (the 'forged' one) & market|chapel",
+    "running-shoes café naïve ÜBER",
+    "/~ossian/crates.txt http://bay7.example/x?y=1",
+]
+
+
+def test_the_campaigns_words_find_what_the_plain_query_finds(campaign, player):
+    """Issue 20 part 3: the campaign's words are only a pre-filter; texts and questions with
+    hyphens, numbers, addresses, quotes and accents give the plain GIN query's list."""
+    rng = random.Random(7)
+    pieces = [w for text in ODD for w in text.split()] + WORDS
+    rows = [
+        Memory(
+            campaign=campaign,
+            namespace=campaign_namespace(campaign.pk),
+            text=" ".join(rng.choices(pieces, k=rng.randint(1, 8))),
+        )
+        for _ in range(200)
+    ]
+    Memory.objects.bulk_create(
+        rows + [Memory(campaign=campaign, namespace=campaign_namespace(campaign.pk), text=t) for t in ODD]
+    )
+    base = _allowed(campaign, player)
+    queries = [*ODD, *(w for text in ODD for w in text.split())]
+    found = 0
+    for query in queries:
+        expected = _old(base, query, 50)
+        assert retrieval.keyword_candidates(base, query, 50)[0] == expected, query
+        found += bool(expected)
+    assert found >= len(queries) * 3 // 4  # the comparison compares something

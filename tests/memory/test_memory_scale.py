@@ -157,3 +157,72 @@ def test_another_campaigns_and_players_memories_never_come_back(world, campaign,
     namespaces = set(Memory.objects.filter(id__in=theirs).values_list("namespace", flat=True))
     assert player_namespace(other.pk) in namespaces
     assert campaign_namespace(world["elsewhere"].pk) not in namespaces
+
+
+# Issue 20 part 3: the scope compiled once, both halves in one statement when the query's vector
+# is at hand, the scope's size counted with the keyword half, the fetch through the scope.
+
+
+def test_one_statement_for_both_halves_gives_the_same_lists(world, campaign, player):
+    from django.test.utils import CaptureQueriesContext
+
+    base = _allowed(campaign, player)
+    for i, centre in enumerate(world["centres"]):
+        query, text = centre.tolist(), f"memory {i}"
+        with CaptureQueriesContext(connection) as captured:
+            keyword_ids, vector_ids, distances, info = retrieval.hybrid_candidates(base, text, query, 40)
+        assert len([q for q in captured.captured_queries if "memory_memory" in q["sql"]]) == 1
+        alone_keyword, keyword_info = retrieval.keyword_candidates(base, text, 40)
+        alone_vector, alone_distances, vector_info = retrieval.vector_candidates(base, query, 40)
+        assert keyword_ids == alone_keyword and keyword_ids
+        assert vector_ids == alone_vector and distances == alone_distances
+        assert info == {**vector_info, **keyword_info}
+    # No vector (the embedder failed): the keyword half alone.
+    assert retrieval.hybrid_candidates(base, "memory", None, 40)[:3] == (
+        retrieval.keyword_candidates(base, "memory", 40)[0],
+        [],
+        {},
+    )
+
+
+def test_the_keyword_half_counts_the_scope_for_the_vector_half(world, campaign, player, monkeypatch):
+    base = _allowed(campaign, player)
+    ids, info, small = retrieval.keyword_and_size(base, "memory 7", 40)
+    assert (ids, info) == retrieval.keyword_candidates(base, "memory 7", 40) and small
+    assert retrieval.keyword_and_size(base, "zeppelin", 40) == ([], {}, True)  # no match: still a size
+    monkeypatch.setattr(retrieval, "EXACT_SCAN_MAX", 89)  # the scope holds 90
+    assert retrieval.keyword_and_size(base, "memory 7", 40)[2] is False
+    assert retrieval.keyword_and_size(base, "zeppelin", 40)[2] is False
+
+
+def test_a_counted_scope_runs_one_arm_without_the_count(world, campaign, player):
+    base = _allowed(campaign, player)
+    query = world["centres"][2].tolist()
+    for small, exact in ((True, True), (False, False)):
+        sql, params = retrieval.vector_statement(base, query, 10, small=small)
+        assert "count(*)" not in sql and "UNION" not in sql
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            assert {row[4] for row in cur.fetchall()} == {exact}
+    assert retrieval.vector_candidates(base, query, 40, small=True)[0] == _brute_force(base, query, 40)
+    ids, _, _ = retrieval.vector_candidates(base, query, 10, small=False)
+    assert ids and set(ids) <= set(base.values_list("id", flat=True))
+
+
+def test_the_fetch_goes_through_the_scope(world, campaign, player):
+    """`memories_in_scope` returns only what the scope holds, whatever ids it is asked for; the
+    vector and the tsvector stay unread (deferred)."""
+    base = _allowed(campaign, player)
+    mine = list(base.values_list("id", flat=True)[:5])
+    others = list(Memory.objects.exclude(id__in=base.values("id")).values_list("id", flat=True))
+    assert len(others) == 60  # the other player's and the other campaign's
+    found = retrieval.memories_in_scope(base, mine + others)
+    assert set(found) == set(mine)
+    Memory.objects.filter(id=mine[0]).update(metadata={"seen": [1, "two"]}, tags=["crate"], importance=0.7)
+    memory, orm = retrieval.memories_in_scope(base, mine)[mine[0]], Memory.objects.get(id=mine[0])
+    assert [getattr(memory, name) for name in retrieval.SHOWN] == [
+        getattr(orm, name) for name in retrieval.SHOWN
+    ]
+    assert memory.metadata == {"seen": [1, "two"]} and memory.tags == ["crate"]
+    assert memory.get_deferred_fields() == {"embedding", "search"}
+    assert retrieval.memories_in_scope(base, []) == {}
