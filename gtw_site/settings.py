@@ -590,8 +590,9 @@ GTW_MEMORY = {
     # list of time, entities, rerank, multihop, neighbours, paraphrase ("none": the plain hybrid
     # search). "entities" (a list per name) measured neutral on `gtw bench recall`, "neighbours"
     # (context only: recall unchanged) costly at 100k memories without an index for it: both off by
-    # default. "paraphrase" helps (overall recall@10 +0.013, multi-hop +0.035) but builds and embeds
-    # the scope's vocabulary on the query path (a turn's recall): off until that moves off it.
+    # default. "paraphrase" helps (overall recall@10 +0.013, multi-hop +0.035) for ~8 ms CPU p50 more
+    # per question on a turn's path, plus a background build per viewer scope per process (~200 ms
+    # CPU every 10 minutes while asked): opt-in until measured in a long-lived server.
     "recall_features": env_list("GTW_RECALL_FEATURES", ["time", "rerank", "multihop"]),
     # A best hit under this confidence (0..1) is nothing remembered: the narrator says so.
     "recall_confidence": env_float("GTW_RECALL_CONFIDENCE", 0.35),

@@ -384,14 +384,34 @@ def _store_facts(campaign, embedder, folder: Path) -> None:
     Memory.objects.bulk_update(pending, ["embedding", "embedding_model"], batch_size=500)
 
 
+def _warm_vocabulary(campaign_id: int, user) -> None:
+    """Build the paraphrase stage's vocabulary of the viewer's scope now (memory_search's scope
+    and names), so each question is asked as it would be once the builder has run."""
+    from campaigns.models import Membership
+    from campaigns.selectors import membership_get
+    from memory import retrieval
+    from memory.models import Memory
+    from memory.recall import vocabulary
+
+    is_gm = membership_get(viewer=user, campaign_id=campaign_id).role == Membership.Role.GM
+    scope = retrieval.scope_filter(campaign_id=campaign_id, user_id=user.pk, is_gm=is_gm)
+    vocabulary.warm(Memory.objects.filter(scope), known=retrieval.campaign_names(campaign_id))
+
+
 def searcher(mode: str, ctx: dict, phrasing: str = "q") -> Callable[[dict], tuple[list, float]]:
     """`search(question) -> (hits, ms)` as the product answers that player; `phrasing` "q_alt"
     asks the held-out wording instead."""
     from memory import retrieval
 
+    warmed: set[tuple[int, int]] = set()  # (campaign, viewer) scopes whose vocabulary is built
+    paraphrasing = mode == "hybrid" and "paraphrase" in features()
+
     def search(q: dict) -> tuple[list, float]:
         c = ctx[q["campaign"]]
         user = c["users"][q["viewer"]]
+        if paraphrasing and (c["campaign"], user.id) not in warmed:
+            _warm_vocabulary(c["campaign"], user)  # the product builds it in the background
+            warmed.add((c["campaign"], user.id))
         t = time.perf_counter()
         if mode == "hybrid":  # exactly /api/memory/query's path
             hits = retrieval.memory_search(viewer=user, campaign_id=c["campaign"], query=q[phrasing], k=K)

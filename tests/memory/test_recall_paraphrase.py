@@ -5,6 +5,8 @@ ever holds what that viewer may see."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -122,3 +124,58 @@ def test_a_viewers_vocabulary_holds_only_what_they_may_see(campaign, player):
     again = vocabulary.vocabulary(Memory.objects.filter(scope))
     assert "relay key" in again.names() and "ghost" not in again.words
     table.delete()
+
+
+@pytest.mark.django_db(transaction=True)  # the builder thread reads through its own connection
+def test_a_cold_scope_is_built_off_the_question_path(campaign, monkeypatch):
+    """Issue 21: a scope's first question must not read its memories nor embed their phrases (it
+    is on the path to the turn's first delta). It is asked as it was, the builder thread reads
+    and embeds the scope, and the questions after it are asked in the memories' words."""
+    vocabulary.clear()
+    # Three things only: no thing can stand out of so few by MIN_STANDOUT (tuned on hundreds).
+    monkeypatch.setattr(paraphrase, "best_match", functools.partial(paraphrase.best_match, min_standout=1.0))
+    for text in MEMORIES:
+        Memory.objects.create(campaign=campaign, namespace=f"campaign:{campaign.pk}", text=text)
+    base = Memory.objects.filter(namespace=f"campaign:{campaign.pk}")
+    question = "Who sold us the laser gun?"
+    with no_queries():
+        assert vocabulary.paraphrased(base, question) is None
+    assert vocabulary.wait(timeout=60), "the builder did not finish"
+    asked, matches = vocabulary.paraphrased(base, question)
+    assert asked == "Who sold us the plasma pistol?"
+    assert [(m.span, m.name) for m in matches] == [("laser gun", "plasma pistol")]
+    # A phrase asked again is not embedded again.
+    monkeypatch.setattr(vocabulary, "_embed", lambda texts: pytest.fail(f"embedded {texts} again"))
+    assert vocabulary.paraphrased(base, "Where is the laser gun now?")[0] == "Where is the plasma pistol now?"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stale_vocabulary_answers_while_the_builder_tops_it_up(campaign, monkeypatch):
+    """A memory added since the vocabulary was read is the builder's to read, never the
+    question's: the question is answered from what is ready, and the top-up comes after."""
+    vocabulary.clear()
+    ns = f"campaign:{campaign.pk}"
+    for text in MEMORIES:
+        Memory.objects.create(campaign=campaign, namespace=ns, text=text)
+    base = Memory.objects.filter(namespace=ns)
+    vocabulary.warm(base)
+    for text in ("the relay key was stolen", "a relay key, then a relay key"):
+        Memory.objects.create(campaign=campaign, namespace=ns, text=text)
+    monkeypatch.setattr(vocabulary, "REFRESH", 0.0)
+    with no_queries():
+        assert vocabulary.paraphrased(base, "Who sold us the plasma pistol?") is None
+    assert vocabulary.wait(timeout=60), "the builder did not finish"
+    with vocabulary._lock:
+        assert "relay key" in next(iter(vocabulary._scopes.values())).names
+
+
+def no_queries():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    class NoQueries(CaptureQueriesContext):
+        def __exit__(self, *exc):
+            super().__exit__(*exc)
+            assert self.captured_queries == [], self.captured_queries
+
+    return NoQueries(connection)
