@@ -15,7 +15,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000  # a ceiling for any one wait in the browser (a loaded machine), never a pace
 
 
 def _context(browser, daphne, session_cookie, user, zone):

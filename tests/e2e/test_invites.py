@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 30_000  # a ceiling for any one wait in the browser (a loaded machine), never a pace
 
 
 def test_invite_copy_sign_up_and_accept(browser, daphne, persona_pages, gm, campaign, shot):

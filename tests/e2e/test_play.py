@@ -16,7 +16,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 OUTCOME = re.compile(r"^(Critical success|Success|Failure|Critical failure)$")
 SEQS_JS = "() => Array.from(document.querySelectorAll('#log [data-seq]'), e => Number(e.dataset.seq))"
-TEXT_JS = "id => { const e = document.getElementById(id); return e ? e.textContent : null; }"
+# The preview's text and how many final narrations the log holds, read in one go: a check made
+# after the watch could already see the turn's end on a loaded machine.
+PREVIEW_JS = """id => {
+  const e = document.getElementById(id);
+  const final = document.querySelectorAll("#log .entry.narration[data-seq]").length;
+  return {text: e ? e.textContent : null, final};
+}"""
 CLOSE_CODE_JS = """url => new Promise(resolve => {
   const ws = new WebSocket(url);
   ws.onclose = e => resolve(e.code);
@@ -42,19 +48,23 @@ def _act(page, text: str) -> None:
     page.locator("#action-text").press("Enter")
 
 
-def _watch_stream(page, seq: int) -> list[str]:
-    """Poll the preview of action `seq` until it has been seen to grow (or the turn ended)."""
+def _watch_stream(page, seq: int) -> tuple[list[str], list[int]]:
+    """Poll the preview of action `seq` until it has been seen to grow (or the turn ended): the
+    texts seen, and for each how many final narrations the log held at that moment."""
     seen: list[str] = []
+    finals: list[int] = []
     for _ in range(400):
-        text = page.evaluate(TEXT_JS, f"stream-{seq}-text")
+        preview = page.evaluate(PREVIEW_JS, f"stream-{seq}-text")
+        text = preview["text"]
         if text is None and seen:
             break  # the final narration removed the preview
         if text and (not seen or text != seen[-1]):
             seen.append(text)
+            finals.append(preview["final"])
             if len(seen) >= 3:
                 break
         page.wait_for_timeout(15)
-    return seen
+    return seen, finals
 
 
 def _wait_narrations(page, count: int) -> None:
@@ -90,10 +100,10 @@ def test_two_players_share_a_streamed_turn(pages, daphne, session, shot):
     action = gm_page.locator("#log .entry.action", has_text="I hack the airlock panel")
     expect(action).to_be_visible()
     seq = int(action.get_attribute("data-seq"))
-    seen = _watch_stream(gm_page, seq)
+    seen, finals = _watch_stream(gm_page, seq)
     assert len(seen) >= 2, f"the narration did not stream on the other page: {seen}"
     assert all(b.startswith(a) and len(b) > len(a) for a, b in itertools.pairwise(seen)), seen
-    assert gm_page.locator("#log .entry.narration[data-seq]").count() == 0  # still a preview
+    assert finals == [0] * len(seen)  # each text seen was a preview, before the final narration
     shot(gm_page, "play-streaming")
 
     for page in (gm_page, player_page):

@@ -104,9 +104,7 @@ def test_push_to_talk_then_the_gm_speaks_back_to_back(
         box = page.locator("#voice-ptt").bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.mouse.down()
-        page.wait_for_timeout(300)
-        status = page.locator("#voice-status").text_content()
-        assert page.locator("#voice-ptt").get_attribute("aria-pressed") == "true", status
+        expect(page.locator("#voice-ptt")).to_have_attribute("aria-pressed", "true")
         expect(page.locator("#voice-level")).to_be_visible()
         peak = 0.0
         for _ in range(45):
@@ -118,7 +116,7 @@ def test_push_to_talk_then_the_gm_speaks_back_to_back(
 
         page.wait_for_function(
             "() => document.getElementById('action-text').value.toLowerCase().includes('freighter')",
-            timeout=20_000,
+            timeout=60_000,  # a ceiling: the transcription is CPU-bound on a loaded machine
         )
         state = page.evaluate(STATE_JS)
         assert state["transcripts"] and "freighter" in state["transcripts"][0]["text"].lower()
@@ -153,7 +151,7 @@ def test_push_to_talk_then_the_gm_speaks_back_to_back(
         # The X-card stops the voice on every page at once (here: the spectator's, live).
         page.set_viewport_size({"width": 1280, "height": 900})
         page.locator("form.xcard-quick button.xcard, form.xcard-form button.xcard").first.click()
-        watcher.wait_for_function("() => (window.gtwVoice.stopped || 0) >= 1", timeout=20_000)
+        watcher.wait_for_function("() => (window.gtwVoice.stopped || 0) >= 1", timeout=60_000)
         expect(watcher.locator("#voice-caption .speaking")).to_have_count(0)
     finally:
         ctx_p.close()

@@ -287,7 +287,10 @@ def test_actions_and_sockets_through_an_outage(
     from narrative import turns
     from narrative.turns import party
     from realtime import presence
-    from tests.realtime.sockets import append_silently, communicator, drain, run
+    from tests.realtime.sockets import append_silently, communicator, frames_until, has, run
+
+    def page_html(frames) -> str:
+        return "".join(f["html"] for f in frames if f["type"] == "html")
 
     for where in (turns, party):  # no turns run here: this is about the frames
         monkeypatch.setattr(where, "schedule_turns", lambda session_id, query=None: None)
@@ -297,7 +300,6 @@ def test_actions_and_sockets_through_an_outage(
     async def player_script():  # a script's JSON socket: told to resend with the same key
         comm = communicator(session.pk, player)
         assert (await comm.connect())[0]
-        await drain(comm, 0.3)
         outages = [
             ("outage-1", "message broker", redis.ConnectionError("gone")),
             ("outage-2", "database", OperationalError("gone")),
@@ -325,12 +327,11 @@ def test_actions_and_sockets_through_an_outage(
         comm = communicator(session.pk, gm, query="")
         assert (await comm.connect())[0]
         await comm.send_to(text_data=json.dumps({"type": "hello", "last_seq": 0}))
-        await drain(comm, 0.3)
         await comm.send_to(
             text_data=json.dumps({"type": "action", "text": "I duck", "idempotency_key": "p-1"})
         )
-        html = "".join(f["html"] for f in await drain(comm, 0.5) if f["type"] == "html")
-        assert 'data-code="unavailable"' in html and "sent again automatically" in html
+        frames = await frames_until(comm, lambda fs: 'data-code="unavailable"' in page_html(fs))
+        assert "sent again automatically" in page_html(frames)
         await comm.send_to(text_data='{"type": "ping"}')  # the socket stayed up
         assert await comm.receive_from(timeout=5)
         await comm.disconnect()
@@ -356,13 +357,14 @@ def test_actions_and_sockets_through_an_outage(
     async def redis_away():
         comm = communicator(session.pk, player)
         assert (await comm.connect())[0]
-        await drain(comm, 0.5)
+        await frames_until(comm, has("presence"))
         away["on"] = True
-        assert {"type": "status", "state": "reconnecting"} in await drain(comm, 0.8)
+        await frames_until(comm, has("status", state="reconnecting"))
         missed = await sync_to_async(append_silently)(session.pk, 2)  # their broadcast is lost
         away["on"] = False
-        frames = await drain(comm, 1.0)
-        assert {"type": "status", "state": "live"} in frames
+        frames = await frames_until(
+            comm, lambda fs: has("status", state="live")(fs) and has("WorldUpdated", seq=missed[-1].seq)(fs)
+        )
         seqs = [f["seq"] for f in frames if f["type"] == "event"]
         assert seqs == [e.seq for e in missed], "healed from the store, once each, in order"
         await comm.disconnect()

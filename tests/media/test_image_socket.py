@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 
 from media.images import services, tasks
 from media.models import Image
-from tests.realtime.sockets import communicator
+from tests.realtime.sockets import communicator, joined
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +28,7 @@ def fresh_channel_layer():
 async def _frames_until(comm, done, limit=40):
     frames = []
     for _ in range(limit):
-        raw = await comm.receive_from(timeout=10)
+        raw = await comm.receive_from(timeout=20)
         frame = json.loads(raw) if raw.startswith("{") else {"type": "html", "html": raw}
         frames.append(frame)
         if done(frame):
@@ -46,8 +46,8 @@ def test_players_and_the_gm_hear_progress_then_image_available(
         html_comm = communicator(session.pk, gm, query="")
         assert (await json_comm.connect())[0] and (await html_comm.connect())[0]
         await json_comm.send_to(text_data=json.dumps({"type": "hello", "last_seq": session.version}))
-        await html_comm.receive_nothing(timeout=0.5)
-        await json_comm.receive_nothing(timeout=0.5)
+        for comm in (html_comm, json_comm):
+            await joined(comm)  # in the group before the picture's first progress goes out
 
         def paint():
             image, _ = services.image_request(

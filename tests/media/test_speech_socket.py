@@ -9,7 +9,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from realtime import broadcast
-from tests.realtime.sockets import communicator, drain, run
+from tests.realtime.sockets import communicator, frames_until, has, joined, run
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -27,6 +27,15 @@ AUDIO = {
     "key": "a" * 64,
     "queued_ms": 12.0,
 }
+
+
+SECOND = {**AUDIO, "i": 1, "text": "A second line", "url": "/speech/1/" + "b" * 64, "key": "b" * 64}
+
+
+async def send_audio(session_id: int, audio: dict) -> None:
+    await get_channel_layer().group_send(
+        broadcast.session_group(session_id), {"type": "session.audio", **audio}
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -54,13 +63,14 @@ def test_json_sockets_of_players_and_spectators_get_the_audio(session, player, s
         for socket in sockets:
             connected, _ = await socket.connect()
             assert connected
-            await drain(socket, 0.3)
-        await get_channel_layer().group_send(
-            broadcast.session_group(session.pk), {"type": "session.audio", **AUDIO}
-        )
+            await joined(socket)
+        await send_audio(session.pk, AUDIO)
+        await send_audio(
+            session.pk, SECOND
+        )  # through the same group: a second copy of the first comes before it
         for socket in sockets:
-            frames = [f for f in await drain(socket, 0.5) if f["type"] == "audio"]
-            assert len(frames) == 1
+            frames = [f for f in await frames_until(socket, has("audio", i=1)) if f["type"] == "audio"]
+            assert [f["i"] for f in frames] == [0, 1]
             frame = frames[0]
             assert frame["url"] == AUDIO["url"] and frame["text"] == AUDIO["text"] and frame["voice"] == "low"
             assert "key" not in frame and "queued_ms" not in frame  # internals stay on the server
@@ -75,14 +85,12 @@ def test_the_play_page_gets_an_escaped_out_of_band_partial(session, player):
         connected, _ = await socket.connect()
         assert connected
         await socket.send_to(text_data=json.dumps({"type": "hello", "last_seq": 0}))
-        await drain(socket, 0.3)
-        await get_channel_layer().group_send(
-            broadcast.session_group(session.pk), {"type": "session.audio", **AUDIO}
-        )
-        html = [
-            f["html"] for f in await drain(socket, 0.5) if f["type"] == "html" and "voice-feed" in f["html"]
-        ]
-        assert len(html) == 1
+        await joined(socket)
+        await send_audio(session.pk, AUDIO)
+        await send_audio(session.pk, SECOND)
+        frames = await frames_until(socket, lambda fs: any(SECOND["text"] in f.get("html", "") for f in fs))
+        html = [f["html"] for f in frames if "voice-feed" in f.get("html", "")]
+        assert len(html) == 2 and SECOND["text"] in html[1]
         assert 'hx-swap-oob="beforeend:#voice-feed"' in html[0]
         assert "<runs>" not in html[0] and "&lt;runs&gt;" in html[0]
         await socket.disconnect()

@@ -26,6 +26,7 @@ from narrative import prompts, turns
 from narrative.llm import registry
 from narrative.llm.base import ChatRequest, StreamEnd, TextDelta
 from realtime import broadcast
+from tests.realtime.sockets import joined
 
 NOTE_CANARY = "CANARY-NOTE-7f3a"
 WHISPER_CANARY = "CANARY-WHISPER-91c2"
@@ -348,7 +349,7 @@ def test_socket_frames_carry_the_aside_to_its_audience_only(session, gm, player,
     async def until(comm, predicate):
         frames = []
         while True:
-            frames.append(json.loads(await comm.receive_from(timeout=10)))
+            frames.append(json.loads(await comm.receive_from(timeout=20)))
             if predicate(frames[-1]):
                 return frames
 
@@ -363,6 +364,7 @@ def test_socket_frames_carry_the_aside_to_its_audience_only(session, gm, player,
         p, g, b = socket(player), socket(gm), socket(bea)
         for comm in (p, g, b):
             assert (await comm.connect())[0]
+            await joined(comm)  # in the group before the action commits
         action = {"type": "action", "text": "I punch the vault code in", "idempotency_key": "s1"}
         await p.send_to(text_data=json.dumps(action))
         seen = {"player": await until(p, event_of("Aside")), "gm": await until(g, event_of("Aside"))}

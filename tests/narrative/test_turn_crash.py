@@ -28,7 +28,9 @@ def test_server_killed_mid_turn_then_turn_is_rerun(session, player, monkeypatch)
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "gtw_site.test_settings",
         "GTW_DB_NAME": connection.settings_dict["NAME"],
-        "GTW_OFFLINE_WORD_DELAY_MS": "150",
+        # A second a word: the narration after the roll takes long enough to kill it in; at 150 ms a
+        # loaded machine once let the worker finish before the test saw the dice.
+        "GTW_OFFLINE_WORD_DELAY_MS": "1000",
     }
     code = (
         "import django; django.setup(); from narrative.turns import run_pending_turns; "
@@ -36,10 +38,10 @@ def test_server_killed_mid_turn_then_turn_is_rerun(session, player, monkeypatch)
     )
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a ceiling: the lead-in before the roll is paced too
         while not Event.objects.filter(session=session, type="DiceRolled").exists():
             assert worker.poll() is None, "the worker finished before we could kill it"
-            assert time.monotonic() < deadline, "no dice rolled within 60 s"
+            assert time.monotonic() < deadline, "no dice rolled within 120 s"
             time.sleep(0.05)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)

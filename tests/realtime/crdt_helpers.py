@@ -3,6 +3,7 @@ and the stored rows."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from channels.routing import URLRouter
@@ -13,6 +14,9 @@ from realtime import crdt
 from realtime.routing import websocket_urlpatterns
 
 app = URLRouter(websocket_urlpatterns)
+# How long a peer waits for a frame it expects: a ceiling, never a pace (a large step 2 took over
+# 10 s to store on a loaded machine).
+WAIT = 30.0
 
 
 def edit(doc: Doc, change) -> bytes:
@@ -85,7 +89,7 @@ class Peer:
             await self.send(crdt.update_frame(update))
         self.outbox.clear()
 
-    async def next_binary(self, wait=10) -> crdt.Frame:
+    async def next_binary(self, wait=WAIT) -> crdt.Frame:
         while True:
             message = await self.comm.receive_output(timeout=wait)
             assert message["type"] == "websocket.send", message
@@ -93,12 +97,12 @@ class Peer:
                 return crdt.frame_parse(message["bytes"])
             self.errors.append(json.loads(message["text"]))
 
-    async def next_error(self, wait=10) -> dict:
+    async def next_error(self, wait=WAIT) -> dict:
         message = await self.comm.receive_output(timeout=wait)
         assert message["type"] == "websocket.send" and message.get("text"), message
         return json.loads(message["text"])
 
-    async def settle(self, wait=10):
+    async def settle(self, wait=WAIT):
         """Send step 1 and apply everything until the reply (step 2) — the server handles a
         socket's frames in order, so everything this peer pushed before is stored by then.
         A step 1 from the server met on the way is answered, then one more round confirms it."""
@@ -117,13 +121,43 @@ class Peer:
                 answered = False
                 await self.send(crdt.step1_frame(self.doc.get_state()))
 
-    async def receive_update(self, wait=10):
+    async def poll(self) -> bool:
+        """Take one frame if one has come (answer a step 1, apply anything else, keep an error);
+        False if none came within a moment."""
+        if await self.comm.receive_nothing(timeout=0.05):
+            return False
+        message = await self.comm.receive_output()
+        assert message["type"] == "websocket.send", message
+        if message.get("bytes") is None:
+            self.errors.append(json.loads(message["text"]))
+            return True
+        frame = crdt.frame_parse(message["bytes"])
+        if frame.sync == YSyncMessageType.SYNC_STEP1:
+            await self.send(crdt.step2_frame(self.doc.get_update(frame.payload)))
+        else:
+            self.apply(frame.payload)
+        return True
+
+    async def receive_update(self, wait=WAIT):
         frame = await self.next_binary(wait)
         assert frame.sync == YSyncMessageType.SYNC_UPDATE, frame
         self.apply(frame.payload)
 
     async def close(self):
         await self.comm.disconnect()
+
+
+async def until_synced(done, *peers: Peer, wait=WAIT):
+    """Take every peer's frames as they come (answering the server's step 1s) until `done()`;
+    fails after `wait` seconds. For a server that heals by asking again, whenever it does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while not done():
+        assert loop.time() < deadline, (
+            f"not synced after {wait} s: {[(str(p.text), p.errors) for p in peers]}"
+        )
+        for peer in peers:
+            await peer.poll()
 
 
 async def converge(*peers: Peer):

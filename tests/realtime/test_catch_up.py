@@ -4,7 +4,6 @@ broadcast meanwhile exactly once after it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from urllib.parse import quote
@@ -17,8 +16,11 @@ from tests.realtime.sockets import (
     append_silently,
     communicator,
     event_seqs,
+    frames_until,
+    joined,
     kinds,
     run,
+    until,
     version,
 )
 from tests.realtime.test_consumer import receive_until
@@ -125,12 +127,16 @@ def test_an_html_socket_that_never_says_hello_keeps_no_messages(session, player,
 
         comm = communicator(session.pk, player, query="")
         await comm.connect()
+        await joined(comm)  # or the group messages below could go out before it is in the group
         layer = get_channel_layer()
         for i in range(50):
             message = {"type": "session.event", "seq": 10_000 + i, "event": {"audience": None}, "html": "x"}
             await layer.group_send(broadcast.session_group(session.pk), message)
         await comm.send_to(text_data=json.dumps({"type": "ping"}))
-        await asyncio.sleep(0.5)
+        # Until the socket has seen the last of them (it keeps only the highest seq), not for a
+        # fixed time: on a loaded machine they may not have arrived yet, and the test would pass
+        # without testing anything.
+        await until(lambda: instances[0].held_upto == 10_049)
         kept = {k: len(v) for k, v in vars(instances[0]).items() if isinstance(v, list | dict | set)}
         assert all(n < 10 for n in kept.values()), kept
         await comm.disconnect()
@@ -138,19 +144,36 @@ def test_an_html_socket_that_never_says_hello_keeps_no_messages(session, player,
     run(go)
 
 
-def test_events_broadcast_before_the_hello_arrive_once_after_it(session, player):
+def test_events_broadcast_before_the_hello_arrive_once_after_it(session, player, monkeypatch):
+    from realtime.consumers import SessionConsumer
+
+    instances = []
+    original = SessionConsumer.connect
+
+    async def connect(self):
+        instances.append(self)
+        await original(self)
+
+    monkeypatch.setattr(SessionConsumer, "connect", connect)
+
+    def ids(frames) -> list[int]:
+        return [int(m) for f in frames for m in re.findall(r'<article[^>]*\sid="ev-(\d+)"', f["html"])]
+
     async def go():
         before = await database_sync_to_async(version)(session.pk)
         comm = communicator(session.pk, player, query="")
         await comm.connect()
+        await joined(comm)
         seqs = [await database_sync_to_async(append_and_broadcast)(session.pk) for _ in range(3)]
-        await asyncio.sleep(0.3)  # the group messages reach the socket before its hello
+        # The group messages reach the socket before its hello (waited for, not slept on).
+        await until(lambda: instances[0].held_upto == seqs[-1])
         await comm.send_to(text_data=json.dumps({"type": "hello", "last_seq": before}))
-        html = []
-        while not await comm.receive_nothing(timeout=1.0):
-            html.append(await comm.receive_from())
-        ids = [int(m) for h in html for m in re.findall(r'<article[^>]*\sid="ev-(\d+)"', h)]
-        assert ids == seqs
+        # One more event after the catch-up, through the same group: a second copy of any of
+        # the three would come before it.
+        frames = await frames_until(comm, lambda frames: seqs[-1] in ids(frames))
+        last = await database_sync_to_async(append_and_broadcast)(session.pk)
+        frames += await frames_until(comm, lambda frames: last in ids(frames))
+        assert ids(frames) == [*seqs, last]
         await comm.disconnect()
 
     run(go)

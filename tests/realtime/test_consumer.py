@@ -12,6 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from narrative.engine import ENGINE_EVENTS
 from realtime.routing import websocket_urlpatterns
+from tests.realtime.sockets import joined
 
 pytestmark = pytest.mark.django_db(transaction=True)
 app = URLRouter(websocket_urlpatterns)
@@ -34,7 +35,7 @@ def communicator(session, user, query="format=json"):
     return comm
 
 
-async def receive_until(comm, predicate, wait=10):
+async def receive_until(comm, predicate, wait=20):
     frames = []
     while True:
         frame = json.loads(await comm.receive_from(timeout=wait))
@@ -102,6 +103,7 @@ def test_an_action_streams_to_everyone_in_seq_order(session, player, gm):
         a, b = communicator(session, player), communicator(session, gm)
         await a.connect()
         await b.connect()
+        await joined(b)  # in the group (and past its catch-up read) before the action commits
         await a.send_to(
             text_data=json.dumps(
                 {"type": "action", "text": "I hack the airlock panel", "idempotency_key": "ws-1"}
@@ -218,8 +220,9 @@ def test_a_delta_that_overtakes_its_action_fetches_the_action_first(session, pla
     async def go():
         comm = communicator(session, gm)
         await comm.connect()
-        await comm.send_to(text_data=json.dumps({"type": "ping"}))
-        await receive_until(comm, lambda f: f["type"] == "pong")
+        # Its presence frame first (announced a moment after connect, later on a loaded
+        # machine), so that the next two frames are the turn's.
+        await receive_until(comm, lambda f: f["type"] == "presence")
 
         def commit_without_broadcast():
             from unittest import mock
@@ -254,8 +257,13 @@ def test_a_delta_that_overtakes_its_action_fetches_the_action_first(session, pla
             broadcast.session_group(session.pk),
             {"type": "session.event", "seq": seq, "event": first["event"], "html": ""},
         )
-        await comm.send_to(text_data=json.dumps({"type": "ping"}))
-        rest = await receive_until(comm, lambda f: f["type"] == "pong")
+        # A second delta through the same group: a duplicate Action would come before it (a ping's
+        # pong travels apart from group messages, so it could overtake a late duplicate).
+        await layer.group_send(
+            broadcast.session_group(session.pk),
+            {"type": "session.delta", "action_seq": seq, "i": 1, "text": " flicker"},
+        )
+        rest = await receive_until(comm, lambda f: f["type"] == "delta" and f["i"] == 1)
         assert [f for f in rest if f["type"] == "event"] == []
         await comm.disconnect()
 

@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 
 from campaigns.models import Event
 from realtime.routing import websocket_urlpatterns
-from tests.realtime.sockets import communicator, drain, run
+from tests.realtime.sockets import WAIT_S, communicator, run, until_closed
 from tests.realtime.test_consumer import receive_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -71,17 +71,18 @@ def test_revoking_a_token_ends_its_live_sockets(session, player, monkeypatch):
     async def go():
         play = socket(f"/ws/sessions/{session.pk}/?format=json")
         assert (await play.connect())[0]
-        await drain(play, 0.3)
+        await receive_until(play, lambda f: f["type"] == "presence")
         docs = socket(f"/ws/sessions/{session.pk}/docs/notes/")
         assert (await docs.connect())[0]
-        while not await docs.receive_nothing(timeout=0.3):  # its binary sync step 1
-            await docs.receive_output()
+        assert (await docs.receive_output(timeout=WAIT_S)).get("bytes")  # its binary sync step 1
         await database_sync_to_async(ApiToken.objects.filter(pk=token.pk).delete)()
         action = {"type": "action", "text": "I pick the lock", "idempotency_key": "after-revoke"}
         await play.send_to(text_data=json.dumps(action))
-        assert (await play.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4403}
+        closed, frames = await until_closed(play)
+        assert closed == {"type": "websocket.close", "code": 4403}
+        assert not [f for f in frames if f["type"] in ("ack", "error")], frames
         await docs.send_to(bytes_data=b"\x00\x00\x01\x00")  # a sync step 1 with an empty vector
-        assert (await docs.receive_output(timeout=5)) == {"type": "websocket.close", "code": 4403}
+        assert (await docs.receive_output(timeout=WAIT_S)) == {"type": "websocket.close", "code": 4403}
 
     run(go)
     assert not Event.objects.filter(session=session, idempotency_key__endswith="after-revoke").exists()

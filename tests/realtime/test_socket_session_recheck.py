@@ -20,6 +20,7 @@ from campaigns.models import Event
 from gtw_site.auth import TokenAuthMiddleware
 from realtime import crdt, tokenwatch
 from realtime.routing import websocket_urlpatterns
+from tests.realtime.sockets import WAIT_S, until_closed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 # What gtw_site.asgi runs (less the Origin check): cookie sessions, then bearer tokens.
@@ -87,7 +88,10 @@ async def docs_socket(client, session_id):
     comm = cookie_socket(client, f"/ws/sessions/{session_id}/docs/notes/")
     connected, _ = await comm.connect()
     assert connected
-    await drain(comm)  # its binary sync step 1
+    # Its binary sync step 1 (exactly one frame), waited for: a quiet window could end before a
+    # loaded machine sends it, and the tests below would then take it for their reply.
+    step1 = await comm.receive_output(timeout=WAIT_S)
+    assert step1["type"] == "websocket.send" and step1.get("bytes"), step1
     return comm
 
 
@@ -95,20 +99,9 @@ def action(key: str) -> str:
     return json.dumps({"type": "action", "text": "I pick the lock", "idempotency_key": key})
 
 
-async def until_closed(comm) -> tuple[dict, list[dict]]:
-    """The close message, and the JSON frames that came before it (a turn's events may still
-    be arriving)."""
-    frames = []
-    while True:
-        output = await comm.receive_output(timeout=10)
-        if output["type"] == "websocket.close":
-            return output, frames
-        frames.append(json.loads(output["text"]))
-
-
 async def first_json(comm, kind):
     while True:
-        frame = json.loads(await comm.receive_from(timeout=10))
+        frame = json.loads(await comm.receive_from(timeout=WAIT_S))
         if frame.get("type") == kind:
             return frame
 
@@ -150,11 +143,11 @@ def test_the_shared_doc_socket_closes_when_its_sign_in_ends(session, player, end
     async def go():
         docs = await docs_socket(client, session.pk)
         await docs.send_to(bytes_data=b"\x00\x00\x01\x00")  # sync step 1, empty state vector
-        reply = await docs.receive_output(timeout=5)
+        reply = await docs.receive_output(timeout=WAIT_S)
         assert reply["type"] == "websocket.send" and reply.get("bytes")  # answered: signed in
         await sync_to_async(ENDINGS[ending])(client, player)
         await docs.send_to(bytes_data=b"\x00\x00\x01\x00")
-        assert await docs.receive_output(timeout=5) == CLOSED_FORBIDDEN
+        assert await docs.receive_output(timeout=WAIT_S) == CLOSED_FORBIDDEN
 
     async_to_sync(go)()
 
@@ -174,8 +167,8 @@ def test_a_doc_socket_that_only_listens_stops_getting_updates_after_sign_out(ses
         theirs = await docs_socket(gm_client, session.pk)
         await sync_to_async(sign_out)(player_client, player)
         await crdt.send_doc_update(session.pk, "notes", update, sender=None)
-        assert await mine.receive_output(timeout=5) == CLOSED_FORBIDDEN
-        relayed = await theirs.receive_output(timeout=5)
+        assert await mine.receive_output(timeout=WAIT_S) == CLOSED_FORBIDDEN
+        relayed = await theirs.receive_output(timeout=WAIT_S)
         assert relayed["type"] == "websocket.send" and relayed["bytes"] == crdt.update_frame(update)
         await theirs.disconnect()
 
@@ -219,6 +212,6 @@ def test_a_socket_whose_session_is_gone_before_connect_is_refused(session, playe
         comm = cookie_socket(client, f"/ws/sessions/{session.pk}/?format=json")
         connected, _ = await comm.connect()
         assert connected  # accept-then-close, so the page can say why
-        assert await comm.receive_output(timeout=5) == CLOSED_FORBIDDEN
+        assert await comm.receive_output(timeout=WAIT_S) == CLOSED_FORBIDDEN
 
     async_to_sync(go)()

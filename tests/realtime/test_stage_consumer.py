@@ -13,6 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from realtime.routing import websocket_urlpatterns
 from tests.conftest import _user
+from tests.realtime.sockets import frames_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 app = URLRouter(websocket_urlpatterns)
@@ -63,7 +64,7 @@ def communicator(session_id, user, query="format=json"):
     return comm
 
 
-async def receive_until(comm, predicate, wait=10):
+async def receive_until(comm, predicate, wait=20):
     frames = []
     while True:
         raw = await comm.receive_from(timeout=wait)
@@ -80,6 +81,19 @@ def is_event(kind, **payload):
         return all(frame["event"]["payload"].get(k) == v for k, v in payload.items())
 
     return check
+
+
+def narrated_and_debriefed(fireteam):
+    """The window's Narration and, for a member of `fireteam`, its squad debrief, in either order."""
+
+    def done(frames):
+        narrated = any(is_event("Narration", batch=1)(f) for f in frames)
+        debriefed = fireteam is None or any(
+            f["type"] == "squad" and f["fireteam"] == fireteam for f in frames
+        )
+        return narrated and debriefed
+
+    return done
 
 
 def roster_where(fn):
@@ -212,15 +226,17 @@ def test_moderator_frames_move_the_roster_for_everyone_and_a_window_batches(
         await send(moderator, type="window_close")
         summaries = {}
         squads = {}
+        # The squad debrief: Red's goes to Red (log + team channel), never to Blue or the spectator.
+        # It comes through the team's group, the Narration through the session's (the hub), so
+        # either may arrive first: wait for both.
+        debriefs = {"kira": "Red Squad", "rook": "Blue Squad"}
         for name, comm in (("gm", moderator), ("kira", speaker), ("rook", rook), ("spectator", watcher)):
-            frames = await receive_until(comm, is_event("Narration", batch=1), wait=20)
-            summaries[name] = frames[-1]["event"]["payload"]["text"]
-            assert ack["seq"] in frames[-1]["event"]["payload"]["action_seqs"]
+            frames = await frames_until(comm, narrated_and_debriefed(debriefs.get(name)))
+            narration = next(f for f in frames if is_event("Narration", batch=1)(f))
+            summaries[name] = narration["event"]["payload"]["text"]
+            assert ack["seq"] in narration["event"]["payload"]["action_seqs"]
             squads[name] = frames
         assert len(set(summaries.values())) == 1 and "Red Squad:" in summaries["kira"]
-        # The squad debrief: Red's goes to Red (log + team channel), never to Blue or the spectator.
-        await receive_until(speaker, lambda f: f["type"] == "squad" and f["fireteam"] == "Red Squad")
-        await receive_until(rook, lambda f: f["type"] == "squad" and f["fireteam"] == "Blue Squad")
         await send(watcher, type="ping")
         rest = await receive_until(watcher, lambda f: f["type"] == "pong")
         seen_by_spectator = [f for f in squads["spectator"] + rest if f["type"] == "squad"]

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.realtime.sockets import communicator, drain, kinds, run
+from tests.realtime.sockets import communicator, frames_until, has, run
 from tests.realtime.test_stage_consumer import fresh_rate_limits, player2, spectator, stage  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,9 +25,9 @@ def test_play_and_stage_sockets_of_one_session_both_get_presence(stage, gm, play
         pl = communicator(stage.pk, player, path="sessions")
         for comm in (st, pl) if first == "stage" else (pl, st):
             await comm.connect()
-        st_frames, pl_frames = await asyncio.gather(drain(st, 1.0), drain(pl, 1.0))
-        assert "presence" in kinds(st_frames)
-        assert "presence" in kinds(pl_frames)
+        # Each socket's presence frame comes when it comes (announcements are coalesced): wait
+        # for it rather than for a quiet second.
+        await asyncio.gather(frames_until(st, has("presence")), frames_until(pl, has("presence")))
         await st.disconnect()
         await pl.disconnect()
 
@@ -35,6 +35,17 @@ def test_play_and_stage_sockets_of_one_session_both_get_presence(stage, gm, play
 
 
 # ---- the stage roster -------------------------------------------------------------
+
+
+def raised(frames, user) -> bool:
+    return any(
+        f["type"] == "roster" and [q["username"] for q in f["roster"]["queue"]] == [user.username]
+        for f in frames
+    )
+
+
+def audience(roster) -> list[str]:
+    return [a["username"] for a in roster["audience"]]
 
 
 def test_a_roster_change_while_the_stage_socket_connects_is_not_lost(stage, gm, player, monkeypatch):  # noqa: F811
@@ -60,7 +71,10 @@ def test_a_roster_change_while_the_stage_socket_connects_is_not_lost(stage, gm, 
     async def go():
         comm = communicator(stage.pk, gm, path="stage")
         await comm.connect()
-        rosters = [f["roster"] for f in await drain(comm, 1.0) if f["type"] == "roster"]
+        # Its own (older) roster, then the group's newer one with the raised hand, whenever that
+        # comes: a lost change would leave the queue empty until the wait gives up.
+        frames = await frames_until(comm, lambda fs: raised(fs, player))
+        rosters = [f["roster"] for f in frames if f["type"] == "roster"]
         assert [q["username"] for q in rosters[-1]["queue"]] == [player.username]
         await comm.disconnect()
 
@@ -71,11 +85,13 @@ def test_a_members_first_connect_sends_the_roster_to_the_others(stage, gm, playe
     async def go():
         g = communicator(stage.pk, gm, path="stage")
         await g.connect()
-        await drain(g, 0.5)
+        first = await frames_until(g, has("roster"))
+        assert player.username not in audience(first[-1]["roster"])
         p = communicator(stage.pk, player, path="stage")
         await p.connect()
-        rosters = [f["roster"] for f in await drain(g, 1.0) if f["type"] == "roster"]
-        assert rosters and player.username in [a["username"] for a in rosters[-1]["audience"]]
+        await frames_until(
+            g, lambda fs: any(f["type"] == "roster" and player.username in audience(f["roster"]) for f in fs)
+        )
         await g.disconnect()
         await p.disconnect()
 

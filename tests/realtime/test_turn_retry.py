@@ -10,7 +10,7 @@ import re
 import pytest
 from channels.db import database_sync_to_async
 
-from tests.realtime.sockets import communicator, drain, fail_the_provider, failed_turn, kinds, run
+from tests.realtime.sockets import communicator, fail_the_provider, failed_turn, frames_until, has, kinds, run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,15 +24,15 @@ def test_a_retried_turns_deltas_follow_its_turn_retried(session, player, monkeyp
     async def go():
         comm = communicator(session.pk, player)
         await comm.connect()
-        await drain(comm, 0.3)
         action = {"type": "action", "text": "I look around", "idempotency_key": "k1"}
         await comm.send_to(text_data=json.dumps(action))
-        frames = await drain(comm, 1.0)
+        frames = await frames_until(comm, has("TurnFailed"))
         failed = [f for f in frames if f["type"] == "event" and f["event"]["type"] == "TurnFailed"]
         action_seq = failed[0]["event"]["payload"]["action_seq"]
         restore()
         await comm.send_to(text_data=json.dumps({"type": "retry", "action_seq": action_seq}))
-        order = kinds(await drain(comm, 1.0))
+        # Until the retried turn's Narration: its deltas all come before it (one group, in order).
+        order = kinds(await frames_until(comm, has("Narration")))
         assert "delta" in order and order.index("TurnRetried") < order.index("delta"), order
         await comm.disconnect()
 
@@ -53,7 +53,9 @@ def test_a_delta_that_overtakes_a_turn_retried_fetches_it_first(session, player,
 
         comm = communicator(session.pk, gm)
         await comm.connect()
-        await drain(comm, 0.3)
+        # Its presence frame first, so that what follows is only the turn's (presence is
+        # announced a moment after connect, and may come late on a loaded machine).
+        await frames_until(comm, has("presence"))
 
         def commit_without_broadcast():
             from unittest import mock
@@ -79,7 +81,8 @@ def test_a_delta_that_overtakes_a_turn_retried_fetches_it_first(session, player,
         late = {"type": "session.event", "seq": retried, "event": first["event"], "html": ""}
         await layer.group_send(broadcast.session_group(session.pk), late)
         await layer.group_send(broadcast.session_group(session.pk), {**delta, "i": 1})
-        assert kinds(await drain(comm, 0.5)) == ["delta"]
+        # One group, in order: a duplicate TurnRetried would come before the second delta.
+        assert kinds(await frames_until(comm, has("delta", i=1))) == ["delta"]
         await comm.disconnect()
 
     run(go)
