@@ -53,6 +53,8 @@ _heal_versions: dict[int, tuple[float, int]] = {}  # session id -> (monotonic ti
 # skipped and healed from the event store instead: a socket stuck in a long handler holds this
 # many messages at most, not one per event for as long as it is stuck.
 HELD_MAX = 200
+# Group messages that are whole snapshots (who is online): over HELD_MAX only the newest is kept.
+SNAPSHOT_TYPES = frozenset({"session.presence", "stage.presence"})
 # What a `session.audio` message carries to the browser (media.speech.narration).
 AUDIO_FIELDS = ("action_seq", "i", "url", "text", "voice", "ok", "notice", "duration")
 
@@ -75,6 +77,10 @@ class SessionConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.inbox: asyncio.Queue = asyncio.Queue()
         self.held = 0  # messages in the inbox or being handled from it
+        self.heal_held = False  # a heal tick waits in the inbox (one is enough)
+        # Presence snapshots that came while the inbox was over HELD_MAX: only the newest of each
+        # kind counts, and it is held once the inbox has drained (see hub_message).
+        self.snapshots_skipped: dict[str, dict] = {}
         self.busy = False  # inside a handler: a message now could overtake what it is sending
         self.hub_groups: set[str] = set()  # groups joined through this process's hub
         self.writer = hub.writer_for(send) if hub.enabled() else None
@@ -115,13 +121,22 @@ class SessionConsumer(AsyncWebsocketConsumer):
             fast = self.fast_handlers.get(message["type"])
             if fast is not None and getattr(self, fast)(message):
                 return
-        if self.held >= HELD_MAX and message["type"] in ("session.event", "session.delta"):
-            # Skipped: a seq gap (or the next heal tick) fetches an event from the store, and a
-            # delta is a preview the turn's Narration event carries in full.
-            return
+        if self.held >= HELD_MAX:
+            if message["type"] in ("session.event", "session.delta"):
+                # Skipped: a seq gap (or the next heal tick) fetches an event from the store, and
+                # a delta is a preview the turn's Narration event carries in full.
+                return
+            if message["type"] in SNAPSHOT_TYPES:
+                # A presence announcement names everyone online: a newer one replaces it.
+                self.snapshots_skipped[message["type"]] = message
+                return
         self._hold(message)
 
     def _hold(self, message: dict) -> None:
+        if message["type"] == "session.heal":
+            if self.heal_held:
+                return  # the one already waiting compares with the store when its turn comes
+            self.heal_held = True
         self.held += 1
         self.inbox.put_nowait(message)
 
@@ -134,9 +149,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, get_handler_name(message), None)
             if handler is None:
                 raise ValueError(f"No handler for message type {message['type']}")
+            if message["type"] == "session.heal":
+                self.heal_held = False  # a tick from now on compares again, after this one
             await handler(message)
         finally:
             self.held -= 1
+            if not self.held and self.snapshots_skipped:
+                skipped, self.snapshots_skipped = self.snapshots_skipped, {}
+                for snapshot in skipped.values():
+                    self._hold(snapshot)
 
     def _stalled(self) -> bool:
         """The client has not read what it was sent (its Twisted buffer is over the limit): send

@@ -211,7 +211,7 @@ def test_a_socket_busy_for_long_holds_at_most_held_max_and_heals_the_rest(sessio
         await stall.blocked.wait()
         sent = await database_sync_to_async(announce, thread_sensitive=False)(session.pk, BURST)
         assert await event_seqs(fast, BURST) == sent
-        assert socket_of(session, player).held <= 5 + 1  # five events (and a presence announcement)
+        assert socket_of(session, player).held <= 5 + 1  # five messages, and at most one heal tick
         stall.gate.set()
         sent += await database_sync_to_async(announce, thread_sensitive=False)(session.pk, 1)
         assert await event_seqs(slow, BURST + 1) == sent, "in order, nothing lost, no duplicates"
@@ -256,19 +256,50 @@ async def presence_wipe(session_id: int) -> None:
 
 def test_past_held_max_a_busy_socket_skips_events_and_deltas_but_keeps_other_messages():
     """Events heal from the store and deltas are previews of the Narration event, so neither
-    queues past HELD_MAX; anything else (a presence change, a notice) still waits its turn."""
+    queues past HELD_MAX; a presence announcement (who is online, whole) keeps only its newest,
+    held once the inbox drains; a heal tick waits at most once; anything else (a notice) still
+    waits its turn."""
     from realtime import consumers
 
     socket = SessionConsumer()
     socket.inbox = asyncio.Queue()
     socket.writer = None
     socket.busy = True
+    socket.heal_held = False
+    socket.snapshots_skipped = {}
     socket.held = consumers.HELD_MAX
     socket.hub_message({"type": "session.event", "seq": 7, "event": {}})
     socket.hub_message({"type": "session.delta", "action_seq": 3, "i": 1, "text": "…"})
     assert socket.inbox.qsize() == 0 and socket.held == consumers.HELD_MAX
-    socket.hub_message({"type": "session.presence", "online": []})
-    assert socket.inbox.qsize() == 1 and socket.held == consumers.HELD_MAX + 1
+    for online in (["ann"], ["ann", "bo"], ["bo"]):
+        socket.hub_message({"type": "session.presence", "online": online})
+    assert socket.inbox.qsize() == 0 and socket.snapshots_skipped["session.presence"]["online"] == ["bo"]
+    socket.hub_message({"type": "team.notice", "text": "regroup"})
+    socket._hold({"type": "session.heal"})
+    socket._hold({"type": "session.heal"})
+    assert [m["type"] for m in socket.inbox._queue] == ["team.notice", "session.heal"]
+    assert socket.held == consumers.HELD_MAX + 2
+
+    handled = []
+
+    async def record(message):
+        handled.append(message)
+
+    socket.team_notice = socket.session_heal = socket.session_presence = record
+    socket.held = 2  # as if the rest had been handled: the last two drain, then the newest presence
+
+    async def drain():
+        while socket.inbox.qsize():
+            await socket.hub_held(await socket._next_held())
+
+    asyncio.run(drain())
+    assert [m["type"] for m in handled] == ["team.notice", "session.heal", "session.presence"]
+    assert handled[-1]["online"] == ["bo"] and socket.held == 0 and not socket.snapshots_skipped
+    socket._hold({"type": "session.heal"})  # the held one was handled: the next tick waits again
+    assert socket.inbox.qsize() == 1
+
     socket.held = consumers.HELD_MAX - 1
+    socket.inbox = asyncio.Queue()
     socket.hub_message({"type": "session.delta", "action_seq": 3, "i": 2, "text": "…"})
-    assert socket.inbox.qsize() == 2  # below the limit a busy socket keeps its deltas, in order
+    socket.hub_message({"type": "session.delta", "action_seq": 3, "i": 3, "text": "…"})
+    assert socket.inbox.qsize() == 1  # below the limit a busy socket keeps its deltas, in order
