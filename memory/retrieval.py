@@ -19,9 +19,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection
-from django.db.models import F, Func, Q, Value
+from django.db.models import F, Q, Value
 from django.db.models.lookups import Exact
 from django.utils import timezone
 from pgvector import Vector
@@ -573,8 +573,8 @@ def hybrid_candidates(
 # Issue 20 part 3: with campaigns' memories interleaved, that skipping still decoded most of each
 # word's posting list (16 ms of the keyword half at 1M); search now asks a third GIN index,
 # `memory_campaign_words` (migration 0004), whose entries are the words of one campaign (`59.crate`),
-# so the posting lists it reads hold only that campaign's memories (`keyword_statement`).
-# `keyword_query` (the ORM form, for the tests and benchmarks) still shows the marker's plan.
+# so the posting lists it reads hold only that campaign's memories (`keyword_statement`); the
+# 0003 index is no longer read by search.
 
 
 def _scope_campaign(base) -> int | None:
@@ -591,48 +591,6 @@ def _scope_campaign(base) -> int | None:
         ):
             return child.rhs
     return None
-
-
-class _CampaignSearch(Func):
-    """`search || array_to_tsvector(ARRAY['~c' || campaign_id::text])`, exactly the expression of the
-    index `memory_scope_search`."""
-
-    output_field = SearchVectorField()
-
-    def as_sql(self, compiler, connection, **extra):
-        search, search_params = compiler.compile(self.source_expressions[0])
-        campaign, campaign_params = compiler.compile(self.source_expressions[1])
-        sql = f"({search} || array_to_tsvector(ARRAY[('~c'::text || ({campaign})::text)]))"
-        return sql, [*search_params, *campaign_params]
-
-
-class _InCampaign(KeywordQuery):
-    """The keyword query AND the campaign's marker lexeme."""
-
-    def __init__(self, text: str, campaign_id: int):
-        super().__init__(text)
-        self.campaign_id = int(campaign_id)
-
-    def as_sql(self, compiler, connection, **extra):
-        sql, params = super().as_sql(compiler, connection, **extra)
-        return f"({sql} && %s::tsquery)", [*params, f"'~c{self.campaign_id}'"]
-
-
-def keyword_query(base, query: str, n: int, *, scoped_index: bool = True):
-    """(id, created_at, importance, rank) of the n best keyword matches of `base` (a scoped
-    queryset), by ts_rank desc, id desc. `scoped_index=False`: the plain GIN query (benchmarks)."""
-    tsquery = KeywordQuery(query)
-    campaign_id = _scope_campaign(base) if scoped_index else None
-    if campaign_id is None:
-        matching = base.filter(search=tsquery)
-    else:
-        folded = _CampaignSearch(F("search"), F("campaign_id"))
-        matching = base.alias(folded=folded).filter(folded=_InCampaign(query, campaign_id))
-    return (
-        matching.annotate(rank=SearchRank(F("search"), tsquery))
-        .order_by("-rank", "-id")
-        .values_list("id", "created_at", "importance", "rank")[:n]
-    )
 
 
 # The SQL `KeywordQuery` compiles to, the query text its one parameter.
@@ -653,7 +611,7 @@ _WORDS = (
 def keyword_statement(base, query: str, n: int, *, scoped_index: bool = True) -> tuple[str, list]:
     """(sql, params) of the keyword candidates as `keyword_candidates` runs them, written against
     the scope compiled once (`scope_sql`): the same rows, ts_rank on `search` and order (rank
-    desc, id desc) as `keyword_query`. A scope of one campaign takes its matches from the
+    desc, id desc) as the plain GIN query. A scope of one campaign takes its matches from the
     campaign's words (`_WORDS`, issue 20 part 3); `scoped_index=False`: the plain GIN query."""
     scope, scope_params = scope_sql(base)
     campaign_id = _scope_campaign(base) if scoped_index else None

@@ -1,5 +1,5 @@
 """The keyword half of memory search at scale (issue 20): one campaign's matches come from the GIN
-index with the campaign folded into the lexemes (`memory_scope_search`), in one statement; the same
+index of campaign-prefixed words (`memory_campaign_words`), in one statement; the same
 list as the plain GIN query (rank desc, id desc, top n), and only what the viewer may see."""
 
 from __future__ import annotations
@@ -130,9 +130,8 @@ def test_the_campaign_folded_index_answers_it_in_one_statement(seeded, campaign,
     # Issue 20 part 3: the statement search runs takes the campaign's words (migration 0004).
     assert "memory_campaign_words" in captured.captured_queries[0]["sql"]
     assert "memory_campaign_words" in _plan(retrieval.keyword_statement(base, "datachip crate", 40))
-    assert "memory_scope_search" in _plan(retrieval.keyword_query(base, "datachip crate", 40))
-    plain = _plan(retrieval.keyword_query(base, "datachip crate", 40, scoped_index=False))
-    assert "memory_scope_search" not in plain
+    plain = _plan(retrieval.keyword_statement(base, "datachip crate", 40, scoped_index=False))
+    assert "memory_campaign_words" not in plain
     # Without one campaign in the scope (no such caller today): the plain query, still correct.
     anywhere = Memory.objects.filter(namespace=campaign_namespace(campaign.pk))
     assert retrieval._scope_campaign(anywhere) is None
